@@ -1,0 +1,34 @@
+"""What every command needs: paths, config, store, a console, and JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+
+from rich.console import Console
+
+from core.config import Config, load_config
+from core.paths import Paths, resolve_paths
+from core.store import Store
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@lru_cache(maxsize=1)
+def paths() -> Paths:
+    return resolve_paths()
+
+
+def config() -> Config:
+    return load_config(paths())
+
+
+def open_store() -> Store:
+    return Store.open(paths().store_file)
+
+
+def print_json(data: object) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")

@@ -1,0 +1,170 @@
+"""config.toml, validated into typed models.
+
+Every field has a default, so a missing file is a valid config. Unknown keys and bad values
+raise ConfigError naming the key path (`models.large`), because a typo must not be ignored.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.errors import ConfigError
+from core.paths import Paths, resolve_paths
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelsConfig(Section):
+    """Model specs per role: `embedded`, `gguf:PATH`, `ollama:NAME`, `openai:NAME`."""
+
+    large: str = "embedded"
+    """M_L: distillation and final drafts."""
+    agent: str = "embedded"
+    """M_S base: the small model that is fine-tuned into the preference agent."""
+    judge: str | None = None
+    """Judge for win-rate evaluation; empty means the large model."""
+
+
+class OllamaConfig(Section):
+    host: str | None = None
+    """Server URL; empty means $OLLAMA_HOST, then http://127.0.0.1:11434."""
+    timeout: float = Field(120.0, gt=0)
+    """Seconds before a request is given up."""
+
+
+class OpenAIConfig(Section):
+    base_url: str = "https://api.openai.com/v1"
+    """Any OpenAI-compatible endpoint."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the key; the key itself is never stored."""
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    """Retries with exponential backoff on 429, 5xx and connection errors."""
+    price_input_per_mtok: float | None = Field(None, ge=0)
+    """Price in USD per million prompt tokens, for cost estimates."""
+    price_output_per_mtok: float | None = Field(None, ge=0)
+    """Price in USD per million completion tokens, for cost estimates."""
+
+
+class EmbeddedConfig(Section):
+    threads: int | None = Field(None, ge=1)
+    """llama.cpp threads; empty means all cores."""
+    n_ctx: int = Field(4096, ge=256)
+    """Context window in tokens."""
+
+
+class DistillConfig(Section):
+    concurrency: int = Field(4, ge=1, le=64)
+    """Parallel requests for remote backends (the embedded model runs one at a time)."""
+    max_attempts: int = Field(3, ge=1, le=10)
+    """Tries per stage before a document is recorded as failed."""
+    seed: int = 0
+    intent_temperatures: list[float] = [0.7, 1.0, 1.2]
+    max_tokens: int = Field(768, ge=16)
+
+
+class TrainConfig(Section):
+    base_model: str = "embedded"
+    """Base for M_S: `embedded`, a GGUF path, a local HF folder or a hub id."""
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = [
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    ]
+    learning_rate: float = Field(2e-4, gt=0)
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(4, ge=1)
+    max_length: int = Field(1024, ge=64)
+    """Tokens per example; longer ones are truncated by policy and reported."""
+    rules_only: bool = False
+    """Train the agent on the rules alone, without the thinking part."""
+    seed: int = 0
+
+
+class DraftingConfig(Section):
+    few_shot_k: int = Field(3, ge=1, le=20)
+    retriever: Literal["embeddings", "bm25"] = "embeddings"
+    max_tokens: int = Field(400, ge=16)
+    rules_max_tokens: int = Field(400, ge=16)
+
+
+class EvalConfig(Section):
+    limit: int = Field(20, ge=1)
+    """Held-out documents per profile when --limit is not given."""
+
+
+class Config(Section):
+    models: ModelsConfig = ModelsConfig()
+    ollama: OllamaConfig = OllamaConfig()
+    openai: OpenAIConfig = OpenAIConfig()
+    embedded: EmbeddedConfig = EmbeddedConfig()
+    distill: DistillConfig = DistillConfig()
+    train: TrainConfig = TrainConfig()
+    drafting: DraftingConfig = DraftingConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @property
+    def judge_spec(self) -> str:
+        return self.models.judge or self.models.large
+
+
+def parse_config(text: str, source: str = "config.toml") -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc}); fix the file or delete it to use defaults") from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(f"{source}: {key}: {message}; fix it in {source}") from None
+
+
+def load_config(paths: Paths | None = None) -> Config:
+    paths = paths or resolve_paths()
+    file = paths.config_file
+    if not file.exists():
+        return Config()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read ({exc.__class__.__name__}); check its permissions and encoding") from None
+    return parse_config(text, str(file))
+
+
+def config_as_toml(config: Config) -> str:
+    """Render a config as TOML (for `pa config show`); None values are left out."""
+    lines: list[str] = []
+    for section, model in config:
+        lines.append(f"[{section}]")
+        for key, value in model:
+            if value is None:
+                continue
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

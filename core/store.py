@@ -1,0 +1,338 @@
+"""The project store: one SQLite file (WAL) per installation.
+
+Every write happens inside `transaction()`, so a crash leaves the last committed state intact
+and a re-run continues from it. The schema is versioned; `MIGRATIONS[i]` takes version i to i+1.
+Domain modules (distill, drafting, evaluate) run their own queries through `connection` and
+`transaction()`; the tables they use are declared here, in one place.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import StoreError, UsageError
+
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+GENRES = ("email", "post", "review")
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1: the first schema.
+    """
+    CREATE TABLE profiles (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        genre       TEXT NOT NULL DEFAULT 'email',
+        sender      TEXT,
+        created_at  TEXT NOT NULL DEFAULT (datetime('now'))
+    );
+    CREATE TABLE documents (
+        id               INTEGER PRIMARY KEY,
+        profile_id       INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+        text             TEXT NOT NULL,
+        sender           TEXT,
+        recipients       TEXT,
+        subject          TEXT,
+        date             TEXT,
+        previous_context TEXT,
+        source_path      TEXT,
+        message_id       TEXT,
+        content_hash     TEXT NOT NULL,
+        split            TEXT NOT NULL CHECK (split IN ('train', 'test')),
+        created_at       TEXT NOT NULL DEFAULT (datetime('now')),
+        UNIQUE (profile_id, content_hash)
+    );
+    CREATE UNIQUE INDEX documents_message_id ON documents(profile_id, message_id)
+        WHERE message_id IS NOT NULL;
+    CREATE TABLE import_log (
+        id          INTEGER PRIMARY KEY,
+        profile_id  INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+        source      TEXT NOT NULL,
+        format      TEXT NOT NULL,
+        started_at  TEXT NOT NULL DEFAULT (datetime('now')),
+        finished_at TEXT,
+        seen        INTEGER NOT NULL DEFAULT 0,
+        imported    INTEGER NOT NULL DEFAULT 0,
+        dropped     TEXT NOT NULL DEFAULT '{}',  -- JSON: reason -> count
+        status      TEXT NOT NULL DEFAULT 'running'  -- running | done | failed
+    );
+    -- One row per document and stage: intent | draft | rules | nobaseline_rules.
+    CREATE TABLE distillations (
+        id                INTEGER PRIMARY KEY,
+        document_id       INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        stage             TEXT NOT NULL,
+        status            TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        content           TEXT,          -- the intent bullets, the draft, or the rules
+        thinking          TEXT,          -- scratchpad / <thinking> part, when the stage has one
+        candidates        TEXT,          -- JSON: alternatives (e.g. the three intents)
+        raw               TEXT,          -- the model's last raw answer
+        error             TEXT,          -- why it failed, when status = 'failed'
+        template_id       TEXT NOT NULL,
+        template_version  INTEGER NOT NULL,
+        model             TEXT NOT NULL,
+        attempts          INTEGER NOT NULL DEFAULT 1,
+        prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        created_at        TEXT NOT NULL DEFAULT (datetime('now')),
+        UNIQUE (document_id, stage)
+    );
+    -- Draft history: every draft, its rules, the user's edits and the chosen result.
+    CREATE TABLE drafts (
+        id             INTEGER PRIMARY KEY,
+        profile_id     INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+        intent         TEXT NOT NULL,
+        recipient      TEXT,
+        subject        TEXT,
+        previous       TEXT,
+        naive          TEXT,
+        rules          TEXT,
+        edited_rules   TEXT,
+        final          TEXT,
+        chosen         TEXT,            -- naive | final | edited text the user kept
+        agent_version  TEXT,
+        models         TEXT,            -- JSON: role -> spec
+        timings        TEXT,            -- JSON: stream -> seconds
+        created_at     TEXT NOT NULL DEFAULT (datetime('now'))
+    );
+    -- Evaluation: generations per held-out document and method, pairwise verdicts, scores.
+    CREATE TABLE eval_generations (
+        id                INTEGER PRIMARY KEY,
+        profile_id        INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+        document_id       INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        method            TEXT NOT NULL,
+        text              TEXT NOT NULL,
+        model             TEXT NOT NULL,
+        prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        seconds           REAL,
+        created_at        TEXT NOT NULL DEFAULT (datetime('now')),
+        UNIQUE (profile_id, document_id, method, model)
+    );
+    CREATE TABLE eval_verdicts (
+        id                INTEGER PRIMARY KEY,
+        profile_id        INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+        document_id       INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        method_a          TEXT NOT NULL,   -- shown first
+        method_b          TEXT NOT NULL,   -- shown second
+        judge             TEXT NOT NULL,
+        winner            TEXT,            -- method_a | method_b | tie | NULL when unparseable
+        raw               TEXT,
+        prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        created_at        TEXT NOT NULL DEFAULT (datetime('now')),
+        UNIQUE (profile_id, document_id, method_a, method_b, judge)
+    );
+    CREATE TABLE eval_scores (
+        id           INTEGER PRIMARY KEY,
+        profile_id   INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+        document_id  INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        method       TEXT NOT NULL,
+        metric       TEXT NOT NULL,
+        value        REAL NOT NULL,
+        created_at   TEXT NOT NULL DEFAULT (datetime('now')),
+        UNIQUE (profile_id, document_id, method, metric)
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def validate_profile_name(name: str) -> str:
+    if not PROFILE_NAME.match(name or ""):
+        raise UsageError(
+            f"profile name {name!r} is not allowed; use letters, digits, '.', '_' or '-' "
+            "(no slashes or spaces, at most 64 characters)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: int
+    name: str
+    genre: str
+    sender: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Document:
+    id: int
+    profile_id: int
+    text: str
+    sender: str | None
+    recipients: str | None
+    subject: str | None
+    date: str | None
+    previous_context: str | None
+    source_path: str | None
+    message_id: str | None
+    content_hash: str
+    split: str
+
+
+class Store:
+    """A thread-safe handle on the SQLite store. Open with `Store.open(path)`."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path):
+        self.connection = connection
+        self.path = path
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: not a pa store ({exc}); move it aside or set PA_HOME elsewhere") from None
+        store = cls(connection, path)
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work; rolled back whole on any exception (Ctrl-C included)."""
+        with self._lock:
+            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.connection
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+            else:
+                self.connection.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self.connection.execute(sql, params).fetchall()
+
+    @property
+    def schema_version(self) -> int:
+        return self.connection.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: made by a newer pa (schema {current}, this pa knows {SCHEMA_VERSION}); upgrade pa"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            with self.transaction() as db:
+                for statement in _split_sql(MIGRATIONS[version]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version + 1}")
+
+    # -- profiles ---------------------------------------------------------------------------
+
+    def create_profile(self, name: str, genre: str = "email") -> Profile:
+        validate_profile_name(name)
+        if genre not in GENRES:
+            raise UsageError(f"genre {genre!r} is not one of {', '.join(GENRES)}")
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO profiles (name, genre) VALUES (?, ?)", (name, genre))
+        return self.get_profile(name)
+
+    def get_profile(self, name: str) -> Profile:
+        validate_profile_name(name)
+        rows = self.query("SELECT * FROM profiles WHERE name = ?", (name,))
+        if not rows:
+            raise UsageError(f"no profile named {name!r}; create it with `pa import PATH --profile {name}`")
+        return Profile(**dict(rows[0]))
+
+    def find_profile(self, name: str) -> Profile | None:
+        rows = self.query("SELECT * FROM profiles WHERE name = ?", (validate_profile_name(name),))
+        return Profile(**dict(rows[0])) if rows else None
+
+    def list_profiles(self) -> list[Profile]:
+        return [Profile(**dict(row)) for row in self.query("SELECT * FROM profiles ORDER BY name")]
+
+    def set_profile_sender(self, profile_id: int, sender: str | None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE profiles SET sender = ? WHERE id = ?", (sender, profile_id))
+
+    def rename_profile(self, old: str, new: str) -> Profile:
+        profile = self.get_profile(old)
+        validate_profile_name(new)
+        if self.find_profile(new):
+            raise UsageError(f"a profile named {new!r} already exists; pick another name")
+        with self.transaction() as db:
+            db.execute("UPDATE profiles SET name = ? WHERE id = ?", (new, profile.id))
+        return self.get_profile(new)
+
+    def delete_profile(self, name: str) -> None:
+        profile = self.get_profile(name)
+        with self.transaction() as db:
+            db.execute("DELETE FROM profiles WHERE id = ?", (profile.id,))
+
+    # -- documents --------------------------------------------------------------------------
+
+    def documents(self, profile_id: int, split: str | None = None, limit: int | None = None) -> list[Document]:
+        sql = "SELECT * FROM documents WHERE profile_id = ?"
+        params: list[object] = [profile_id]
+        if split:
+            sql += " AND split = ?"
+            params.append(split)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_document(row) for row in self.query(sql, tuple(params))]
+
+    def get_document(self, document_id: int) -> Document:
+        rows = self.query("SELECT * FROM documents WHERE id = ?", (document_id,))
+        if not rows:
+            raise UsageError(f"no document with id {document_id}; list them with `pa corpus list`")
+        return _document(rows[0])
+
+    def count_documents(self, profile_id: int) -> dict[str, int]:
+        rows = self.query("SELECT split, COUNT(*) AS n FROM documents WHERE profile_id = ? GROUP BY split", (profile_id,))
+        counts = {"train": 0, "test": 0}
+        counts.update({row["split"]: row["n"] for row in rows})
+        return counts
+
+
+def _document(row: sqlite3.Row) -> Document:
+    data = dict(row)
+    data.pop("created_at", None)
+    return Document(**data)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (sqlite3.executescript would commit on its own)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def open_store(paths=None) -> Store:
+    """Open the installation's store (resolving PA_HOME and friends)."""
+    from core.paths import resolve_paths
+
+    return Store.open((paths or resolve_paths()).store_file)
