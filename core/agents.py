@@ -1,0 +1,122 @@
+"""Trained preference agents on disk: which exist, which is the latest, and where its GGUF is.
+
+Light on purpose (no torch, no llama_cpp): drafting, the TUI and the CLI ask "is there an
+agent for this profile?" without paying for a model import. The layout is
+
+    paths.agents_dir(profile)/<kind>/v<N>/manifest.json   (written last: a folder without it
+                                                           is an export that did not finish)
+    paths.agents_dir(profile)/<kind>/v<N>/<file>.gguf     (named by manifest["gguf"])
+
+Kinds: "agent" (intent -> rules), "naive" (intent -> text, the naive fine-tune baseline),
+"no-baseline" (intent -> rules distilled without a zero-shot draft).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import NotTrainedError, UsageError
+from core.paths import Paths
+from core.store import validate_profile_name
+
+KINDS = ("agent", "naive", "no-baseline")
+MANIFEST = "manifest.json"
+_VERSION_DIR = re.compile(r"^v(\d+)$")
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    profile: str
+    kind: str
+    version: int
+    folder: Path
+    gguf: Path
+    """The quantized model file that backends load."""
+    manifest: dict[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        """`profile/kind/vN`: how drafts and reports name the agent they used."""
+        return f"{self.profile}/{self.kind}/v{self.version}"
+
+    @property
+    def quant(self) -> str | None:
+        return self.manifest.get("quant")
+
+    @property
+    def lora_gguf(self) -> Path | None:
+        """The optional LoRA-adapter GGUF for the base model, when the export wrote one."""
+        name = self.manifest.get("lora_gguf")
+        return self.folder / name if name else None
+
+
+def validate_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise UsageError(f"agent kind {kind!r} is not one of {', '.join(KINDS)}")
+    return kind
+
+
+def kind_dir(paths: Paths, profile: str, kind: str) -> Path:
+    return paths.agents_dir(validate_profile_name(profile)) / validate_kind(kind)
+
+
+def next_version_dir(paths: Paths, profile: str, kind: str) -> Path:
+    """The folder the next export of this kind writes to (v1, v2, ...; never reuses a number)."""
+    base = kind_dir(paths, profile, kind)
+    numbers = [int(m.group(1)) for m in (_VERSION_DIR.match(p.name) for p in _children(base)) if m]
+    return base / f"v{max(numbers, default=0) + 1}"
+
+
+def read_agent(folder: Path, profile: str, kind: str) -> AgentInfo | None:
+    """The agent in `folder`, or None when the export is incomplete (no manifest, no GGUF)."""
+    match = _VERSION_DIR.match(folder.name)
+    manifest_file = folder / MANIFEST
+    if not match or not manifest_file.is_file():
+        return None
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("gguf"), str):
+        return None
+    gguf = folder / manifest["gguf"]
+    if not gguf.is_file():
+        return None
+    return AgentInfo(profile, kind, int(match.group(1)), folder, gguf, manifest)
+
+
+def list_agents(paths: Paths, profile: str, kind: str | None = None) -> list[AgentInfo]:
+    """Complete agents of a profile (all kinds, or one), ordered by kind then version."""
+    kinds = (validate_kind(kind),) if kind else KINDS
+    agents: list[AgentInfo] = []
+    for each in kinds:
+        found = (read_agent(folder, profile, each) for folder in _children(kind_dir(paths, profile, each)))
+        agents.extend(sorted((a for a in found if a), key=lambda a: a.version))
+    return agents
+
+
+def latest_agent(paths: Paths, profile: str, kind: str = "agent") -> AgentInfo | None:
+    agents = list_agents(paths, profile, kind)
+    return agents[-1] if agents else None
+
+
+def require_agent(paths: Paths, profile: str, kind: str = "agent") -> AgentInfo:
+    """The latest agent, or NotTrainedError naming the command that trains it."""
+    agent = latest_agent(paths, profile, kind)
+    if agent is None:
+        raise NotTrainedError(
+            f"profile {profile!r} has no trained {kind} model yet; train it with "
+            f"`pa train --profile {profile} --kind {kind}`"
+        )
+    return agent
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
