@@ -1,0 +1,284 @@
+"""The embedded backend: a GGUF model run in-process by llama.cpp (llama-cpp-python).
+
+Why it looks the way it does:
+- The prompt is rendered with the chat template stored in the GGUF (the same Jinja formatter
+  llama-cpp-python's `create_chat_completion` uses), and its end-of-turn token is a stop, so
+  the model does not babble past its turn.
+- We format and tokenize the prompt ourselves and then stream `create_completion`, which is
+  what `create_chat_completion` does internally; doing it here lets us count the prompt and
+  completion tokens exactly (llama-cpp-python sends no usage in streaming mode).
+- A loaded model is cached per process, keyed by (path, lora, n_ctx, threads), and guarded by
+  a lock: a llama.cpp context serves one generation at a time.
+- Generation is blocking C code, so it runs in a worker thread that hands text to the event
+  loop through a queue. Cancelling the consuming task sets an event the worker checks between
+  tokens, so generation stops within one token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import BackendError
+from core.llm.base import Chunk, GenerationOptions, Message, StreamTimer
+
+# Sampling defaults of llama-cpp-python's chat completion, used when a caller sets nothing.
+DEFAULT_TEMPERATURE = 0.2
+DEFAULT_TOP_P = 0.95
+DEFAULT_REPEAT_PENALTY = 1.1
+
+ModelKey = tuple[str, str | None, int, int]
+
+
+@dataclass
+class LoadedModel:
+    """A llama.cpp model with its chat formatter and the lock that serialises its use."""
+
+    llama: Any  # llama_cpp.Llama, typed loosely so this module imports without llama_cpp
+    formatter: Any  # llama_cpp.llama_chat_format.Jinja2ChatFormatter
+    lock: threading.Lock
+    load_seconds: float
+
+
+_models: dict[ModelKey, LoadedModel] = {}
+_models_lock = threading.Lock()
+
+
+def clear_model_cache() -> None:
+    """Forget loaded models (their memory is freed once no backend holds them)."""
+    with _models_lock:
+        for model in _models.values():
+            with model.lock:
+                model.llama.close()
+        _models.clear()
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def load_model(model_path: Path, *, n_ctx: int = 4096, threads: int | None = None, lora_path: Path | None = None) -> LoadedModel:
+    """Load (once per process) and return the model; blocking, so call it from a worker."""
+    threads = threads or default_threads()
+    key: ModelKey = (str(Path(model_path).resolve()), str(Path(lora_path).resolve()) if lora_path else None, n_ctx, threads)
+    with _models_lock:
+        loaded = _models.get(key)
+        if loaded is None:
+            loaded = _load(Path(model_path), n_ctx=n_ctx, threads=threads, lora_path=lora_path)
+            _models[key] = loaded
+        return loaded
+
+
+def _load(model_path: Path, *, n_ctx: int, threads: int, lora_path: Path | None) -> LoadedModel:
+    import time
+
+    from core.llm.specs import check_gguf_file
+
+    check_gguf_file(model_path)
+    if lora_path is not None:
+        check_gguf_file(lora_path, "LoRA adapter")
+    try:
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    except ImportError as exc:  # pragma: no cover - llama-cpp-python is a hard dependency
+        raise BackendError(f"llama-cpp-python is not usable ({exc}); reinstall pa with scripts/install.sh") from None
+    started = time.perf_counter()
+    try:
+        llama = llama_cpp.Llama(
+            model_path=str(model_path),
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            lora_path=str(lora_path) if lora_path else None,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        what = f"{model_path} with LoRA {lora_path}" if lora_path else str(model_path)
+        raise BackendError(f"llama.cpp could not load {what} ({exc}); check that the file is a complete GGUF model") from None
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        llama.close()
+        raise BackendError(f"{model_path}: the GGUF has no chat template (tokenizer.chat_template); use an instruct/chat model")
+    eos_id, bos_id = llama.token_eos(), llama.token_bos()
+    vocab_text = llama._model.token_get_text  # the public API has no token -> text lookup
+    formatter = Jinja2ChatFormatter(
+        template=template,
+        eos_token=vocab_text(eos_id) if eos_id != -1 else "",
+        bos_token=vocab_text(bos_id) if bos_id != -1 else "",
+        stop_token_ids=[eos_id] if eos_id != -1 else None,
+    )
+    return LoadedModel(llama=llama, formatter=formatter, lock=threading.Lock(), load_seconds=time.perf_counter() - started)
+
+
+class _TokenCounter:
+    """A llama.cpp stopping criterion that stops only on cancel, and counts tokens meanwhile.
+
+    llama.cpp calls it after each sampled token with the tokens evaluated so far (the first
+    call sees exactly the prompt), and once more after the loop with the same tokens as the
+    last call; so the tokens sampled are the longest view minus the prompt, plus the one
+    token sampled but never evaluated. That count includes the end-of-turn token when the
+    model ended its answer itself.
+    """
+
+    def __init__(self, cancelled: threading.Event):
+        self.prompt_tokens = 0
+        self.longest = 0
+        self.cancelled = cancelled
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
+        seen = len(input_ids)
+        if self.prompt_tokens == 0:
+            self.prompt_tokens = seen
+        self.longest = max(self.longest, seen)
+        return self.cancelled.is_set()
+
+    @property
+    def sampled(self) -> int:
+        return self.longest - self.prompt_tokens + 1 if self.prompt_tokens else 0
+
+
+class EmbeddedBackend:
+    """A GGUF chat model in this process. Loading is lazy: nothing happens until first use."""
+
+    price = None  # runs locally, costs nothing per token
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int = 4096,
+        threads: int | None = None,
+        lora_path: Path | None = None,
+        spec: str | None = None,
+    ):
+        self.model_path = Path(model_path)
+        self.n_ctx = n_ctx
+        self.threads = threads
+        self.lora_path = Path(lora_path) if lora_path else None
+        self.spec = spec or f"gguf:{self.model_path}"
+
+    def __repr__(self) -> str:
+        return f"EmbeddedBackend({self.spec!r}, n_ctx={self.n_ctx}, threads={self.threads}, lora={self.lora_path})"
+
+    def load(self) -> LoadedModel:
+        """Load now (blocking); `stream` does this in its worker thread on first use."""
+        return load_model(self.model_path, n_ctx=self.n_ctx, threads=self.threads, lora_path=self.lora_path)
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Prompt tokens these messages take after the chat template (blocking)."""
+        model = self.load()
+        with model.lock:
+            return len(_render_prompt(model, messages)[1])
+
+    async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def emit(kind: str, payload: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, (kind, payload))
+            except RuntimeError:  # the event loop is gone: nobody is listening any more
+                cancelled.set()
+
+        worker = threading.Thread(
+            target=self._generate, args=(list(messages), options, emit, cancelled), name=f"pa-embedded:{self.spec}"
+        )
+        timer = StreamTimer()
+        worker.start()
+        try:
+            while True:
+                kind, payload = await queue.get()
+                if kind == "text":
+                    timer.saw_token()
+                    yield Chunk(payload)
+                elif kind == "error":
+                    raise payload
+                else:
+                    finish, prompt_tokens, completion_tokens = payload
+                    yield Chunk("", usage=timer.usage(prompt_tokens, completion_tokens), finish_reason=finish)
+                    return
+        finally:
+            cancelled.set()
+
+    def _generate(
+        self,
+        messages: list[Message],
+        options: GenerationOptions,
+        emit: Callable[[str, Any], None],
+        cancelled: threading.Event,
+    ) -> None:
+        """Worker thread: load if needed, generate, and emit text, then ('done', ...) or ('error', ...)."""
+        try:
+            model = self.load()
+            with model.lock:
+                if cancelled.is_set():
+                    return
+                finish, prompt_tokens, completion_tokens = self._generate_locked(model, messages, options, emit, cancelled)
+            emit("done", (finish, prompt_tokens, completion_tokens))
+        except BackendError as exc:
+            emit("error", exc)
+        except Exception as exc:  # llama.cpp raises plain ValueError/RuntimeError; the loop must hear of it
+            emit("error", BackendError(f"{self.spec}: generation failed ({exc.__class__.__name__}: {exc})"))
+
+    def _generate_locked(
+        self,
+        model: LoadedModel,
+        messages: list[Message],
+        options: GenerationOptions,
+        emit: Callable[[str, Any], None],
+        cancelled: threading.Event,
+    ) -> tuple[str, int, int]:
+        from llama_cpp import StoppingCriteriaList
+
+        formatted, prompt = _render_prompt(model, messages)
+        if len(prompt) >= self.n_ctx:
+            raise BackendError(
+                f"{self.spec}: the prompt is {len(prompt)} tokens but the context holds {self.n_ctx}; "
+                "shorten the input or raise embedded.n_ctx in config"
+            )
+        counter = _TokenCounter(cancelled)
+        criteria = [counter, *(formatted.stopping_criteria or [])]
+        stops = list(options.stop) + list(formatted.stop or [])
+        max_tokens = options.max_tokens
+        if max_tokens is not None:
+            max_tokens = min(max_tokens, self.n_ctx - len(prompt))
+        pieces = model.llama.create_completion(
+            prompt=prompt,
+            stream=True,
+            max_tokens=max_tokens,
+            temperature=options.temperature if options.temperature is not None else DEFAULT_TEMPERATURE,
+            top_p=options.top_p if options.top_p is not None else DEFAULT_TOP_P,
+            repeat_penalty=DEFAULT_REPEAT_PENALTY,
+            seed=options.seed,
+            stop=stops,
+            stopping_criteria=StoppingCriteriaList(criteria),
+        )
+        finish = "length"
+        try:
+            for piece in pieces:
+                if cancelled.is_set():
+                    finish = "cancelled"
+                    break
+                choice = piece["choices"][0]
+                if choice["text"]:
+                    emit("text", choice["text"])
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+        finally:
+            pieces.close()
+        if cancelled.is_set():
+            finish = "cancelled"
+        return finish, counter.prompt_tokens or len(prompt), counter.sampled
+
+
+def _render_prompt(model: LoadedModel, messages: Sequence[Message]) -> tuple[Any, list[int]]:
+    """The GGUF chat template applied to the messages (with the assistant turn opened), and its tokens."""
+    formatted = model.formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+    tokens = model.llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+    return formatted, tokens
