@@ -81,6 +81,28 @@ MIGRATIONS: list[str] = [
         created_at        TEXT NOT NULL DEFAULT (datetime('now')),
         UNIQUE (document_id, stage)
     );
+    -- Every answer distillation got from the model, committed as it arrives: a resumed run
+    -- re-reads these instead of asking the model again. slot: the intent candidate (one per
+    -- temperature), else 0; verdict: NULL when the answer was accepted, else why not.
+    CREATE TABLE distill_calls (
+        id                INTEGER PRIMARY KEY,
+        document_id       INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        stage             TEXT NOT NULL,
+        slot              INTEGER NOT NULL DEFAULT 0,
+        attempt           INTEGER NOT NULL,
+        raw               TEXT NOT NULL,
+        finish_reason     TEXT,
+        verdict           TEXT,
+        model             TEXT NOT NULL,
+        template_id       TEXT NOT NULL,
+        template_version  INTEGER NOT NULL,
+        temperature       REAL,
+        prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        seconds           REAL,
+        created_at        TEXT NOT NULL DEFAULT (datetime('now')),
+        UNIQUE (document_id, stage, slot, attempt)
+    );
     -- Draft history: every draft, its rules, the user's edits and the chosen result.
     CREATE TABLE drafts (
         id             INTEGER PRIMARY KEY,
