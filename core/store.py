@@ -119,6 +119,7 @@ MIGRATIONS: list[str] = [
         agent_version  TEXT,
         models         TEXT,            -- JSON: role -> spec
         timings        TEXT,            -- JSON: stream -> seconds
+        parent_id      INTEGER REFERENCES drafts(id) ON DELETE SET NULL,  -- the draft whose rules were edited
         created_at     TEXT NOT NULL DEFAULT (datetime('now'))
     );
     -- Evaluation: generations per held-out document and method, pairwise verdicts, scores.

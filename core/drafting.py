@@ -1,0 +1,644 @@
+"""Drafting: the naive draft, the agent's rules and the final text, and the paper's baselines.
+
+Everything here is an async generator of `DraftEvent`s, so the CLI (rich) and the TUI (Textual
+workers) render the same streams. Backends are parameters; nothing here prints or opens HTTP
+connections itself.
+
+The preference-agent pipeline (`draft()`):
+
+    naive  = M_L(intent)                      ─┐ run at the same time
+    rules  = agent(intent + details)          ─┤
+    final  = M_L(intent + details + rules)    ─┘ starts the moment the rules are complete
+
+Events of the three streams interleave; each stream says `started`, then `delta`s, then `done`
+(with its whole text, usage and timings). Cancelling the task that consumes the generator (or
+closing it) cancels every stream, and the embedded backend stops within one token. Edited
+rules regenerate only the final: call `stream_final()` with them.
+
+Baselines of the paper's Table 2 (`METHODS`, `stream_method()`), each alone and streaming:
+small (M_S zero-shot), large (M_L zero-shot, the naive draft), few-shot (M_L with k of the
+person's own intent/text pairs), naive-finetune (M_S fine-tuned on intent -> text) and
+no-baseline (an agent trained on rules distilled without a zero-shot draft). A method whose
+model is not trained raises NotTrainedError naming the command that trains it.
+
+Prompt safety: intent, details and rules are fenced (`core.prompts.fence`), and the rules
+enter M_L's prompt in one marked place (`<preference_rules>` in `drafting.final`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from core.agents import agent_messages, split_agent_output
+from core.errors import BackendError, NotTrainedError
+from core.llm.base import Backend, GenerationOptions, Message, Usage
+from core.prompts import fence, load_template
+
+if TYPE_CHECKING:
+    from core.agents import AgentInfo
+    from core.config import Config
+    from core.paths import Paths
+    from core.retrieval import Example, Retriever
+    from core.store import Profile, Store
+
+StreamName = Literal["naive", "rules", "final"]
+EventKind = Literal["started", "delta", "done"]
+
+
+# -- requests and events ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DraftRequest:
+    """What the user wants to say, and about what; everything but the intent is optional."""
+
+    intent: str
+    recipient: str | None = None
+    subject: str | None = None
+    previous: str | None = None
+    """The message being replied to, if any."""
+
+
+@dataclass(frozen=True)
+class DraftEvent:
+    """One step of one stream.
+
+    `stream` is "naive", "rules" or "final"; in `stream_method()`, "final" is the method's
+    answer whatever the method, and "rules" the intermediate rules of two-stage methods.
+    `method` names the method the stream belongs to ("agent", "large", "few-shot", ...).
+    """
+
+    stream: StreamName
+    kind: EventKind
+    text: str = ""
+    """A `delta`'s new text; on `done` the stream's whole text (for rules: the parsed rules)."""
+    at: float = 0.0
+    """Seconds since the drafting call began (one clock for all streams of a call)."""
+    method: str = "agent"
+    model: str | None = None
+    """The backend spec (on `started` and `done`)."""
+    usage: Usage | None = None
+    """Tokens and seconds (on `done`)."""
+    finish_reason: str | None = None
+    """stop | length (on `done`)."""
+    raw: str | None = None
+    """On rules `done`: the agent's whole answer, thinking included."""
+    thinking: str | None = None
+    """On rules `done`: the agent's <thinking> part, if it wrote one."""
+
+
+class Clock:
+    """One time origin shared by every stream of a drafting call."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def now(self) -> float:
+        return time.perf_counter() - self.started
+
+
+@dataclass
+class StreamRecord:
+    """What a transcript knows about one stream."""
+
+    method: str = ""
+    model: str | None = None
+    parts: list[str] = field(default_factory=list)
+    text: str | None = None
+    """Set on `done`: the whole text (rules: parsed)."""
+    raw: str | None = None
+    thinking: str | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    started_at: float | None = None
+    first_token_at: float | None = None
+    done_at: float | None = None
+
+    @property
+    def live_text(self) -> str:
+        """Text so far (the raw deltas), for display while the stream runs."""
+        return "".join(self.parts)
+
+    @property
+    def done(self) -> bool:
+        return self.done_at is not None
+
+    def timings(self) -> dict[str, float | int | None]:
+        return {
+            "started": _round(self.started_at),
+            "first_token": _round(self.first_token_at),
+            "done": _round(self.done_at),
+            "prompt_tokens": self.usage.prompt_tokens if self.usage else None,
+            "completion_tokens": self.usage.completion_tokens if self.usage else None,
+        }
+
+
+class DraftTranscript:
+    """Folds events into per-stream records: what the CLI prints and the history stores."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, StreamRecord] = {}
+        self.events: list[DraftEvent] = []
+
+    def apply(self, event: DraftEvent) -> StreamRecord:
+        self.events.append(event)
+        record = self.streams.setdefault(event.stream, StreamRecord(method=event.method))
+        if event.kind == "started":
+            record.started_at = event.at
+            record.model = event.model
+        elif event.kind == "delta":
+            if record.first_token_at is None:
+                record.first_token_at = event.at
+            record.parts.append(event.text)
+        else:
+            record.done_at = event.at
+            record.text = event.text
+            record.raw = event.raw
+            record.thinking = event.thinking
+            record.usage = event.usage
+            record.finish_reason = event.finish_reason
+            record.model = event.model or record.model
+        return record
+
+    def text(self, stream: str) -> str | None:
+        record = self.streams.get(stream)
+        return record.text if record else None
+
+    def timings(self) -> dict[str, dict[str, float | int | None]]:
+        return {name: record.timings() for name, record in self.streams.items()}
+
+    def models(self) -> dict[str, str | None]:
+        return {name: record.model for name, record in self.streams.items()}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+# -- prompts ---------------------------------------------------------------------------------
+
+
+def zero_shot_messages(request: DraftRequest, genre: str = "email") -> list[Message]:
+    """M_L or M_S alone: the naive draft and the small/large baselines."""
+    return load_template("drafting.zero_shot").render(genre=genre, details=_details(request), intent=intent_block(request.intent))
+
+
+def final_messages(request: DraftRequest, rules: str, genre: str = "email") -> list[Message]:
+    """M_L following the agent's rules; the rules go into the one `<preference_rules>` block."""
+    if not rules.strip():
+        raise BackendError("the rules are empty; write at least one rule or draft again")
+    return load_template("drafting.final").render(
+        genre=genre, details=_details(request), intent=intent_block(request.intent), rules=fence(rules.strip(), "preference_rules")
+    )
+
+
+def few_shot_messages(request: DraftRequest, examples: list[Example], genre: str = "email") -> list[Message]:
+    """M_L with the person's own (intent, text) pairs, most similar first."""
+    blocks = [
+        fence(f"What they wanted to say:\n{example.intent.strip()}\n\nWhat they wrote:\n{example.text.strip()}", "example")
+        for example in examples
+    ]
+    return load_template("drafting.few_shot").render(
+        genre=genre, details=_details(request), intent=intent_block(request.intent), examples="\n".join(blocks)
+    )
+
+
+def agent_request_messages(request: DraftRequest, kind: str = "agent", genre: str = "email") -> list[Message]:
+    """The agent's input: exactly what `finetune/dataset.py` trains it on (`core.agents.agent_messages`)."""
+    return agent_messages(
+        kind, request.intent, recipient=request.recipient, subject=request.subject, previous=request.previous, genre=genre
+    )
+
+
+PREVIOUS_MAX_CHARS = 2000
+"""M_L sees at most this much of the message replied to (its newest part), so it cannot crowd out the intent."""
+
+
+def details_block(recipient: str | None = None, subject: str | None = None, previous: str | None = None) -> str:
+    """The piece's metadata (recipient, subject, message replied to), fenced as one data block."""
+    lines = []
+    if recipient and recipient.strip():
+        lines.append(f"To: {recipient.strip()}")
+    if subject and subject.strip():
+        lines.append(f"Subject: {subject.strip()}")
+    if previous and previous.strip():
+        text = previous.strip()
+        if len(text) > PREVIOUS_MAX_CHARS:
+            text = "[...] " + text[-PREVIOUS_MAX_CHARS:].lstrip()
+        lines.append(f"In reply to:\n{text}")
+    return fence("\n".join(lines) or "(none given)", "details")
+
+
+def intent_block(intent: str) -> str:
+    return fence(intent.strip(), "intent")
+
+
+def _details(request: DraftRequest) -> str:
+    return details_block(request.recipient, request.subject, request.previous)
+
+
+RULE_STOPS = ("</rules>",)
+"""A rule agent is done when it closes its rules (`core.agents.format_rules_target`)."""
+
+
+# -- single streams --------------------------------------------------------------------------
+
+
+async def stream_text(
+    backend: Backend,
+    messages: list[Message],
+    *,
+    stream: StreamName,
+    method: str,
+    options: GenerationOptions = GenerationOptions(),
+    clock: Clock | None = None,
+) -> AsyncIterator[DraftEvent]:
+    """Any one model call as events: started, deltas, done (whole text, usage)."""
+    clock = clock or Clock()
+    yield DraftEvent(stream, "started", at=clock.now(), method=method, model=backend.spec)
+    parts: list[str] = []
+    usage: Usage | None = None
+    finish: str | None = None
+    async for chunk in backend.stream(messages, options):
+        if chunk.text:
+            parts.append(chunk.text)
+            yield DraftEvent(stream, "delta", chunk.text, at=clock.now(), method=method)
+        if chunk.usage is not None:
+            usage, finish = chunk.usage, chunk.finish_reason
+    text = "".join(parts)
+    if usage is None:
+        raise BackendError(f"{backend.spec}: the {stream} stream ended without its final chunk; the answer may be cut off")
+    if not text.strip():
+        raise BackendError(f"{backend.spec}: the model returned an empty {stream} text; try again or check the model")
+    yield DraftEvent(stream, "done", text.strip(), at=clock.now(), method=method, model=backend.spec, usage=usage, finish_reason=finish)
+
+
+async def stream_naive(
+    large: Backend,
+    request: DraftRequest,
+    *,
+    genre: str = "email",
+    options: GenerationOptions = GenerationOptions(),
+    clock: Clock | None = None,
+) -> AsyncIterator[DraftEvent]:
+    """The naive draft: M_L zero-shot (the paper's large baseline), on stream "naive"."""
+    async for event in stream_text(large, zero_shot_messages(request, genre), stream="naive", method="large", options=options, clock=clock):
+        yield event
+
+
+async def stream_rules(
+    agent: Backend,
+    request: DraftRequest,
+    *,
+    kind: str = "agent",
+    genre: str = "email",
+    options: GenerationOptions = GenerationOptions(),
+    clock: Clock | None = None,
+    method: str | None = None,
+) -> AsyncIterator[DraftEvent]:
+    """The agent writes rules on stream "rules"; `done` carries the parsed rules (and raw, thinking)."""
+    options = _with_stops(options, RULE_STOPS)
+    method = method or kind
+    async for event in stream_text(agent, agent_request_messages(request, kind, genre), stream="rules", method=method, options=options, clock=clock):
+        if event.kind != "done":
+            yield event
+            continue
+        thinking, rules = split_agent_output(event.text)
+        if not rules:
+            if event.finish_reason == "length":
+                raise BackendError(
+                    f"{agent.spec}: the agent's answer was cut off before its rules ({event.usage.completion_tokens if event.usage else '?'} "
+                    "tokens); raise drafting.rules_max_tokens in config"
+                )
+            raise BackendError(f"{agent.spec}: the agent wrote no rules; draft again, or retrain it with `pa train --kind {kind}`")
+        yield DraftEvent(
+            "rules", "done", rules, at=event.at, method=method, model=event.model, usage=event.usage,
+            finish_reason=event.finish_reason, raw=event.text, thinking=thinking,
+        )
+
+
+async def stream_final(
+    large: Backend,
+    request: DraftRequest,
+    rules: str,
+    *,
+    genre: str = "email",
+    options: GenerationOptions = GenerationOptions(),
+    clock: Clock | None = None,
+    method: str = "agent",
+) -> AsyncIterator[DraftEvent]:
+    """M_L writes the text following `rules` (the agent's, or the user's edit), on stream "final"."""
+    async for event in stream_text(large, final_messages(request, rules, genre), stream="final", method=method, options=options, clock=clock):
+        yield event
+
+
+# -- the preference-agent pipeline -----------------------------------------------------------
+
+
+async def draft(
+    large: Backend,
+    agent: Backend,
+    request: DraftRequest,
+    *,
+    genre: str = "email",
+    text_options: GenerationOptions = GenerationOptions(),
+    rules_options: GenerationOptions = GenerationOptions(),
+    agent_kind: str = "agent",
+    naive: bool = True,
+    clock: Clock | None = None,
+) -> AsyncIterator[DraftEvent]:
+    """Naive draft and agent rules at the same time; the final as soon as the rules are done.
+
+    Events of the streams interleave in the order they happen. A failing stream cancels the
+    others and its error is raised here; cancelling the consumer cancels every stream.
+    `naive=False` skips the naive draft (the no-baseline method, or a caller that has one).
+    """
+    clock = clock or Clock()
+    method = "agent" if agent_kind == "agent" else agent_kind
+
+    async def rules_then_final() -> AsyncIterator[DraftEvent]:
+        rules: str | None = None
+        async for event in stream_rules(agent, request, kind=agent_kind, genre=genre, options=rules_options, clock=clock, method=method):
+            if event.kind == "done":
+                rules = event.text
+            yield event
+        assert rules is not None  # stream_rules raises rather than end without rules
+        async for event in stream_final(large, request, rules, genre=genre, options=text_options, clock=clock, method=method):
+            yield event
+
+    sources = [rules_then_final()]
+    if naive:
+        sources.insert(0, stream_naive(large, request, genre=genre, options=text_options, clock=clock))
+    async for event in merge_streams(sources):
+        yield event
+
+
+class _Finished:
+    pass
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+async def merge_streams(sources: list[AsyncIterator[DraftEvent]]) -> AsyncIterator[DraftEvent]:
+    """Run event generators concurrently and yield their events as they come.
+
+    The first error cancels the rest and is raised; leaving early (cancel, break, aclose)
+    cancels every source and waits for them to stop.
+    """
+    queue: asyncio.Queue[DraftEvent | _Finished | _Failed] = asyncio.Queue()
+
+    async def pump(source: AsyncIterator[DraftEvent]) -> None:
+        try:
+            async for event in source:
+                queue.put_nowait(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the consumer, which raises it
+            queue.put_nowait(_Failed(exc))
+        else:
+            queue.put_nowait(_Finished())
+
+    tasks = [asyncio.create_task(pump(source)) for source in sources]
+    running = len(tasks)
+    try:
+        while running:
+            item = await queue.get()
+            if isinstance(item, _Finished):
+                running -= 1
+            elif isinstance(item, _Failed):
+                raise item.error
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _with_stops(options: GenerationOptions, stops: tuple[str, ...]) -> GenerationOptions:
+    merged = tuple(dict.fromkeys((*options.stop, *stops)))
+    return GenerationOptions(options.temperature, options.top_p, options.max_tokens, merged, options.seed)
+
+
+# -- methods: the preference agent and the paper's baselines ---------------------------------
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    title: str
+    """What it is, for tables: 'M_L zero-shot'."""
+    agent_kind: str | None = None
+    """The trained model it needs (`core.agents` kind), None when it needs no training."""
+    two_stage: bool = False
+    """Writes rules first (stream "rules"), then the text."""
+
+
+METHODS: dict[str, Method] = {
+    "agent": Method("agent", "preference agent: agent rules -> M_L", "agent", True),
+    "small": Method("small", "small baseline: M_S zero-shot"),
+    "large": Method("large", "large baseline: M_L zero-shot"),
+    "few-shot": Method("few-shot", "few-shot: M_L with the person's nearest examples"),
+    "naive-finetune": Method("naive-finetune", "naive fine-tune: M_S trained on intent -> text", "naive"),
+    "no-baseline": Method("no-baseline", "no-baseline agent: rules without a zero-shot draft -> M_L", "no-baseline", True),
+}
+BASELINES: tuple[str, ...] = ("small", "large", "few-shot", "naive-finetune", "no-baseline")
+"""The paper's Table 2 baselines; `METHODS` adds the preference agent itself."""
+
+
+class DraftContext:
+    """Opens what methods need for one profile (models, agents, examples), each once.
+
+    Backends come from config (`models.large` is M_L, `models.agent` is M_S base); agents
+    from `core.agents`; few-shot examples from the profile's distilled training documents.
+    """
+
+    def __init__(self, paths: Paths, config: Config, store: Store, profile: Profile):
+        self.paths = paths
+        self.config = config
+        self.store = store
+        self.profile = profile
+        self._backends: dict[str, Backend] = {}
+        self._retriever: Retriever | None = None
+
+    @classmethod
+    def open(cls, profile: str, *, paths: Paths | None = None, config: Config | None = None, store: Store | None = None) -> DraftContext:
+        from core.config import load_config
+        from core.paths import resolve_paths
+        from core.store import Store as StoreClass
+
+        paths = paths or resolve_paths()
+        config = config or load_config(paths)
+        store = store or StoreClass.open(paths.store_file)
+        return cls(paths, config, store, store.get_profile(profile))
+
+    @property
+    def genre(self) -> str:
+        return self.profile.genre
+
+    @property
+    def text_options(self) -> GenerationOptions:
+        return GenerationOptions(max_tokens=self.config.drafting.max_tokens)
+
+    @property
+    def rules_options(self) -> GenerationOptions:
+        return GenerationOptions(max_tokens=self.config.drafting.rules_max_tokens)
+
+    def large(self) -> Backend:
+        """M_L (`models.large`)."""
+        return self._backend(self.config.models.large)
+
+    def small(self) -> Backend:
+        """M_S base (`models.agent`), untrained."""
+        return self._backend(self.config.models.agent)
+
+    def agent_info(self, kind: str = "agent") -> AgentInfo:
+        """The latest trained model of `kind`, or NotTrainedError naming `pa train`."""
+        from core.agents import require_agent, template_version
+
+        info = require_agent(self.paths, self.profile.name, kind)
+        trained_on = info.manifest.get("template")
+        if trained_on and trained_on != template_version(kind):
+            raise NotTrainedError(
+                f"{info.label} was trained on prompt {trained_on} but pa now asks with {template_version(kind)}; "
+                f"retrain it with `pa train --profile {self.profile.name} --kind {kind}`"
+            )
+        return info
+
+    def agent(self, kind: str = "agent") -> Backend:
+        """The latest trained model of `kind` as a backend (its GGUF via llama.cpp)."""
+        from core.llm.specs import ModelSpec
+
+        info = self.agent_info(kind)
+        key = f"gguf:{info.gguf}"
+        if key not in self._backends:
+            from core.llm.specs import open_backend
+
+            self._backends[key] = open_backend(ModelSpec("gguf", info.gguf.stem, info.gguf), self.config)
+        return self._backends[key]
+
+    def retriever(self) -> Retriever:
+        """The few-shot retriever over the profile's (intent, text) training pairs."""
+        if self._retriever is None:
+            from core.retrieval import build_retriever, training_examples
+
+            examples = training_examples(self.store, self.profile.id)
+            if not examples:
+                raise NotTrainedError(
+                    f"profile {self.profile.name!r} has no distilled intents for few-shot examples yet; "
+                    f"run `pa distill --profile {self.profile.name}` first"
+                )
+            self._retriever = build_retriever(self.config.drafting.retriever, examples)
+        return self._retriever
+
+    def unavailable(self, method: str) -> str | None:
+        """Why `method` cannot run yet (the message names the command that fixes it), or None."""
+        spec = method_of(method)
+        try:
+            if spec.agent_kind:
+                self.agent_info(spec.agent_kind)
+            if spec.name == "few-shot":
+                self.retriever()
+        except NotTrainedError as err:
+            return str(err)
+        return None
+
+    def _backend(self, spec: str) -> Backend:
+        if spec not in self._backends:
+            from core.llm.specs import open_backend
+
+            self._backends[spec] = open_backend(spec, self.config)
+        return self._backends[spec]
+
+
+def method_of(name: str) -> Method:
+    from core.errors import UsageError
+
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UsageError(f"unknown method {name!r}; use one of {', '.join(METHODS)}") from None
+
+
+async def stream_method(
+    name: str, request: DraftRequest, context: DraftContext, *, clock: Clock | None = None
+) -> AsyncIterator[DraftEvent]:
+    """One method alone, streaming: its answer on stream "final" (two-stage methods: "rules" first).
+
+    Raises NotTrainedError (before any event) when the method's model is not trained.
+    """
+    method = method_of(name)
+    clock = clock or Clock()
+    genre, text_options = context.genre, context.text_options
+    if method.name in ("agent", "no-baseline"):
+        agent, large = context.agent(method.agent_kind or "agent"), context.large()
+        source = draft(
+            large, agent, request, genre=genre, text_options=text_options, rules_options=context.rules_options,
+            agent_kind=method.agent_kind or "agent", naive=False, clock=clock,
+        )
+    elif method.name == "naive-finetune":
+        agent = context.agent("naive")
+        source = stream_text(agent, agent_request_messages(request, "naive", genre), stream="final", method=name, options=text_options, clock=clock)
+    elif method.name == "few-shot":
+        examples = context.retriever().top_k(request.intent, context.config.drafting.few_shot_k)
+        source = stream_text(context.large(), few_shot_messages(request, examples, genre), stream="final", method=name, options=text_options, clock=clock)
+    else:
+        backend = context.small() if method.name == "small" else context.large()
+        source = stream_text(backend, zero_shot_messages(request, genre), stream="final", method=name, options=text_options, clock=clock)
+    async for event in source:
+        yield event
+
+
+stream_baseline = stream_method
+"""The name the shared contract uses: `stream_baseline(name, request, context)`."""
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """A method's whole answer, for evaluation and `pa compare`."""
+
+    method: str
+    text: str
+    model: str | None
+    seconds: float
+    first_token_seconds: float | None
+    usage: Usage | None
+    rules: str | None = None
+    rules_usage: Usage | None = None
+
+
+async def generate(
+    name: str,
+    request: DraftRequest,
+    context: DraftContext,
+    *,
+    on_event: Callable[[DraftEvent], Awaitable[None] | None] | None = None,
+) -> MethodResult:
+    """Run one method to the end and return its text (optionally seeing each event)."""
+    transcript = DraftTranscript()
+    clock = Clock()
+    async for event in stream_method(name, request, context, clock=clock):
+        transcript.apply(event)
+        if on_event is not None:
+            maybe = on_event(event)
+            if maybe is not None:
+                await maybe
+    final = transcript.streams["final"]
+    rules = transcript.streams.get("rules")
+    return MethodResult(
+        method=name,
+        text=final.text or "",
+        model=final.model,
+        seconds=clock.now(),
+        first_token_seconds=final.first_token_at,
+        usage=final.usage,
+        rules=rules.text if rules else None,
+        rules_usage=rules.usage if rules else None,
+    )

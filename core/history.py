@@ -1,0 +1,111 @@
+"""Draft history: every draft, its rules, the user's edits and the text they kept.
+
+Rows of the `drafts` table are future training signal (edited rules are corrections of the
+agent), so each regeneration from edited rules is its own row pointing at the draft it came
+from (`parent_id`), and no final text is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.errors import UsageError
+
+if TYPE_CHECKING:
+    from core.drafting import DraftRequest, DraftTranscript
+    from core.store import Store
+
+CHOICES = ("naive", "final")
+"""What `chosen` holds: which stream the user kept, or the text itself when they edited it."""
+
+
+@dataclass(frozen=True)
+class DraftRecord:
+    id: int
+    profile_id: int
+    intent: str
+    recipient: str | None
+    subject: str | None
+    previous: str | None
+    naive: str | None
+    rules: str | None
+    edited_rules: str | None
+    final: str | None
+    chosen: str | None
+    agent_version: str | None
+    models: dict[str, str | None]
+    timings: dict[str, dict[str, float | int | None]]
+    parent_id: int | None
+    created_at: str
+
+
+def save_draft(
+    store: Store,
+    profile_id: int,
+    request: DraftRequest,
+    transcript: DraftTranscript,
+    *,
+    agent_version: str | None = None,
+    rules: str | None = None,
+    edited_rules: str | None = None,
+    parent_id: int | None = None,
+    chosen: str | None = None,
+) -> int:
+    """Store one draft (naive, rules, final as the transcript has them) and return its id.
+
+    For a regeneration from edited rules, pass the agent's `rules`, the `edited_rules` and the
+    `parent_id` of the draft they were edited from; the transcript then holds only the final.
+    """
+    if transcript.text("final") is None and transcript.text("naive") is None:
+        raise UsageError("nothing to save: the draft has neither a naive nor a final text (was it cancelled?)")
+    with store.transaction() as db:
+        cursor = db.execute(
+            """
+            INSERT INTO drafts (profile_id, intent, recipient, subject, previous, naive, rules, edited_rules,
+                                final, chosen, agent_version, models, timings, parent_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            (
+                profile_id, request.intent, request.recipient, request.subject, request.previous,
+                transcript.text("naive"), rules if rules is not None else transcript.text("rules"), edited_rules,
+                transcript.text("final"), chosen, agent_version,
+                json.dumps(transcript.models()), json.dumps(transcript.timings()), parent_id,
+            ),
+        )
+        return int(cursor.lastrowid)
+
+
+def record_choice(store: Store, draft_id: int, chosen: str) -> None:
+    """Remember what the user kept: "naive", "final", or the text they edited and kept."""
+    if not chosen.strip():
+        raise UsageError("the chosen text is empty; pick naive or final, or keep some text")
+    with store.transaction() as db:
+        updated = db.execute("UPDATE drafts SET chosen = ? WHERE id = ?", (chosen, draft_id)).rowcount
+    if not updated:
+        raise UsageError(f"no draft with id {draft_id}; list them with `pa history --profile NAME`")
+
+
+def get_draft(store: Store, draft_id: int) -> DraftRecord:
+    rows = store.query("SELECT * FROM drafts WHERE id = ?", (draft_id,))
+    if not rows:
+        raise UsageError(f"no draft with id {draft_id}; list them with `pa history --profile NAME`")
+    return _record(rows[0])
+
+
+def list_drafts(store: Store, profile_id: int, limit: int | None = 20) -> list[DraftRecord]:
+    """The profile's drafts, newest first."""
+    sql = "SELECT * FROM drafts WHERE profile_id = ? ORDER BY id DESC"
+    params: tuple = (profile_id,)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params = (profile_id, limit)
+    return [_record(row) for row in store.query(sql, params)]
+
+
+def _record(row) -> DraftRecord:
+    data = dict(row)
+    data["models"] = json.loads(data["models"] or "{}")
+    data["timings"] = json.loads(data["timings"] or "{}")
+    return DraftRecord(**data)

