@@ -103,6 +103,16 @@ class DraftingConfig(Section):
 class EvalConfig(Section):
     limit: int = Field(20, ge=1)
     """Held-out documents per profile when --limit is not given."""
+    baselines: list[str] = []
+    """Baselines the agent is judged against when --baselines is not given; empty means all."""
+    judge_attempts: int = Field(3, ge=1, le=10)
+    """Judge calls per ordered pair until the verdict parses; then it is counted as invalid."""
+    judge_max_tokens: int = Field(48, ge=4)
+    """The judge only has to name A or B; a short answer keeps judging cheap."""
+    bootstrap_samples: int = Field(2000, ge=100)
+    """Resamples for the 95% intervals of similarity means."""
+    seed: int = 0
+    """Seed for generation, judge retries and bootstrap resampling."""
 
 
 class Config(Section):

@@ -133,6 +133,7 @@ MIGRATIONS: list[str] = [
         prompt_tokens     INTEGER NOT NULL DEFAULT 0,
         completion_tokens INTEGER NOT NULL DEFAULT 0,
         seconds           REAL,
+        cost_usd          REAL,            -- NULL when no priced (remote) model took part
         created_at        TEXT NOT NULL DEFAULT (datetime('now')),
         UNIQUE (profile_id, document_id, method, model)
     );
@@ -145,6 +146,7 @@ MIGRATIONS: list[str] = [
         judge             TEXT NOT NULL,
         winner            TEXT,            -- method_a | method_b | tie | NULL when unparseable
         raw               TEXT,
+        attempts          INTEGER NOT NULL DEFAULT 1,  -- judge calls until it parsed (or gave up)
         prompt_tokens     INTEGER NOT NULL DEFAULT 0,
         completion_tokens INTEGER NOT NULL DEFAULT 0,
         created_at        TEXT NOT NULL DEFAULT (datetime('now')),
