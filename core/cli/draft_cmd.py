@@ -1,9 +1,338 @@
-"""Commands of this group register here (filled in by its issue)."""
+"""`pa draft`, `pa compare`, `pa history`: the drafting core on the command line.
+
+A thin shell over `core.drafting` and `core.history`: it renders the same events the TUI
+renders, live with rich on a terminal and once per finished stream otherwise (pipes, tests).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from core.cli import common
+from core.errors import NotTrainedError, UsageError
+
+STREAM_TITLES = {
+    "naive": "Naive draft (M_L zero-shot)",
+    "rules": "Rules (preference agent)",
+    "final": "Final (M_L following the rules)",
+}
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing yet."""
+    app.command("draft")(draft_command)
+    app.command("compare")(compare_command)
+    app.command("history")(history_command)
+
+
+# -- pa draft --------------------------------------------------------------------------------
+
+
+def draft_command(
+    intent: str = typer.Argument(..., help="What you want to say."),
+    profile: str = typer.Option(..., "--profile", "-p", help="Whose style to write in."),
+    to: Optional[str] = typer.Option(None, "--to", help="Recipient."),
+    subject: Optional[str] = typer.Option(None, "--subject", help="Subject line."),
+    previous: Optional[str] = typer.Option(None, "--previous", help="The message you reply to (text, or @FILE)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of live output."),
+    edit_rules: bool = typer.Option(False, "--edit-rules", help="Edit the rules in $EDITOR afterwards and rewrite the final."),
+    keep: Optional[str] = typer.Option(None, "--keep", help="Record which text you keep: naive or final."),
+) -> None:
+    """Write INTENT in the profile's style: naive draft and agent rules at once, then the final."""
+    from core.drafting import DraftContext, DraftRequest, DraftTranscript, draft
+    from core.history import record_choice, save_draft
+
+    if not intent.strip():
+        raise UsageError("the intent is empty; say what the text should say, e.g. pa draft \"ask Bob to move the meeting\"")
+    if keep is not None and keep not in ("naive", "final"):
+        raise UsageError(f"--keep {keep!r}: use naive or final")
+    request = DraftRequest(intent.strip(), recipient=to, subject=subject, previous=_read_previous(previous))
+    context = DraftContext.open(profile, paths=common.paths(), config=common.config(), store=common.open_store())
+    info = context.agent_info("agent")  # NotTrainedError (exit 1, names `pa train`) before any model loads
+    large, agent = context.large(), context.agent("agent")
+    view = _StreamView(as_json)
+    transcript = asyncio.run(
+        view.run(
+            draft(large, agent, request, genre=context.genre, text_options=context.text_options, rules_options=context.rules_options),
+            ("naive", "rules", "final"),
+        )
+    )
+    draft_id = save_draft(context.store, context.profile.id, request, transcript, agent_version=info.label)
+    result: dict[str, object] = {"draft_id": draft_id, "agent": info.label, **_transcript_json(transcript)}
+    kept_id = draft_id
+    if edit_rules:
+        agent_rules = transcript.text("rules") or ""
+        edited = _edit_in_editor(agent_rules)
+        if edited is not None and edited.strip() != agent_rules.strip():
+            from core.drafting import stream_final
+
+            regenerated = asyncio.run(
+                view.run(
+                    stream_final(large, request, edited, genre=context.genre, options=context.text_options),
+                    ("final",),
+                    titles={"final": "Final (M_L following your edited rules)"},
+                )
+            )
+            kept_id = save_draft(
+                context.store, context.profile.id, request, regenerated, agent_version=info.label,
+                rules=agent_rules, edited_rules=edited.strip(), parent_id=draft_id,
+            )
+            result["edited"] = {"draft_id": kept_id, "edited_rules": edited.strip(), **_transcript_json(regenerated)}
+        elif not as_json:
+            common.err_console.print("rules unchanged; nothing to rewrite")
+    if keep:
+        record_choice(context.store, kept_id, keep)
+        result["chosen"] = {"draft_id": kept_id, "chosen": keep}
+    if as_json:
+        common.print_json(result)
+    else:
+        common.console.print(f"[dim]saved as draft #{kept_id} (agent {info.label}); see `pa history --profile {profile}`[/]")
+
+
+def _read_previous(previous: str | None) -> str | None:
+    if previous is None or not previous.startswith("@"):
+        return previous
+    path = Path(previous[1:]).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--previous {path}: cannot read ({exc.__class__.__name__}); give a readable UTF-8 file") from None
+
+
+def _edit_in_editor(rules: str) -> str | None:
+    """The rules after $EDITOR; None when the editor was closed without saving."""
+    import click
+
+    try:
+        return click.edit(rules, extension=".md", require_save=True)
+    except click.ClickException as exc:
+        raise UsageError(f"cannot open an editor for the rules ({exc.message}); set $EDITOR") from None
+
+
+def _transcript_json(transcript) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name, record in transcript.streams.items():
+        out[name] = record.text
+        if name == "rules" and record.thinking:
+            out["thinking"] = record.thinking
+    out["models"] = transcript.models()
+    out["timings"] = transcript.timings()
+    return out
+
+
+class _StreamView:
+    """Shows draft events: live panels on a terminal, each stream once it is done elsewhere."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    async def run(self, events, streams: tuple[str, ...], titles: dict[str, str] | None = None):
+        from core.drafting import DraftTranscript
+
+        titles = {**STREAM_TITLES, **(titles or {})}
+        transcript = DraftTranscript()
+        console = common.console
+        if self.quiet or not console.is_terminal:
+            async for event in events:
+                record = transcript.apply(event)
+                if event.kind == "done" and not self.quiet:
+                    console.rule(f"[bold]{titles[event.stream]}[/]")
+                    console.print(record.text, markup=False, highlight=False)
+                    console.print(f"[dim]{_timing_line(record)}[/]")
+            return transcript
+        from rich.live import Live
+
+        with Live(self._render(transcript, streams, titles), console=console, refresh_per_second=10) as live:
+            async for event in events:
+                transcript.apply(event)
+                live.update(self._render(transcript, streams, titles))
+        return transcript
+
+    @staticmethod
+    def _render(transcript, streams, titles):
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.text import Text
+
+        panels = []
+        for name in streams:
+            record = transcript.streams.get(name)
+            if record is None:
+                body, subtitle = Text("waiting for the rules..." if name == "final" else "starting...", style="dim"), ""
+            else:
+                body = Text(record.text if record.done else record.live_text)
+                subtitle = _timing_line(record)
+            panels.append(Panel(body, title=titles[name], subtitle=subtitle, subtitle_align="right", border_style="green" if record and record.done else "blue"))
+        return Group(*panels)
+
+
+def _timing_line(record) -> str:
+    parts = []
+    if record.model:
+        parts.append(record.model if len(record.model) < 40 else "..." + record.model[-37:])
+    if record.first_token_at is not None and record.started_at is not None:
+        parts.append(f"first token {record.first_token_at:.2f}s")
+    if record.done_at is not None:
+        parts.append(f"done {record.done_at:.2f}s")
+    if record.usage is not None:
+        parts.append(f"{record.usage.completion_tokens} tok, {record.usage.tokens_per_second:.1f} tok/s")
+    return " · ".join(parts)
+
+
+# -- pa compare ------------------------------------------------------------------------------
+
+
+def compare_command(
+    intent: str = typer.Argument(..., help="What you want to say."),
+    profile: str = typer.Option(..., "--profile", "-p", help="Whose style to write in."),
+    baselines: Optional[list[str]] = typer.Option(
+        None, "--baselines", "-b", help="Methods to run (repeat or comma-separate); default: the agent and every baseline."
+    ),
+    to: Optional[str] = typer.Option(None, "--to", help="Recipient."),
+    subject: Optional[str] = typer.Option(None, "--subject", help="Subject line."),
+    previous: Optional[str] = typer.Option(None, "--previous", help="The message you reply to (text, or @FILE)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Every method of the paper's Table 2 for one intent, side by side, with timings.
+
+    Methods run one after another so each one's timing is its own; a method whose model is not
+    trained is shown as unavailable with the command that trains it.
+    """
+    from core.drafting import METHODS, DraftContext, DraftRequest, generate, method_of
+
+    if not intent.strip():
+        raise UsageError("the intent is empty; say what the text should say")
+    names = _method_names(baselines) or list(METHODS)
+    for name in names:
+        method_of(name)
+    request = DraftRequest(intent.strip(), recipient=to, subject=subject, previous=_read_previous(previous))
+    context = DraftContext.open(profile, paths=common.paths(), config=common.config(), store=common.open_store())
+    rows: list[dict[str, object]] = []
+    for name in names:
+        reason = context.unavailable(name)
+        if reason is not None:
+            rows.append({"method": name, "title": METHODS[name].title, "available": False, "reason": reason})
+            continue
+        if not as_json:
+            common.err_console.print(f"[dim]running {name}...[/]")
+        try:
+            result = asyncio.run(generate(name, request, context))
+        except NotTrainedError as err:
+            rows.append({"method": name, "title": METHODS[name].title, "available": False, "reason": str(err)})
+            continue
+        rows.append({
+            "method": name, "title": METHODS[name].title, "available": True, "text": result.text, "rules": result.rules,
+            "model": result.model, "seconds": round(result.seconds, 3),
+            "first_token_seconds": None if result.first_token_seconds is None else round(result.first_token_seconds, 3),
+            "completion_tokens": result.usage.completion_tokens if result.usage else None,
+        })
+    if as_json:
+        common.print_json({"intent": request.intent, "profile": profile, "methods": rows})
+    else:
+        _print_compare_table(rows)
+    if not any(row["available"] for row in rows):
+        raise NotTrainedError("none of the chosen methods can run yet; train or distill as listed above")
+
+
+def _method_names(values: list[str] | None) -> list[str]:
+    names: list[str] = []
+    for value in values or []:
+        names.extend(part.strip() for part in value.split(",") if part.strip())
+    return list(dict.fromkeys(names))
+
+
+def _print_compare_table(rows: list[dict[str, object]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="Methods side by side", show_lines=True, expand=True)
+    table.add_column("method", style="bold", no_wrap=True, ratio=1)
+    table.add_column("text", ratio=5)
+    table.add_column("first token", justify="right", no_wrap=True)
+    table.add_column("total", justify="right", no_wrap=True)
+    table.add_column("tokens", justify="right", no_wrap=True)
+    for row in rows:
+        label = Text(f"{row['method']}\n", style="bold")
+        label.append(str(row["title"]), style="dim")
+        if not row["available"]:
+            table.add_row(label, Text(f"unavailable: {row['reason']}", style="yellow"), "-", "-", "-")
+            continue
+        text = Text(str(row["text"]))
+        if row.get("rules"):
+            text = Text.assemble(("rules:\n", "dim"), (str(row["rules"]) + "\n\n", "dim italic"), str(row["text"]))
+        first = row["first_token_seconds"]
+        table.add_row(label, text, "-" if first is None else f"{first:.2f}s", f"{row['seconds']:.2f}s", str(row["completion_tokens"] or "-"))
+    common.console.print(table)
+
+
+# -- pa history ------------------------------------------------------------------------------
+
+
+def history_command(
+    profile: str = typer.Option(..., "--profile", "-p", help="Whose drafts to list."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many, newest first."),
+    draft_id: Optional[int] = typer.Option(None, "--id", help="Show one draft in full."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The profile's drafts: intent, rules, edits and the text kept."""
+    from dataclasses import asdict
+
+    from core.history import get_draft, list_drafts
+
+    store = common.open_store()
+    record = store.get_profile(profile)
+    if draft_id is not None:
+        draft = get_draft(store, draft_id)
+        if draft.profile_id != record.id:
+            raise UsageError(f"draft #{draft_id} belongs to another profile; list this one's with `pa history --profile {profile}`")
+        drafts = [draft]
+    else:
+        drafts = list_drafts(store, record.id, limit)
+    if as_json:
+        common.print_json([asdict(d) for d in drafts])
+        return
+    if not drafts:
+        common.console.print(f"no drafts for {profile} yet; write one with `pa draft \"...\" --profile {profile}`")
+        return
+    if draft_id is not None:
+        _print_draft(drafts[0])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Drafts of {profile}", expand=True)
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("when", no_wrap=True)
+    table.add_column("intent", ratio=2)
+    table.add_column("final", ratio=3)
+    table.add_column("edited", no_wrap=True)
+    table.add_column("kept", no_wrap=True)
+    for d in drafts:
+        kept = d.chosen if d.chosen in ("naive", "final", None) else "own text"
+        table.add_row(
+            str(d.id), d.created_at, _short(d.intent), _short(d.final or ""),
+            f"from #{d.parent_id}" if d.parent_id else ("yes" if d.edited_rules else ""), kept or "",
+        )
+    common.console.print(table)
+
+
+def _print_draft(d) -> None:
+    console = common.console
+    console.rule(f"draft #{d.id} · {d.created_at} · agent {d.agent_version or '-'}")
+    for label, value in (
+        ("intent", d.intent), ("to", d.recipient), ("subject", d.subject), ("naive", d.naive), ("rules", d.rules),
+        ("edited rules", d.edited_rules), ("final", d.final), ("kept", d.chosen),
+    ):
+        if value:
+            console.print(f"[bold]{label}[/]")
+            console.print(value, markup=False, highlight=False)
+    if d.timings:
+        console.print(f"[dim]timings: {json.dumps(d.timings)}[/]")
+
+
+def _short(text: str, width: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
