@@ -1,7 +1,153 @@
-"""`pa-tui`: the Textual writing assistant (filled in by its issue)."""
+"""`pa-tui`: the Textual writing assistant, a thin face over `core/` and `finetune/`.
+
+Each screen is a mode (its own stack), so leaving a screen and coming back keeps what it was
+doing; screens that show long work re-read its true state from disk when they return.
+All worker failures land in one handler and become notifications, never a crash.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from core.errors import PaError
+from tui.session import Session
+
+DARK, LIGHT = "textual-dark", "textual-light"
+
+
+def _home() -> Screen:
+    from tui.screens.home import HomeScreen
+
+    return HomeScreen()
+
+
+def _import() -> Screen:
+    from tui.screens.import_corpus import ImportScreen
+
+    return ImportScreen()
+
+
+def _pipeline() -> Screen:
+    from tui.screens.pipeline import PipelineScreen
+
+    return PipelineScreen()
+
+
+def _draft() -> Screen:
+    from tui.screens.draft import DraftScreen
+
+    return DraftScreen()
+
+
+def _compare() -> Screen:
+    from tui.screens.compare import CompareScreen
+
+    return CompareScreen()
+
+
+def _evaluation() -> Screen:
+    from tui.screens.evaluation import EvaluationScreen
+
+    return EvaluationScreen()
+
+
+# Screen name -> (key, title). The nav bar, the help screen and the palette read this.
+NAVIGATION = {
+    "home": ("f2", "Profiles"),
+    "import": ("f3", "Import"),
+    "pipeline": ("f4", "Pipeline"),
+    "draft": ("f5", "Draft"),
+    "compare": ("f6", "Compare"),
+    "evaluation": ("f7", "Eval"),
+}
+
+
+def describe_error(error: BaseException | None) -> str:
+    """The one line a writer sees: PaError messages are written for them; others get their type."""
+    if error is None:
+        return "something failed without saying why"
+    if isinstance(error, PaError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+class PaApp(App[None]):
+    CSS_PATH = "pa.tcss"
+    TITLE = "pa"
+    SUB_TITLE = "write like you"
+    MODES = {
+        "home": _home,
+        "import": _import,
+        "pipeline": _pipeline,
+        "draft": _draft,
+        "compare": _compare,
+        "evaluation": _evaluation,
+    }
+    DEFAULT_MODE = "home"
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        *(Binding(key, f"go('{mode}')", title, show=False, priority=True) for mode, (key, title) in NAVIGATION.items()),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, session: Session | None = None) -> None:
+        super().__init__()
+        self.session = session or Session()
+        self.theme = DARK
+
+    # -- navigation --------------------------------------------------------------------------------
+
+    def action_go(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.theme == DARK else DARK
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action is in the palette: navigation, the app's keys, then the screen's keys."""
+        for mode, (key, title) in NAVIGATION.items():
+            yield SystemCommand(f"Go to {title}", f"Open the {title} screen ({key.upper()})", lambda m=mode: self.action_go(m))
+        yield SystemCommand("Help", "Every key and command (F1)", self.action_help)
+        yield SystemCommand("Toggle light/dark theme", "Switch between the light and the dark theme (Ctrl+T)", self.action_toggle_theme)
+        for command in getattr(screen, "palette_commands", lambda: [])():
+            yield command
+        yield from super().get_system_commands(screen)
+
+    # -- the one place worker failures go ------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_state_changed(event)
+
+    def worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every screen forwards its workers' state here (Textual does not bubble it)."""
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.log.error(f"worker {event.worker.name!r} failed", error)
+            self.notify(describe_error(error), title="Failed", severity="error", timeout=10)
+
+    def on_unmount(self) -> None:
+        self.session.close()
+
 
 def main() -> None:
-    raise SystemExit("pa-tui is not built yet")
+    """Console-script entry point: `pa-tui`."""
+    try:
+        app = PaApp()
+    except PaError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(err.exit_code) from None
+    app.run()

@@ -1,0 +1,131 @@
+"""Profiles: create, rename, delete with confirmation, models per role, navigation, help, palette."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from core.config import load_config
+from core.paths import resolve_paths
+
+
+async def test_create_rename_delete_a_profile(make_app, store):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await pilot.press(*"alice", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.session.profile == "alice"
+        assert [p.name for p in store.list_profiles()] == ["alice"]
+
+        await pilot.press("r")
+        await pilot.press("ctrl+a", "ctrl+k", *"bob", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [p.name for p in store.list_profiles()] == ["bob"]
+        assert app.session.profile == "bob"
+
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("escape")  # the safe answer: nothing deleted
+        await app.workers.wait_for_complete()
+        assert [p.name for p in store.list_profiles()] == ["bob"]
+
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert store.list_profiles() == []
+        assert app.session.profile is None
+
+
+async def test_a_bad_name_is_a_notification_not_a_crash(make_app, store):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await pilot.press(*"no way", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert store.list_profiles() == []
+        assert any("not allowed" in n.message for n in app._notifications)
+        assert app.is_running
+
+
+async def test_the_table_shows_each_profile_state(make_app, store):
+    profile = store.create_profile("carol")
+    with store.transaction() as db:
+        for index in range(3):
+            db.execute(
+                "INSERT INTO documents (profile_id, text, content_hash, split) VALUES (?, ?, ?, ?)",
+                (profile.id, f"text {index}", f"h{index}", "test" if index == 2 else "train"),
+            )
+    app = make_app("carol")
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one("#profiles", DataTable)
+        assert table.row_count == 1
+        row = table.get_row_at(0)
+        assert row[0] == "● carol" and row[1] == "3" and row[3] == "—"
+        assert row[5] == "distill"
+        await pilot.pause()
+
+
+async def test_models_per_role_are_saved_to_config(make_app, store):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        app.screen.query_one("#spec-judge").value = "ollama:llama3.1:8b"
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert load_config(resolve_paths()).models.judge == "ollama:llama3.1:8b"
+
+        await pilot.press("m")
+        await pilot.pause()
+        app.screen.query_one("#spec-large").value = "nonsense"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert any("unknown model spec" in n.message for n in app._notifications)
+        assert load_config(resolve_paths()).models.large == "embedded"
+
+
+async def test_f_keys_reach_every_screen_and_help_lists_their_keys(make_app, store):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key, name in (("f3", "ImportScreen"), ("f4", "PipelineScreen"), ("f5", "DraftScreen"),
+                          ("f6", "CompareScreen"), ("f7", "EvaluationScreen"), ("f2", "HomeScreen")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert type(app.screen).__name__ == name
+        await pilot.press("f1")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        from tui.screens.help import help_markdown
+
+        text = help_markdown()
+        assert "Edit rules" in text and "Ctrl+R" in text and "F5" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HomeScreen"
+
+
+async def test_theme_toggles_between_light_and_dark(make_app, store):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.theme == "textual-dark"
+        await pilot.press("ctrl+t")
+        assert app.theme == "textual-light"
+        await pilot.press("ctrl+t")
+        assert app.theme == "textual-dark"
+
+
+async def test_every_key_of_a_screen_is_in_the_command_palette(make_app, store):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"New", "Rename", "Delete", "Models", "Go to Draft", "Help", "Toggle light/dark theme"} <= titles
+        await pilot.press("f5")
+        await pilot.pause()
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Cancel", "Edit rules", "Save final", "History", "Copy the final pane"} <= titles

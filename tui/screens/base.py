@@ -1,0 +1,46 @@
+"""What every screen shares: the nav bar, the footer, palette commands from its keys,
+and a `reload()` that re-reads the true state whenever the screen is shown again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import ComposeResult, SystemCommand
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from tui.widgets.worker_failures import ForwardsWorkerFailures
+from tui.keys import key_label
+from tui.session import Session
+from tui.widgets.navbar import NavBar
+
+
+class PaScreen(ForwardsWorkerFailures, Screen):
+    MODE = ""
+
+    @property
+    def session(self) -> Session:
+        return self.app.session  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        yield NavBar(self.MODE)
+        yield from self.compose_body()
+        yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        return iter(())
+
+    def on_screen_resume(self) -> None:
+        self.query_one(NavBar).refresh_profile()
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read what this screen shows from the store and disk (override)."""
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Every key of this screen, as a palette command."""
+        for binding in self.BINDINGS:
+            key, action, description = binding if isinstance(binding, tuple) else (binding.key, binding.action, binding.description)
+            if not description:
+                continue
+            yield SystemCommand(description, f"{self.MODE.capitalize()} screen ({key_label(key)})", lambda a=action: self.run_action(a))

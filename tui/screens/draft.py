@@ -1,0 +1,300 @@
+"""The draft screen: type an intent, watch naive | rules | final stream side by side.
+
+Naive (M_L zero-shot) and the agent's rules start together; the final starts the moment the
+rules are complete. Enter sends, Esc cancels and gives the intent back, a new intent cancels
+the stale one (one exclusive worker group). Edited rules regenerate only the final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from core.errors import NotTrainedError
+from tui.messages import IntentSubmitted
+from tui.screens.base import PaScreen
+from tui.widgets.intent_input import IntentInput
+from tui.widgets.stream_pane import StreamPane
+
+STREAMS = (("naive", "naive"), ("rules", "rules"), ("final", "final"))
+
+
+class DraftScreen(PaScreen):
+    MODE = "draft"
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+r", "edit_rules", "Edit rules"),
+        Binding("ctrl+s", "save_final", "Save final"),
+        Binding("ctrl+o", "copy_pane", "Copy pane"),
+        Binding("ctrl+l", "history", "History"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.intent: str | None = None
+        """The intent of the panes on screen (what Esc gives back, what edits regenerate)."""
+        self.draft_id: int | None = None
+        """The history row of what is on screen."""
+        self.agent_rules: str | None = None
+        """The rules as the agent wrote them (edits keep this as their origin)."""
+        self.edited_rules: str | None = None
+        self.agent_label: str | None = None
+        self._stream_started: dict[str, float] = {}
+        self._stream_deltas: dict[str, int] = {}
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="draft"):
+            with Horizontal(id="panes"):
+                for stream, title in STREAMS:
+                    yield StreamPane(stream, title)
+            yield Static("Type what you want to say and press Enter.", id="draft-status")
+            yield IntentInput(id="intent")
+
+    def on_mount(self) -> None:
+        self.query_one(IntentInput).focus()
+
+    # -- panes -------------------------------------------------------------------------------------
+
+    def pane(self, stream: str) -> StreamPane:
+        return self.query_one(f"#pane-{stream}", StreamPane)
+
+    @property
+    def panes(self) -> list[StreamPane]:
+        return [self.pane(stream) for stream, _ in STREAMS]
+
+    def _update_status(self, note: str = "") -> None:
+        parts = []
+        for pane in self.panes:
+            speed = pane.tokens_per_second
+            if pane.state == "streaming":
+                elapsed = time.perf_counter() - self._stream_started.get(pane.stream, time.perf_counter())
+                speed = self._stream_deltas.get(pane.stream, 0) / elapsed if elapsed > 0 else 0.0
+            parts.append(f"{pane.stream} {speed:.1f} tok/s" if speed else f"{pane.stream} {pane.state}")
+        self.query_one("#draft-status", Static).update(" · ".join(parts) + (f"  │ {note}" if note else ""))
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    @on(IntentSubmitted)
+    def _intent_submitted(self, message: IntentSubmitted) -> None:
+        intent = message.text.strip()
+        if not intent:
+            self.notify("type an intent first: what do you want to say?", severity="warning", timeout=4)
+            return
+        self.query_one(IntentInput).clear()
+        self.intent, self.draft_id, self.agent_rules, self.edited_rules = intent, None, None, None
+        self.run_draft(intent)
+
+    @work(exclusive=True, group="draft", exit_on_error=False)
+    async def run_draft(self, intent: str) -> None:
+        from core.drafting import DraftRequest, DraftTranscript, draft, stream_naive
+
+        for pane in self.panes:
+            await pane.reset()
+        self._update_status("starting…")
+        context = self.session.draft_context()
+        request = DraftRequest(intent)
+        try:
+            agent_info = context.agent_info("agent")
+        except NotTrainedError as err:
+            agent_info = None
+            for stream in ("rules", "final"):
+                await self.pane(stream).show(f"*unavailable:* {err}", state="unavailable")
+            self.notify(str(err), title="Naive draft only", severity="warning", timeout=8)
+        large = await asyncio.to_thread(context.large)
+        if agent_info is None:
+            events = stream_naive(large, request, genre=context.genre, options=context.text_options)
+        else:
+            agent = await asyncio.to_thread(context.agent, "agent")
+            events = draft(large, agent, request, genre=context.genre, text_options=context.text_options,
+                           rules_options=context.rules_options)
+        transcript = DraftTranscript()
+        await self._consume(events, transcript)
+        self.agent_rules = transcript.text("rules")
+        self.agent_label = agent_info.label if agent_info else None
+        self.draft_id = self.session.save_draft(request, transcript, agent=self.agent_label)
+        self._update_status("done")
+
+    async def _consume(self, events, transcript) -> None:
+        """Feed draft events into the panes; a failure or cancel marks what was streaming."""
+        try:
+            async for event in events:
+                transcript.apply(event)
+                pane = self.pane(event.stream)
+                if event.kind == "started":
+                    await pane.reset("starting")
+                    self._stream_started[event.stream] = time.perf_counter()
+                    self._stream_deltas[event.stream] = 0
+                elif event.kind == "delta":
+                    self._stream_deltas[event.stream] = self._stream_deltas.get(event.stream, 0) + 1
+                    await pane.append(event.text)
+                else:
+                    usage = event.usage
+                    await pane.finish(event.text, usage.completion_tokens if usage else 0,
+                                      (usage.seconds - (usage.first_token_seconds or 0.0)) if usage else 0.0)
+                self._update_status()
+        except asyncio.CancelledError:
+            await self._stop_running("cancelled")
+            raise
+        except Exception:
+            await self._stop_running("failed")
+            raise
+        finally:
+            await events.aclose()
+
+    async def _stop_running(self, state: str) -> None:
+        for pane in self.panes:
+            if pane.state in ("waiting", "starting", "streaming"):
+                await pane.stop(state)
+        self._update_status(state)
+
+    def _draft_running(self) -> bool:
+        return any(worker.group == "draft" and worker.is_running for worker in self.workers)
+
+    def action_cancel(self) -> None:
+        """Esc: stop the streams and give the intent back for editing."""
+        if not self._draft_running():
+            return
+        self.workers.cancel_group(self, "draft")
+        box = self.query_one(IntentInput)
+        if self.intent and not box.text.strip():
+            box.text = self.intent
+            box.move_cursor(box.document.end)
+        box.focus()
+        self.notify("cancelled; your intent is back in the box", timeout=3)
+
+    # -- rules, copy, save, history --------------------------------------------------------------
+
+    @work(exit_on_error=False, group="edit-rules")
+    async def action_edit_rules(self) -> None:
+        if not self.intent or self.pane("rules").state not in ("done", "edited"):
+            self.notify("no rules to edit yet: draft something first", severity="warning", timeout=4)
+            return
+        if self._draft_running():
+            self.notify("wait for the final to finish (or Esc) before editing the rules", severity="warning", timeout=4)
+            return
+        rules = await self.app.push_screen_wait(EditRules(self.pane("rules").text))
+        if rules is not None and rules.strip():
+            self.regenerate_final(rules.strip())
+
+    @work(exclusive=True, group="draft", exit_on_error=False)
+    async def regenerate_final(self, rules: str) -> None:
+        from core.drafting import DraftRequest, DraftTranscript, stream_final
+
+        assert self.intent is not None
+        agent_rules = self.agent_rules
+        self.edited_rules = rules
+        await self.pane("rules").show(rules, state="edited")
+        context = self.session.draft_context()
+        large = await asyncio.to_thread(context.large)
+        transcript = DraftTranscript()
+        request = DraftRequest(self.intent)
+        events = stream_final(large, request, rules, genre=context.genre, options=context.text_options)
+        await self._consume(events, transcript)
+        self.draft_id = self.session.save_draft(
+            request, transcript, agent=self.agent_label, rules=agent_rules, edited_rules=rules, parent_id=self.draft_id,
+        )
+        self._update_status("final regenerated from your rules")
+
+    def action_copy_pane(self, stream: str | None = None) -> None:
+        if stream is None:
+            focused = self.focused
+            stream = next((pane.stream for pane in self.panes if focused is not None and pane in focused.ancestors_with_self), "final")
+        text = self.pane(stream).text
+        if not text:
+            self.notify(f"the {stream} pane is empty", severity="warning", timeout=3)
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify(f"copied the {stream} pane", timeout=3)
+
+    def action_save_final(self) -> None:
+        final = self.pane("final")
+        if self.draft_id is None or final.state != "done" or not final.text:
+            self.notify("no finished final draft to save yet", severity="warning", timeout=4)
+            return
+        self.session.choose_draft_text(self.draft_id, "final")
+        file = self.session.save_final_file(self.draft_id, final.text)
+        self.notify(f"saved to {file}", timeout=6)
+
+    @work(exit_on_error=False, group="history")
+    async def action_history(self) -> None:
+        entries = self.session.draft_history()
+        if not entries:
+            self.notify("no drafts yet for this profile", severity="warning", timeout=3)
+            return
+        chosen = await self.app.push_screen_wait(History(entries))
+        if chosen is None:
+            return
+        if self._draft_running():
+            self.workers.cancel_group(self, "draft")
+        entry = next(e for e in entries if e.id == chosen)
+        self.intent, self.draft_id, self.agent_label = entry.intent, entry.id, entry.agent_version
+        self.agent_rules, self.edited_rules = entry.rules, entry.edited_rules
+        await self.pane("naive").show(entry.naive or "", "done" if entry.naive else "empty")
+        await self.pane("rules").show(entry.edited_rules or entry.rules or "", "edited" if entry.edited_rules else ("done" if entry.rules else "empty"))
+        await self.pane("final").show(entry.final or "", "done" if entry.final else "empty")
+        self._update_status(f"draft #{entry.id} from the history")
+
+    def palette_commands(self):
+        yield from super().palette_commands()
+        for stream, _ in STREAMS:
+            yield SystemCommand(f"Copy the {stream} pane", "Draft screen: put its text on the clipboard", lambda s=stream: self.action_copy_pane(s))
+
+
+class EditRules(ModalScreen[str | None]):
+    """Edit the agent's rules; Ctrl+S regenerates the final with them, Esc leaves them."""
+
+    BINDINGS = [Binding("ctrl+s", "accept", "Regenerate final"), Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, rules: str) -> None:
+        super().__init__()
+        self.rules = rules
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="edit-rules"):
+            yield Label("Edit the rules, then Ctrl+S to regenerate the final (Esc: cancel)", classes="dialog-title")
+            yield TextArea(self.rules, id="rules-editor", soft_wrap=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#rules-editor", TextArea).focus()
+
+    def action_accept(self) -> None:
+        self.dismiss(self.query_one("#rules-editor", TextArea).text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class History(ModalScreen[int | None]):
+    """Past drafts of the profile, newest first; Enter shows one again."""
+
+    BINDINGS = [Binding("escape", "cancel", "Close")]
+
+    def __init__(self, entries: list) -> None:
+        super().__init__()
+        self.entries = entries
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="history"):
+            yield Label("Draft history (Enter: show, Esc: close)", classes="dialog-title")
+            yield OptionList(*(
+                Option(f"#{e.id} {e.intent.splitlines()[0][:60]}" + (" ✓" if e.chosen else ""), id=str(e.id))
+                for e in self.entries
+            ), id="history-list")
+
+    def on_mount(self) -> None:
+        self.query_one("#history-list", OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(int(event.option.id))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,233 @@
+"""What the app knows between screens: paths, config, store, the chosen profile.
+
+Screens ask the session, the session asks `core`. It never builds prompts, parses corpora or
+talks HTTP; everything heavy (models, training) stays behind core functions that workers call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import Config, load_config
+from core.paths import Paths, resolve_paths
+from core.store import Store
+
+STATE_FILE = "tui-state.json"
+
+
+@dataclass(frozen=True)
+class ProfileState:
+    """One row of the home screen: how far a profile has come."""
+
+    name: str
+    sender: str | None
+    documents: int
+    held_out: int
+    distilled: int
+    failed: int
+    agent: str | None
+    """Label of the latest trained agent (`profile/agent/vN`), None when untrained."""
+    last_eval: str | None
+    """File name of the newest evaluation report, None when never evaluated."""
+
+    @property
+    def next_step(self) -> str:
+        if not self.documents:
+            return "import a corpus"
+        if self.distilled < self.documents:
+            return "distill"
+        if not self.agent:
+            return "train"
+        if not self.last_eval:
+            return "evaluate or draft"
+        return "draft"
+
+
+class Session:
+    """Opened once per app; screens share it through `app.session`."""
+
+    def __init__(self, paths: Paths | None = None, config: Config | None = None):
+        self.paths = paths or resolve_paths()
+        self.config = config or load_config(self.paths)
+        self._store: Store | None = None
+        self.profile: str | None = self._load_state().get("profile")
+
+    # -- store ---------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.paths.store_file)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- chosen profile, remembered across restarts ---------------------------------------------
+
+    def choose_profile(self, name: str | None) -> None:
+        self.profile = name
+        self._save_state({"profile": name})
+
+    def require_profile(self) -> str:
+        from core.errors import UsageError
+
+        if not self.profile:
+            raise UsageError("no profile chosen; pick or create one on the home screen (F2)")
+        return self.profile
+
+    def _state_file(self) -> Path:
+        return self.paths.data_dir / STATE_FILE
+
+    def _load_state(self) -> dict:
+        try:
+            data = json.loads(self._state_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _save_state(self, data: dict) -> None:
+        file = self._state_file()
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(temporary, file)
+
+    # -- profiles --------------------------------------------------------------------------------
+
+    def profile_states(self) -> list[ProfileState]:
+        from core.agents import latest_agent
+
+        states = []
+        for profile in self.store.list_profiles():
+            counts = self.store.count_documents(profile.id)
+            rows = self.store.query(
+                "SELECT d.status AS status, COUNT(*) AS n FROM distillations d "
+                "JOIN documents doc ON doc.id = d.document_id "
+                "WHERE doc.profile_id = ? AND d.stage = 'rules' GROUP BY d.status",
+                (profile.id,),
+            )
+            by_status = {row["status"]: row["n"] for row in rows}
+            agent = latest_agent(self.paths, profile.name, "agent")
+            report = self.latest_report(profile.name)
+            states.append(
+                ProfileState(
+                    name=profile.name,
+                    sender=profile.sender,
+                    documents=counts["train"] + counts["test"],
+                    held_out=counts["test"],
+                    distilled=by_status.get("ok", 0),
+                    failed=by_status.get("failed", 0),
+                    agent=agent.label if agent else None,
+                    last_eval=report.name if report else None,
+                )
+            )
+        return states
+
+    def create_profile(self, name: str) -> None:
+        self.store.create_profile(name)
+        self.choose_profile(name)
+
+    def rename_profile(self, old: str, new: str) -> None:
+        import shutil
+
+        self.store.rename_profile(old, new)
+        old_dir, new_dir = self.paths.profile_dir(old), self.paths.profile_dir(new)
+        if old_dir.exists() and not new_dir.exists():
+            shutil.move(str(old_dir), str(new_dir))
+        if self.profile == old:
+            self.choose_profile(new)
+
+    def delete_profile(self, name: str) -> None:
+        import shutil
+
+        self.store.delete_profile(name)
+        shutil.rmtree(self.paths.profile_dir(name), ignore_errors=True)
+        if self.profile == name:
+            self.choose_profile(None)
+
+    # -- reports ---------------------------------------------------------------------------------
+
+    def latest_report(self, profile: str) -> Path | None:
+        folder = self.paths.reports_dir(profile)
+        try:
+            reports = [p for p in folder.iterdir() if p.suffix == ".json" and p.is_file()]
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return max(reports, key=lambda p: (p.stat().st_mtime, p.name), default=None)
+
+    # -- models per role ---------------------------------------------------------------------------
+
+    def ollama_configured(self) -> bool:
+        return bool(self.config.ollama.host or os.environ.get("OLLAMA_HOST"))
+
+    async def ollama_models(self) -> list[str]:
+        """Model names the configured Ollama server has pulled (network: call from an async worker)."""
+        from core.llm.ollama_backend import list_models
+
+        return [model.name for model in await list_models(self.config.ollama.host, self.config.ollama.timeout)]
+
+    def save_models(self, large: str, agent: str, judge: str | None) -> None:
+        """Check each spec, then write them to config.toml (other keys are kept)."""
+        from core.config import config_as_toml
+        from core.llm.specs import parse_spec
+
+        specs = {"large": large, "agent": agent, "judge": judge or None}
+        for role, spec in specs.items():
+            if spec is not None:
+                specs[role] = str(parse_spec(spec)) if not spec.startswith("gguf:") else spec.strip()
+        models = self.config.models.model_copy(update=specs)
+        config = self.config.model_copy(update={"models": models})
+        file = self.paths.config_file
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = file.with_suffix(".tmp")
+        temporary.write_text(config_as_toml(config), encoding="utf-8")
+        os.replace(temporary, file)
+        self.config = config
+
+    # -- drafting ----------------------------------------------------------------------------------
+
+    def draft_context(self):
+        """The profile's DraftContext (models, agents, examples), opened once and reused."""
+        from core.drafting import DraftContext
+
+        profile = self.require_profile()
+        cached = getattr(self, "_draft_context", None)
+        if cached is None or cached.profile.name != profile or cached.config is not self.config:
+            cached = DraftContext.open(profile, paths=self.paths, config=self.config, store=self.store)
+            self._draft_context = cached
+        return cached
+
+    def save_draft(self, request, transcript, *, agent: str | None = None, rules: str | None = None,
+                   edited_rules: str | None = None, parent_id: int | None = None) -> int:
+        """Record one draft (or a regeneration from edited rules) in the history; returns its id."""
+        from core.history import save_draft
+
+        profile = self.store.get_profile(self.require_profile())
+        return save_draft(self.store, profile.id, request, transcript, agent_version=agent, rules=rules,
+                          edited_rules=edited_rules, parent_id=parent_id)
+
+    def choose_draft_text(self, draft_id: int, chosen: str) -> None:
+        from core.history import record_choice
+
+        record_choice(self.store, draft_id, chosen)
+
+    def draft_history(self, limit: int = 100):
+        """The profile's drafts (`core.history.DraftRecord`), newest first."""
+        from core.history import list_drafts
+
+        profile = self.store.get_profile(self.require_profile())
+        return list_drafts(self.store, profile.id, limit)
+
+    def save_final_file(self, draft_id: int, text: str) -> Path:
+        """Write a kept draft where the writer can pick it up: <profile>/drafts/draft-<id>.md."""
+        folder = self.paths.profile_dir(self.require_profile()) / "drafts"
+        folder.mkdir(parents=True, exist_ok=True)
+        file = folder / f"draft-{draft_id}.md"
+        file.write_text(text.rstrip() + "\n", encoding="utf-8")
+        return file

@@ -1,0 +1,101 @@
+"""One streaming answer: a title, Markdown that grows token by token, and its speed.
+
+Tokens go through `Markdown.get_stream` (which batches fragments when they arrive faster than
+they render); when the stream ends the whole text is rendered once more, so the final view
+is exactly the Markdown of the full answer. The scroller is anchored: it follows new text
+only while the reader is at the bottom, and lets go as soon as they scroll up.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+
+class StreamPane(Vertical):
+    DEFAULT_CLASSES = "stream-pane"
+
+    def __init__(self, stream: str, title: str, *, id: str | None = None) -> None:
+        super().__init__(id=id or f"pane-{stream}")
+        self.stream = stream
+        self.title_text = title
+        self.text = ""
+        self.state = "idle"
+        self.tokens = 0
+        self.seconds = 0.0
+        self._markdown_stream: MarkdownStream | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.title_text, classes="pane-title")
+        with VerticalScroll(classes="pane-scroll", can_focus=True):
+            yield Markdown("", classes="pane-markdown")
+
+    def on_mount(self) -> None:
+        self.scroller.anchor()
+
+    @property
+    def scroller(self) -> VerticalScroll:
+        return self.query_one(".pane-scroll", VerticalScroll)
+
+    @property
+    def markdown(self) -> Markdown:
+        return self.query_one(".pane-markdown", Markdown)
+
+    @property
+    def following(self) -> bool:
+        """True while the pane scrolls with new text (the reader is at the bottom)."""
+        return self.scroller.is_anchored and not self.scroller._anchor_released
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    async def reset(self, state: str = "waiting") -> None:
+        await self._stop_stream()
+        self.text, self.tokens, self.seconds = "", 0, 0.0
+        self._set_state(state)
+        await self.markdown.update("")
+        self.scroller.anchor()
+
+    async def append(self, fragment: str) -> None:
+        if not fragment:
+            return
+        if self._markdown_stream is None:
+            self._markdown_stream = Markdown.get_stream(self.markdown)
+            self._set_state("streaming")
+        self.text += fragment
+        await self._markdown_stream.write(fragment)
+
+    async def finish(self, text: str | None = None, tokens: int = 0, seconds: float = 0.0) -> None:
+        """The stream ended: render the full text once, record its speed."""
+        await self._stop_stream()
+        if text is not None:
+            self.text = text
+        self.tokens, self.seconds = tokens, seconds
+        await self.markdown.update(self.text)
+        self._set_state("done")
+
+    async def show(self, text: str, state: str = "done") -> None:
+        """Show a finished text (from history or an edit) without streaming it."""
+        await self._stop_stream()
+        self.text, self.tokens, self.seconds = text, 0, 0.0
+        await self.markdown.update(text)
+        self._set_state(state)
+
+    async def stop(self, state: str) -> None:
+        """The stream was cancelled or failed: keep what arrived, say why it stopped."""
+        await self._stop_stream()
+        self._set_state(state)
+
+    async def _stop_stream(self) -> None:
+        if self._markdown_stream is not None:
+            stream, self._markdown_stream = self._markdown_stream, None
+            await stream.stop()
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.set_class(state == "streaming", "-streaming")
+        self.set_class(state.startswith(("failed", "unavailable")), "-failed")
+        self.query_one(".pane-title", Static).update(f"{self.title_text} · {state}" if state not in ("idle", "done") else self.title_text)
