@@ -52,6 +52,8 @@ class Usage:
     seconds: float
     """Wall time from request to last token."""
     first_token_seconds: float | None = None
+    estimated: bool = False
+    """True when the server reported no counts and the backend estimated them."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -113,10 +115,11 @@ class StreamTimer:
         if self.first_token is None:
             self.first_token = time.perf_counter() - self.started
 
-    def usage(self, prompt_tokens: int, completion_tokens: int) -> Usage:
+    def usage(self, prompt_tokens: int, completion_tokens: int, *, estimated: bool = False) -> Usage:
         return Usage(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             seconds=time.perf_counter() - self.started,
             first_token_seconds=self.first_token,
+            estimated=estimated,
         )

@@ -1,0 +1,296 @@
+"""The OpenAI-compatible backend: OpenAI itself or any server that speaks its chat API
+(vLLM, llama.cpp's server, LM Studio, OpenRouter...), through the `openai` package.
+
+Why it looks the way it does:
+- The API key is read from the environment variable named in config, at the moment a
+  request is made; it is never stored, logged or put in an error message, and it only ever
+  goes to the configured `base_url`: redirects are not followed, because following one
+  would hand the key to another host.
+- Retries are ours (the client's own are off): exponential backoff on 429, 5xx, connection
+  errors and timeouts, honouring Retry-After, and only before the first token arrives.
+  A failure after that is an error; a partial answer never poses as a complete one.
+- Servers that accept any model name (llama.cpp's server answers with its one model
+  whatever is asked) would silently serve the wrong model, so before first use we check
+  that `GET /models` lists the model, when the server offers that endpoint.
+- Some servers send no usage in streaming mode; then we count content chunks (servers send
+  one per token) and estimate the prompt, and mark the usage as estimated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from core.errors import BackendError
+from core.llm.base import Chunk, GenerationOptions, Message, StreamTimer
+from core.llm.specs import Price
+
+if TYPE_CHECKING:
+    from core.config import Config
+
+T = TypeVar("T")
+
+OPENAI_HOST = "api.openai.com"
+PLACEHOLDER_KEY = "no-key-configured"
+"""Sent to self-hosted servers when the key variable is unset: the client needs some key."""
+CONNECT_TIMEOUT = 10.0
+MAX_BACKOFF_SECONDS = 30.0
+MAX_RETRY_AFTER_SECONDS = 60.0
+CHARS_PER_TOKEN = 4
+"""For estimating prompt tokens when a server reports none."""
+MESSAGE_OVERHEAD_TOKENS = 4
+
+
+def estimate_prompt_tokens(messages: Sequence[Message]) -> int:
+    return sum(-(-len(m.content) // CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+def _server_message(exc: Any) -> str:
+    """The server's own words from an error response, without the client's 'Error code' prefix."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        nested = body.get("error")
+        message = body.get("message") or (nested.get("message") if isinstance(nested, dict) else nested)
+        if message:
+            return str(message)
+    if isinstance(body, str) and body.strip():
+        return body
+    return getattr(exc.response, "reason_phrase", "") or "no details"
+
+
+class OpenAIBackend:
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str = "https://api.openai.com/v1",
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff_seconds: float = 0.5,
+        price: Price | None = None,
+        verify_model: bool = True,
+    ):
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_seconds = backoff_seconds
+        self.price = price
+        self.verify_model = verify_model
+        self.spec = f"openai:{model}"
+        self._model_checked = False
+
+    @classmethod
+    def from_config(cls, model: str, config: Config) -> OpenAIBackend:
+        section = config.openai
+        price = None
+        if section.price_input_per_mtok is not None or section.price_output_per_mtok is not None:
+            price = Price(section.price_input_per_mtok or 0.0, section.price_output_per_mtok or 0.0)
+        return cls(
+            model,
+            base_url=section.base_url,
+            api_key_env=section.api_key_env,
+            timeout=section.timeout,
+            max_retries=section.max_retries,
+            price=price,
+        )
+
+    def __repr__(self) -> str:  # no key here, ever
+        return f"OpenAIBackend({self.model!r}, base_url={self.base_url!r}, key from ${self.api_key_env})"
+
+    # -- the client -------------------------------------------------------------------------
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.api_key_env, "").strip()
+        if key:
+            return key
+        if urlsplit(self.base_url).hostname == OPENAI_HOST:
+            raise BackendError(f"{self.base_url} needs an API key: set the environment variable {self.api_key_env}")
+        return PLACEHOLDER_KEY
+
+    def _client(self) -> Any:
+        import httpx2
+        import openai
+
+        http_client = httpx2.AsyncClient(
+            follow_redirects=False, timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout))
+        )
+        return openai.AsyncOpenAI(
+            api_key=self._api_key(),
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
+            http_client=http_client,
+        )
+
+    # -- errors and retries -----------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        """Error text from a server, on one line, without the key even if the server echoed it."""
+        key = os.environ.get(self.api_key_env, "").strip()
+        if key:
+            text = text.replace(key, "***")
+        text = " ".join(text.split())
+        return text[:300] + ("..." if len(text) > 300 else "")
+
+    def _is_retryable(self, exc: BaseException) -> bool:
+        import openai
+
+        if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+            return True
+        if isinstance(exc, openai.APIStatusError):
+            return exc.status_code == 429 or exc.status_code >= 500
+        return False
+
+    def _delay(self, attempt: int, exc: BaseException) -> float:
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            retry_after = exc.response.headers.get("retry-after")
+            try:
+                seconds = float(retry_after) if retry_after is not None else None
+            except ValueError:
+                seconds = None
+            if seconds is not None and 0 <= seconds <= MAX_RETRY_AFTER_SECONDS:
+                return seconds
+        base = min(MAX_BACKOFF_SECONDS, self.backoff_seconds * (2**attempt))
+        return base + random.uniform(0, base / 10)
+
+    def _translate(self, exc: BaseException, tries: int = 1) -> BackendError:
+        import openai
+
+        where = self.base_url
+        after = f" (after {tries} tries)" if tries > 1 else ""
+        if isinstance(exc, BackendError):
+            return exc
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendError(f"{where} did not answer within {self.timeout:g} s{after}; raise openai.timeout in config or try later")
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendError(f"cannot reach {where}{after}; check openai.base_url and that the server is running")
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            detail = self._scrub(_server_message(exc))
+            if 300 <= status < 400:
+                target = exc.response.headers.get("location", "another address")
+                return BackendError(
+                    f"{where} redirects to {target}; pa does not follow redirects (the API key must stay with the "
+                    "configured server): set openai.base_url to the final address"
+                )
+            if status == 401 or status == 403:
+                return BackendError(f"{where} refused the API key from ${self.api_key_env} (HTTP {status}); check that variable")
+            if status == 404:
+                return BackendError(f"{where} answered 404 for model {self.model!r}: {detail}; check the model name and openai.base_url")
+            if status == 429:
+                return BackendError(f"{where} is rate limiting{after} (HTTP 429): {detail}; wait or lower distill.concurrency")
+            return BackendError(f"{where} answered HTTP {status}{after}: {detail}")
+        if isinstance(exc, openai.APIResponseValidationError) or isinstance(exc, (ValueError, KeyError, TypeError)):
+            return BackendError(f"{where} sent a malformed reply ({exc.__class__.__name__}); is it an OpenAI-compatible API?")
+        if isinstance(exc, openai.APIError):
+            return BackendError(f"{where} failed: {self._scrub(str(exc))}")
+        return BackendError(f"{where} failed: {exc.__class__.__name__}: {self._scrub(str(exc))}")
+
+    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except BackendError:
+                raise
+            except Exception as exc:
+                if not self._is_retryable(exc) or attempt >= self.max_retries:
+                    raise self._translate(exc, attempt + 1) from None
+                await asyncio.sleep(self._delay(attempt, exc))
+                attempt += 1
+
+    # -- the protocol -----------------------------------------------------------------------
+
+    async def list_models(self) -> list[str] | None:
+        """Model ids the server lists, or None when it has no /models endpoint."""
+        import openai
+
+        async with self._client() as client:
+
+            async def fetch() -> list[str] | None:
+                try:
+                    return [model.id async for model in client.models.list()]
+                except openai.APIStatusError as exc:
+                    if exc.status_code in (404, 405, 501):
+                        return None
+                    raise
+
+            return await self._with_retries(fetch)
+
+    async def check_model(self) -> None:
+        """Fail unless the server offers the model (when it can say which models it offers)."""
+        if self._model_checked or not self.verify_model:
+            return
+        offered = await self.list_models()
+        if offered is not None and self.model not in offered:
+            shown = ", ".join(sorted(offered)[:8]) + (" ..." if len(offered) > 8 else "")
+            raise BackendError(
+                f"{self.base_url} does not offer model {self.model!r} (it lists: {shown or 'nothing'}); "
+                f"use one of those names, e.g. openai:{sorted(offered)[0] if offered else 'NAME'}"
+            )
+        self._model_checked = True
+
+    def _request(self, messages: Sequence[Message], options: GenerationOptions) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        request.update(options.given())
+        return request
+
+    async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
+        await self.check_model()
+        request = self._request(messages, options)
+        timer = StreamTimer()
+        async with self._client() as client:
+            response = await self._with_retries(lambda: client.chat.completions.create(**request))
+            content_chunks = 0
+            finish: str | None = None
+            server_usage = None
+            try:
+                async for event in response:
+                    if getattr(event, "usage", None) is not None:
+                        server_usage = event.usage
+                    for choice in event.choices or []:
+                        text = choice.delta.content if choice.delta is not None else None
+                        if text:
+                            content_chunks += 1
+                            timer.saw_token()
+                            yield Chunk(text)
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+            except BackendError:
+                raise
+            except (ValueError, KeyError, TypeError) as exc:  # a chunk that is not the JSON we expect
+                raise BackendError(
+                    f"{self.base_url} sent a malformed chunk after {content_chunks} chunks ({exc.__class__.__name__}); "
+                    "is it an OpenAI-compatible API? The partial answer was not kept"
+                ) from None
+            except Exception as exc:  # the transport breaks mid-answer with httpx2 or openai errors
+                raise BackendError(
+                    f"the answer from {self.base_url} broke off after {content_chunks} chunks "
+                    f"({exc.__class__.__name__}); it is incomplete and was not kept, try again"
+                ) from None
+            finally:
+                await response.close()
+        if finish is None:
+            raise BackendError(
+                f"the stream from {self.base_url} ended before the model finished ({content_chunks} chunks); "
+                "the answer is incomplete and was not kept, try again"
+            )
+        if server_usage is not None and server_usage.completion_tokens is not None:
+            usage = timer.usage(server_usage.prompt_tokens or 0, server_usage.completion_tokens)
+        else:
+            usage = timer.usage(estimate_prompt_tokens(messages), content_chunks, estimated=True)
+        yield Chunk("", usage=usage, finish_reason=finish)
