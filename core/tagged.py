@@ -1,0 +1,289 @@
+"""Reading tagged model answers (`<thinking>…</thinking><rules>…</rules>`) without trusting them.
+
+Models, small ones above all, break the format in every way: they forget a tag, never close
+one, close one they never opened, nest a block inside another, swap the order, wrap it all
+in a Markdown fence, or add chatter around it. `find_tag` copes with those cases and says
+how sure it is; the `parse_*` functions then check that what was found is usable for its
+stage (bullets for an intent, a stated length and no reference to the texts compared for
+rules) and return either `Parsed` or `Rejected` with a one-line reason that is stored and
+shown to the model on a retry.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+# Every tag the distillation prompts ask for; text is split on these (and only these).
+ANSWER_TAGS = ("scratchpad", "thinking", "intent", "draft", "rules")
+
+
+@dataclass(frozen=True)
+class TagBlock:
+    """The text found for a tag and how it was delimited."""
+
+    text: str
+    opened: bool = True
+    """False when only the closing tag was there (the block starts after the previous tag)."""
+    closed: bool = True
+    """False when the tag was never closed (the block runs to the next tag or the end)."""
+    nested_in: str | None = None
+    """The tag this block sat inside, if any (e.g. rules written inside <thinking>)."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    content: str
+    thinking: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+
+
+ParseResult = Parsed | Rejected
+
+
+def _tag_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(name) for name in names)
+    # <rules>, < Rules >, </rules>, </ rules>, <rules class="x">, <rules/> (treated as open).
+    return re.compile(rf"<\s*(/)?\s*({alternatives})\b[^<>\n]*?/?\s*>", re.IGNORECASE)
+
+
+@dataclass
+class _Span:
+    name: str
+    start: int  # where the content starts
+    end: int  # where the content ends
+    opened: bool
+    closed: bool
+    parent: str | None
+    inner: list[tuple[int, int]]  # ranges of other tags' blocks inside, cut from the text
+
+
+def _spans(text: str, names: tuple[str, ...]) -> list[_Span]:
+    """All tag blocks in `text`, matched with a stack so nesting and missing ends are seen."""
+    tokens = list(_tag_pattern(names).finditer(text))
+    spans: list[_Span] = []
+    stack: list[tuple[str, int, int]] = []  # (name, content start, position of the open token)
+    boundary = 0  # end of the last token seen at top level: where an unopened block starts
+
+    def close(until: int, token_start: int, closed: bool) -> None:
+        name, start, open_at = stack.pop()
+        parent = stack[-1][0] if stack else None
+        spans.append(_Span(name, start, token_start, True, closed, parent, []))
+        if parent is None:
+            nonlocal boundary
+            boundary = until
+
+    for token in tokens:
+        is_close, name = token.group(1) is not None, token.group(2).lower()
+        if not is_close:
+            stack.append((name, token.end(), token.start()))
+            continue
+        open_names = [entry[0] for entry in stack]
+        if name in open_names:
+            # Blocks opened after this one and never closed end here too.
+            while stack[-1][0] != name:
+                close(token.start(), token.start(), False)
+            close(token.end(), token.start(), True)
+        else:
+            parent = stack[-1][0] if stack else None
+            start = stack[-1][1] if stack else boundary
+            spans.append(_Span(name, start, token.start(), False, True, parent, []))
+            if not stack:
+                boundary = token.end()
+    while stack:
+        close(len(text), len(text), False)
+    # Record, for each block, the blocks of other tags inside it, so they can be cut out.
+    for outer in spans:
+        for inner in spans:
+            if inner is not outer and inner.name != outer.name and outer.start <= inner.start and inner.end <= outer.end:
+                outer.inner.append((inner.start, inner.end))
+    return spans
+
+
+def _content(text: str, span: _Span, names: tuple[str, ...]) -> str:
+    pieces, cursor = [], span.start
+    for start, end in sorted(span.inner):
+        if start >= cursor:
+            pieces.append(text[cursor:start])
+            cursor = end
+    pieces.append(text[cursor : span.end])
+    body = "".join(pieces)
+    body = _tag_pattern(names).sub("", body)  # leftover tokens, e.g. a doubled <rules><rules>
+    return _clean(body)
+
+
+_FENCE_LINE = re.compile(r"^\s*(```+|~~~+)[\w-]*\s*$")
+_STRAY_MARKUP = re.compile(r"^\s*(\*\*|__)\s*$")
+
+
+def _clean(body: str) -> str:
+    lines = [line.rstrip() for line in body.strip().splitlines()]
+    lines = [line for line in lines if not _FENCE_LINE.match(line) and not _STRAY_MARKUP.match(line)]
+    return "\n".join(lines).strip()
+
+
+def find_tag(text: str, tag: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> TagBlock | None:
+    """The best block for `tag` in a model answer, or None when there is none with text.
+
+    Preference: a block opened and closed, outside other blocks, and the last such one (models
+    often echo an empty or example block before the real one). `known` are the tags that
+    delimit blocks; any of them ends an unclosed block.
+    """
+    tag = tag.lower()
+    names = tuple(dict.fromkeys((*known, tag)))
+    if "&lt;" in text and not _tag_pattern(names).search(text):
+        text = html.unescape(text)
+    candidates = []
+    for order, span in enumerate(_spans(text, names)):
+        if span.name != tag:
+            continue
+        body = _content(text, span, names)
+        if not body:
+            continue
+        rank = (span.opened and span.closed, span.parent is None, order)
+        candidates.append((rank, TagBlock(body, span.opened, span.closed, span.parent)))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda item: item[0])[1]
+
+
+def extract_tag(text: str, tag: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> str | None:
+    """Just the text of `find_tag`, for callers that do not care how the block was delimited."""
+    block = find_tag(text, tag, known=known)
+    return block.text if block else None
+
+
+# -- stage validation ------------------------------------------------------------------------
+
+_BULLET = re.compile(r"^\s*(?:[-*•·‣▪–]|\d{1,2}[.)]|\(\d{1,2}\))\s+(.*\S)\s*$")
+MAX_BULLET_WORDS = 60
+MAX_BULLETS = 40
+
+
+# "(first point)", "...", "[rule]": the format example echoed back instead of an answer.
+_PLACEHOLDER = re.compile(r"^(?:\(\s*[^()]{0,40}\)|\[\s*[^\[\]]{0,40}\]|\.{2,}|…)$")
+
+
+def bullets(text: str) -> list[str]:
+    """The bullet points in `text` (-, *, •, 1., 1) …), without their markers or placeholders."""
+    points = [match.group(1).strip() for line in text.splitlines() if (match := _BULLET.match(line))]
+    return [point for point in points if not _PLACEHOLDER.match(point)]
+
+
+def is_placeholder(text: str) -> bool:
+    return all(_PLACEHOLDER.match(line.strip().lstrip("-*• ").strip()) for line in text.splitlines() if line.strip())
+
+
+def _cut_off(block: TagBlock, finish_reason: str | None, tag: str) -> Rejected | None:
+    if not block.closed and finish_reason == "length":
+        return Rejected(f"the answer was cut off inside <{tag}> (max_tokens reached)")
+    return None
+
+
+def _missing(tag: str, raw: str) -> Rejected:
+    if not raw.strip():
+        return Rejected("empty answer")
+    return Rejected(f"no <{tag}> block with text in the answer")
+
+
+def parse_intent(raw: str, finish_reason: str | None = "stop") -> ParseResult:
+    """An intent: short first-person bullet points inside <intent>, after a <scratchpad>."""
+    block = find_tag(raw, "intent")
+    if block is None:
+        return _missing("intent", raw)
+    if problem := _cut_off(block, finish_reason, "intent"):
+        return problem
+    points = bullets(block.text)
+    if not points:
+        return Rejected("the <intent> block has no bullet points (lines starting with '- ')")
+    if len(points) > MAX_BULLETS:
+        return Rejected(f"the intent has {len(points)} bullet points; keep it to the content, at most {MAX_BULLETS}")
+    longest = max(points, key=lambda point: len(point.split()))
+    if len(longest.split()) > MAX_BULLET_WORDS:
+        return Rejected(f"a bullet point has {len(longest.split())} words; bullets must be short (at most {MAX_BULLET_WORDS})")
+    scratchpad = extract_tag(raw, "scratchpad")
+    return Parsed("\n".join(f"- {point}" for point in points), scratchpad)
+
+
+def parse_draft(raw: str, finish_reason: str | None = "stop") -> ParseResult:
+    """A zero-shot draft: the text inside <draft>."""
+    block = find_tag(raw, "draft")
+    if block is None:
+        return _missing("draft", raw)
+    if problem := _cut_off(block, finish_reason, "draft"):
+        return problem
+    if not re.search(r"\w", block.text) or is_placeholder(block.text):
+        return Rejected("the <draft> block has no words of its own")
+    return Parsed(block.text, extract_tag(raw, "thinking") or extract_tag(raw, "scratchpad"))
+
+
+# Phrases that make a rule depend on the texts the model compared; rules must stand alone.
+_COMPARED_TEXTS = re.compile(
+    r"""\b(?:
+        (?:the|this|that|your|my)\s+(?:zero[- ]shot\s+|ai[- ]?(?:generated\s+)?|model'?s?\s+|baseline\s+|generated\s+)?draft\b
+      | zero[- ]shot
+      | (?:the|this)\s+original\b
+      | (?:the|this)\s+(?:real|actual|reference|target|given|provided|sample|example|user'?s)\s+(?:email|text|message|post|review|article|version|one)\b
+      | (?:the|this)\s+(?:email|text|message|post|review|article|one)\s+(?:above|below)\b
+      | (?:above|below)\s+(?:email|text|message|post|review|draft)\b
+      | (?:the|both)\s+(?:first|second|two)\s+(?:emails|texts|messages|posts|reviews|versions)\b
+      | (?:the\s+)?(?:first|second)\s+(?:email|text|message|post|review|version)\b
+      | (?:compared|in\s+comparison)\s+(?:to|with)\s+the\b
+      | than\s+the\s+(?:draft|original|baseline|generated|model)\b
+      | the\s+baseline\b
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+_NUMBER_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|a\s+few|a\s+couple\s+of|several|single"
+_LENGTH_UNITS = r"words?|sentences?|lines?|paragraphs?|characters?|bullet(?:\s+points?)?s?|clauses?|phrases?"
+_STATED_LENGTH = re.compile(
+    rf"""
+      \b\d+\s*(?:[-–]|to|or)?\s*\d*\s*(?:{_LENGTH_UNITS})\b
+    | \b(?:{_NUMBER_WORDS})(?:\s*(?:[-–]|to|or)\s*(?:{_NUMBER_WORDS}|\d+))?[\s-]+(?:{_LENGTH_UNITS})\b
+    | \b(?:one|single|two|three)[- ](?:liner|line|sentence|word|paragraph)s?\b
+    | \b(?:length|short|shorter|brief|briefer|concise|terse|succinct|long|longer|lengthy|word\s+count|wordy|verbose)\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def states_length(rules: str) -> bool:
+    return bool(_STATED_LENGTH.search(rules))
+
+
+def compared_text_reference(rules: str) -> str | None:
+    """The first phrase that refers to the compared texts ('the draft', 'the original'…), if any."""
+    match = _COMPARED_TEXTS.search(rules)
+    return " ".join(match.group(0).split()) if match else None
+
+
+def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinking: bool = True) -> ParseResult:
+    """Preference rules: the differences inside <thinking>, then standalone rules inside <rules>.
+
+    Rejected when the rules are missing, cut off, leave out the target length, or mention the
+    texts they were derived from (a rule like "shorter than the draft" means nothing later).
+    """
+    block = find_tag(raw, "rules")
+    if block is None:
+        return _missing("rules", raw)
+    if problem := _cut_off(block, finish_reason, "rules"):
+        return problem
+    lines = [line.strip() for line in block.text.splitlines() if line.strip() and not is_placeholder(line)]
+    if not any(re.search(r"[A-Za-z]{2,}", line) for line in lines):
+        return Rejected("the <rules> block has no rules in words")
+    thinking = extract_tag(raw, "thinking")
+    if require_thinking and not thinking:
+        return Rejected("no <thinking> block listing the differences before the rules")
+    if reference := compared_text_reference(block.text):
+        return Rejected(f"the rules refer to {reference!r}; each rule must stand alone, without mentioning the texts compared")
+    if not states_length(block.text):
+        return Rejected("the rules do not state the target length (e.g. 'about 40 words', 'two short sentences')")
+    points = bullets(block.text)
+    rules = "\n".join(f"- {point}" for point in points) if points else "\n".join(lines)
+    return Parsed(rules, thinking)

@@ -1,0 +1,249 @@
+"""Tagged-answer parsing on the kinds of broken output real models write."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.tagged import (
+    Parsed,
+    Rejected,
+    bullets,
+    compared_text_reference,
+    extract_tag,
+    find_tag,
+    parse_draft,
+    parse_intent,
+    parse_rules,
+    states_length,
+)
+
+GOOD_RULES = """<thinking>
+The draft is 48 words; the real email is 9 words. The draft opens with "Dear Ruth"; the person writes "Ruth,".
+</thinking>
+<rules>
+- Keep the email to about 10 words in two short sentences.
+- Open with the recipient's first name followed by a comma, on its own line.
+- Sign off with "Thanks," and the first name on the next line.
+</rules>"""
+
+
+# -- find_tag / extract_tag --------------------------------------------------------------------
+
+
+def test_well_formed_blocks():
+    assert extract_tag(GOOD_RULES, "thinking").startswith("The draft is 48 words")
+    assert bullets(extract_tag(GOOD_RULES, "rules"))[0] == "Keep the email to about 10 words in two short sentences."
+
+
+def test_missing_tag_is_none():
+    assert find_tag("Sure! Here are the rules: be brief.", "rules") is None
+    assert find_tag("<rules></rules>", "rules") is None  # an empty block is no block
+
+
+def test_unclosed_tag_runs_to_the_end():
+    block = find_tag("<thinking>x</thinking>\n<rules>\n- Write two sentences.\n- Sign with T.", "rules")
+    assert block is not None and not block.closed
+    assert block.text == "- Write two sentences.\n- Sign with T."
+
+
+def test_closing_tag_without_opening_starts_after_the_previous_block():
+    raw = "<thinking>short vs long</thinking>\n- Write one sentence.\n- No greeting.\n</rules>"
+    block = find_tag(raw, "rules")
+    assert block is not None and not block.opened
+    assert block.text == "- Write one sentence.\n- No greeting."
+
+
+def test_reordered_blocks():
+    raw = "<rules>\n- Write three sentences.\n</rules>\n<thinking>The person is terse.</thinking>"
+    result = parse_rules(raw)
+    assert isinstance(result, Parsed)
+    assert result.thinking == "The person is terse."
+
+
+def test_rules_nested_inside_thinking_are_found_and_cut_from_thinking():
+    raw = "<thinking>Differences: tone.\n<rules>\n- Write two short sentences.\n</rules>\nDone.</thinking>"
+    rules = find_tag(raw, "rules")
+    thinking = extract_tag(raw, "thinking")
+    assert rules is not None and rules.nested_in == "thinking" and rules.text == "- Write two short sentences."
+    assert "Write two" not in thinking and "Differences: tone." in thinking and "Done." in thinking
+
+
+def test_doubled_tags_are_flattened():
+    assert extract_tag("<rules><rules>\n- Be brief.\n</rules></rules>", "rules") == "- Be brief."
+
+
+def test_echoed_empty_or_example_block_loses_to_the_last_real_one():
+    raw = (
+        "I will write the rules inside <rules></rules> tags.\n"
+        "<thinking>terse</thinking>\n<rules>\n- Keep it to 12 words.\n</rules>"
+    )
+    assert extract_tag(raw, "rules") == "- Keep it to 12 words."
+
+
+def test_unclosed_mention_inside_thinking_loses_to_a_top_level_block():
+    raw = "<thinking>then I write <rules> with the length\n</thinking>\n<rules>\n- Use 20 words.\n</rules>"
+    assert extract_tag(raw, "rules") == "- Use 20 words."
+
+
+def test_tag_spelling_variants_and_markdown_fences():
+    raw = "```xml\n< Thinking >a</ thinking>\n<RULES>\n- One sentence only.\n</Rules >\n```"
+    assert extract_tag(raw, "thinking") == "a"
+    assert extract_tag(raw, "rules") == "- One sentence only."
+    assert extract_tag("**<rules>**\n- Two lines.\n**</rules>**", "rules") == "- Two lines."
+
+
+def test_html_escaped_tags():
+    assert extract_tag("&lt;rules&gt;\n- Short: 5 words.\n&lt;/rules&gt;", "rules") == "- Short: 5 words."
+
+
+def test_extra_text_around_blocks_is_ignored():
+    raw = f"Sure, here is my analysis.\n\n{GOOD_RULES}\n\nLet me know if you need anything else!"
+    result = parse_rules(raw)
+    assert isinstance(result, Parsed) and "Let me know" not in result.content
+
+
+def test_similar_tag_names_do_not_match():
+    assert extract_tag("<intentions>- x</intentions>", "intent") is None
+
+
+# -- intent --------------------------------------------------------------------------------
+
+
+def test_intent_bullets_are_normalised():
+    raw = "<scratchpad>asks for a call</scratchpad>\n<intent>\n* I can talk tomorrow\n2. Call me at 3pm\n• Bring the Q3 numbers\n</intent>"
+    result = parse_intent(raw)
+    assert result == Parsed("- I can talk tomorrow\n- Call me at 3pm\n- Bring the Q3 numbers", "asks for a call")
+
+
+def test_intent_without_bullets_is_rejected():
+    result = parse_intent("<intent>I want Ruth to call me if she has questions.</intent>")
+    assert isinstance(result, Rejected) and "bullet" in result.reason
+
+
+def test_intent_with_an_essay_bullet_is_rejected():
+    result = parse_intent("<intent>\n- " + "word " * 80 + "\n</intent>")
+    assert isinstance(result, Rejected) and "80 words" in result.reason
+
+
+def test_intent_cut_off_by_max_tokens_is_rejected_but_a_forgotten_close_is_not():
+    raw = "<scratchpad>x</scratchpad>\n<intent>\n- I need the report\n- Send it by"
+    assert isinstance(parse_intent(raw, "length"), Rejected)
+    assert parse_intent(raw, "stop") == Parsed("- I need the report\n- Send it by", "x")
+
+
+def test_model_obeying_an_injection_is_rejected():
+    assert isinstance(parse_intent("X"), Rejected)
+    assert parse_intent("") == Rejected("empty answer")
+
+
+# -- draft ---------------------------------------------------------------------------------
+
+
+def test_draft():
+    assert parse_draft("Here you go:\n<draft>\nRuth,\nCall me.\nTheresa\n</draft>") == Parsed("Ruth,\nCall me.\nTheresa", None)
+    assert isinstance(parse_draft("Ruth, call me."), Rejected)
+    assert isinstance(parse_draft("<draft>\n---\n</draft>"), Rejected)
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+def test_good_rules():
+    result = parse_rules(GOOD_RULES)
+    assert isinstance(result, Parsed)
+    assert result.content.count("\n- ") == 2 and result.content.startswith("- Keep the email")
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "- Make it shorter than the draft, about 10 words.",
+        "- Use the same sign-off as the original (12 words).",
+        "- Keep the greeting used in the real email; 2 sentences.",
+        "- Like the email above, write 3 sentences.",
+        "- Write two sentences, unlike the zero-shot version.",
+        "- Compared to the first email, use 20 words.",
+        "- Mirror the tone of the actual text; 30 words.",
+    ],
+)
+def test_rules_that_mention_the_compared_texts_are_rejected(rule: str):
+    result = parse_rules(f"<thinking>diff</thinking><rules>\n{rule}\n- Be terse.\n</rules>")
+    assert isinstance(result, Rejected) and "stand alone" in result.reason
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "- Keep the original meaning of the notes intact, in 20 words.",  # 'the original' is banned even here
+    ],
+)
+def test_the_original_is_rejected_even_when_harmless(rule: str):
+    assert isinstance(parse_rules(f"<thinking>d</thinking><rules>\n{rule}\n</rules>"), Rejected)
+
+
+def test_rules_without_a_length_are_rejected():
+    result = parse_rules("<thinking>diff</thinking><rules>\n- Open with the first name.\n- Sign off with Thanks.\n</rules>")
+    assert isinstance(result, Rejected) and "target length" in result.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["about 40 words", "two short sentences", "3-4 sentences", "a one-liner", "Be brief", "under 50 words",
+     "Keep it concise", "a single paragraph", "20 to 30 words"],
+)
+def test_length_statements(text: str):
+    assert states_length(f"- {text}.")
+
+
+def test_no_length_statement():
+    assert not states_length("- Open with Hi.\n- Use first names.")
+
+
+def test_rules_without_thinking_are_rejected():
+    result = parse_rules("<rules>\n- Write 2 sentences.\n</rules>")
+    assert isinstance(result, Rejected) and "<thinking>" in result.reason
+    assert isinstance(parse_rules("<rules>\n- Write 2 sentences.\n</rules>", require_thinking=False), Parsed)
+
+
+def test_rules_with_only_symbols_are_rejected():
+    assert isinstance(parse_rules("<thinking>a</thinking><rules>\n- ...\n- 1\n</rules>"), Rejected)
+
+
+def test_unbulleted_rules_are_kept_line_by_line():
+    result = parse_rules("<thinking>a</thinking><rules>\nWrite two sentences.\nSign as T.\n</rules>")
+    assert result == Parsed("Write two sentences.\nSign as T.", "a")
+
+
+def test_compared_text_reference_names_the_phrase():
+    assert "the draft" in compared_text_reference("Shorter than the draft.")
+    assert compared_text_reference("Write a draft of two lines.") is None
+
+
+# Real-looking answers from small models, each with the reason the parser must give.
+SMALL_MODEL_ANSWERS = [
+    # Answers in prose and never uses tags.
+    (parse_rules, "The person prefers short emails. They use first names.", "no <rules> block"),
+    # Echoes the format skeleton of the instructions instead of answering.
+    (parse_intent, "Format:\n<scratchpad>\n(your notes)\n</scratchpad>\n<intent>\n- (first point)\n- (second point)\n</intent>", "no bullet points"),
+    (parse_draft, "<draft>\n(your email)\n</draft>", "no words of its own"),
+    # Writes the thinking and runs out of tokens before the rules.
+    (parse_rules, "<thinking>\n1. Length: the draft has 40 words", "no <rules> block"),
+    # Closes the wrong tags: the rules end up inside <thinking>, which is left empty.
+    (parse_rules, "<thinking>diff</rules>\n<rules>- Two sentences.</thinking>", "no <thinking> block"),
+    # Chat-template debris and a refusal.
+    (parse_intent, "<|im_start|>assistant\nI'm sorry, I can't help with that.", "no <intent> block"),
+    # Writes the email itself instead of the rules.
+    (parse_rules, "<thinking>x</thinking>\n<rules>\nRuth,\nCall me.\nTheresa\n</rules>", "target length"),
+]
+
+
+@pytest.mark.parametrize(("parser", "raw", "reason_part"), SMALL_MODEL_ANSWERS)
+def test_small_model_answers_are_rejected_with_a_reason(parser, raw: str, reason_part: str):
+    result = parser(raw)
+    assert isinstance(result, Rejected), result
+    assert reason_part in result.reason
+
+
+def test_rules_with_a_placeholder_line_keep_only_real_rules():
+    result = parse_rules("<thinking>a</thinking><rules>\n- (rule)\n- Use 15 words.\n</rules>")
+    assert result == Parsed("- Use 15 words.", "a")
