@@ -1,0 +1,329 @@
+"""Evaluation reports on disk: JSON (what the TUI reads), Markdown, and PNG charts.
+
+Files of `pa eval --profile P`, in `paths.reports_dir(P)` (or `--out DIR`):
+
+    eval.json              the report dict of `core.evaluate.evaluate_profile` (kind "pa.eval")
+    eval.md                tables: pairwise win/tie/loss with 95% Wilson intervals, similarity
+                           means with 95% bootstrap intervals, tokens and cost
+    eval-winrates.png      win / tie / loss rate of the agent against each baseline, with intervals
+    eval-similarity.png    mean similarity to the real text per method, with intervals
+
+Files of `pa eval permutation`, in `paths.data_dir/reports` (or `--out DIR`):
+
+    permutation.json       kind "pa.eval.permutation": raw, row- and column-normalised matrices
+    permutation.md
+    permutation.png        heatmaps of the raw and the column-normalised matrix
+
+matplotlib is imported only when a chart is drawn, with the Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from core.errors import PaError
+
+EVAL_JSON = "eval.json"
+EVAL_MD = "eval.md"
+WINRATES_PNG = "eval-winrates.png"
+SIMILARITY_PNG = "eval-similarity.png"
+PERMUTATION_JSON = "permutation.json"
+PERMUTATION_MD = "permutation.md"
+PERMUTATION_PNG = "permutation.png"
+METRIC_TITLES = {"bertscore_f1": "BERTScore F1", "cosine": "embedding cosine", "length_ratio": "length ratio"}
+
+
+def permutation_dir(paths) -> Path:
+    """Where the permutation report goes: it belongs to no one profile."""
+    return paths.data_dir / "reports"
+
+
+def latest_eval_report(paths, profile: str) -> dict[str, Any] | None:
+    """The last `pa eval` report of a profile (for the TUI), or None when there is none yet."""
+    return _read_json(paths.reports_dir(profile) / EVAL_JSON)
+
+
+def latest_permutation_report(paths) -> dict[str, Any] | None:
+    return _read_json(permutation_dir(paths) / PERMUTATION_JSON)
+
+
+def _read_json(file: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PaError(f"{file}: unreadable report ({exc.__class__.__name__}); run the evaluation again to rewrite it") from None
+
+
+def _write_text(file: Path, text: str) -> None:
+    """Write via a temporary file, so a reader never sees half a report."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    partial = file.with_name(file.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, file)
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+
+def percent(interval: dict[str, float] | None) -> str:
+    if not interval:
+        return "–"
+    return f"{interval['estimate']:.0%} [{interval['low']:.0%}, {interval['high']:.0%}]"
+
+
+def mean_ci(interval: dict[str, float] | None, digits: int = 3) -> str:
+    if not interval:
+        return "–"
+    return f"{interval['estimate']:.{digits}f} [{interval['low']:.{digits}f}, {interval['high']:.{digits}f}]"
+
+
+def usd(value: float | None) -> str:
+    return "local (free)" if value is None else f"${value:.4f}"
+
+
+# -- pa eval ---------------------------------------------------------------------------------
+
+
+def eval_markdown(report: dict[str, Any], charts: bool = True) -> str:
+    lines = [
+        f"# Evaluation of profile `{report['profile']}`",
+        "",
+        f"- generated: {report['generated_at']}",
+        f"- agent: `{report['agent']}`; large model: `{report['models']['large']}`; judge: `{report['models']['judge']}`",
+        f"- held-out documents: {report['documents']} ({report['genre']})",
+        "",
+        "## Agent against each baseline (pairwise judge)",
+        "",
+        "Every pair is judged twice, with the candidates in both orders. The agent wins or loses a "
+        "document only when both orders agree; a verdict that flips with the order is a tie "
+        "(position bias). A judge answer that never parsed (after retries) is counted as invalid. "
+        "Rates with 95% Wilson intervals.",
+        "",
+        "| baseline | n | win | tie | loss | invalid | flipped | win rate | loss rate |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for row in report["pairwise"]:
+        lines.append(
+            f"| {row['baseline']} | {row['n']} | {row['win']} | {row['tie']} | {row['loss']} | {row['invalid']} | "
+            f"{row['flipped']} | {percent(row['win_rate'])} | {percent(row['loss_rate'])} |"
+        )
+    if not report["pairwise"]:
+        lines.append("| (no baseline was available) | | | | | | | | |")
+    if charts:
+        lines += ["", f"![win rates]({WINRATES_PNG})"]
+    lines += [
+        "",
+        "## Similarity to the real text",
+        "",
+        "Means over documents with 95% bootstrap intervals. BERTScore-style F1 (greedy matching of "
+        "all-MiniLM-L6-v2 token embeddings, no idf, no rescaling), cosine of sentence embeddings, "
+        "and length ratio (words generated / words real; 1.0 is the same length).",
+        "",
+        "| method | n | BERTScore F1 | cosine | length ratio | tokens in / out | s / doc | cost |",
+        "|---|---:|---|---|---|---:|---:|---|",
+    ]
+    for name, row in report["methods"].items():
+        sim = row["similarity"]
+        seconds = "–" if row["seconds_mean"] is None else f"{row['seconds_mean']:.1f}"
+        lines.append(
+            f"| {name} | {row['documents']} | {mean_ci(sim['bertscore_f1'])} | {mean_ci(sim['cosine'])} | "
+            f"{mean_ci(sim['length_ratio'], 2)} | {row['tokens']['prompt']} / {row['tokens']['completion']} | "
+            f"{seconds} | {usd(row['cost_usd'])} |"
+        )
+    if charts:
+        lines += ["", f"![similarity]({SIMILARITY_PNG})"]
+    usage = report["judge_usage"]
+    per_call = usage["per_call"]
+    lines += [
+        "",
+        "## Judge",
+        "",
+        f"- model: `{usage['model']}`; verdicts: {usage['verdicts']}; calls (with retries): {usage['calls']}",
+        f"- verdicts that needed a retry: {usage['retried_verdicts']}; never parsed: {usage['unparseable_verdicts']}",
+        f"- tokens: {usage['prompt_tokens']} in / {usage['completion_tokens']} out"
+        + (
+            f" ({per_call['prompt_tokens']:.0f} / {per_call['completion_tokens']:.1f} per call)"
+            if per_call["prompt_tokens"] is not None
+            else ""
+        ),
+        f"- cost: {usd(usage['cost_usd'])}",
+    ]
+    methods = {name: row["title"] for name, row in report["methods"].items()}
+    lines += ["", "## Methods", ""] + [f"- `{name}`: {title}" for name, title in methods.items()]
+    if report["skipped"]:
+        lines += ["", "## Skipped baselines", ""] + [f"- `{name}`: {why}" for name, why in report["skipped"].items()]
+    failed = {name: row["failed"] for name, row in report["methods"].items() if row["failed"]}
+    if failed:
+        lines += ["", "## Failed generations (retried by the next run)", ""]
+        for name, errors in failed.items():
+            lines += [f"- `{name}`: {error}" for error in errors]
+    return "\n".join(lines) + "\n"
+
+
+def write_eval_report(report: dict[str, Any], folder: Path) -> list[Path]:
+    """eval.json, eval.md and both charts into `folder`; returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / EVAL_JSON, folder / EVAL_MD, folder / WINRATES_PNG, folder / SIMILARITY_PNG]
+    _write_text(files[0], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    _write_text(files[1], eval_markdown(report))
+    plot_win_rates(report, files[2])
+    plot_similarity(report, files[3])
+    return files
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_win_rates(report: dict[str, Any], file: Path) -> None:
+    """Grouped bars: win, tie and loss rate of the agent against each baseline, Wilson intervals."""
+    plt = _pyplot()
+    rows = report["pairwise"]
+    figure, axes = plt.subplots(figsize=(max(4.5, 1.6 * len(rows) + 2), 3.4), dpi=100)
+    kinds = [("win_rate", "agent wins", "#2a9d8f"), ("tie_rate", "tie", "#b0b0b0"), ("loss_rate", "agent loses", "#e76f51")]
+    width = 0.26
+    for offset, (key, label, colour) in enumerate(kinds):
+        xs = [i + (offset - 1) * width for i in range(len(rows))]
+        estimates = [row[key]["estimate"] for row in rows]
+        errors = [
+            [row[key]["estimate"] - row[key]["low"] for row in rows],
+            [row[key]["high"] - row[key]["estimate"] for row in rows],
+        ]
+        axes.bar(xs, estimates, width, yerr=errors, capsize=3, label=label, color=colour)
+    axes.set_xticks(range(len(rows)), [f"{row['baseline']}\n(n={row['n']})" for row in rows], fontsize=8)
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("share of documents")
+    axes.set_title(f"{report['profile']}: agent vs baselines (judge {report['models']['judge']})", fontsize=9)
+    axes.legend(fontsize=7, loc="upper right")
+    figure.tight_layout()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(file)
+    plt.close(figure)
+
+
+def plot_similarity(report: dict[str, Any], file: Path) -> None:
+    """Bars per method: mean BERTScore F1 and cosine to the real text, bootstrap intervals."""
+    plt = _pyplot()
+    names = list(report["methods"])
+    figure, axes = plt.subplots(figsize=(max(4.5, 1.1 * len(names) + 2), 3.4), dpi=100)
+    width = 0.38
+    for offset, (metric, colour) in enumerate((("bertscore_f1", "#264653"), ("cosine", "#e9c46a"))):
+        xs, estimates, low, high = [], [], [], []
+        for index, name in enumerate(names):
+            interval = report["methods"][name]["similarity"][metric]
+            if interval is None:
+                continue
+            xs.append(index + (offset - 0.5) * width)
+            estimates.append(interval["estimate"])
+            low.append(interval["estimate"] - interval["low"])
+            high.append(interval["high"] - interval["estimate"])
+        axes.bar(xs, estimates, width, yerr=[low, high], capsize=3, label=METRIC_TITLES[metric], color=colour)
+    axes.set_xticks(range(len(names)), names, fontsize=8)
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("similarity to the real text")
+    axes.set_title(f"{report['profile']}: similarity per method", fontsize=9)
+    axes.legend(fontsize=7, loc="upper right")
+    figure.tight_layout()
+    figure.savefig(file)
+    plt.close(figure)
+
+
+# -- pa eval permutation ---------------------------------------------------------------------
+
+
+def _matrix_table(names: list[str], matrix: list[list[float | None]], digits: int = 3) -> list[str]:
+    lines = ["| agent \\ documents | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for name, line in zip(names, matrix):
+        cells = []
+        for j, value in enumerate(line):
+            text = "–" if value is None else f"{value:.{digits}f}"
+            cells.append(f"**{text}**" if names[j] == name else text)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def permutation_markdown(report: dict[str, Any], charts: bool = True) -> str:
+    names = report["profiles"]
+    diagonal = report["diagonal"]
+    metric = METRIC_TITLES.get(report["metric"], report["metric"])
+    lines = [
+        "# Sender permutation",
+        "",
+        f"- generated: {report['generated_at']}",
+        f"- metric: {metric} of the agent-guided text against the real text (mean over held-out documents)",
+        "- rows: the agent of a profile; columns: the held-out documents (intents) of a profile; the diagonal is each agent on its own person",
+        "- documents per profile: " + ", ".join(f"{name} {report['documents'][name]}" for name in names),
+        "- agents: " + ", ".join(f"`{label}`" for label in report["agents"].values()),
+        "",
+        "## Raw",
+        "",
+        *_matrix_table(names, report["raw"]),
+        "",
+        "## Column-normalised (each column divided by its sum: removes how easy each person's documents are)",
+        "",
+        *_matrix_table(names, report["column_normalised"]),
+        "",
+        "## Row-normalised (each row divided by its sum)",
+        "",
+        *_matrix_table(names, report["row_normalised"]),
+        "",
+        "## Diagonal",
+        "",
+        f"- rows with their maximum on the diagonal, column-normalised: {diagonal['rows_max_on_diagonal_column_normalised']} of {diagonal['size']}",
+        f"- rows with their maximum on the diagonal, raw: {diagonal['rows_max_on_diagonal_raw']} of {diagonal['size']}",
+        f"- columns whose best agent is their own (raw = column-normalised): {diagonal['columns_max_on_diagonal']} of {diagonal['size']}",
+        f"- by chance one would expect {diagonal['size'] * diagonal['chance']:.0f} of {diagonal['size']} (1/{diagonal['size']} each); ties for a maximum count as misses",
+    ]
+    if charts:
+        lines += ["", f"![permutation]({PERMUTATION_PNG})"]
+    if report["failures"]:
+        lines += ["", "## Failed generations (retried by the next run)", ""] + [f"- {f}" for f in report["failures"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_permutation_report(report: dict[str, Any], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / PERMUTATION_JSON, folder / PERMUTATION_MD, folder / PERMUTATION_PNG]
+    _write_text(files[0], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    _write_text(files[1], permutation_markdown(report))
+    plot_permutation(report, files[2])
+    return files
+
+
+def plot_permutation(report: dict[str, Any], file: Path) -> None:
+    """Two heatmaps side by side: raw and column-normalised, values written in the cells."""
+    plt = _pyplot()
+    import numpy as np
+
+    names = report["profiles"]
+    size = len(names)
+    figure, panels = plt.subplots(1, 2, figsize=(4 + 2.2 * size, 1.8 + 0.75 * size), dpi=100)
+    for axes, (key, title) in zip(panels, (("raw", "raw"), ("column_normalised", "column-normalised"))):
+        matrix = np.array([[np.nan if v is None else v for v in line] for line in report[key]], dtype=float)
+        image = axes.imshow(matrix, cmap="viridis")
+        for i in range(size):
+            for j in range(size):
+                if not np.isnan(matrix[i, j]):
+                    axes.text(j, i, f"{matrix[i, j]:.3f}", ha="center", va="center", fontsize=7,
+                              color="white" if matrix[i, j] < np.nanmean(matrix) else "black",
+                              fontweight="bold" if i == j else "normal")
+        axes.set_xticks(range(size), names, rotation=45, ha="right", fontsize=7)
+        axes.set_yticks(range(size), names, fontsize=7)
+        axes.set_xlabel("held-out documents of", fontsize=8)
+        axes.set_ylabel("agent of", fontsize=8)
+        axes.set_title(f"{METRIC_TITLES.get(report['metric'], report['metric'])}, {title}", fontsize=9)
+        figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    figure.tight_layout()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(file)
+    plt.close(figure)
