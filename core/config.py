@@ -64,6 +64,21 @@ class EmbeddedConfig(Section):
     """Context window in tokens."""
 
 
+class CorpusConfig(Section):
+    """How `pa import` reads and filters a corpus."""
+
+    min_words: int = Field(3, ge=1)
+    """Documents with fewer words (after cleaning) are dropped as too_short."""
+    max_message_bytes: int = Field(10_000_000, ge=1_000)
+    """A message, file or line over this size is skipped as too_large (memory stays flat)."""
+    batch_size: int = Field(500, ge=1)
+    """Documents per transaction; a crash loses at most one batch, and a rerun continues."""
+    test_share: float = Field(0.2, gt=0, lt=1)
+    """Share of documents held out for evaluation (the test split)."""
+    split_seed: int = 0
+    """Seed of the train/test split; the split of a document depends only on it and its text."""
+
+
 class DistillConfig(Section):
     concurrency: int = Field(4, ge=1, le=64)
     """Parallel requests for remote backends (the embedded model runs one at a time)."""
@@ -118,6 +133,7 @@ class EvalConfig(Section):
 class Config(Section):
     models: ModelsConfig = ModelsConfig()
     ollama: OllamaConfig = OllamaConfig()
+    corpus: CorpusConfig = CorpusConfig()
     openai: OpenAIConfig = OpenAIConfig()
     embedded: EmbeddedConfig = EmbeddedConfig()
     distill: DistillConfig = DistillConfig()

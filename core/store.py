@@ -40,6 +40,7 @@ MIGRATIONS: list[str] = [
         subject          TEXT,
         date             TEXT,
         previous_context TEXT,
+        signoff          TEXT,             -- the closing and signature cut from the text
         source_path      TEXT,
         message_id       TEXT,
         content_hash     TEXT NOT NULL,
@@ -200,6 +201,7 @@ class Document:
     message_id: str | None
     content_hash: str
     split: str
+    signoff: str | None = None
 
 
 class Store:

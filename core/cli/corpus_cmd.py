@@ -1,9 +1,246 @@
-"""Commands of this group register here (filled in by its issue)."""
+"""`pa import PATH --profile NAME` and `pa corpus list|show|stats`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from core.cli import common
+from core.errors import CorpusError
+
+FORMAT_HELP = "auto, mbox, maildir, eml, text, jsonl or csv (auto: from names and content)"
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing yet."""
+    app.command("import")(import_cmd)
+    group = typer.Typer(help="Inspect the documents a profile holds.", no_args_is_help=True)
+    group.command("list")(list_cmd)
+    group.command("show")(show_cmd)
+    group.command("stats")(stats_cmd)
+    app.add_typer(group, name="corpus")
+
+
+def import_cmd(
+    path: Path = typer.Argument(..., help="An mbox file, a maildir, a folder of .eml/.txt/.md files, a JSONL or CSV file."),
+    profile: str = typer.Option(..., "--profile", "-p", help="Profile (one person's voice) to import into."),
+    sender: Optional[list[str]] = typer.Option(None, "--sender", "-s", help="Keep mail from this address (repeat for more); default: the most frequent From."),
+    format: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="JSONL/CSV column holding the text (default: text, body, content or message)."),
+    field: Optional[list[str]] = typer.Option(None, "--field", help="JSONL/CSV metadata column, KEY=COLUMN with KEY in sender, recipients, subject, date, message_id, previous_context."),
+    genre: Optional[str] = typer.Option(None, "--genre", help="email, post or review (for a new profile; default email)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read and clean everything, store nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Import someone's writing into a profile: cleaned, de-duplicated, split 80/20."""
+    from core.corpus import ImportOptions, import_corpus
+    from core.corpus.fields import parse_field_options
+
+    options = ImportOptions(
+        profile=profile,
+        format=format.lower(),
+        senders=tuple(sender or ()),
+        text_field=text_field,
+        fields=parse_field_options(field or []),
+        genre=genre,
+        dry_run=dry_run,
+        corpus=common.config().corpus,
+    )
+    with common.open_store() as store:
+        if as_json:
+            report = import_corpus(store, path, options)
+        else:
+            report = _import_with_progress(store, path, options)
+    if as_json:
+        common.print_json(report.to_dict())
+    else:
+        _print_summary(report)
+    if report.usable == 0:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in report.dropped.most_common()) or "no items"
+        raise CorpusError(f"{path}: nothing imported ({report.messages_seen} items read; dropped: {reasons})")
+
+
+def _import_with_progress(store, path: Path, options):
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from core.corpus import import_corpus
+
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[note]}"))
+    with Progress(*columns, console=common.err_console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def on_progress(event) -> None:
+            if event.stage not in tasks:
+                label = "scanning senders" if event.stage == "scan" else "importing"
+                tasks[event.stage] = bar.add_task(label, total=event.total, note="")
+            bar.update(tasks[event.stage], completed=event.done, total=event.total, note=event.message)
+
+        return import_corpus(store, path, options, on_progress)
+
+
+def _print_summary(report) -> None:
+    from rich.table import Table
+
+    from core.corpus.records import DROP_REASONS
+
+    console = common.console
+    title = f"{'[dry run] ' if report.dry_run else ''}{report.source} → profile {report.profile} ({report.format}, {report.genre})"
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("files seen", str(report.files_seen))
+    table.add_row("items read", str(report.messages_seen))
+    table.add_row("[bold]imported[/]", f"[bold]{report.imported}[/] (train {report.train}, test {report.test})")
+    for reason, count in report.dropped.most_common():
+        table.add_row(f"dropped: {reason}", str(count), style="dim" if reason == "duplicate" else None)
+    console.print(table)
+    if report.senders:
+        console.print(f"sender: {', '.join(report.senders)} [dim]({report.sender_choice})[/]", highlight=False)
+    elif report.sender_choice:
+        console.print(f"sender: [dim]{report.sender_choice}[/]", highlight=False)
+    if report.seen_by_sender:
+        senders = Table(title="per sender", title_justify="left")
+        senders.add_column("From")
+        senders.add_column("read", justify="right")
+        senders.add_column("imported", justify="right")
+        for address, seen in report.seen_by_sender.most_common(10):
+            senders.add_row(address, str(seen), str(report.imported_by_sender.get(address, 0)))
+        if len(report.seen_by_sender) > 10:
+            senders.add_row(f"… {len(report.seen_by_sender) - 10} more", "", "")
+        console.print(senders)
+    for reason, examples in report.examples.items():
+        if reason in ("duplicate", "other_format"):
+            continue
+        console.print(f"[dim]{reason} ({DROP_REASONS.get(reason, '')}), e.g. {examples[0]}[/]", highlight=False, soft_wrap=True)
+    console.print(f"[dim]{report.messages_seen / max(report.seconds, 1e-9):,.0f} items/s in {report.seconds:.2f}s[/]")
+
+
+def _profile(store, name: str):
+    return store.get_profile(name)
+
+
+def list_cmd(
+    profile: str = typer.Option(..., "--profile", "-p"),
+    split: Optional[str] = typer.Option(None, "--split", help="train or test"),
+    limit: int = typer.Option(50, "--limit", "-n", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List a profile's documents: id, split, date, subject and first words."""
+    from rich.table import Table
+
+    if split not in (None, "train", "test"):
+        raise typer.BadParameter("--split must be train or test")
+    with common.open_store() as store:
+        documents = store.documents(_profile(store, profile).id, split=split, limit=limit)
+    if as_json:
+        common.print_json([{"id": d.id, "split": d.split, "date": d.date, "subject": d.subject, "sender": d.sender,
+                            "words": len(d.text.split()), "text": d.text} for d in documents])
+        return
+    table = Table(title=f"profile {profile}: {len(documents)} document(s)", title_justify="left")
+    for name in ("id", "split", "date", "subject", "words", "text"):
+        table.add_column(name, justify="right" if name in ("id", "words") else "left", no_wrap=name != "text")
+    for d in documents:
+        preview = " ".join(d.text.split())[:70]
+        table.add_row(str(d.id), d.split, (d.date or "")[:10], (d.subject or "")[:30], str(len(d.text.split())), preview)
+    common.console.print(table)
+
+
+def show_cmd(
+    document_id: int = typer.Argument(..., help="Document id (see `pa corpus list`)."),
+    profile: str = typer.Option(..., "--profile", "-p"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show one document: its cleaned text, sign-off, previous context and metadata."""
+    from dataclasses import asdict
+
+    from core.errors import UsageError
+
+    with common.open_store() as store:
+        owner = _profile(store, profile)
+        document = store.get_document(document_id)
+    if document.profile_id != owner.id:
+        raise UsageError(f"document {document_id} is not in profile {profile!r}; list them with `pa corpus list --profile {profile}`")
+    if as_json:
+        common.print_json(asdict(document))
+        return
+    console = common.console
+    for label in ("subject", "sender", "recipients", "date", "split", "source_path"):
+        console.print(f"[bold]{label}:[/] {getattr(document, label) or ''}", highlight=False, soft_wrap=True)
+    console.print()
+    console.print(document.text, highlight=False, markup=False)
+    if document.signoff:
+        console.print("\n[dim]sign-off (stored apart):[/]")
+        console.print(document.signoff, style="dim", highlight=False, markup=False)
+    if document.previous_context:
+        console.print("\n[dim]previous message (context):[/]")
+        console.print(document.previous_context, style="dim", highlight=False, markup=False)
+
+
+def stats_cmd(
+    profile: str = typer.Option(..., "--profile", "-p"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Counts for a profile: documents per split, words, senders, and past imports."""
+    with common.open_store() as store:
+        owner = _profile(store, profile)
+        stats = corpus_stats(store, owner)
+    if as_json:
+        common.print_json(stats)
+        return
+    from rich.table import Table
+
+    console = common.console
+    table = Table(title=f"profile {owner.name} ({owner.genre})", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("documents", str(stats["documents"]))
+    table.add_row("train / test", f"{stats['train']} / {stats['test']}")
+    table.add_row("words (median / mean)", f"{stats['median_words']} / {stats['mean_words']}")
+    table.add_row("with previous context", str(stats["with_previous_context"]))
+    table.add_row("with sign-off", str(stats["with_signoff"]))
+    table.add_row("sender", owner.sender or "(any)")
+    table.add_row("dates", f"{stats['first_date'] or '?'} … {stats['last_date'] or '?'}")
+    console.print(table)
+    if stats["imports"]:
+        imports = Table(title="imports", title_justify="left")
+        for name in ("id", "source", "format", "seen", "imported", "status", "finished"):
+            imports.add_column(name)
+        for row in stats["imports"]:
+            imports.add_row(str(row["id"]), row["source"], row["format"], str(row["seen"]), str(row["imported"]),
+                            row["status"], row["finished_at"] or "")
+        console.print(imports)
+
+
+def corpus_stats(store, profile) -> dict[str, object]:
+    """The numbers `pa corpus stats` shows (also used by the TUI)."""
+    counts = store.count_documents(profile.id)
+    words = sorted(
+        len(row["text"].split()) for row in store.query("SELECT text FROM documents WHERE profile_id = ?", (profile.id,))
+    )
+    extra = store.query(
+        "SELECT SUM(previous_context IS NOT NULL) AS prev, SUM(signoff IS NOT NULL) AS signoff, "
+        "MIN(date) AS first, MAX(date) AS last FROM documents WHERE profile_id = ?",
+        (profile.id,),
+    )[0]
+    imports = [
+        dict(row) | {"dropped": json.loads(row["dropped"] or "{}")}
+        for row in store.query("SELECT * FROM import_log WHERE profile_id = ? ORDER BY id", (profile.id,))
+    ]
+    return {
+        "profile": profile.name,
+        "genre": profile.genre,
+        "sender": profile.sender,
+        "documents": counts["train"] + counts["test"],
+        "train": counts["train"],
+        "test": counts["test"],
+        "median_words": words[len(words) // 2] if words else 0,
+        "mean_words": round(sum(words) / len(words), 1) if words else 0,
+        "with_previous_context": extra["prev"] or 0,
+        "with_signoff": extra["signoff"] or 0,
+        "first_date": extra["first"],
+        "last_date": extra["last"],
+        "imports": imports,
+    }

@@ -1,0 +1,9 @@
+"""Corpus import: one reader per format, email parsing and cleaning, and the import pipeline.
+
+`import_corpus(store, path, ImportOptions(profile=...))` is the entry point the CLI and the TUI
+call; it reports progress through `core.events` and never prints.
+"""
+
+from core.corpus.pipeline import ImportOptions, ImportReport, import_corpus, open_source
+
+__all__ = ["ImportOptions", "ImportReport", "import_corpus", "open_source"]

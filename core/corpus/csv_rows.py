@@ -1,0 +1,96 @@
+"""CSV files with a header row: one document per row, the text in a named column."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from core.corpus.fields import metadata_from, resolve_columns
+from core.corpus.files import bounded_lines, decode_text, file_size, walk_files
+from core.corpus.records import BAD_RECORD, MISSING_TEXT, TOO_LARGE, UNREADABLE, SourceRecord
+from core.errors import CorpusError
+
+CSV_SUFFIXES = (".csv", ".tsv")
+
+
+def csv_files(path: Path) -> list[Path]:
+    if not path.is_dir():
+        return [path]
+    return [file for file in walk_files(path) if file.suffix.lower() in CSV_SUFFIXES]
+
+
+def iter_csv(files: list[Path], max_bytes: int, text_field: str | None, explicit: Mapping[str, str]) -> Iterator[SourceRecord]:
+    if csv.field_size_limit() < max_bytes:
+        csv.field_size_limit(max_bytes)  # the default (128 KiB) is below corpus.max_message_bytes
+    for file in files:
+        yield from _iter_file(file, max_bytes, text_field, explicit)
+
+
+def _iter_file(file: Path, max_bytes: int, text_field: str | None, explicit: Mapping[str, str]) -> Iterator[SourceRecord]:
+    try:
+        handle = open(file, "rb")
+    except OSError as exc:
+        yield SourceRecord(str(file), problem=UNREADABLE, detail=exc.strerror or "", size=file_size(file))
+        return
+    with handle:
+        lines = _Lines(handle, max_bytes)
+        dialect = csv.excel_tab if file.suffix.lower() == ".tsv" else csv.excel
+        reader = csv.reader(lines, dialect)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise CorpusError(f"{file}: the header row is not valid CSV ({exc}); check the file") from None
+        if lines.too_long:
+            raise CorpusError(f"{file}: the first line is over {max_bytes:,} bytes, not a CSV header row")
+        columns = [name.strip() for name in header]
+        text_column, mapping = resolve_columns(columns, text_field, explicit, str(file))
+        text_index = columns.index(text_column)
+        number = 1
+        while True:
+            lines.too_long = False
+            start = lines.consumed
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                number += 1
+                yield SourceRecord(f"{file}#{number}", problem=BAD_RECORD, detail=str(exc)[:80], size=lines.consumed - start)
+                continue
+            number += 1
+            source, size = f"{file}#{number}", lines.consumed - start
+            if lines.too_long:
+                yield SourceRecord(source, problem=TOO_LARGE, detail="line over the size limit", size=size)
+                continue
+            if not values or not any(v.strip() for v in values):
+                continue
+            row = dict(zip(columns, values))
+            text = values[text_index] if text_index < len(values) else None
+            if text is None:
+                yield SourceRecord(source, problem=MISSING_TEXT, detail=f"row has no {text_column!r}", size=size)
+                continue
+            yield SourceRecord(source, text=text, metadata=metadata_from(row, mapping), size=size)
+
+
+class _Lines:
+    """Decoded lines for csv.reader; an over-long line becomes an empty line and a flag."""
+
+    def __init__(self, handle: io.BufferedReader, max_bytes: int):
+        self._lines = bounded_lines(handle, max_bytes)
+        self.too_long = False
+        self.consumed = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line, size = next(self._lines)
+        self.consumed += size
+        if line is None:
+            self.too_long = True
+            return "\n"
+        return decode_text(line)
