@@ -1,9 +1,232 @@
-"""Commands of this group register here (filled in by its issue)."""
+"""`pa distill` (intents, zero-shot drafts and rules from a profile's texts) and `pa rules show`."""
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import TYPE_CHECKING, Optional
+
 import typer
+
+from core.cli import common
+
+if TYPE_CHECKING:
+    from core.distill import DistillSummary, DocumentDistillation
+    from core.events import Progress
+
+
+class StageChoice(str, Enum):
+    intents = "intents"
+    drafts = "drafts"
+    rules = "rules"
+    all = "all"
+
+
+STATUS_MARKS = {"ok": "[green]ok[/]", "failed": "[red]failed[/]", None: "[dim]-[/]"}
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing yet."""
+    @app.command("distill")
+    def distill_cmd(
+        profile: str = typer.Option(..., "--profile", "-p", help="The profile whose texts to distil."),
+        limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Only the first N documents (by id)."),
+        concurrency: Optional[int] = typer.Option(
+            None, "--concurrency", "-c", min=1, max=64, help="Model calls in flight (default [distill].concurrency)."
+        ),
+        stage: StageChoice = typer.Option(StageChoice.all, "--stage", help="Which stage to run; 'rules' runs both rule variants."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="Give stages that failed before a new round of tries."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="M_L spec for this run (default [models].large)."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of progress bars and tables."),
+    ) -> None:
+        """Distil intents, zero-shot drafts and preference rules from a profile's texts (resumable)."""
+        import asyncio
+
+        from core.distill import STAGE_CHOICES, distill_profile
+        from core.llm.specs import open_backend
+
+        config = common.config()
+        with common.open_store() as store:
+            found = store.get_profile(profile)
+            large = open_backend(model or config.models.large, config)
+
+            async def run(on_progress) -> DistillSummary:
+                return await distill_profile(
+                    store,
+                    found,
+                    large,
+                    config,
+                    stages=STAGE_CHOICES[stage.value],
+                    limit=limit,
+                    concurrency=concurrency,
+                    retry_failed=retry_failed,
+                    on_progress=on_progress,
+                )
+
+            if as_json:
+                summary = asyncio.run(run(lambda _: None))
+                common.print_json(summary.as_dict())
+                return
+            with _ProgressView() as view:
+                summary = asyncio.run(run(view.update))
+            _print_summary(summary)
+
+    rules = typer.Typer(help="Read what distillation produced.", no_args_is_help=True)
+
+    @rules.command("show")
+    def rules_show(
+        profile: str = typer.Option(..., "--profile", "-p"),
+        doc: Optional[int] = typer.Option(None, "--doc", "-d", help="One document: its text, intent, draft and rules side by side."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """List each document's distillation status, or show one document's results side by side."""
+        from core.distill import read_distillations
+
+        with common.open_store() as store:
+            found = store.get_profile(profile)
+            items = read_distillations(store, found, doc)
+        if as_json:
+            common.print_json([_item_json(item) for item in items])
+        elif doc is None:
+            _print_listing(profile, items)
+        else:
+            _print_document(items[0])
+
+    app.add_typer(rules, name="rules")
+
+
+class _ProgressView:
+    """Rich progress bars, one per stage, driven by core.events.Progress (on stderr)."""
+
+    def __enter__(self) -> _ProgressView:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.bars = Progress(
+            TextColumn("{task.description:<18}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[red]{task.fields[errors]} failed[/]"),
+            TextColumn("{task.fields[tokens]:>9,} tok"),
+            TextColumn("{task.fields[cost]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=common.err_console,
+        )
+        self.tasks: dict[str, int] = {}
+        self.bars.__enter__()
+        return self
+
+    def update(self, event: Progress) -> None:
+        fields = {
+            "errors": event.errors,
+            "tokens": event.tokens,
+            "cost": f"${event.cost:.4f}" if event.cost is not None else "",
+        }
+        if event.stage not in self.tasks:
+            self.tasks[event.stage] = self.bars.add_task(event.stage, total=event.total, completed=event.done, **fields)
+        else:
+            self.bars.update(self.tasks[event.stage], total=event.total, completed=event.done, **fields)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bars.__exit__(*exc_info)  # type: ignore[arg-type]
+
+
+def _print_summary(summary: DistillSummary) -> None:
+    from rich.table import Table
+
+    from core.distill import STAGE_LABELS
+
+    table = Table(title=f"distilled {summary.documents} documents of {summary.profile!r} with {summary.model}")
+    for column in ("stage", "ok", "failed", "done before", "blocked", "calls", "re-read", "tokens"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for name, stats in summary.stages.items():
+        table.add_row(
+            STAGE_LABELS[name], str(stats.ok), str(stats.failed), str(stats.skipped), str(stats.blocked),
+            str(stats.calls), str(stats.replayed), f"{stats.tokens:,}",
+        )
+    common.console.print(table)
+    line = f"{summary.calls} model calls in {summary.seconds:.1f}s"
+    if summary.cost is not None:
+        line += f", estimated cost ${summary.cost:.4f}"
+    common.console.print(line, highlight=False)
+    for failure in summary.failures[:10]:
+        common.console.print(f"[red]failed[/] document {failure.document_id} {failure.stage}: {failure.reason}", highlight=False)
+    if len(summary.failures) > 10:
+        common.console.print(f"... and {len(summary.failures) - 10} more failures (see `pa rules show --profile {summary.profile}`)")
+    if summary.failures:
+        common.console.print(f"failed stages are kept; retry them with `pa distill --profile {summary.profile} --retry-failed`")
+
+
+def _item_json(item: DocumentDistillation) -> dict[str, object]:
+    from dataclasses import asdict
+
+    document = item.document
+    return {
+        "document": {
+            "id": document.id, "split": document.split, "sender": document.sender, "recipients": document.recipients,
+            "subject": document.subject, "date": document.date, "text": document.text,
+        },
+        "stages": {name: asdict(result) for name, result in item.stages.items()},
+    }
+
+
+def _print_listing(profile: str, items: list[DocumentDistillation]) -> None:
+    from rich.table import Table
+
+    from core.distill import STAGE_LABELS, STAGES
+
+    table = Table(title=f"distillation of {profile!r} ({len(items)} documents)")
+    table.add_column("doc", justify="right")
+    table.add_column("split")
+    table.add_column("subject", max_width=40, no_wrap=True)
+    for stage in STAGES:
+        table.add_column(STAGE_LABELS[stage])
+    for item in items:
+        table.add_row(
+            str(item.document.id), item.document.split, item.document.subject or "",
+            *(STATUS_MARKS[item.stages[stage].status if stage in item.stages else None] for stage in STAGES),
+        )
+    common.console.print(table)
+    common.console.print(f"show one with `pa rules show --profile {profile} --doc ID`", highlight=False)
+
+
+def _print_document(item: DocumentDistillation) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    document = item.document
+    header = " | ".join(
+        f"{label}: {value}"
+        for label, value in (("from", document.sender), ("to", document.recipients), ("subject", document.subject), ("date", document.date))
+        if value
+    )
+    common.console.print(f"[bold]document {document.id}[/] ({document.split})  {header}", highlight=False)
+
+    def cell(stage: str) -> Text:
+        result = item.stages.get(stage)
+        if result is None:
+            return Text("not distilled yet", style="dim")
+        if result.status != "ok":
+            return Text(f"failed after {result.attempts} attempts: {result.error}", style="red")
+        return Text(result.content or "")
+
+    table = Table(show_lines=True, expand=True)
+    for title in ("real text", "intent", "zero-shot draft", "rules"):
+        table.add_column(title, ratio=1, overflow="fold")
+    table.add_row(Text(document.text), cell("intent"), cell("draft"), cell("rules"))
+    common.console.print(table)
+    rules = item.stages.get("rules")
+    if rules is not None and rules.thinking:
+        common.console.print(Panel(Text(rules.thinking), title="differences (<thinking> of the rules)"))
+    common.console.print(Panel(cell("nobaseline_rules"), title="no-baseline rules"))
+    intent = item.stages.get("intent")
+    if intent is not None and intent.candidates:
+        for candidate in intent.candidates:
+            mark = " (kept)" if candidate.get("chosen") else ""
+            body = candidate.get("content") or f"failed: {candidate.get('error')}"
+            common.console.print(Panel(Text(body), title=f"intent candidate at temperature {candidate['temperature']}{mark}"))
+    for result in item.stages.values():
+        common.console.print(
+            f"[dim]{result.stage}: {result.template_id} v{result.template_version}, {result.model}, {result.attempts} attempt(s)[/]",
+            highlight=False,
+        )
