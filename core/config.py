@@ -85,8 +85,12 @@ class DistillConfig(Section):
     max_attempts: int = Field(3, ge=1, le=10)
     """Tries per stage before a document is recorded as failed."""
     seed: int = 0
-    intent_temperatures: list[float] = [0.7, 1.0, 1.2]
+    intent_temperatures: list[float] = Field([0.7, 1.0, 1.2], min_length=1)
+    """One intent candidate per temperature; one is kept at random (seeded by seed + document id)."""
     max_tokens: int = Field(768, ge=16)
+    """Longest answer per model call."""
+    max_document_chars: int = Field(6000, ge=200)
+    """Longer documents are recorded as failed rather than sent (they would overflow small contexts)."""
 
 
 class TrainConfig(Section):

@@ -18,6 +18,8 @@ class Progress:
     tokens: int = 0
     errors: int = 0
     message: str = ""
+    cost: float | None = None
+    """Estimated USD spent so far, when the backend has a price configured."""
 
 
 ProgressCallback = Callable[[Progress], None]
