@@ -28,6 +28,9 @@ if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
     -w "$wheels.partial" "llama-cpp-python==$LLAMA_CPP_VERSION"
   rm -rf "$wheels" && mv "$wheels.partial" "$wheels"
 fi
-python -m pip install --quiet "$wheels"/llama_cpp_python-*.whl
+# --force-reinstall: pip would keep an already-installed llama-cpp-python of the same version,
+# which may be a crashing native build from elsewhere.
+python -m pip install --quiet --force-reinstall --no-deps "$wheels"/llama_cpp_python-*.whl
+python -m pip install --quiet "$wheels"/llama_cpp_python-*.whl  # its dependencies
 python -m pip install --quiet -e ".[dev]"
 echo "pa is installed in .venv: activate it with '. .venv/bin/activate'"
