@@ -114,9 +114,17 @@ class TrainConfig(Section):
 
 class DraftingConfig(Section):
     few_shot_k: int = Field(3, ge=1, le=20)
+    """How many of the person's own (intent, text) pairs the few-shot baseline shows M_L."""
     retriever: Literal["embeddings", "bm25"] = "embeddings"
+    """How few-shot examples are found: all-MiniLM-L6-v2 embeddings (packaged) or BM25."""
     max_tokens: int = Field(400, ge=16)
+    """Tokens for a written text (naive, final, baselines)."""
     rules_max_tokens: int = Field(400, ge=16)
+    """Tokens for the agent's answer (thinking and rules)."""
+    temperature: float | None = Field(None, ge=0, le=2)
+    """Sampling temperature for drafting; empty means the backend's default."""
+    seed: int | None = None
+    """Sampling seed for drafting; empty means a fresh draft each time."""
 
 
 class EvalConfig(Section):

@@ -241,6 +241,8 @@ def _details(request: DraftRequest) -> str:
     return details_block(request.recipient, request.subject, request.previous)
 
 
+TEXT_STOPS = tuple(f"<{slash}{tag}>" for tag in ("details", "intent", "preference_rules", "example") for slash in ("", "/"))
+"""A written text never contains the prompt's data tags; generation stops where one begins."""
 RULE_STOPS = ("</rules>",)
 """A rule agent is done when it closes its rules (`core.agents.format_rules_target`)."""
 
@@ -257,8 +259,14 @@ async def stream_text(
     options: GenerationOptions = GenerationOptions(),
     clock: Clock | None = None,
 ) -> AsyncIterator[DraftEvent]:
-    """Any one model call as events: started, deltas, done (whole text, usage)."""
+    """Any one model call as events: started, deltas, done (whole text, usage).
+
+    Text streams stop at the prompt's own data tags (`TEXT_STOPS`): a small model that starts
+    echoing `<details>` has finished its text and is only copying the prompt.
+    """
     clock = clock or Clock()
+    if stream != "rules":
+        options = _with_stops(options, TEXT_STOPS)
     yield DraftEvent(stream, "started", at=clock.now(), method=method, model=backend.spec)
     parts: list[str] = []
     usage: Usage | None = None
@@ -485,11 +493,13 @@ class DraftContext:
 
     @property
     def text_options(self) -> GenerationOptions:
-        return GenerationOptions(max_tokens=self.config.drafting.max_tokens)
+        drafting = self.config.drafting
+        return GenerationOptions(temperature=drafting.temperature, max_tokens=drafting.max_tokens, seed=drafting.seed)
 
     @property
     def rules_options(self) -> GenerationOptions:
-        return GenerationOptions(max_tokens=self.config.drafting.rules_max_tokens)
+        drafting = self.config.drafting
+        return GenerationOptions(temperature=drafting.temperature, max_tokens=drafting.rules_max_tokens, seed=drafting.seed)
 
     def large(self) -> Backend:
         """M_L (`models.large`)."""

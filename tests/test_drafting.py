@@ -143,6 +143,22 @@ def test_intent_and_rules_cannot_close_their_fences():
     assert user.index("New task") < user.index("</preference_rules>")
 
 
+def test_naive_and_final_prompts_share_their_prefix_up_to_the_intent():
+    """A local M_L that just wrote the naive draft reuses this prefix from its KV cache."""
+    from core.drafting import zero_shot_messages
+
+    naive, final = zero_shot_messages(REQUEST), final_messages(REQUEST, "- Be brief")
+    assert naive[0] == final[0]
+    shared = naive[-1].content.split("Write the email now.")[0].rstrip()
+    assert final[-1].content.startswith(shared) and "<intent>" in shared
+
+
+async def test_text_streams_stop_at_the_prompts_data_tags():
+    backend = ScriptedBackend("Hi Bob")
+    [e async for e in stream_final(backend, REQUEST, "- Be brief")]
+    assert {"<details>", "<intent>", "<preference_rules>"} <= set(backend.calls[0][1].stop)
+
+
 def test_empty_rules_are_refused():
     with pytest.raises(BackendError, match="rules are empty"):
         final_messages(REQUEST, "   ")

@@ -250,7 +250,7 @@ def _print_compare_table(rows: list[dict[str, object]]) -> None:
     from rich.text import Text
 
     table = Table(title="Methods side by side", show_lines=True, expand=True)
-    table.add_column("method", style="bold", no_wrap=True, ratio=1)
+    table.add_column("method", style="bold", min_width=16, ratio=1)
     table.add_column("text", ratio=5)
     table.add_column("first token", justify="right", no_wrap=True)
     table.add_column("total", justify="right", no_wrap=True)
