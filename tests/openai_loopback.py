@@ -59,8 +59,8 @@ class LoopbackServer:
     """Keys of the requests received, in order."""
     answered: list[str] = field(default_factory=list)
     """Keys of the requests fully answered, in order."""
-    held: threading.Event = field(default_factory=threading.Event)
-    """Set when a request arrives after `hold_after` answers."""
+    held: int = 0
+    """Requests that arrived after `hold_after` answers and are being kept waiting."""
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -82,10 +82,27 @@ class LoopbackServer:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(5)
+        """Cancel every open connection (held ones too), then end the server's thread."""
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+            self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        asyncio.get_running_loop().stop()
+
+    def wait_held(self, count: int, timeout: float) -> bool:
+        """Wait until `count` requests are being held (True) or `timeout` seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.held >= count:
+                return True
+            time.sleep(0.01)
+        return False
 
     def __enter__(self) -> LoopbackServer:
         return self.start()
@@ -96,20 +113,19 @@ class LoopbackServer:
     def _serve(self) -> None:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=256))
-        self.port = server.sockets[0].getsockname()[1]
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=256))
+        self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         try:
             self._loop.run_forever()
         finally:
-            server.close()
             self._loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while await self._one_request(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
@@ -142,7 +158,8 @@ class LoopbackServer:
             if not hold:
                 self._in_flight += 1
         if hold:
-            self.held.set()
+            with self._lock:
+                self.held += 1
             await asyncio.Event().wait()  # never answered; the client is killed meanwhile
         try:
             await asyncio.sleep(self.delay)

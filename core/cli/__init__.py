@@ -35,6 +35,11 @@ def run(argv: list[str] | None = None) -> int:
     """Run `pa` with `argv` and return the exit code; what tests call in-process."""
     import click
 
+    # typer >= 0.22 ships its own copy of click: its exceptions are not click's.
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:  # pragma: no cover - older typer raises click's own
+        TyperClickException = click.exceptions.ClickException
     try:
         app(args=argv, standalone_mode=False, prog_name="pa")
     except PaError as err:
@@ -43,12 +48,12 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; work done so far is saved, run the same command to continue", file=sys.stderr)
         return 130
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         print("aborted", file=sys.stderr)
         return 1
-    except click.exceptions.ClickException as exc:
+    except (click.exceptions.ClickException, TyperClickException) as exc:
         exc.show()
         return exc.exit_code
     return 0

@@ -172,14 +172,14 @@ def _item_json(item: DocumentDistillation) -> dict[str, object]:
 def _print_listing(profile: str, items: list[DocumentDistillation]) -> None:
     from rich.table import Table
 
-    from core.distill import STAGE_LABELS, STAGES
+    from core.distill import STAGES
 
     table = Table(title=f"distillation of {profile!r} ({len(items)} documents)")
     table.add_column("doc", justify="right")
     table.add_column("split")
-    table.add_column("subject", max_width=40, no_wrap=True)
+    table.add_column("subject", max_width=30, no_wrap=True)
     for stage in STAGES:
-        table.add_column(STAGE_LABELS[stage])
+        table.add_column(stage.replace("_", " "), no_wrap=True)
     for item in items:
         table.add_row(
             str(item.document.id), item.document.split, item.document.subject or "",
