@@ -41,7 +41,9 @@ def run(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover - older typer raises click's own
         TyperClickException = click.exceptions.ClickException
     try:
-        app(args=argv, standalone_mode=False, prog_name="pa")
+        # Without standalone mode, typer returns the code of an Exit (Ctrl-C becomes Exit(130))
+        # instead of raising it.
+        code = app(args=argv, standalone_mode=False, prog_name="pa")
     except PaError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
@@ -56,7 +58,9 @@ def run(argv: list[str] | None = None) -> int:
     except (click.exceptions.ClickException, TyperClickException) as exc:
         exc.show()
         return exc.exit_code
-    return 0
+    if code == 130:
+        print("interrupted; work done so far is saved, run the same command to continue", file=sys.stderr)
+    return code if isinstance(code, int) else 0
 
 
 def main() -> None:

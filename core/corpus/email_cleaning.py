@@ -49,6 +49,7 @@ _MOBILE = re.compile(
     r"sent from (yahoo|mail|outlook|gmail)[^\n]{0,40})\s*$",
     re.I,
 )
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff]")
 _DECORATION = re.compile(r"\s*[_=*~#+-]{4,}\s*$")
 _SIG_DELIMITER = re.compile(r"--\s?$")
 _PHONE = re.compile(r"(\+?\d[\d ().-]{6,}\d)|(\b(x|ext\.?)\s?\d{3,6}\b)", re.I)
@@ -193,9 +194,8 @@ def clean_body(body: str, names: SenderNames = SenderNames(), *, email_like: boo
 
 def normalise_lines(text: str) -> list[str]:
     """Unix newlines, no control characters, no trailing spaces."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ").replace("\u200b", "")
-    if not text.isprintable():
-        text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = _INVISIBLE.sub("", text)
     return [line.rstrip() for line in text.split("\n")]
 
 

@@ -27,6 +27,10 @@ SINGLE_BYTE_CHARSETS = {"iso-8859-1", "latin-1", "latin1", "cp1252", "windows-12
 MAX_PARTS = 200
 """Parts walked per message; a bomb of nested multiparts stops here."""
 
+_SENDER_HEADER = re.compile(rb"(?im)^(from|x-from)[ \t]*:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
+_ANGLE_ADDRESS = re.compile(r"<\s*([^<>@\s]+@[^<>@\s]+?)\s*>")
+_BARE_ADDRESS = re.compile(r"\s*([^\s<>@\",;:()]+@[^\s<>@\",;:()]+)\s*")
+_ANY_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*")
 _QP_SOFT_BREAK = re.compile(rb"=\r?\n")
 _QP_ESCAPE = re.compile(rb"=[0-9A-F]{2}")
 
@@ -77,10 +81,14 @@ def parse_email(raw: bytes) -> ParsedEmail:
 
 
 def sender_of(raw_headers: bytes) -> tuple[str | None, str | None]:
-    """(address, display name) from a header block alone; the cheap first pass of an import."""
-    headers = _raw_headers(email.message_from_bytes(raw_headers, _class=Message))
-    name, address = _address(headers.get("from"))
-    return address, name or _x_from_name(headers.get("x-from"))
+    """(address, display name) from a header block alone; the cheap first pass of an import
+    reads only the From and X-From lines (with their folded continuations)."""
+    found: dict[bytes, bytes] = {}
+    for match in _SENDER_HEADER.finditer(raw_headers):
+        found.setdefault(match.group(1).lower(), match.group(2))
+    values = {name: _repair_surrogates(value.decode("ascii", "surrogateescape")) for name, value in found.items()}
+    name, address = _address(values.get(b"from"))
+    return address, name or _x_from_name(values.get(b"x-from"))
 
 
 # -- headers -------------------------------------------------------------------------------
@@ -121,7 +129,15 @@ def _address(value: object) -> tuple[str | None, str | None]:
     text = _header_text(value)
     if not text:
         return None, None
-    name, address = email.utils.parseaddr(text)
+    # Fast paths for the two shapes nearly every From has; parseaddr (slow) for the rest.
+    bare = _BARE_ADDRESS.fullmatch(text)
+    angle = None if bare else _ANGLE_ADDRESS.search(text)
+    if bare:
+        name, address = "", bare.group(1)
+    elif angle and text.count("<") == 1:
+        name, address = text[: angle.start()].strip().strip('"').strip(), angle.group(1)
+    else:
+        name, address = email.utils.parseaddr(text)
     address = address.strip().lower() or None
     if address and "@" not in address:
         address = None
@@ -129,12 +145,15 @@ def _address(value: object) -> tuple[str | None, str | None]:
 
 
 def _addresses(message: Message) -> list[str]:
-    values = [_header_text(v) for name, v in message.raw_items() if str(name).lower() in ("to", "cc")]
-    found = []
-    for _, address in email.utils.getaddresses(values):
-        address = address.strip().lower()
-        if "@" in address and address not in found:
-            found.append(address)
+    """Every address in To and Cc, in order, once (names are not kept)."""
+    found: list[str] = []
+    for name, value in message.raw_items():
+        if str(name).lower() not in ("to", "cc"):
+            continue
+        for address in _ANY_ADDRESS.findall(_header_text(value)[:20_000]):
+            address = address.lower()
+            if address not in found:
+                found.append(address)
     return found
 
 
@@ -182,8 +201,10 @@ def _text_parts(message: Message) -> tuple[str, str, bool]:
             plain = _part_text(part)
         elif ctype == "text/html" and not html:
             html = _part_text(part)
-        elif part is message and part.get_content_maintype() == "text":
-            plain = _part_text(part)  # text/enriched, text/x-whatever: still the person's words
+        elif part is message and part.get_content_maintype() in ("text", "multipart"):
+            # text/enriched, text/x-whatever, or a multipart without a boundary (the parser
+            # leaves its body as one string): still the person's words.
+            plain = _part_text(part)
     return plain, html, attached
 
 
@@ -193,8 +214,11 @@ def _is_attachment(part: Message) -> bool:
 
 
 def _part_text(part: Message) -> str:
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     try:
-        payload = part.get_payload(decode=True)
+        payload = part.get_payload(decode=encoding != "base64")
+        if encoding == "base64" and isinstance(payload, str):
+            payload = _decode_base64(payload)
     except (ValueError, TypeError, AssertionError):
         payload = None
     if payload is None:
@@ -204,10 +228,25 @@ def _part_text(part: Message) -> str:
         payload = raw.encode("utf-8", "surrogateescape")
     if not isinstance(payload, bytes):
         return ""
-    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if encoding != "quoted-printable" and _looks_quoted_printable(payload):
         payload = _decode_quoted_printable(payload)
     return _decode_bytes(payload, _declared_charset(part))
+
+
+def _decode_base64(text: str) -> bytes:
+    """Strict base64; a body that is not base64 at all is kept as the text it is (mailers
+    do label plain bodies base64), rather than decoded into noise."""
+    import binascii
+
+    compact = "".join(text.split())
+    try:
+        return binascii.a2b_base64(compact.encode("ascii"), strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        pass
+    try:  # a missing '=' padding is common and harmless
+        return binascii.a2b_base64((compact + "=" * (-len(compact) % 4)).encode("ascii"), strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return text.encode("utf-8", "surrogateescape")
 
 
 def _declared_charset(part: Message) -> str | None:

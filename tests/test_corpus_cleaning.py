@@ -1,0 +1,221 @@
+"""Email parsing and cleaning: each kind of quote, forward, signature and encoding."""
+
+from __future__ import annotations
+
+import base64
+import quopri
+
+import pytest
+
+from core.corpus.documents import CleaningRules, document_from_email
+from core.corpus.email_cleaning import SenderNames, clean_body
+from core.corpus.email_parsing import parse_email, sender_of
+from core.corpus.html_text import html_to_text
+from core.corpus.records import Candidate, Dropped
+
+ANN = SenderNames.from_identity("ann.lee@example.com", ["Lee, Ann"])
+
+
+def message(body: bytes | str, *, ctype: str = "text/plain; charset=utf-8", cte: str = "8bit",
+            subject: str = "Hello", sender: str = "Ann Lee <ann.lee@example.com>", extra: str = "") -> bytes:
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    head = (f"From: {sender}\nTo: Bo <bo@example.com>\nSubject: {subject}\nDate: Mon, 4 Mar 2024 09:00:00 +0100\n"
+            f"Message-ID: <m1@example.com>\nContent-Type: {ctype}\nContent-Transfer-Encoding: {cte}\n{extra}\n")
+    return head.encode() + data
+
+
+def test_original_message_block_becomes_previous_context():
+    cleaned = clean_body(
+        "Bo,\n\nFriday works for me.\n\nAnn\n\n -----Original Message-----\nFrom: \tBo\nSent:\tMonday\n"
+        "To:\tLee, Ann\nSubject:\tMeeting\n\nCan we meet on Friday?\n\nBo\n",
+        ANN,
+    )
+    assert cleaned.text == "Bo,\n\nFriday works for me."
+    assert cleaned.signoff == "Ann"
+    assert cleaned.previous_context == "Can we meet on Friday?\n\nBo"
+    assert cleaned.quoted and not cleaned.forwarded
+
+
+def test_on_wrote_attribution_over_two_lines_and_quoted_lines():
+    cleaned = clean_body(
+        "Sounds good, see you then.\n\nOn Mon, Mar 4, 2024 at 9:00 AM Bo Berg <\nbo@example.com> wrote:\n\n"
+        "> Lunch at noon?\n>\n> Bo\n>> older quote\n",
+        ANN,
+    )
+    assert cleaned.text == "Sounds good, see you then."
+    assert cleaned.previous_context == "Lunch at noon?\n\nBo"
+
+
+def test_outlook_header_block_without_separator():
+    cleaned = clean_body(
+        "I'll send it today.\n\n________________________________\nFrom: Bo Berg <bo@example.com>\n"
+        "Sent: Monday, March 4, 2024 9:00 AM\nTo: Ann Lee\nSubject: report\n\nWhere is the report?\n",
+        ANN,
+    )
+    assert cleaned.text == "I'll send it today."
+    assert cleaned.previous_context == "Where is the report?"
+
+
+def test_header_block_that_lost_its_from_label():
+    cleaned = clean_body(
+        "Answers below.\n\n     : bo@aol.com [mailto:bo@aol.com]\nSent: Monday, October 08, 2001 8:36 PM\n"
+        "To: Lee, Ann\nSubject: Homework\n\nHi Ann, a few questions.\n",
+        ANN,
+    )
+    assert cleaned.text == "Answers below."
+    assert cleaned.previous_context == "Hi Ann, a few questions."
+
+
+def test_lotus_notes_header_block():
+    cleaned = clean_body(
+        "Please handle this.\n\n\nJames Steffes@ENRON\n06/24/2001 09:56 AM\nTo:\tLeslie Lawner/NA/Enron@Enron\n"
+        "cc:\t\nSubject:\tRE: plans\n\nWhat about 6 month plans?\n",
+        ANN,
+    )
+    assert cleaned.text == "Please handle this."
+    assert cleaned.previous_context == "What about 6 month plans?"
+
+
+def test_inline_answers_keep_the_persons_lines_only():
+    cleaned = clean_body("> Can you come?\nYes.\n> At what time?\nNoon is best for me.\n", ANN)
+    assert cleaned.text == "Yes.\nNoon is best for me."
+    assert cleaned.previous_context == "Can you come?\nAt what time?"
+
+
+def test_forward_marker_sets_forwarded():
+    cleaned = clean_body(
+        "FYI, see below.\n\n---------------------- Forwarded by Ann Lee/HOU/ECT on 05/01/2001 ---------------------------\n"
+        "The meeting moved to 3pm.\n",
+        ANN,
+    )
+    assert cleaned.forwarded
+    assert cleaned.text == "FYI, see below."
+    assert cleaned.previous_context == "The meeting moved to 3pm."
+
+
+@pytest.mark.parametrize(
+    ("body", "text", "signoff"),
+    [
+        ("Bo,\n\nDone.  All good.\n\nThanks,\nAnn", "Bo,\n\nDone.  All good.", "Thanks,\nAnn"),
+        ("Done, all good.\n\nRegards,\n\nAnn Lee\nSenior Trader\nExample Corp\n+1 713 555 0100", "Done, all good.",
+         "Regards,\n\nAnn Lee\nSenior Trader\nExample Corp\n+1 713 555 0100"),
+        ("Done, all good.\nAL", "Done, all good.", "AL"),
+        ("Done, all good.\n\nThanks, Ann", "Done, all good.", "Thanks, Ann"),
+        ("Done, all good.\n\n-- \nAnn Lee | Example Corp\n555 0100", "Done, all good.", "Ann Lee | Example Corp\n555 0100"),
+        ("Done, all good.\n\nCheers,\nMaggie", "Done, all good.", "Cheers,\nMaggie"),
+        ("Done, all good.\n\nThanks.", "Done, all good.", "Thanks."),
+    ],
+)
+def test_signoffs_are_cut_and_kept_apart(body: str, text: str, signoff: str):
+    cleaned = clean_body(body, ANN)
+    assert cleaned.text == text
+    assert cleaned.signoff == signoff
+
+
+def test_a_list_of_names_at_the_end_is_not_a_signature():
+    body = "Please invite:\nBo Berg\nAnn Lee\nCal Dorn\nDee Eck"
+    assert clean_body(body, ANN).text == body
+
+
+def test_signoff_in_the_middle_ends_the_message_when_text_is_pasted_below():
+    cleaned = clean_body("Group,\nPlease read the note below.\n\nThanks,\nAnn\n\n\n\nCorrection:\nUnit 3 is down.\n", ANN)
+    assert cleaned.text == "Group,\nPlease read the note below."
+    assert cleaned.previous_context == "Correction:\nUnit 3 is down."
+
+
+def test_legal_disclaimer_is_dropped():
+    cleaned = clean_body(
+        "See you Monday.\n\n**********\nThis e-mail is the property of Example Corp. and may contain confidential and "
+        "privileged material for the sole use of the intended recipient. Any review or distribution by others is "
+        "strictly prohibited.\n**********\n",
+        ANN,
+    )
+    assert cleaned.text == "See you Monday."
+
+
+def test_placeholders_and_mobile_footers_are_dropped():
+    cleaned = clean_body("Here is the file.\n\n << File: west_delta.xls >> \n<Embedded Picture (Metafile)>\nSent from my iPhone", ANN)
+    assert cleaned.text == "Here is the file."
+
+
+def test_quoted_printable_utf8_body():
+    body = quopri.encodestring("Två veckor räcker, tycker du inte det?\n".encode("utf-8"))
+    parsed = parse_email(message(body, cte="quoted-printable"))
+    assert parsed.body.strip() == "Två veckor räcker, tycker du inte det?"
+
+
+def test_base64_html_only_body_is_converted_to_text():
+    html = "<html><head><style>p{}</style></head><body><p>Hi Bo,</p><p>Paid &ndash; thanks!</p></body></html>"
+    parsed = parse_email(message(base64.encodebytes(html.encode()), ctype="text/html; charset=utf-8", cte="base64"))
+    assert parsed.body_was_html
+    assert parsed.body == "Hi Bo,\n\nPaid – thanks!"
+
+
+def test_html_blockquote_becomes_previous_context():
+    text = html_to_text("<div>Yes, Tuesday.</div><div class=gmail_quote>On Mon, Bo wrote:<blockquote>Tuesday?</blockquote></div>")
+    cleaned = clean_body(text, ANN)
+    assert cleaned.text == "Yes, Tuesday."
+    assert cleaned.previous_context == "Tuesday?"
+
+
+def test_multipart_alternative_prefers_plain_text():
+    raw = message(
+        "--b\nContent-Type: text/plain; charset=utf-8\n\nPlain words here.\n--b\nContent-Type: text/html\n\n<p>HTML words</p>\n--b--\n",
+        ctype='multipart/alternative; boundary="b"',
+    )
+    assert parse_email(raw).body.strip() == "Plain words here."
+
+
+@pytest.mark.parametrize(
+    ("declared", "payload"),
+    [
+        ("us-ascii", "Café crème at noon".encode("utf-8")),  # wrong: it is UTF-8
+        ("utf-8", "Café crème at noon".encode("cp1252")),  # wrong: it is cp1252
+        ("x-unknown-charset", "Café crème at noon".encode("utf-8")),  # unknown codec
+        (None, "Café crème at noon".encode("utf-8")),  # undeclared
+        ("iso-8859-1", "Café crème at noon".encode("utf-8")),  # latin-1 declared, UTF-8 sent
+    ],
+)
+def test_wrong_or_missing_charset_still_decodes(declared: str | None, payload: bytes):
+    ctype = f"text/plain; charset={declared}" if declared else "text/plain"
+    assert parse_email(message(payload, ctype=ctype)).body == "Café crème at noon"
+
+
+def test_encoded_and_raw_8bit_headers_are_decoded():
+    raw = message("Body text here.", subject="=?utf-8?q?R=C3=A4ksm=C3=B6rg=C3=A5s?=", sender="=?iso-8859-1?q?J=F6rg?= <jorg@example.com>")
+    parsed = parse_email(raw)
+    assert parsed.subject == "Räksmörgås"
+    assert parsed.sender == "jorg@example.com" and parsed.sender_name == "Jörg"
+    raw8 = "Subject: Grüße\nFrom: Jörg <jorg@example.com>\n\nHallo.".encode("utf-8")
+    parsed8 = parse_email(raw8)
+    assert parsed8.subject == "Grüße" and parsed8.sender_name == "Jörg"
+
+
+def test_sender_of_reads_folded_headers_only():
+    assert sender_of(b"Subject: x\nFrom: \"Lee, Ann\"\n <ann.lee@example.com>\nX-From: Ann\n") == ("ann.lee@example.com", "Lee, Ann")
+    assert sender_of(b"From: k..allen@enron.com\nX-From: Allen, Phillip K. </O=ENRON/CN=PALLEN>\n") == (
+        "k..allen@enron.com", "Allen, Phillip K.")
+
+
+def test_truncated_multipart_gives_a_document_or_a_reason():
+    raw = message("--b\nContent-Type: text/plain\n\nHalf a message that stops", ctype='multipart/mixed; boundary="b"')
+    outcome = document_from_email(raw, CleaningRules())
+    assert isinstance(outcome, Candidate) and outcome.text == "Half a message that stops"
+    outcome = document_from_email(raw[:60], CleaningRules())
+    assert isinstance(outcome, Dropped) and outcome.reason == "empty"
+
+
+def test_forward_only_and_too_short_and_other_sender():
+    forward = message("---------- Forwarded message ---------\nFrom: Bo\n\nHello there everyone.", subject="Fwd: hi")
+    assert document_from_email(forward, CleaningRules()).reason == "forward_only"
+    assert document_from_email(message("ok"), CleaningRules()).reason == "too_short"
+    rules = CleaningRules(senders=frozenset({"someone@else.com"}))
+    assert document_from_email(message("A proper message of some length."), rules).reason == "not_from_sender"
+
+
+@pytest.mark.timeout(60)
+def test_long_lines_do_not_blow_up_the_cleaner():
+    """Marker-like text inside a 3.6 MB line: linear work, no regex backtracking."""
+    line = ("a" * 50 + " > -----Original Message----- On x wrote: ") * 40_000
+    cleaned = clean_body(line + "\n\nThanks,\nAnn", ANN)
+    assert cleaned.text == line.rstrip() and cleaned.signoff == "Thanks,\nAnn"
