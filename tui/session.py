@@ -54,6 +54,8 @@ class Session:
         self.config = config or load_config(self.paths)
         self._store: Store | None = None
         self.profile: str | None = self._load_state().get("profile")
+        self.current_intent: str | None = None
+        """The intent last sent from the draft screen (the compare screen offers it)."""
 
     # -- store ---------------------------------------------------------------------------------
 
@@ -72,7 +74,20 @@ class Session:
 
     def choose_profile(self, name: str | None) -> None:
         self.profile = name
-        self._save_state({"profile": name})
+        self._update_state(profile=name)
+
+    def training_pid(self, profile: str) -> int | None:
+        """The training process this app (or a previous run of it) started for `profile`."""
+        pid = self._load_state().get("training", {}).get(profile)
+        return pid if isinstance(pid, int) else None
+
+    def remember_training_pid(self, profile: str, pid: int | None) -> None:
+        training = dict(self._load_state().get("training", {}))
+        training[profile] = pid
+        self._update_state(training=training)
+
+    def _update_state(self, **changes) -> None:
+        self._save_state({**self._load_state(), **changes})
 
     def require_profile(self) -> str:
         from core.errors import UsageError
@@ -231,3 +246,67 @@ class Session:
         file = folder / f"draft-{draft_id}.md"
         file.write_text(text.rstrip() + "\n", encoding="utf-8")
         return file
+
+    # -- import ------------------------------------------------------------------------------------
+
+    def import_options(self, profile: str, sender: str | None = None, *, dry_run: bool = False):
+        from core.corpus import ImportOptions
+
+        return ImportOptions(profile=profile, senders=(sender,) if sender else (), dry_run=dry_run, corpus=self.config.corpus)
+
+    def preview_import(self, path: Path, sender: str | None = None, limit: int = 200) -> ImportPreview:
+        """What an import of `path` would keep and drop, without storing anything (blocking).
+
+        The counts and the sender come from a dry run of `core.corpus.import_corpus`; the items
+        shown are the first `limit` records cleaned by the same core functions the import uses.
+        """
+        from core.corpus import import_corpus
+        from core.corpus.documents import CleaningRules, document_from_record
+        from core.corpus.email_cleaning import SenderNames
+        from core.corpus.pipeline import iter_records, open_source
+        from core.corpus.records import EMAIL_FORMATS, Dropped
+
+        profile = self.require_profile()
+        options = self.import_options(profile, sender, dry_run=True)
+        report = import_corpus(self.store, path, options)
+        source = open_source(Path(path).expanduser(), options.format)
+        rules = CleaningRules(
+            senders=frozenset(report.senders),
+            names=SenderNames.from_identity(report.senders[0], []) if report.senders else SenderNames(),
+            email_like=report.genre == "email" or source.format in EMAIL_FORMATS,
+            min_words=options.corpus.min_words,
+        )
+        items: list[PreviewItem] = []
+        for record in iter_records(source, options):
+            outcome = document_from_record(record, rules)
+            if isinstance(outcome, Dropped):
+                items.append(PreviewItem(outcome.source, False, outcome.reason + (f" ({outcome.detail})" if outcome.detail else ""), ""))
+            else:
+                items.append(PreviewItem(outcome.source, True, outcome.subject or "", outcome.text))
+            if len(items) >= limit:
+                break
+        return ImportPreview(report, items)
+
+    def run_import(self, path: Path, sender: str | None, on_progress):
+        """Import `path` into the chosen profile (blocking: call from a thread worker)."""
+        from core.corpus import import_corpus
+
+        profile = self.require_profile()
+        return import_corpus(self.store, path, self.import_options(profile, sender), on_progress)
+
+
+@dataclass(frozen=True)
+class PreviewItem:
+    source: str
+    kept: bool
+    note: str
+    """The subject of a kept message, or why it was dropped."""
+    text: str
+    """The cleaned text that would be stored (empty when dropped)."""
+
+
+@dataclass(frozen=True)
+class ImportPreview:
+    report: object
+    """The dry run's `core.corpus.ImportReport` (counts, drop reasons, senders)."""
+    items: list[PreviewItem]

@@ -90,6 +90,7 @@ class DraftScreen(PaScreen):
             return
         self.query_one(IntentInput).clear()
         self.intent, self.draft_id, self.agent_rules, self.edited_rules = intent, None, None, None
+        self.session.current_intent = intent
         self.run_draft(intent)
 
     @work(exclusive=True, group="draft", exit_on_error=False)

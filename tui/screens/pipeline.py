@@ -1,10 +1,251 @@
-"""Placeholder while the screen is being written."""
+"""The pipeline panel: distill (intents, drafts, rules), train, export, in one place.
+
+What it shows is read from disk (store + run folder) on every tick, so it is true after
+leaving and coming back or restarting the app. Distillation runs in an async worker here;
+training runs in its own process and reports through the run folder's JSON lines, which the
+panel tails for the loss curve. Cancel stops distillation between calls and asks training to
+checkpoint (SIGINT); start again resumes both.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Log, Static
+
+from core.events import Progress
+from tui.messages import ProgressReported
+from tui.pipeline_state import DISTILL_STAGES, PipelineState, process_alive, read_pipeline_state
 from tui.screens.base import PaScreen
+from tui.widgets.stage_row import StageRow, format_seconds, format_tokens
+
+TICK_SECONDS = 0.5
 
 
 class PipelineScreen(PaScreen):
     MODE = "pipeline"
-    BINDINGS = []
+    BINDINGS = [
+        Binding("s", "start", "Start / resume"),
+        Binding("x", "cancel", "Cancel"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state: PipelineState | None = None
+        self.live: dict[str, Progress] = {}
+        """The latest Progress per distill stage from the running worker (tokens, errors)."""
+        self._rates: dict[str, tuple[float, int]] = {}
+        self._log_lines_shown = 0
+        self._training_process = None
+
+    def compose_body(self) -> ComposeResult:
+        from textual_plotext import PlotextPlot
+
+        with Vertical(id="pipeline"):
+            for stage, label, _ in DISTILL_STAGES:
+                yield StageRow(stage, label)
+            yield StageRow("training", "training")
+            yield StageRow("export", "export")
+            yield PlotextPlot(id="loss-chart")
+            yield Log(id="pipeline-log", max_lines=200)
+            yield Static("", id="pipeline-status")
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.set_interval(TICK_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        if self.app.screen is self and (self._busy() or (self.state and self.state.training.status == "running")):
+            self.reload()
+
+    def _busy(self) -> bool:
+        return any(w.group == "pipeline" and w.is_running for w in self.workers)
+
+    # -- showing the true state ----------------------------------------------------------------
+
+    def reload(self) -> None:
+        profile = self.session.profile
+        if not profile or self.session.store.find_profile(profile) is None:
+            self.state = None
+            self.query_one("#pipeline-status", Static).update("No profile: pick one on the Profiles screen (F2).")
+            return
+        self.state = read_pipeline_state(self.session.store, self.session.paths, profile, self._pid(profile))
+        self._show(self.state)
+
+    def _pid(self, profile: str) -> int | None:
+        if self._training_process is not None and self._training_process.poll() is None:
+            return self._training_process.pid
+        return self.session.training_pid(profile)
+
+    def _show(self, state: PipelineState) -> None:
+        for count, (stage, label, _) in zip(state.stages, DISTILL_STAGES):
+            live = self.live.get(label)
+            parts = [f"{count.done}/{count.total}"]
+            if count.failed:
+                parts.append(f"{count.failed} failed")
+            if live is not None:
+                parts.append(f"{format_tokens(live.tokens)} tok")
+                eta = self._eta(label, count.done, count.total)
+                if eta is not None and count.done < count.total:
+                    parts.append(f"ETA {format_seconds(eta)}")
+                if live.cost:
+                    parts.append(f"${live.cost:.2f}")
+            self.query_one(f"#stage-{stage}", StageRow).show(count.done, count.total, " · ".join(parts))
+        training = state.training
+        detail = [training.status]
+        if training.total:
+            detail.insert(0, f"{training.step}/{training.total}")
+        if training.losses:
+            detail.append(f"loss {training.losses[-1]:.3f}")
+        if training.status == "running" and training.eta is not None:
+            detail.append(f"ETA {format_seconds(training.eta)}")
+        if training.tokens_per_s:
+            detail.append(f"{training.tokens_per_s:.0f} tok/s")
+        self.query_one("#stage-training", StageRow).show(training.step, training.total, " · ".join(detail))
+        export_done = 1 if training.export_done else 0
+        export_detail = f"agent {training.agent}" if training.export_done else (training.export_stage or "waiting")
+        self.query_one("#stage-export", StageRow).show(export_done, 1, export_detail)
+        self._show_loss(training.losses)
+        log = self.query_one(Log)
+        for line in training.log[self._log_lines_shown:]:
+            log.write_line(line)
+        self._log_lines_shown = len(training.log)
+        self.query_one("#pipeline-status", Static).update(self._status_line(state))
+
+    def _show_loss(self, losses: list[float]) -> None:
+        from textual_plotext import PlotextPlot
+
+        chart = self.query_one("#loss-chart", PlotextPlot)
+        plt = chart.plt
+        plt.clear_data()
+        plt.title("training loss")
+        if losses:
+            plt.plot(list(range(1, len(losses) + 1)), losses, marker="braille")
+        chart.refresh()
+
+    def _status_line(self, state: PipelineState) -> str:
+        if not state.documents:
+            return "No documents: import a corpus first (F3)."
+        if self._busy():
+            return "Running… x cancels (work done so far is kept)."
+        training = state.training
+        if training.status == "running":
+            return "Training in its own process… x asks it to stop at a checkpoint."
+        if training.status == "done":
+            return f"Agent {training.agent} is ready: draft with it (F5)."
+        if training.status in ("interrupted", "failed", "stopped"):
+            return f"Training {training.status}: {training.message or ''} s resumes."
+        if state.distilled:
+            return "Distilled. s trains the agent."
+        return "s starts (or resumes) distillation, then training."
+
+    def _eta(self, label: str, done: int, total: int) -> float | None:
+        started = self._rates.get(label)
+        if started is None:
+            self._rates[label] = (time.perf_counter(), done)
+            return None
+        began, done_then = started
+        elapsed, progressed = time.perf_counter() - began, done - done_then
+        return elapsed / progressed * (total - done) if progressed > 0 else None
+
+    # -- running ---------------------------------------------------------------------------------
+
+    @on(ProgressReported)
+    def _progress_reported(self, message: ProgressReported) -> None:
+        self.live[message.progress.stage] = message.progress
+        if self.state is not None:
+            self._show(self.state)
+
+    def action_start(self) -> None:
+        if self._busy():
+            self.notify("already running; x cancels", severity="warning", timeout=3)
+            return
+        if self.state is None:
+            self.notify("pick a profile first (F2)", severity="warning", timeout=4)
+            return
+        if self.state.training.status == "running":
+            self.notify("training is running in its own process; x stops it", severity="warning", timeout=4)
+            return
+        self.live.clear()
+        self._rates.clear()
+        self.run_pipeline(self.session.require_profile())
+
+    @work(exclusive=True, group="pipeline", exit_on_error=False)
+    async def run_pipeline(self, profile: str) -> None:
+        from core.distill import distill_profile
+        from core.llm.specs import open_backend
+
+        session = self.session
+        record = session.store.get_profile(profile)
+        state = read_pipeline_state(session.store, session.paths, profile)
+        log = self.query_one(Log)
+        if not state.distilled:
+            log.write_line(f"distilling {state.documents} documents with {session.config.models.large}")
+            large = await asyncio.to_thread(open_backend, session.config.models.large, session.config)
+            summary = await distill_profile(session.store, record, large, session.config,
+                                            on_progress=lambda p: self.post_message(ProgressReported(p)))
+            failed = sum(stats.failed for stats in summary.stages.values())
+            log.write_line(f"distilled in {summary.seconds:.1f} s ({summary.calls} calls, {failed} failed)")
+            self.reload()
+        if self.state is not None and self.state.training.status == "done" and state.distilled:
+            self.notify("already trained; delete the run or retrain with `pa train` to train again", timeout=5)
+            return
+        await self._train(profile)
+
+    async def _train(self, profile: str) -> None:
+        from finetune.runs import prepare_run, resumable_run, start_training
+
+        session = self.session
+        training = self.state.training if self.state else None
+        log = self.query_one(Log)
+        if training is not None and training.status in ("interrupted", "failed", "stopped", "running", "new"):
+            run = await asyncio.to_thread(resumable_run, session.paths, profile, "agent")
+            resume = training.status != "new"
+            log.write_line(f"{'resuming' if resume else 'starting'} training in {run.folder.name}")
+        else:
+            run = await asyncio.to_thread(prepare_run, session.paths, session.store, session.config, profile, "agent")
+            resume = False
+            log.write_line(f"training in {run.folder.name}")
+        self._log_lines_shown = 0
+        process = await asyncio.to_thread(start_training, run, resume=resume)
+        self._training_process = process
+        session.remember_training_pid(profile, process.pid)
+        try:
+            while process.poll() is None:
+                await asyncio.sleep(TICK_SECONDS)
+        except asyncio.CancelledError:
+            self._stop_training(process.pid)
+            raise
+        finally:
+            self.reload()
+        if process.returncode != 0:
+            training = self.state.training if self.state else None
+            from core.errors import PaError
+
+            raise PaError(f"training stopped: {training.message if training and training.message else 'see train.log in ' + str(run.folder)}")
+        self.notify("agent trained and exported", timeout=5)
+
+    def _stop_training(self, pid: int | None) -> None:
+        if pid and process_alive(pid):
+            os.kill(pid, signal.SIGINT)
+
+    def action_cancel(self) -> None:
+        profile = self.session.profile
+        stopped = False
+        if self._busy():
+            self.workers.cancel_group(self, "pipeline")
+            stopped = True
+        elif profile and self.state and self.state.training.status == "running":
+            self._stop_training(self._pid(profile))
+            stopped = True
+        if stopped:
+            self.notify("stopping; press s to resume later", timeout=4)
+        else:
+            self.notify("nothing is running", severity="warning", timeout=3)

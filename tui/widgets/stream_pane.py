@@ -68,14 +68,14 @@ class StreamPane(Vertical):
         self.text += fragment
         await self._markdown_stream.write(fragment)
 
-    async def finish(self, text: str | None = None, tokens: int = 0, seconds: float = 0.0) -> None:
-        """The stream ended: render the full text once, record its speed."""
+    async def finish(self, text: str | None = None, tokens: int = 0, seconds: float = 0.0, *, note: str | None = None) -> None:
+        """The stream ended: render the full text once, record its speed (`note` goes in the title)."""
         await self._stop_stream()
         if text is not None:
             self.text = text
         self.tokens, self.seconds = tokens, seconds
         await self.markdown.update(self.text)
-        self._set_state("done")
+        self._set_state("done", note)
 
     async def show(self, text: str, state: str = "done") -> None:
         """Show a finished text (from history or an edit) without streaming it."""
@@ -94,8 +94,9 @@ class StreamPane(Vertical):
             stream, self._markdown_stream = self._markdown_stream, None
             await stream.stop()
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: str, note: str | None = None) -> None:
         self.state = state
         self.set_class(state == "streaming", "-streaming")
         self.set_class(state.startswith(("failed", "unavailable")), "-failed")
-        self.query_one(".pane-title", Static).update(f"{self.title_text} · {state}" if state not in ("idle", "done") else self.title_text)
+        shown = note if note is not None else (state if state not in ("idle", "done") else None)
+        self.query_one(".pane-title", Static).update(f"{self.title_text} · {shown}" if shown else self.title_text)
