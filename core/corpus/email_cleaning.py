@@ -42,7 +42,9 @@ _NOTES_DATE = re.compile(r"\s*\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(:\d{2})?(\
 _NOTES_NAME = re.compile(r"\s*[^:<>\s][^:<>]{0,80}@[A-Za-z][A-Za-z.-]{0,60}\s*$")
 _QUOTED = re.compile(r"\s{0,3}>")
 _PLACEHOLDER = re.compile(
-    r"\s*(<<[^<>]{0,300}>>|<embedded [^<>]{0,200}>|\[(image|cid|inline)[^\]]{0,300}\]|<<[^<>]{0,300}>>)\s*$", re.I
+    r"\s*(-\s*[^<>\n]{1,200}?\s*)?(<<[^<>]{0,300}>>|<embedded [^<>]{0,200}>|\[(image|cid|inline)[^\]]{0,300}\])\s*$"
+    r"|\s*-\s*[\w .()&'-]{1,100}\.(jpe?g|gif|png|bmp|tiff?|docx?|xlsx?|pptx?|pdf|txt|zip|mp3|wav|avi|mpe?g|html?)\s*$",
+    re.I,
 )
 _MOBILE = re.compile(
     r"\s*(sent from my \S[^\n]{0,40}|sent (via|using) [^\n]{0,40}|get outlook for \S+|"
@@ -68,6 +70,11 @@ VALEDICTIONS = (
 )
 _VALEDICTION = re.compile(
     r"\s*(" + "|".join(re.escape(v) for v in sorted(VALEDICTIONS, key=len, reverse=True)) + r")\b[\s,.!:;-]*$",
+    re.I,
+)
+_CLOSING_FORMULA = re.compile(
+    r"\s*(thanks|thank you|many thanks|thx|tx|regards|best regards|kind regards|warm regards|best|cheers|"
+    r"sincerely|rgds|br)\b[\s,.!]*$",
     re.I,
 )
 _NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "mr", "mrs", "ms", "dr"}
@@ -420,24 +427,28 @@ def _split_signoff(lines: list[str], names: SenderNames) -> tuple[list[str], lis
             return lines[:start], lines[start:]
         return lines, []  # the whole message is a sign-off: keep it
     last = tail[-1]
-    if len(tail) > 1 and _VALEDICTION.match(lines[last].strip()):
-        return lines[:last], lines[last:]
+    closing = lines[last].strip()
+    if len(tail) > 1 and _VALEDICTION.match(closing) and (closing.endswith(",") or _CLOSING_FORMULA.match(closing)):
+        return lines[:last], lines[last:]  # `Thanks.` alone; `Talk to you soon.` is a sentence and stays
     return lines, []
 
 
 def _cut_pasted_after_signoff(lines: list[str], names: SenderNames) -> tuple[list[str], list[str]]:
-    """`Thanks,\nBill` then two blank lines then someone else's text pasted below: the
-    person's message ends at their sign-off."""
+    """`Thanks,\nBill`, a blank line, then text pasted below it (a note being passed on):
+    the person's message ends at their own sign-off. A P.S. stays theirs."""
     if not names:
         return lines, []
-    for index in range(1, len(lines) - 3):
-        if not _is_name_line(lines[index].strip(), names, after_valediction=False):
+    for index in range(1, len(lines) - 2):
+        if len(lines[index]) > 40 or not _is_name_line(lines[index].strip(), names, after_valediction=False):
             continue
-        previous = lines[index - 1].strip()
-        if not _is_valediction(previous):
+        above = [l.strip() for l in lines[max(0, index - 2) : index] if l.strip()]
+        if not above or not _is_valediction(above[-1]):
             continue
-        after = lines[index + 1 : index + 3]
-        if all(not l.strip() for l in after) and any(l.strip() for l in lines[index + 3 :]):
+        if lines[index + 1].strip():
+            continue
+        rest = [l.strip() for l in lines[index + 2 :] if l.strip()]
+        signature_below = len(rest) <= 6 and all(_is_contact_or_title(l) for l in rest)
+        if rest and not re.match(r"p\.?\s?s\b", rest[0], re.I) and not signature_below:
             return lines[: index + 1], lines[index + 1 :]
     return lines, []
 
