@@ -219,3 +219,56 @@ def test_long_lines_do_not_blow_up_the_cleaner():
     line = ("a" * 50 + " > -----Original Message----- On x wrote: ") * 40_000
     cleaned = clean_body(line + "\n\nThanks,\nAnn", ANN)
     assert cleaned.text == line.rstrip() and cleaned.signoff == "Thanks,\nAnn"
+
+
+SARAH = SenderNames.from_identity("sarah.kim@acme.com", ["Sarah Kim"])
+
+
+@pytest.mark.parametrize(
+    ("body", "text", "previous"),
+    [
+        # Gmail, quote below with a '-- ' signature inside the quote
+        ("Sounds great, see you at 7!\n\nSarah\n\nOn Tue, Jun 4, 2024 at 3:12 PM Tom Baker <tom@example.com> wrote:\n\n"
+         "> Dinner Thursday?\n>\n> --\n> Tom\n", "Sounds great, see you at 7!", "Dinner Thursday?"),
+        # Apple Mail on a phone: the attribution itself is quoted
+        ("Yes please.\n\nSent from my iPhone\n\n> On Jun 4, 2024, at 15:12, Tom Baker <tom@example.com> wrote:\n> \n"
+         "> Want the tickets?\n", "Yes please.", "Want the tickets?"),
+        # German Outlook header block and closing
+        ("Passt, danke dir!\n\nViele Grüße\nSarah\n\nVon: Tom Baker <tom@example.com>\nGesendet: Dienstag, 4. Juni 2024\n"
+         "An: Sarah Kim\nBetreff: Termin\n\nGeht Donnerstag?\n", "Passt, danke dir!", "Geht Donnerstag?"),
+        # French Gmail attribution
+        ("Parfait, à jeudi.\n\nLe mar. 4 juin 2024 à 15:12, Tom <tom@example.com> a écrit :\n> On se voit jeudi ?\n",
+         "Parfait, à jeudi.", "On se voit jeudi ?"),
+        # A client that quotes without '>'
+        ("Fine by me.\n\nOn Tue, Jun 4, 2024 at 3:12 PM Tom Baker <tom@example.com> wrote:\n\nDinner Thursday?\n",
+         "Fine by me.", "Dinner Thursday?"),
+        # Bottom posting
+        ("On Tue, Tom wrote:\n> Dinner Thursday?\n\nYes, Thursday is good.\n", "Yes, Thursday is good.", "Dinner Thursday?"),
+        # Inline answers under an attribution
+        ("Tom Baker wrote:\n> Can you do Monday?\nYes, Monday at ten.\n> And the budget?\nStill waiting on finance.\n\nSarah",
+         "Yes, Monday at ten.\nStill waiting on finance.", "Can you do Monday?\nAnd the budget?"),
+        # Mailing-list footer
+        ("I think the patch is fine, merging it tomorrow.\n\n_______________________________________________\n"
+         "dev mailing list\ndev@lists.example.org\nhttps://lists.example.org/mailman/listinfo/dev\n",
+         "I think the patch is fine, merging it tomorrow.", None),
+        # Phone footers
+        ("On my way, ten minutes.\n\nSent from Mail for Windows\n", "On my way, ten minutes.", None),
+        ("Got it.  Will call later today.\n\nGet Outlook for Android\n", "Got it.  Will call later today.", None),
+    ],
+)
+def test_other_clients_and_languages(body: str, text: str, previous: str | None):
+    cleaned = clean_body(body, SARAH)
+    assert cleaned.text == text
+    assert cleaned.previous_context == previous
+
+
+def test_a_ps_after_the_signoff_stays_and_the_signoff_is_lifted_out():
+    cleaned = clean_body("The draft looks good to me.\n\nThanks,\nSarah\n\nP.S. Don't forget the slides.\n", SARAH)
+    assert cleaned.text == "The draft looks good to me.\n\nP.S. Don't forget the slides."
+    assert cleaned.signoff == "Thanks,\nSarah"
+
+
+def test_posts_and_reviews_keep_their_structure():
+    review = "> 5 stars from me.\nThe blender is loud but it crushes ice.\n\nThanks,\nSarah"
+    cleaned = clean_body(review, SARAH, email_like=False)
+    assert cleaned.text == review

@@ -67,6 +67,11 @@ VALEDICTIONS = (
     "gracias", "love", "hugs", "ciao", "peace", "rgds", "br", "cordially", "with thanks", "thanks much",
     "much appreciated", "have a good one", "have a great day", "have a nice day", "be well", "be careful",
     "be carefull", "enjoy", "good luck", "merci", "danke", "grüße", "saludos", "thank u",
+    "viele grüße", "liebe grüße", "beste grüße", "freundliche grüße", "mit freundlichen grüßen", "lg", "mfg", "vg",
+    "cordialement", "bien cordialement", "bien à vous", "bises", "amitiés", "à bientôt", "saludos cordiales",
+    "un saludo", "un abrazo", "atentamente", "cordiali saluti", "saluti", "un abbraccio", "groeten",
+    "met vriendelijke groet", "hartelijke groeten", "hälsningar", "med vänlig hälsning", "mvh", "vänliga hälsningar",
+    "obrigado", "obrigada", "abraços", "atenciosamente",
 )
 _VALEDICTION = re.compile(
     r"\s*(" + "|".join(re.escape(v) for v in sorted(VALEDICTIONS, key=len, reverse=True)) + r")\b[\s,.!:;-]*$",
@@ -80,12 +85,13 @@ _CLOSING_FORMULA = re.compile(
 _NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "mr", "mrs", "ms", "dr"}
 
 _DISCLAIMER_STRONG = re.compile(
-    r"intended recipient|intended solely for|intended only for|confidentiality notice|"
+    r"mailing list\b|listinfo|to unsubscribe|you received this message because you are subscribed|intended recipient|intended solely for|intended only for|confidentiality notice|"
     r"received this (e-?mail|message|communication|transmission)[^\n.]{0,40} in error|"
     r"this (e-?mail|message)[^\n.]{0,60}(is|are|may be|may contain)[^\n.]{0,20}(confidential|privileged)|"
     r"property of [^\n.]{0,80} and may contain confidential",
     re.I,
 )
+_DISCLAIMER_HINT = re.compile(r"mailing list|listinfo|unsubscribe|confiden|privileg|intended|prohibit|unauthori|disclaim|virus|notify|delete|legally|offer|propert", re.I)
 _DISCLAIMER_WEAK = re.compile(
     r"confidential|privileged|strictly prohibited|unauthori[sz]ed|disclaimer|do not necessarily (reflect|represent)|"
     r"virus|delete (it|this|all copies)|notify the sender|legally binding|not intended to be an offer",
@@ -170,7 +176,9 @@ def clean_body(body: str, names: SenderNames = SenderNames(), *, email_like: boo
         if email_like and len(line) < LONG_LINE and _QUOTED.match(line):
             inline_quotes.append(_dequote(line))
             continue
-        if email_like and _is_attribution(written, index):
+        if email_like and _is_attribution(written, index) and any(
+            len(l) < LONG_LINE and _QUOTED.match(l) for l in written[index + 1 : index + 4]
+        ):
             continue
         if len(line) < LONG_LINE and (_PLACEHOLDER.match(line) or _MOBILE.match(line)):
             continue
@@ -178,7 +186,7 @@ def clean_body(body: str, names: SenderNames = SenderNames(), *, email_like: boo
     if not previous and inline_quotes:
         previous = _tidy("\n".join(q for q in inline_quotes if not _QUOTED.match(q)))
 
-    kept, pasted = _cut_pasted_after_signoff(kept, names) if email_like else (kept, [])
+    kept, pasted, lifted = _cut_pasted_after_signoff(kept, names) if email_like else (kept, [], [])
     if pasted and not previous:
         previous = _tidy("\n".join(pasted)) or None
     kept, signature = _cut_signature_delimiter(kept)
@@ -190,6 +198,8 @@ def clean_body(body: str, names: SenderNames = SenderNames(), *, email_like: boo
         signoff = _tidy("\n".join(signoff_lines)) or None
     if signature and not signoff:
         signoff = signature
+    if lifted and not signoff:
+        signoff = _tidy("\n".join(lifted)) or None
     return CleanedBody(
         text=_tidy("\n".join(kept)),
         previous_context=(previous[:MAX_PREVIOUS_CHARS] or None) if previous else None,
@@ -226,7 +236,7 @@ def _find_cut(lines: list[str]) -> tuple[int, str | None]:
             return index, "original"
         if short and _FORWARD.match(line):
             return index, "forward"
-        if short and _is_attribution(lines, index) and _quoted_follows(lines, index):
+        if short and _is_attribution(lines, index) and _quote_below(lines, index, last_unquoted):
             return index, "attribution"
         start = _header_block_start(lines, index)
         if start is not None:
@@ -241,7 +251,7 @@ def _is_attribution(lines: list[str], index: int) -> bool:
     line = lines[index]
     if not line or len(line) >= LONG_LINE:
         return False
-    if _ATTRIBUTION_END.search(line):
+    if line.endswith(":") and _ATTRIBUTION_END.search(line):  # lines are right-stripped
         return bool(_ATTRIBUTION_START.match(line)) or len(line) < 120
     if _ATTRIBUTION_START.match(line):
         joined = line
@@ -249,17 +259,24 @@ def _is_attribution(lines: list[str], index: int) -> bool:
             if len(follow) >= LONG_LINE:
                 return False
             joined += " " + follow
-            if _ATTRIBUTION_END.search(follow):
+            if follow.endswith(":") and _ATTRIBUTION_END.search(follow):
                 return len(joined) < 300
     return False
 
 
-def _quoted_follows(lines: list[str], index: int) -> bool:
-    """An attribution is a marker only when quoted text (or a blank then text) comes next."""
-    for follow in lines[index + 1 : index + 5]:
-        if follow.strip():
-            return True
-    return False
+def _quote_below(lines: list[str], index: int, last_unquoted: int) -> bool:
+    """An attribution starts the quoted part when what follows is either one '>' block to the
+    end, or not '>'-quoted at all (clients that quote without '>'). '>' lines mixed with
+    unquoted ones are inline answers: the person's lines stay."""
+    end = index
+    while end < min(len(lines), index + 3) and not (lines[end].endswith(":") and _ATTRIBUTION_END.search(lines[end][:LONG_LINE])):
+        end += 1
+    following = next((l for l in lines[end + 1 :] if l.strip()), None)
+    if following is None:
+        return False
+    if len(following) < LONG_LINE and _QUOTED.match(following):
+        return end >= last_unquoted
+    return True
 
 
 def _header_block_start(lines: list[str], index: int) -> int | None:
@@ -378,9 +395,12 @@ def _cut_disclaimer(lines: list[str]) -> list[str]:
             start = index + 1
     for begin, paragraph in paragraphs:
         sample = paragraph[:4000]
+        if not _DISCLAIMER_HINT.search(sample):
+            continue
         strong = _DISCLAIMER_STRONG.search(sample)
         weak = len(_DISCLAIMER_WEAK.findall(sample))
-        if strong and weak >= 1 or weak >= 3:
+        list_footer = strong and re.search(r"mailing list|listinfo|unsubscribe|subscribed", strong.group(0), re.I)
+        if list_footer or (strong and weak >= 1) or weak >= 3:
             return lines[:begin]
     return lines
 
@@ -433,24 +453,29 @@ def _split_signoff(lines: list[str], names: SenderNames) -> tuple[list[str], lis
     return lines, []
 
 
-def _cut_pasted_after_signoff(lines: list[str], names: SenderNames) -> tuple[list[str], list[str]]:
+def _cut_pasted_after_signoff(lines: list[str], names: SenderNames) -> tuple[list[str], list[str], list[str]]:
     """`Thanks,\nBill`, a blank line, then text pasted below it (a note being passed on):
     the person's message ends at their own sign-off. A P.S. stays theirs."""
     if not names:
-        return lines, []
+        return lines, [], []
     for index in range(1, len(lines) - 2):
-        if len(lines[index]) > 40 or not _is_name_line(lines[index].strip(), names, after_valediction=False):
+        if len(lines[index]) > 40 or not lines[index].strip() or lines[index + 1].strip():
             continue
         above = [l.strip() for l in lines[max(0, index - 2) : index] if l.strip()]
         if not above or not _is_valediction(above[-1]):
             continue
-        if lines[index + 1].strip():
+        if not _is_name_line(lines[index].strip(), names, after_valediction=False):
             continue
         rest = [l.strip() for l in lines[index + 2 :] if l.strip()]
         signature_below = len(rest) <= 6 and all(_is_contact_or_title(l) for l in rest)
-        if rest and not re.match(r"p\.?\s?s\b", rest[0], re.I) and not signature_below:
-            return lines[: index + 1], lines[index + 1 :]
-    return lines, []
+        if not rest or signature_below:
+            continue
+        if re.match(r"p\.?\s?s\b", rest[0], re.I):
+            # `Thanks,\nAnn\n\nP.S. …`: the P.S. is theirs; the sign-off is lifted out.
+            start = index - 1 if lines[index - 1].strip() else index - 2
+            return lines[:start] + lines[index + 1 :], [], lines[start : index + 1]
+        return lines[: index + 1], lines[index + 1 :], []
+    return lines, [], []
 
 
 def _is_valediction(line: str) -> bool:
