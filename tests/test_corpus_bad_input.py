@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -84,6 +83,7 @@ def test_a_100_mb_file_without_a_newline(pa, pa_home: Path, tmp_path: Path):
     as_jsonl = as_mbox.rename(tmp_path / "big.jsonl")
     assert_one_line_error(pa("import", as_jsonl, "--profile", "p"), 1, "too_large")
     assert_no_profile(pa_home, "p")
+    as_jsonl.unlink()  # pytest keeps recent tmp folders; do not leave 100 MB behind
 
 
 def test_truncated_and_broken_mime(pa, pa_home: Path, tmp_path: Path):

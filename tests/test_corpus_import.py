@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from core.corpus import ImportOptions, import_corpus
 from core.corpus import pipeline
@@ -148,3 +147,17 @@ def test_split_is_stable_when_more_mail_arrives(tmp_path: Path):
         after = {d.message_id: d.split for d in store.documents(profile.id)}
     assert all(after[key] == split for key, split in before.items())
     assert list(after.values()).count("test") == 2
+
+
+def test_preview_shows_outcomes_and_stores_nothing(tmp_path: Path):
+    from core.corpus import Candidate, Dropped, preview_import
+
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        report, outcomes = preview_import(store, SAMPLE, ImportOptions(profile="sample"), limit=30)
+        assert store.find_profile("sample") is None
+    assert report.dry_run and report.imported == 20
+    assert len(outcomes) == 26
+    drops = [o for o in outcomes if isinstance(o, Dropped)]
+    assert {d.reason for d in drops} == {"not_from_sender", "too_short", "forward_only"}
+    kept = [o for o in outcomes if isinstance(o, Candidate)]
+    assert all("Lindqvist Studio, Gothenburg" not in c.text for c in kept)

@@ -140,8 +140,11 @@ def list_cmd(
                             "words": len(d.text.split()), "text": d.text} for d in documents])
         return
     table = Table(title=f"profile {profile}: {len(documents)} document(s)", title_justify="left")
-    for name in ("id", "split", "date", "subject", "words", "text"):
-        table.add_column(name, justify="right" if name in ("id", "words") else "left", no_wrap=name != "text")
+    widths = {"id": 6, "split": 5, "date": 10, "subject": 24, "words": 5}
+    widths["text"] = max(20, common.console.width - sum(widths.values()) - 3 * len(widths) - 4)
+    for name, width in widths.items():
+        table.add_column(name, justify="right" if name in ("id", "words") else "left", no_wrap=True,
+                         overflow="ellipsis", width=width)
     for d in documents:
         preview = " ".join(d.text.split())[:70]
         table.add_row(str(d.id), d.split, (d.date or "")[:10], (d.subject or "")[:30], str(len(d.text.split())), preview)

@@ -4,6 +4,7 @@
 call; it reports progress through `core.events` and never prints.
 """
 
-from core.corpus.pipeline import ImportOptions, ImportReport, import_corpus, open_source
+from core.corpus.pipeline import ImportOptions, ImportReport, import_corpus, open_source, preview_import
+from core.corpus.records import Candidate, Dropped
 
-__all__ = ["ImportOptions", "ImportReport", "import_corpus", "open_source"]
+__all__ = ["Candidate", "Dropped", "ImportOptions", "ImportReport", "import_corpus", "open_source", "preview_import"]

@@ -15,13 +15,14 @@ import re
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from core.config import CorpusConfig
 from core.corpus.csv_rows import csv_files, iter_csv
-from core.corpus.detect import detect_format, file_kind
+from core.corpus.detect import detect_format
 from core.corpus.documents import CleaningRules, document_from_record
 from core.corpus.email_cleaning import SenderNames
 from core.corpus.email_parsing import sender_of
@@ -123,7 +124,7 @@ class Source:
     files: list[Path]
     other_files: int = 0
 
-    @property
+    @cached_property
     def total_bytes(self) -> int:
         return sum(file_size(f) for f in self.files)
 
@@ -276,12 +277,17 @@ def next_split(counts: dict[str, int], test_share: float) -> str:
 
 
 def import_corpus(
-    store: Store, path: Path | str, options: ImportOptions, on_progress: ProgressCallback = ignore_progress
+    store: Store,
+    path: Path | str,
+    options: ImportOptions,
+    on_progress: ProgressCallback = ignore_progress,
+    on_outcome: Callable[[Candidate | Dropped], None] | None = None,
 ) -> ImportReport:
     """Import one source into one profile and return what happened.
 
     Raises UsageError/CorpusError for problems with the command or the source as a whole;
     problems with single items are counted in `report.dropped` with their reason.
+    `on_outcome` sees every item's cleaned document or drop (before de-duplication).
     """
     validate_profile_name(options.profile)
     if options.genre is not None and options.genre not in GENRES:
@@ -321,6 +327,8 @@ def import_corpus(
             report.messages_seen += 1
             report.bytes_read += record.size
             outcome = document_from_record(record, rules)
+            if on_outcome is not None:
+                on_outcome(outcome)
             if outcome.sender:
                 report.seen_by_sender[outcome.sender] += 1
             if isinstance(outcome, Dropped):
@@ -338,6 +346,23 @@ def import_corpus(
     report.seconds = time.monotonic() - started
     on_progress(_progress(report, total))
     return report
+
+
+def preview_import(
+    store: Store, path: Path | str, options: ImportOptions, limit: int = 200
+) -> tuple[ImportReport, list[Candidate | Dropped]]:
+    """What an import would do, storing nothing: the dry-run report and the first `limit`
+    outcomes (cleaned documents and drops with their reasons), for UIs that show a preview."""
+    from dataclasses import replace
+
+    outcomes: list[Candidate | Dropped] = []
+
+    def keep(outcome: Candidate | Dropped) -> None:
+        if len(outcomes) < limit:
+            outcomes.append(outcome)
+
+    report = import_corpus(store, path, replace(options, dry_run=True), on_outcome=keep)
+    return report, outcomes
 
 
 def _progress(report: ImportReport, total: int) -> Progress:
@@ -417,8 +442,8 @@ class _Writer:
                                   (self.profile_id,)):
                 counts[row[0]] = row[1]
             imported = Counter[str]()
-            for candidate in sorted(self.pending, key=lambda c: split_order(c.content_hash, seed)):
-                split = next_split(counts, share)
+            splits = self._assign_splits(db, counts, seed, share)
+            for candidate, split in zip(self.pending, splits):
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO documents (profile_id, text, sender, recipients, subject, date, "
                     "previous_context, signoff, source_path, message_id, content_hash, split) "
@@ -428,7 +453,6 @@ class _Writer:
                      candidate.message_id, candidate.content_hash, split),
                 )
                 if cursor.rowcount:
-                    counts[split] += 1
                     imported[split] += 1
                     if candidate.sender:
                         imported[f"sender:{candidate.sender}"] += 1
@@ -448,6 +472,33 @@ class _Writer:
             if key.startswith("sender:"):
                 report.imported_by_sender[key[7:]] += count
         self.pending = []
+
+    def _assign_splits(self, db: sqlite3.Connection, counts: dict[str, int], seed: int, share: float) -> list[str]:
+        """The split of each pending document, decided in seeded hash order (so it does not
+        depend on the source's order) while documents are still inserted in source order."""
+        hashes = [c.content_hash for c in self.pending]
+        ids = [c.message_id for c in self.pending if c.message_id]
+        stored_hashes = {row[0] for row in db.execute(
+            f"SELECT content_hash FROM documents WHERE profile_id = ? AND content_hash IN ({','.join('?' * len(hashes))})",
+            (self.profile_id, *hashes))} if hashes else set()
+        stored_ids = {row[0] for row in db.execute(
+            f"SELECT message_id FROM documents WHERE profile_id = ? AND message_id IN ({','.join('?' * len(ids))})",
+            (self.profile_id, *ids))} if ids else set()
+        splits = ["train"] * len(self.pending)
+        seen_hashes: set[str] = set()
+        seen_ids: set[str] = set()
+        for index in sorted(range(len(self.pending)), key=lambda i: split_order(hashes[i], seed)):
+            candidate = self.pending[index]
+            if candidate.content_hash in stored_hashes or candidate.content_hash in seen_hashes or (
+                candidate.message_id and (candidate.message_id in stored_ids or candidate.message_id in seen_ids)
+            ):
+                continue  # a duplicate: the insert will be ignored, the counts must not move
+            seen_hashes.add(candidate.content_hash)
+            if candidate.message_id:
+                seen_ids.add(candidate.message_id)
+            splits[index] = next_split(counts, share)
+            counts[splits[index]] += 1
+        return splits
 
     def _dry_flush(self) -> None:
         """The same decisions as `_flush`, against the store read-only and in-memory sets."""
