@@ -27,6 +27,7 @@ SINGLE_BYTE_CHARSETS = {"iso-8859-1", "latin-1", "latin1", "cp1252", "windows-12
 MAX_PARTS = 200
 """Parts walked per message; a bomb of nested multiparts stops here."""
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
 _SENDER_HEADER = re.compile(rb"(?im)^(from|x-from)[ \t]*:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
 _ANGLE_ADDRESS = re.compile(r"<\s*([^<>@\s]+@[^<>@\s]+?)\s*>")
 _BARE_ADDRESS = re.compile(r"\s*([^\s<>@\",;:()]+@[^\s<>@\",;:()]+)\s*")
@@ -120,7 +121,7 @@ def _header_text(value: object) -> str:
 
 def _repair_surrogates(text: str) -> str:
     """compat32 keeps raw 8-bit header bytes as surrogates; decode them with the fallbacks."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+    if text.isascii() or not _SURROGATE.search(text):
         return text
     return _decode_bytes(text.encode("utf-8", "surrogateescape"), None)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from core.corpus.files import bounded_lines, file_size
 from core.corpus.records import TOO_LARGE, UNREADABLE, SourceRecord
 
+_BLANK_LINES = (b"\n", b"\r\n", b"\r")
 _FROM_LINE = re.compile(rb"From \S+ +\S{3} \S{3} +\d")
 
 
@@ -57,7 +58,12 @@ def iter_mbox(path: Path, max_bytes: int) -> Iterator[SourceRecord]:
         started = False
         try:
             for line, length in bounded_lines(handle, max_bytes):
-                if line is not None and line.startswith(b"From ") and (previous_blank or _FROM_LINE.match(line)):
+                if line is None:
+                    size += length
+                    overflow, lines, previous_blank = True, [], False
+                    continue
+                first = line[:1]
+                if first == b"F" and line.startswith(b"From ") and (previous_blank or _FROM_LINE.match(line)):
                     if started or lines:
                         index += 1
                         yield _record(path, index, lines, size, overflow)
@@ -65,14 +71,13 @@ def iter_mbox(path: Path, max_bytes: int) -> Iterator[SourceRecord]:
                     previous_blank = False
                     continue
                 size += length
-                previous_blank = line is not None and line.strip() == b""
+                previous_blank = line in _BLANK_LINES
                 if overflow:
                     continue
-                if line is None or size > max_bytes:
-                    overflow = True
-                    lines = []
+                if size > max_bytes:
+                    overflow, lines = True, []
                     continue
-                if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
+                if first == b">" and line.lstrip(b">").startswith(b"From "):
                     line = line[1:]
                 lines.append(line)
         except OSError as exc:
