@@ -15,6 +15,7 @@ from core.store import Store
 DISTILL_STAGES = (("intent", "intents", ("train", "test")), ("draft", "drafts", ("train",)),
                   ("rules", "rules", ("train",)), ("nobaseline_rules", "no-baseline rules", ("train",)))
 """(stage in the store, label in `Progress.stage`, document splits it covers)."""
+STAGE_TITLES = {"intent": "intents", "draft": "drafts", "rules": "rules", "nobaseline_rules": "no-baseline"}
 TRAIN_KIND = "agent"
 
 

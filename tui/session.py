@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import Config, load_config
+from core.errors import PaError
 from core.paths import Paths, resolve_paths
 from core.store import Store
 
@@ -31,7 +32,7 @@ class ProfileState:
     agent: str | None
     """Label of the latest trained agent (`profile/agent/vN`), None when untrained."""
     last_eval: str | None
-    """File name of the newest evaluation report, None when never evaluated."""
+    """Date of the last evaluation report, None when never evaluated."""
 
     @property
     def next_step(self) -> str:
@@ -129,7 +130,10 @@ class Session:
             )
             by_status = {row["status"]: row["n"] for row in rows}
             agent = latest_agent(self.paths, profile.name, "agent")
-            report = self.latest_report(profile.name)
+            try:
+                report = self.latest_report(profile.name)
+            except PaError:
+                report = {"generated_at": "unreadable"}
             states.append(
                 ProfileState(
                     name=profile.name,
@@ -139,7 +143,7 @@ class Session:
                     distilled=by_status.get("ok", 0),
                     failed=by_status.get("failed", 0),
                     agent=agent.label if agent else None,
-                    last_eval=report.name if report else None,
+                    last_eval=str(report.get("generated_at", "?"))[:10] if report else None,
                 )
             )
         return states
@@ -168,13 +172,11 @@ class Session:
 
     # -- reports ---------------------------------------------------------------------------------
 
-    def latest_report(self, profile: str) -> Path | None:
-        folder = self.paths.reports_dir(profile)
-        try:
-            reports = [p for p in folder.iterdir() if p.suffix == ".json" and p.is_file()]
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return max(reports, key=lambda p: (p.stat().st_mtime, p.name), default=None)
+    def latest_report(self, profile: str) -> dict | None:
+        """The profile's last `pa eval` report, read from disk (the eval command writes it)."""
+        from core.report import latest_eval_report
+
+        return latest_eval_report(self.paths, profile)
 
     # -- models per role ---------------------------------------------------------------------------
 

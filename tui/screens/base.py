@@ -40,7 +40,7 @@ class PaScreen(ForwardsWorkerFailures, Screen):
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Every key of this screen, as a palette command."""
         for binding in self.BINDINGS:
-            key, action, description = binding if isinstance(binding, tuple) else (binding.key, binding.action, binding.description)
+            key, action, description = binding if isinstance(binding, tuple) else (binding.key, binding.action, binding.tooltip or binding.description)
             if not description:
                 continue
             yield SystemCommand(description, f"{self.MODE.capitalize()} screen ({key_label(key)})", lambda a=action: self.run_action(a))

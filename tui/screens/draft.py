@@ -31,9 +31,9 @@ class DraftScreen(PaScreen):
     MODE = "draft"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+r", "edit_rules", "Edit rules"),
-        Binding("ctrl+s", "save_final", "Save final"),
-        Binding("ctrl+o", "copy_pane", "Copy pane"),
+        Binding("ctrl+r", "edit_rules", "Rules", tooltip="Edit rules"),
+        Binding("ctrl+s", "save_final", "Save", tooltip="Save final"),
+        Binding("ctrl+o", "copy_pane", "Copy", tooltip="Copy the focused pane"),
         Binding("ctrl+l", "history", "History"),
     ]
 

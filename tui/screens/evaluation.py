@@ -1,10 +1,100 @@
-"""Placeholder while the screen is being written."""
+"""The latest evaluation report of the profile: win rates against each baseline, similarity to
+the real text, and what the judge cost. `pa eval` writes the report; this screen only reads it."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
 from tui.screens.base import PaScreen
+
+BAR_WIDTH = 36
+
+
+def rate(interval: dict[str, float] | None) -> str:
+    if not interval:
+        return "–"
+    return f"{interval['estimate']:.0%} [{interval['low']:.0%}–{interval['high']:.0%}]"
+
+
+def mean(interval: dict[str, float] | None) -> str:
+    return "–" if not interval else f"{interval['estimate']:.3f}"
+
+
+def win_tie_loss_chart(pairwise: list[dict[str, Any]]) -> Text:
+    """One stacked bar per baseline: agent wins █, ties ▒, losses ░ (invalid verdicts left blank)."""
+    chart = Text()
+    for row in pairwise:
+        n = row.get("n") or 0
+        chart.append(f"{row['baseline'][:14]:<15}")
+        if not n:
+            chart.append("no verdicts\n", style="dim")
+            continue
+        widths = [round(BAR_WIDTH * row.get(kind, 0) / n) for kind in ("win", "tie", "loss")]
+        chart.append("█" * widths[0], style="green")
+        chart.append("▒" * widths[1], style="yellow")
+        chart.append("░" * widths[2], style="red")
+        chart.append(" " * max(0, BAR_WIDTH - sum(widths)))
+        chart.append(f" {row.get('win', 0) / n:.0%} win\n")
+    chart.append("█ agent wins  ▒ tie  ░ baseline wins", style="dim")
+    return chart
 
 
 class EvaluationScreen(PaScreen):
     MODE = "evaluation"
-    BINDINGS = []
+    BINDINGS = [Binding("ctrl+r", "reload_report", "Reload")]
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="evaluation"):
+            yield Static("", id="eval-summary")
+            yield DataTable(id="eval-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="eval-chart")
+            yield DataTable(id="eval-methods", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#eval-table", DataTable).add_columns("baseline", "n", "win", "tie", "loss", "win rate [95%]")
+        self.query_one("#eval-methods", DataTable).add_columns("method", "docs", "BERTScore", "cosine", "length", "s/doc")
+        self.reload()
+
+    def action_reload_report(self) -> None:
+        self.reload()
+        self.notify("report reloaded", timeout=2)
+
+    def reload(self) -> None:
+        profile = self.session.profile
+        report = self.session.latest_report(profile) if profile else None
+        summary = self.query_one("#eval-summary", Static)
+        table = self.query_one("#eval-table", DataTable)
+        methods = self.query_one("#eval-methods", DataTable)
+        table.clear()
+        methods.clear()
+        if report is None:
+            summary.update(
+                f"No evaluation report for {profile} yet: run `pa eval --profile {profile}`."
+                if profile else "No profile: pick one on the Profiles screen (F2)."
+            )
+            self.query_one("#eval-chart", Static).update("")
+            return
+        judge = report.get("judge_usage", {})
+        summary.update(
+            f"{report['profile']}: agent {report.get('agent')} on {report.get('documents')} held-out documents, "
+            f"judge {report.get('models', {}).get('judge')} ({judge.get('verdicts', 0)} verdicts, "
+            f"{judge.get('unparseable_verdicts', 0)} unparseable) · {str(report.get('generated_at', ''))[:16]}"
+        )
+        for row in report.get("pairwise", []):
+            table.add_row(row["baseline"], str(row.get("n", 0)), str(row.get("win", 0)), str(row.get("tie", 0)),
+                          str(row.get("loss", 0)), rate(row.get("win_rate")))
+        self.query_one("#eval-chart", Static).update(win_tie_loss_chart(report.get("pairwise", [])))
+        for name, row in report.get("methods", {}).items():
+            similarity = row.get("similarity") or {}
+            seconds = row.get("seconds_mean")
+            methods.add_row(name, str(row.get("documents", 0)), mean(similarity.get("bertscore_f1")),
+                            mean(similarity.get("cosine")), mean(similarity.get("length_ratio")),
+                            f"{seconds:.1f}" if seconds is not None else "–")
+        for name, why in (report.get("skipped") or {}).items():
+            methods.add_row(name, "–", "skipped", "", "", "")

@@ -22,7 +22,7 @@ palette: every action below is there too.
 def _rows(bindings) -> list[tuple[str, str]]:
     rows = []
     for binding in bindings:
-        key, description = (binding[0], binding[2]) if isinstance(binding, tuple) else (binding.key, binding.description)
+        key, description = (binding[0], binding[2]) if isinstance(binding, tuple) else (binding.key, binding.tooltip or binding.description)
         if description:
             rows.append((key_label(key), description))
     return rows

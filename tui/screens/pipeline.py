@@ -22,7 +22,7 @@ from textual.widgets import Log, Static
 
 from core.events import Progress
 from tui.messages import ProgressReported
-from tui.pipeline_state import DISTILL_STAGES, PipelineState, process_alive, read_pipeline_state
+from tui.pipeline_state import DISTILL_STAGES, STAGE_TITLES, PipelineState, process_alive, read_pipeline_state
 from tui.screens.base import PaScreen
 from tui.widgets.stage_row import StageRow, format_seconds, format_tokens
 
@@ -49,8 +49,8 @@ class PipelineScreen(PaScreen):
         from textual_plotext import PlotextPlot
 
         with Vertical(id="pipeline"):
-            for stage, label, _ in DISTILL_STAGES:
-                yield StageRow(stage, label)
+            for stage, _, _ in DISTILL_STAGES:
+                yield StageRow(stage, STAGE_TITLES[stage])
             yield StageRow("training", "training")
             yield StageRow("export", "export")
             yield PlotextPlot(id="loss-chart")

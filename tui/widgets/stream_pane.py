@@ -2,8 +2,8 @@
 
 Tokens go through `Markdown.get_stream` (which batches fragments when they arrive faster than
 they render); when the stream ends the whole text is rendered once more, so the final view
-is exactly the Markdown of the full answer. The scroller is anchored: it follows new text
-only while the reader is at the bottom, and lets go as soon as they scroll up.
+is exactly the Markdown of the full answer. The pane follows new text only while the reader
+is at the bottom: scrolling up stops it, scrolling back down resumes it.
 """
 
 from __future__ import annotations
@@ -32,9 +32,6 @@ class StreamPane(Vertical):
         with VerticalScroll(classes="pane-scroll", can_focus=True):
             yield Markdown("", classes="pane-markdown")
 
-    def on_mount(self) -> None:
-        self.scroller.anchor()
-
     @property
     def scroller(self) -> VerticalScroll:
         return self.query_one(".pane-scroll", VerticalScroll)
@@ -45,8 +42,9 @@ class StreamPane(Vertical):
 
     @property
     def following(self) -> bool:
-        """True while the pane scrolls with new text (the reader is at the bottom)."""
-        return self.scroller.is_anchored and not self.scroller._anchor_released
+        """True while the pane scrolls with new text: the reader is at (or within a line of) the bottom."""
+        scroller = self.scroller
+        return scroller.scroll_y >= scroller.max_scroll_y - 1
 
     @property
     def tokens_per_second(self) -> float:
@@ -57,7 +55,7 @@ class StreamPane(Vertical):
         self.text, self.tokens, self.seconds = "", 0, 0.0
         self._set_state(state)
         await self.markdown.update("")
-        self.scroller.anchor()
+        self.scroller.scroll_home(animate=False)
 
     async def append(self, fragment: str) -> None:
         if not fragment:
@@ -65,8 +63,11 @@ class StreamPane(Vertical):
         if self._markdown_stream is None:
             self._markdown_stream = Markdown.get_stream(self.markdown)
             self._set_state("streaming")
+        follow = self.following
         self.text += fragment
         await self._markdown_stream.write(fragment)
+        if follow:
+            self.scroller.scroll_end(animate=False)
 
     async def finish(self, text: str | None = None, tokens: int = 0, seconds: float = 0.0, *, note: str | None = None) -> None:
         """The stream ended: render the full text once, record its speed (`note` goes in the title)."""
@@ -74,15 +75,19 @@ class StreamPane(Vertical):
         if text is not None:
             self.text = text
         self.tokens, self.seconds = tokens, seconds
+        follow = self.following
         await self.markdown.update(self.text)
+        if follow:
+            self.scroller.scroll_end(animate=False)
         self._set_state("done", note)
 
-    async def show(self, text: str, state: str = "done") -> None:
-        """Show a finished text (from history or an edit) without streaming it."""
+    async def show(self, text: str, state: str = "done", *, note: str | None = None) -> None:
+        """Show a finished text (from history or an edit) without streaming it, from its top."""
         await self._stop_stream()
         self.text, self.tokens, self.seconds = text, 0, 0.0
         await self.markdown.update(text)
-        self._set_state(state)
+        self.scroller.scroll_home(animate=False)
+        self._set_state(state, note)
 
     async def stop(self, state: str) -> None:
         """The stream was cancelled or failed: keep what arrived, say why it stopped."""

@@ -1,0 +1,102 @@
+"""SVG snapshots of every screen at 80x24 with fixture data (no clock, no model output).
+
+Regenerate after an intended change with `pytest tests/tui/test_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.paths import resolve_paths
+from tests.tui import fixture_data
+from tui.app import PaApp
+from tui.session import Session
+
+SIZE = (80, 24)
+
+
+@pytest.fixture
+def fixture_app(store, tmp_path):
+    paths = resolve_paths()
+    fixture_data.populate(store, paths)
+    session = Session()
+    session.choose_profile(fixture_data.PROFILE)
+    session.browse_root = fixture_data.corpus_copy(tmp_path)
+    return PaApp(session)
+
+
+def test_home(fixture_app, snap_compare):
+    assert snap_compare(fixture_app, terminal_size=SIZE)
+
+
+def test_home_light_theme(fixture_app, snap_compare):
+    assert snap_compare(fixture_app, terminal_size=SIZE, press=["ctrl+t"])
+
+
+def test_help(fixture_app, snap_compare):
+    assert snap_compare(fixture_app, terminal_size=SIZE, press=["f1"])
+
+
+def test_import_preview(fixture_app, snap_compare):
+    async def preview(pilot):
+        await pilot.press("f3")
+        screen = pilot.app.screen
+        screen.query_one("#import-path").value = str(pilot.app.session.browse_root)
+        screen.action_preview()
+        await settle(pilot)
+        screen.query_one("#import-path").value = "corpus"  # the real path holds the temp folder
+        screen.query_one("#import-preview").focus()
+        await pilot.press("down", "down", "down")
+        await pilot.pause()
+
+    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=preview)
+
+
+def test_pipeline(fixture_app, snap_compare):
+    async def open_panel(pilot):
+        await pilot.press("f4")
+        await pilot.pause()
+
+    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=open_panel)
+
+
+def test_draft(fixture_app, snap_compare):
+    async def fill(pilot):
+        await pilot.press("f5")
+        screen = pilot.app.screen
+        await screen.pane("naive").show(fixture_data.NAIVE)
+        await screen.pane("rules").show(fixture_data.RULES)
+        await screen.pane("final").show(fixture_data.FINAL)
+        screen.query_one("#intent").text = "- tell Jonas the delivery moves to Friday"
+        await pilot.pause()
+
+    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=fill)
+
+
+def test_compare(fixture_app, snap_compare):
+    async def fill(pilot):
+        await pilot.press("f6")
+        screen = pilot.app.screen
+        context = pilot.app.session.draft_context()
+        for method in ("agent", "small", "large", "few-shot", "naive-finetune", "no-baseline"):
+            why = context.unavailable(method)
+            if why:
+                await screen.pane(method).show(f"*unavailable:* {why}", state="unavailable")
+            else:
+                await screen.pane(method).show(fixture_data.FINAL, note="1.0s")
+        await pilot.pause()
+
+    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=fill)
+
+
+def test_evaluation(fixture_app, snap_compare):
+    assert snap_compare(fixture_app, terminal_size=SIZE, press=["f7"])
+
+
+async def settle(pilot) -> None:
+    """Wait for the screen's own workers (the directory tree's loader never ends)."""
+    for _ in range(3):
+        mine = [w for w in pilot.app.workers if w.group != "_loader"]
+        if mine:
+            await pilot.app.workers.wait_for_complete(mine)
+        await pilot.pause()
