@@ -504,7 +504,7 @@ def _is_name_line(line: str, names: SenderNames, after_valediction: bool, loose:
         return False
     words = _WORD.findall(line)
     leftover = _WORD.sub("", line)
-    if not words or len(words) > 4 or re.search(r"[^\s,.!:;'\"()-]", leftover):
+    if not words or len(words) > 4 or re.search(r"[^\s,.!:;'\"()~–—-]", leftover):
         return False
     lowered = [w.strip(".").lower() for w in words]
     if names:
