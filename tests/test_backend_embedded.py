@@ -232,3 +232,55 @@ def test_threads_and_context_come_from_config():
 
 def test_model_path_is_a_real_file():
     assert Path(embedded_model_path()).stat().st_size > 50_000_000
+
+
+def write_lora_adapter(path: Path, b_scale: float, rank: int = 4) -> Path:
+    """A real llama.cpp LoRA adapter GGUF on every layer's attn_q (576x576 in SmolLM2-135M).
+
+    With lora_b all zeros the adapter is a no-op; with random lora_b it changes the model.
+    """
+    import gguf
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", float(rank))
+    for layer in range(30):
+        writer.add_tensor(f"blk.{layer}.attn_q.weight.lora_a", rng.standard_normal((rank, 576)).astype(np.float32))
+        writer.add_tensor(f"blk.{layer}.attn_q.weight.lora_b", (rng.standard_normal((576, rank)) * b_scale).astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+async def test_lora_adapter_is_applied(smollm, tmp_path):
+    base = await complete(smollm, HELLO, GREEDY)
+    no_op = open_backend("embedded", Config(), lora=write_lora_adapter(tmp_path / "zero.gguf", 0.0))
+    strong = open_backend("embedded", Config(), lora=write_lora_adapter(tmp_path / "strong.gguf", 0.5))
+    assert no_op.load() is not smollm.load(), "a LoRA model is cached under its own key"
+    assert (await complete(no_op, HELLO, GREEDY)).text == base.text
+    assert (await complete(strong, HELLO, GREEDY)).text != base.text
+
+
+async def test_a_lora_for_another_model_is_a_clear_error(smollm, tmp_path):
+    import gguf
+    import numpy as np
+
+    path = tmp_path / "wrong-shape.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", 4.0)
+    writer.add_tensor("blk.0.attn_q.weight.lora_a", np.zeros((4, 4096), dtype=np.float32))
+    writer.add_tensor("blk.0.attn_q.weight.lora_b", np.zeros((4096, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    backend = open_backend("embedded", Config(), lora=path)
+    with pytest.raises(BackendError, match="could not load .* with LoRA .*wrong-shape.gguf"):
+        await complete(backend, HELLO, GREEDY)

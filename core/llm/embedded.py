@@ -100,6 +100,15 @@ def _load(model_path: Path, *, n_ctx: int, threads: int, lora_path: Path | None)
     except (ValueError, RuntimeError, OSError) as exc:
         what = f"{model_path} with LoRA {lora_path}" if lora_path else str(model_path)
         raise BackendError(f"llama.cpp could not load {what} ({exc}); check that the file is a complete GGUF model") from None
+    if lora_path is not None and not llama._lora_adapter:
+        # llama-cpp-python 0.3.x checks the adapter with `is None`, but a failed load returns a
+        # NULL pointer object, so a LoRA for another base model would be "applied" and crash.
+        llama._lora_adapter = None
+        llama.close()
+        raise BackendError(
+            f"llama.cpp could not load {model_path} with LoRA {lora_path}: the adapter does not fit this "
+            "base model (wrong tensor shapes or names); use the adapter trained for this model"
+        )
     template = llama.metadata.get("tokenizer.chat_template")
     if not template:
         llama.close()
