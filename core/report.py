@@ -33,6 +33,8 @@ SIMILARITY_PNG = "eval-similarity.png"
 PERMUTATION_JSON = "permutation.json"
 PERMUTATION_MD = "permutation.md"
 PERMUTATION_PNG = "permutation.png"
+EXAMPLES_SHOWN = 3
+"""Documents quoted in eval.md (all of them are in eval.json)."""
 METRIC_TITLES = {"bertscore_f1": "BERTScore F1", "cosine": "embedding cosine", "length_ratio": "length ratio"}
 
 
@@ -162,7 +164,36 @@ def eval_markdown(report: dict[str, Any], charts: bool = True) -> str:
         lines += ["", "## Failed generations (retried by the next run)", ""]
         for name, errors in failed.items():
             lines += [f"- `{name}`: {error}" for error in errors]
+    lines += _examples(report)
     return "\n".join(lines) + "\n"
+
+
+def _examples(report: dict[str, Any], count: int = EXAMPLES_SHOWN) -> list[str]:
+    """The first documents side by side, so a reader can see what the numbers are about."""
+    details = report.get("details") or []
+    if not details:
+        return []
+    lines = ["", f"## Examples (first {min(count, len(details))} of {len(details)} documents)"]
+    for doc in details[:count]:
+        lines += ["", f"### Document {doc['document_id']}" + (f": {doc['subject']}" if doc.get("subject") else ""), ""]
+        lines += ["Intent:", "", _quote(doc["intent"]), "", "Real text:", "", _quote(doc["real"])]
+        for method, text in doc["generations"].items():
+            f1 = doc["scores"].get(method, {}).get("bertscore_f1")
+            score = f" (BERTScore F1 {f1:.3f})" if f1 is not None else ""
+            lines += ["", f"`{method}`{score}:", "", _quote(text)]
+        if doc["verdicts"]:
+            lines += ["", "Judge: " + "; ".join(
+                f"vs {b}: {v['outcome']} (agent as A: picked {v['agent_first'] or 'nothing parseable'}; agent as B: picked {v['agent_second'] or 'nothing parseable'})"
+                for b, v in doc["verdicts"].items()
+            )]
+    return lines
+
+
+def _quote(text: str, limit: int = 600) -> str:
+    body = text.strip()
+    if len(body) > limit:
+        body = body[:limit].rstrip() + " […]"
+    return "\n".join("> " + line if line.strip() else ">" for line in body.splitlines()) or ">"
 
 
 def write_eval_report(report: dict[str, Any], folder: Path) -> list[Path]:
