@@ -205,3 +205,20 @@ def _response(status: int, content_type: str, body: bytes) -> bytes:
     return (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n\r\n".encode() + body
     )
+
+
+def main() -> None:
+    """Serve until stdin closes (so a benchmark can run the server in its own process)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="Loopback OpenAI-compatible server that answers after a delay.")
+    parser.add_argument("--delay", type=float, default=0.2)
+    args = parser.parse_args()
+    with LoopbackServer(delay=args.delay) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
