@@ -399,6 +399,7 @@ class _Writer:
         self.seen_hashes: set[str] = set()
         self.seen_ids: set[str] = set()
         self.dry_counts: dict[str, int] | None = None
+        self.split_counts: dict[str, int] | None = None
 
     def add(self, candidate: Candidate) -> None:
         self.pending.append(candidate)
@@ -437,10 +438,13 @@ class _Writer:
                     (self.profile_id, report.source, report.format),
                 ).lastrowid
             seed, share = self.options.corpus.split_seed, self.options.corpus.test_share
-            counts = {"train": 0, "test": 0}
-            for row in db.execute("SELECT split, COUNT(*) FROM documents WHERE profile_id = ? GROUP BY split",
-                                  (self.profile_id,)):
-                counts[row[0]] = row[1]
+            if self.split_counts is None:
+                # Counted once: a GROUP BY per batch would rescan the profile and grow with it.
+                self.split_counts = {"train": 0, "test": 0}
+                for row in db.execute("SELECT split, COUNT(*) FROM documents WHERE profile_id = ? GROUP BY split",
+                                      (self.profile_id,)):
+                    self.split_counts[row[0]] = row[1]
+            counts = dict(self.split_counts)
             imported = Counter[str]()
             splits = self._assign_splits(db, counts, seed, share)
             for candidate, split in zip(self.pending, splits):
@@ -465,6 +469,7 @@ class _Writer:
                  json.dumps(dict(report.dropped)), "done" if final else "running", final, report.import_id),
             )
         # Counted only once the transaction has committed.
+        self.split_counts = counts
         report.train += imported["train"]
         report.test += imported["test"]
         report.imported += imported["train"] + imported["test"]
