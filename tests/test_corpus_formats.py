@@ -119,3 +119,16 @@ def test_mbox_from_lines_in_bodies_are_unescaped(tmp_path: Path):
         texts = [d.text for d in store.documents(store.get_profile("m").id)]
     assert report.messages_seen == 2
     assert "From the start, this plan was sound and we should keep it." in texts
+
+
+def test_a_folder_of_mbox_files_without_extensions(tmp_path: Path):
+    """A Thunderbird profile folder: `Inbox` and `Sent` are mbox files."""
+    folder = tmp_path / "Mail"
+    folder.mkdir()
+    mails = ann_mails(6)
+    write_mbox(folder / "Sent", mails[:4])
+    write_mbox(folder / "Archive", mails[4:])
+    assert detect_format(folder) == "mbox"
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        report = import_corpus(store, folder, ImportOptions(profile="tb"))
+    assert report.files_seen == 2 and report.messages_seen == 8 and report.imported == 6

@@ -89,8 +89,10 @@ def _detect_folder(path: Path) -> str:
             return preferred
     if counts:
         return counts.most_common(1)[0][0]
-    if unnamed and _unnamed_files_are_messages(path):
-        return "eml"  # maildir exports without extensions (`1.`, `2.`), as in the Enron release
+    if unnamed:
+        kind = _unnamed_files_kind(path)
+        if kind:
+            return kind  # Thunderbird mbox files (`Inbox`, `Sent`), or messages named `1.`, `2.` (Enron)
     if unnamed:
         raise UsageError(
             f"{path}: none of its {unnamed} files has a known extension (.eml .mbox .txt .md .jsonl .csv); "
@@ -99,18 +101,20 @@ def _detect_folder(path: Path) -> str:
     raise CorpusError(f"{path}: the folder is empty; nothing to import")
 
 
-def _unnamed_files_are_messages(path: Path) -> bool:
+def _unnamed_files_kind(path: Path) -> str | None:
+    """mbox or eml when the first few files without an extension all look like one of them."""
+    kinds: set[str | None] = set()
     checked = 0
     for file in walk_files(path):
         if file_kind(file):
             continue
         try:
             with open(file, "rb") as handle:
-                if not _looks_like_message(handle.read(8192)):
-                    return False
+                head = handle.read(8192)
         except OSError:
             continue
+        kinds.add("mbox" if is_mbox_start(head) else "eml" if _looks_like_message(head) else None)
         checked += 1
-        if checked >= 5:
+        if checked >= 5 or len(kinds) > 1:
             break
-    return checked > 0
+    return next(iter(kinds)) if len(kinds) == 1 else None
