@@ -132,3 +132,13 @@ def test_a_folder_of_mbox_files_without_extensions(tmp_path: Path):
     with Store.open(tmp_path / "s.sqlite3") as store:
         report = import_corpus(store, folder, ImportOptions(profile="tb"))
     assert report.files_seen == 2 and report.messages_seen == 8 and report.imported == 6
+
+
+def test_semicolon_csv_with_bom(tmp_path: Path):
+    path = tmp_path / "reviews.csv"
+    path.write_bytes("\ufeffstars;review\n5;\"Crushes ice; loud; worth it.\"\n2;Broke after a week of light use.\n".encode("utf-8"))
+    with Store.open(tmp_path / "s.sqlite3") as store:
+        report = import_corpus(store, path, ImportOptions(profile="r", text_field="review", genre="review"))
+        texts = sorted(d.text for d in store.documents(store.get_profile("r").id))
+    assert report.imported == 2
+    assert texts == ["Broke after a week of light use.", "Crushes ice; loud; worth it."]

@@ -36,8 +36,7 @@ def _iter_file(file: Path, max_bytes: int, text_field: str | None, explicit: Map
         return
     with handle:
         lines = _Lines(handle, max_bytes)
-        dialect = csv.excel_tab if file.suffix.lower() == ".tsv" else csv.excel
-        reader = csv.reader(lines, dialect)
+        reader = csv.reader(lines, delimiter=_delimiter(file))
         try:
             header = next(reader)
         except StopIteration:
@@ -94,3 +93,16 @@ class _Lines:
             self.too_long = True
             return "\n"
         return decode_text(line)
+
+
+def _delimiter(file: Path) -> str:
+    """Comma, unless the header line says tab or semicolon (Excel in many locales)."""
+    if file.suffix.lower() == ".tsv":
+        return "\t"
+    try:
+        with open(file, "rb") as handle:
+            header = handle.readline(65536)
+    except OSError:
+        return ","
+    counts = {delimiter: header.count(delimiter.encode()) for delimiter in (",", ";", "\t")}
+    return max(counts, key=lambda d: (counts[d], d == ","))
