@@ -220,9 +220,16 @@ def stats_cmd(
 def corpus_stats(store, profile) -> dict[str, object]:
     """The numbers `pa corpus stats` shows (also used by the TUI)."""
     counts = store.count_documents(profile.id)
-    words = sorted(
-        len(row["text"].split()) for row in store.query("SELECT text FROM documents WHERE profile_id = ?", (profile.id,))
-    )
+    words: list[int] = []
+    last_id = 0
+    while True:  # in pages, so a large profile is never loaded whole
+        rows = store.query("SELECT id, text FROM documents WHERE profile_id = ? AND id > ? ORDER BY id LIMIT 2000",
+                           (profile.id, last_id))
+        if not rows:
+            break
+        words.extend(len(row["text"].split()) for row in rows)
+        last_id = rows[-1]["id"]
+    words.sort()
     extra = store.query(
         "SELECT SUM(previous_context IS NOT NULL) AS prev, SUM(signoff IS NOT NULL) AS signoff, "
         "MIN(date) AS first, MAX(date) AS last FROM documents WHERE profile_id = ?",
