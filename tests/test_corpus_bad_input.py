@@ -82,8 +82,12 @@ def test_a_100_mb_file_without_a_newline(pa, pa_home: Path, tmp_path: Path):
     assert_one_line_error(pa("import", as_mbox, "--profile", "p"), 1, "too_large 1")
     as_jsonl = as_mbox.rename(tmp_path / "big.jsonl")
     assert_one_line_error(pa("import", as_jsonl, "--profile", "p"), 1, "too_large")
+    as_csv = as_jsonl.rename(tmp_path / "big.csv")
+    with open(as_csv, "r+b") as handle:  # one line again: no header row to read
+        handle.write(b"x" * 64)
+    assert_one_line_error(pa("import", as_csv, "--profile", "p", "--text-field", "text"), 1, "not a CSV header row")
     assert_no_profile(pa_home, "p")
-    as_jsonl.unlink()  # pytest keeps recent tmp folders; do not leave 100 MB behind
+    as_csv.unlink()  # pytest keeps recent tmp folders; do not leave 100 MB behind
 
 
 def test_truncated_and_broken_mime(pa, pa_home: Path, tmp_path: Path):

@@ -49,7 +49,7 @@ def import_cmd(
         corpus=common.config().corpus,
     )
     with common.open_store() as store:
-        if as_json:
+        if as_json or not common.err_console.is_terminal:
             report = import_corpus(store, path, options)
         else:
             report = _import_with_progress(store, path, options)
