@@ -134,7 +134,7 @@ class EvalConfig(Section):
     """Baselines the agent is judged against when --baselines is not given; empty means all."""
     judge_attempts: int = Field(3, ge=1, le=10)
     """Judge calls per ordered pair until the verdict parses; then it is counted as invalid."""
-    judge_max_tokens: int = Field(48, ge=4)
+    judge_max_tokens: int = Field(16, ge=4)
     """The judge only has to name A or B; a short answer keeps judging cheap."""
     bootstrap_samples: int = Field(2000, ge=100)
     """Resamples for the 95% intervals of similarity means."""

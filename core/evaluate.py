@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import NotTrainedError, PaError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
 from core.intervals import bootstrap_mean, wilson
-from core.judging import combine, judge_ordered, winner_of
+from core.judging import combine, judge_key, judge_ordered, winner_of
 from core.similarity import METRICS
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ async def ensure_verdict(
     rows = store.query(
         """SELECT * FROM eval_verdicts
            WHERE profile_id = ? AND document_id = ? AND method_a = ? AND method_b = ? AND judge = ?""",
-        (profile_id, document_id, first.method, second.method, judge.spec),
+        (profile_id, document_id, first.method, second.method, judge_key(judge)),
     )
     if rows:
         row = rows[0]
@@ -257,7 +257,7 @@ async def ensure_verdict(
             """INSERT OR REPLACE INTO eval_verdicts
                (profile_id, document_id, method_a, method_b, judge, winner, raw, attempts, prompt_tokens, completion_tokens)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (profile_id, document_id, first.method, second.method, judge.spec, winner, result.raw, result.attempts,
+            (profile_id, document_id, first.method, second.method, judge_key(judge), winner, result.raw, result.attempts,
              result.prompt_tokens, result.completion_tokens),
         )
     return StoredVerdict(

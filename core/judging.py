@@ -1,7 +1,7 @@
 """The pairwise judge: ask which of two candidates is closer to the real text, and read its answer.
 
-Judges are asked for `<verdict>A</verdict>` or `<verdict>B</verdict>`, but small and chatty
-models answer in every shape ("**B**", "Candidate A is closer.", an echo of the instruction);
+Judges are asked for the letter only, but models answer in every shape ("<verdict>A</verdict>",
+"**B**", "Candidate A is closer.", "A\nTheresa", an echo of the instruction);
 `parse_verdict` accepts the unambiguous shapes and returns None for everything else, and
 `judge_ordered` asks again (a bounded number of times, with sampling on the retries, since a
 deterministic model would repeat itself) before recording the pair as unparseable.
@@ -32,7 +32,7 @@ _NAMED = re.compile(
     re.IGNORECASE,
 )
 _CLOSER = re.compile(r"\b([AB])\s+is\s+(?:the\s+)?closer\b")
-_LEADING = re.compile(r"^\(?([AB])(?:\)|[.,:;!]|\s*$|\s+is\b)")
+_LEADING = re.compile(r"^\(?([AB])(?:\)|[.,:;!]|\s*\n|\s*$|\s+is\b)")
 _TIE = re.compile(r"\b(?:tie|equally close|both equally|neither is closer)\b", re.IGNORECASE)
 _MARKUP = re.compile(r"[*_`#\"“”]")
 
@@ -66,6 +66,11 @@ class JudgeResult:
     completion_tokens: int
 
 
+def judge_key(backend: Backend) -> str:
+    """What verdicts are stored under: the judge model and the prompt version it was asked with."""
+    return f"{backend.spec} [{TEMPLATE_ID} v{load_template(TEMPLATE_ID).version}]"
+
+
 def judge_messages(genre: str, real: str, candidate_a: str, candidate_b: str) -> list[Message]:
     return load_template(TEMPLATE_ID).render(
         genre=genre,
@@ -83,7 +88,7 @@ async def judge_ordered(
     candidate_a: str,
     candidate_b: str,
     attempts: int = 3,
-    max_tokens: int = 48,
+    max_tokens: int = 16,
     seed: int = 0,
 ) -> JudgeResult:
     """One ordered comparison, asked up to `attempts` times until the answer parses."""

@@ -45,6 +45,8 @@ from core.store import Store
         ("The answer is A", "A"),
         ("I think B is closer to the real email.", "B"),
         ("A. It is short like the original.", "A"),
+        ("A\nTheresa Staab", "A"),  # SmolLM2 after the letter
+        ("A: A", "A"),
         ("tie", "tie"),
         ("<verdict>tie</verdict>", "tie"),
         ("Both are equally close.", "tie"),
