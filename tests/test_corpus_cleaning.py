@@ -251,6 +251,11 @@ SARAH = SenderNames.from_identity("sarah.kim@acme.com", ["Sarah Kim"])
         ("I think the patch is fine, merging it tomorrow.\n\n_______________________________________________\n"
          "dev mailing list\ndev@lists.example.org\nhttps://lists.example.org/mailman/listinfo/dev\n",
          "I think the patch is fine, merging it tomorrow.", None),
+        # Google Groups footer after a '--' line
+        ("Merged, thanks.\n\n--\nYou received this message because you are subscribed to the Google Groups \"dev\" group.\n"
+         "To unsubscribe from this group, send email to dev+unsubscribe@googlegroups.com.\n", "Merged, thanks.", None),
+        # Mentioning a mailing list is not a footer
+        ("Please add Ann and Bo to the mailing list for the launch.", "Please add Ann and Bo to the mailing list for the launch.", None),
         # Phone footers
         ("On my way, ten minutes.\n\nSent from Mail for Windows\n", "On my way, ten minutes.", None),
         ("Got it.  Will call later today.\n\nGet Outlook for Android\n", "Got it.  Will call later today.", None),

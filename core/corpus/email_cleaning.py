@@ -85,13 +85,18 @@ _CLOSING_FORMULA = re.compile(
 _NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "mr", "mrs", "ms", "dr"}
 
 _DISCLAIMER_STRONG = re.compile(
-    r"mailing list\b|listinfo|to unsubscribe|you received this message because you are subscribed|intended recipient|intended solely for|intended only for|confidentiality notice|"
+    r"intended recipient|intended solely for|intended only for|confidentiality notice|"
     r"received this (e-?mail|message|communication|transmission)[^\n.]{0,40} in error|"
     r"this (e-?mail|message)[^\n.]{0,60}(is|are|may be|may contain)[^\n.]{0,20}(confidential|privileged)|"
     r"property of [^\n.]{0,80} and may contain confidential",
     re.I,
 )
 _DISCLAIMER_HINT = re.compile(r"mailing list|listinfo|unsubscribe|confiden|privileg|intended|prohibit|unauthori|disclaim|virus|notify|delete|legally|offer|propert", re.I)
+_LIST_FOOTER_LINK = re.compile(
+    r"/listinfo/|/mailman/|you received this message because you are subscribed|to unsubscribe from this group|"
+    r"^\s*to unsubscribe,? (send|visit|e-?mail)",
+    re.I | re.M,
+)
 _DISCLAIMER_WEAK = re.compile(
     r"confidential|privileged|strictly prohibited|unauthori[sz]ed|disclaimer|do not necessarily (reflect|represent)|"
     r"virus|delete (it|this|all copies)|notify the sender|legally binding|not intended to be an offer",
@@ -399,10 +404,18 @@ def _cut_disclaimer(lines: list[str]) -> list[str]:
             continue
         strong = _DISCLAIMER_STRONG.search(sample)
         weak = len(_DISCLAIMER_WEAK.findall(sample))
-        list_footer = strong and re.search(r"mailing list|listinfo|unsubscribe|subscribed", strong.group(0), re.I)
-        if list_footer or (strong and weak >= 1) or weak >= 3:
+        if _is_list_footer(paragraph) or (strong and weak >= 1) or weak >= 3:
             return lines[:begin]
     return lines
+
+
+def _is_list_footer(paragraph: str) -> bool:
+    """Mailman/Google Groups footers: a rule line then `… mailing list`, or a listinfo or
+    unsubscribe link. A sentence that merely mentions a mailing list is not one."""
+    if _LIST_FOOTER_LINK.search(paragraph[:4000]):
+        return True
+    first, _, rest = paragraph.partition("\n")
+    return bool(_DECORATION.match(first) and "mailing list" in rest[:400].lower())
 
 
 def _strip_trailing_decoration(lines: list[str]) -> list[str]:
