@@ -47,8 +47,11 @@ _PLACEHOLDER = re.compile(
     re.I,
 )
 _MOBILE = re.compile(
-    r"\s*(sent from my \S[^\n]{0,40}|sent (via|using) [^\n]{0,40}|get outlook for \S+|"
-    r"sent from (yahoo|mail|outlook|gmail)[^\n]{0,40})\s*$",
+    r"\s*(sent from my ([\w&.-]+ ){0,3}(iphone|ipad|android|samsung|galaxy|blackberry|windows phone|huawei|mobile|"
+    r"phone|verizon|t-mobile|sprint|xperia|pixel|lg|htc|nokia|kindle|tablet|smartphone|device|motorola|oneplus|"
+    r"xiaomi|wireless)\b[^\n]{0,40}|get outlook for \S+|sent from (yahoo|mail|outlook|gmail|proton)[^\n]{0,40}|"
+    r"sent (via|using|with) (my |the )?(blackberry|outlook|mail|gmail|yahoo|superhuman|spark|proton|samsung|android|"
+    r"iphone|ipad|mobile|aol)\b[^\n]{0,30})\s*$",
     re.I,
 )
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff]")
