@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import NotTrainedError, UsageError
+from core.llm.base import Message
 from core.paths import Paths
 from core.store import validate_profile_name
 
 KINDS = ("agent", "naive", "no-baseline")
+TEMPLATES = {"agent": "agent.rules", "no-baseline": "agent.rules", "naive": "agent.naive"}
+"""The prompt each kind is trained on and asked with (core/prompts/agent/*.toml)."""
 MANIFEST = "manifest.json"
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 
@@ -120,3 +123,66 @@ def _children(folder: Path) -> list[Path]:
         return [p for p in folder.iterdir() if p.is_dir()]
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+# -- the agent's prompt and answer: identical at training time and at inference -------------
+
+
+def agent_messages(
+    kind: str,
+    intent: str,
+    *,
+    recipient: str | None = None,
+    subject: str | None = None,
+    previous: str | None = None,
+    genre: str = "email",
+) -> list[Message]:
+    """The chat an agent of `kind` is trained on and must be asked with (system + user).
+
+    Backends apply the model's own chat template (copied into the agent GGUF from the base),
+    so training and inference see the very same tokens.
+    """
+    from core.prompts import fence, load_template
+
+    lines = [fence(intent.strip(), "intent")]
+    if recipient:
+        lines.append(f"To: {recipient.strip()}")
+    if subject:
+        lines.append(f"Subject: {subject.strip()}")
+    if previous and previous.strip():
+        lines.append("Replying to:\n" + fence(previous.strip(), "previous"))
+    template = load_template(TEMPLATES[validate_kind(kind)])
+    return template.render(genre=genre, details="\n".join(lines))
+
+
+def template_version(kind: str) -> str:
+    """`agent.rules@1`: recorded in the manifest, so drafting can tell a stale agent."""
+    from core.prompts import load_template
+
+    template = load_template(TEMPLATES[validate_kind(kind)])
+    return f"{template.id}@{template.version}"
+
+
+def format_rules_target(rules: str, thinking: str | None = None) -> str:
+    """What an agent learns to answer: an optional <thinking> part, then the <rules>."""
+    parts = []
+    if thinking and thinking.strip():
+        parts.append(f"<thinking>\n{thinking.strip()}\n</thinking>")
+    parts.append(f"<rules>\n{rules.strip()}\n</rules>")
+    return "\n".join(parts)
+
+
+def split_agent_output(text: str) -> tuple[str | None, str]:
+    """(thinking, rules) from an agent's answer; tolerant of a missing closing tag (max_tokens)."""
+    thinking = None
+    rest = text
+    start = rest.find("<thinking>")
+    if start != -1:
+        end = rest.find("</thinking>", start)
+        thinking = rest[start + len("<thinking>"): end if end != -1 else len(rest)].strip()
+        rest = rest[end + len("</thinking>"):] if end != -1 else ""
+    start = rest.find("<rules>")
+    if start != -1:
+        end = rest.find("</rules>", start)
+        rest = rest[start + len("<rules>"): end if end != -1 else len(rest)]
+    return thinking, rest.strip()

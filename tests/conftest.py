@@ -56,3 +56,38 @@ def enron_dir() -> Path:
     """The real Enron sent mails in ../shared; a missing folder fails loudly, never skips."""
     assert ENRON.is_dir(), f"{ENRON} is missing: the shared data folder must sit beside the repo"
     return ENRON
+
+
+# -- a trained tiny preference agent (finetune) -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real SmolLM2 tokenizer (HF files + GGUF tokenizer metadata), read from the embedded GGUF once."""
+    from tests.tiny_agent import make_tokenizer_folder
+
+    return make_tokenizer_folder(tmp_path_factory.mktemp("smollm2-tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_agent(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_dir: Path):
+    """A tiny agent trained and exported through the real path, once per session (tests.tiny_agent.TinyAgent).
+
+    It lives in its own installation (`.home`, `.paths`, profile `tiny`); `.agent` is its
+    AgentInfo, `.gguf` the Q8_0 file, `.float_gguf` the F32 one. For intents shaped like its
+    training ones (a short intent + recipient + subject) it answers
+    `format_rules_target(RULES, THINKING)` and stops on <|im_end|>; far from them it may babble
+    (it is a 2-layer random model). Use `tiny_agent` to get a
+    copy inside the current test's PA_HOME.
+    """
+    from tests.tiny_agent import build_tiny_agent
+
+    return build_tiny_agent(tmp_path_factory.mktemp("tiny-agent-home"), smollm2_tokenizer_dir)
+
+
+@pytest.fixture
+def tiny_agent(tiny_trained_agent, pa_home: Path):
+    """The tiny agent installed as profile `tiny` (with its documents) in this test's PA_HOME: an AgentInfo."""
+    from core.paths import resolve_paths
+
+    return tiny_trained_agent.install(resolve_paths())

@@ -1,0 +1,217 @@
+"""Training data for the three kinds of small model, built from the store.
+
+Every kind reads the same input (intent + recipient + subject + previous context, rendered by
+`core.agents.agent_messages`, which drafting uses too) and differs only in the target:
+
+    agent        -> <thinking> + <rules> from the `rules` distillation (or rules only)
+    no-baseline  -> <rules> from the `nobaseline_rules` distillation
+    naive        -> the real text of the document
+
+`collect_examples` is light (no tokenizer) so the CLI can check the data before spawning the
+training process; `encode_examples` tokenizes with M_S's own chat template and applies the
+truncation policy: the previous context is cut from its start (the newest part stays); an
+example still over `max_length` is dropped. Both counts are reported, never hidden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core.agents import agent_messages, format_rules_target, template_version, validate_kind
+from core.errors import PaError
+from core.store import Store
+
+TARGET_STAGE = {"agent": "rules", "no-baseline": "nobaseline_rules", "naive": None}
+HOLDOUT_FRACTION = 0.1
+TRIM_MARK = "[...] "
+
+
+@dataclass(frozen=True)
+class Example:
+    document_id: int
+    split: str
+    """`train` or `test`, as the store assigned it (eval uses the test split)."""
+    intent: str
+    recipient: str | None
+    subject: str | None
+    previous: str | None
+    target: str
+    genre: str = "email"
+
+
+@dataclass
+class DatasetReport:
+    kind: str
+    documents: int = 0
+    missing_intent: int = 0
+    missing_target: int = 0
+    train: int = 0
+    eval: int = 0
+    eval_source: str = "test split"
+    """`test split`, or `train holdout` when no test document has what this kind needs."""
+    previous_trimmed: int = 0
+    dropped_too_long: int = 0
+    max_length: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Dataset:
+    kind: str
+    train: list[Example]
+    eval: list[Example]
+    report: DatasetReport
+    rules_only: bool = False
+
+    @property
+    def data_hash(self) -> str:
+        """Of everything that shapes training: examples, prompt version, target form."""
+        payload = {
+            "kind": self.kind,
+            "template": template_version(self.kind),
+            "rules_only": self.rules_only,
+            "train": [asdict(e) for e in self.train],
+            "eval": [asdict(e) for e in self.eval],
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, examples in (("train", self.train), ("eval", self.eval)):
+            with (folder / f"{name}.jsonl").open("w", encoding="utf-8") as out:
+                for example in examples:
+                    out.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
+        meta = {"kind": self.kind, "rules_only": self.rules_only, "report": asdict(self.report)}
+        (folder / "dataset.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> Dataset:
+        meta = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+        parts = {}
+        for name in ("train", "eval"):
+            lines = (folder / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+            parts[name] = [Example(**json.loads(line)) for line in lines if line.strip()]
+        return cls(meta["kind"], parts["train"], parts["eval"], DatasetReport(**meta["report"]), meta["rules_only"])
+
+
+def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool = False, seed: int = 0) -> Dataset:
+    """All usable examples of a profile for `kind`, split train/eval; raises when there are none."""
+    validate_kind(kind)
+    record = store.get_profile(profile)
+    stage = TARGET_STAGE[kind]
+    rows = store.query(
+        """
+        SELECT d.id, d.split, d.text, d.recipients, d.subject, d.previous_context,
+               i.content AS intent, t.content AS target, t.thinking AS thinking
+        FROM documents d
+        LEFT JOIN distillations i ON i.document_id = d.id AND i.stage = 'intent' AND i.status = 'ok'
+        LEFT JOIN distillations t ON t.document_id = d.id AND t.stage = ? AND t.status = 'ok'
+        WHERE d.profile_id = ?
+        ORDER BY d.id
+        """,
+        (stage or "", record.id),
+    )
+    report = DatasetReport(kind=kind, documents=len(rows))
+    by_split: dict[str, list[Example]] = {"train": [], "test": []}
+    for row in rows:
+        if not (row["intent"] or "").strip():
+            report.missing_intent += 1
+            continue
+        if stage is None:
+            target = row["text"].strip()
+        elif (row["target"] or "").strip():
+            thinking = None if (rules_only or kind == "no-baseline") else row["thinking"]
+            target = format_rules_target(row["target"], thinking)
+        else:
+            report.missing_target += 1
+            continue
+        by_split[row["split"]].append(
+            Example(row["id"], row["split"], row["intent"].strip(), row["recipients"], row["subject"],
+                    row["previous_context"], target, record.genre)
+        )
+    train, held_out = by_split["train"], by_split["test"]
+    if not train:
+        what = "intents" if stage is None else f"intents and {stage.replace('_', ' ')}"
+        raise PaError(
+            f"profile {profile!r} has no training documents with {what} yet; "
+            f"run `pa distill --profile {profile}` first"
+        )
+    if not held_out:
+        train, held_out = _hold_out(train, seed)
+        report.eval_source = "train holdout"
+        if held_out:
+            report.notes.append(f"no test document has what {kind} needs; held out {len(held_out)} training examples")
+    report.train, report.eval = len(train), len(held_out)
+    return Dataset(kind, train, held_out, report, rules_only)
+
+
+def _hold_out(examples: list[Example], seed: int) -> tuple[list[Example], list[Example]]:
+    if len(examples) < 5:
+        return examples, []
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    count = max(1, round(len(examples) * HOLDOUT_FRACTION))
+    chosen = set(order[:count])
+    return ([e for i, e in enumerate(examples) if i not in chosen], [e for i, e in enumerate(examples) if i in chosen])
+
+
+# -- tokenization (needs the tokenizer: only in the training process) ------------------------
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+    """-100 on prompt tokens: loss is taken on the target and the end-of-turn token only."""
+
+    @property
+    def length(self) -> int:
+        return len(self.input_ids)
+
+
+def render_prompt(tokenizer, kind: str, example: Example, previous: str | None) -> str:
+    messages = agent_messages(
+        kind, example.intent, recipient=example.recipient, subject=example.subject,
+        previous=previous, genre=example.genre,
+    )
+    chat = [{"role": m.role, "content": m.content} for m in messages]
+    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+
+def end_of_turn_id(tokenizer) -> int:
+    """The token that ends an assistant turn in the chat template (SmolLM2: <|im_end|>)."""
+    token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id is not None:
+        return token_id
+    if tokenizer.eos_token_id is None:
+        raise PaError("the base tokenizer has no end-of-turn or EOS token; use a chat (instruct) base model")
+    return tokenizer.eos_token_id
+
+
+def encode_example(tokenizer, kind: str, example: Example, max_length: int, report: DatasetReport) -> Encoded | None:
+    """Prompt and target ids with the truncation policy applied; None when dropped (counted)."""
+    target_ids = tokenizer(example.target, add_special_tokens=False).input_ids + [end_of_turn_id(tokenizer)]
+    previous = example.previous
+    prompt_ids = tokenizer(render_prompt(tokenizer, kind, example, previous), add_special_tokens=False).input_ids
+    overflow = len(prompt_ids) + len(target_ids) - max_length
+    if overflow > 0 and previous:
+        previous_ids = tokenizer(previous, add_special_tokens=False).input_ids
+        keep = len(previous_ids) - overflow - 8  # room for the trim mark
+        previous = TRIM_MARK + tokenizer.decode(previous_ids[-keep:]) if keep > 16 else None
+        prompt_ids = tokenizer(render_prompt(tokenizer, kind, example, previous), add_special_tokens=False).input_ids
+        overflow = len(prompt_ids) + len(target_ids) - max_length
+        report.previous_trimmed += 1
+    if overflow > 0:
+        report.dropped_too_long += 1
+        return None
+    return Encoded(prompt_ids + target_ids, [-100] * len(prompt_ids) + target_ids)
+
+
+def encode_examples(tokenizer, kind: str, examples: list[Example], max_length: int, report: DatasetReport) -> list[Encoded]:
+    report.max_length = max_length
+    encoded = (encode_example(tokenizer, kind, e, max_length, report) for e in examples)
+    return [e for e in encoded if e is not None]

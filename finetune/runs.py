@@ -1,0 +1,143 @@
+"""Training runs on disk: prepare a run folder, start the training process, follow its progress.
+
+Light (no torch): the CLI and the TUI use it. A run folder holds
+
+    run.json         what to train (profile, kind, base, hyperparameters, export quant)
+    data/            the dataset collected from the store (train.jsonl, eval.jsonl, dataset.json)
+    progress.jsonl   one JSON object per line, appended while training runs (see below)
+    checkpoint/      the latest resumable state (adapter, optimizer, position)
+    adapter/         the final LoRA adapter
+    status           `running` | `interrupted` | `failed` | `done`
+
+Progress lines have an `event`: `start`, `step` (step, total, epoch, loss, eval_loss, lr,
+tokens_per_s, elapsed, eta), `eval`, `checkpoint`, `interrupted`, `trained`, `export`,
+`done` (agent folder, gguf, version) or `failed` (message). Any UI tails the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.agents import validate_kind
+from core.config import Config
+from core.errors import UsageError
+from core.paths import Paths
+from core.store import Store
+from finetune.dataset import collect_examples
+
+QUANTS = ("auto", "q8_0", "q4_k_m", "f16", "f32")
+RUN_FILE = "run.json"
+PROGRESS_FILE = "progress.jsonl"
+STATUS_FILE = "status"
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: Path
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return json.loads((self.folder / RUN_FILE).read_text(encoding="utf-8"))
+
+    @property
+    def status(self) -> str:
+        try:
+            return (self.folder / STATUS_FILE).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return "new"
+
+    @property
+    def progress_file(self) -> Path:
+        return self.folder / PROGRESS_FILE
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(read_events(self.progress_file))
+
+
+def prepare_run(
+    paths: Paths,
+    store: Store,
+    config: Config,
+    profile: str,
+    kind: str = "agent",
+    *,
+    quant: str = "auto",
+    epochs: int | None = None,
+) -> Run:
+    """Collect the dataset (fails fast when there is none) and write a new run folder."""
+    validate_kind(kind)
+    if quant not in QUANTS:
+        raise UsageError(f"--quant {quant!r} is not one of {', '.join(QUANTS)}")
+    train = config.train.model_copy(update={"epochs": epochs}) if epochs else config.train
+    dataset = collect_examples(store, profile, kind, rules_only=train.rules_only, seed=train.seed)
+    folder = paths.runs_dir(profile) / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = folder.with_name(f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}")
+    dataset.save(folder / "data")
+    spec = {
+        "profile": profile,
+        "kind": kind,
+        "quant": quant,
+        "train": train.model_dump(),
+        "threads": config.embedded.threads,
+        "data_hash": dataset.data_hash,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (folder / RUN_FILE).write_text(json.dumps(spec, indent=2), encoding="utf-8")
+    return Run(folder)
+
+
+def resumable_run(paths: Paths, profile: str, kind: str) -> Run:
+    """The newest run of this kind that did not finish, for `--resume`."""
+    runs = sorted(paths.runs_dir(profile).glob(f"{kind}-*"), key=lambda p: p.name)
+    for folder in reversed(runs):
+        run = Run(folder)
+        if (folder / RUN_FILE).is_file() and run.status in ("new", "running", "interrupted", "failed"):
+            return run
+    raise UsageError(
+        f"no unfinished {kind} training run for profile {profile!r} to resume; "
+        f"start one with `pa train --profile {profile} --kind {kind}`"
+    )
+
+
+def start_training(run: Run, *, resume: bool = False) -> subprocess.Popen:
+    """Run training (then export) in its own Python process; it reports through the run folder."""
+    command = [sys.executable, "-m", "finetune.train", str(run.folder)]
+    if resume:
+        command.append("--resume")
+    log = (run.folder / "train.log").open("ab")
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
+def read_events(file: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
+    """Complete JSON lines from `offset` on (a half-written last line is left for later)."""
+    for _, event in follow_events(file, offset):
+        yield event
+
+
+def follow_events(file: Path, offset: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(offset after the line, event) pairs; pass the last offset back to continue tailing."""
+    try:
+        with file.open("rb") as handle:
+            handle.seek(offset)
+            while True:
+                line = handle.readline()
+                if not line.endswith(b"\n"):
+                    return
+                offset += len(line)
+                try:
+                    yield offset, json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+    except FileNotFoundError:
+        return
