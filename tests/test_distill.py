@@ -250,12 +250,14 @@ class CountingBackend:
         self.inner = inner
         self.spec = inner.spec
         self.completed: list[str] = []
+        self.prompts: list[list[Message]] = []
         self.cancel_after = cancel_after
         self.delay = delay
         self.victim: asyncio.Task | None = None
 
     async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
         key = hashlib.sha256(repr((messages, options)).encode()).hexdigest()
+        self.prompts.append(list(messages))
         if self.delay:
             await asyncio.sleep(self.delay)
         async for chunk in self.inner.stream(messages, options):
@@ -467,3 +469,33 @@ def test_a_model_that_obeys_injected_text_is_caught_by_validation(store):
     assert row["status"] == "failed" and "no <intent> block" in row["error"]
     assert summary.stages["intent"].failed == 1 and summary.stages["intent"].ok == 0
     assert not any(r["content"] == "X" for r in rows(store).values())
+
+
+def test_a_failed_intent_retry_starts_a_new_round_for_each_candidate(store):
+    profile = add_documents(store, train=1, test=0)
+    config = Config()
+    config.distill.max_attempts = 1
+    run(store, profile, ScriptedBackend("no tags"), config, stages=["intent"])
+    retry = ScriptedBackend(by_stage())
+    run(store, profile, retry, config, stages=["intent"], retry_failed=True)
+    document_id = store.documents(profile.id)[0].id
+    assert sorted(o.seed for _, o in retry.calls) == sorted(call_seed(0, document_id, "intent", slot, 2) for slot in range(3))
+    row = rows(store)[(document_id, "intent")]
+    assert row["status"] == "ok" and row["attempts"] == 2
+    assert [c["attempts"] for c in json.loads(row["candidates"])] == [2, 2, 2]
+
+
+def test_answers_journalled_for_another_model_are_not_reused(store):
+    profile = add_documents(store, train=1, test=0)
+    first = CountingBackend(ScriptedBackend(by_stage(), spec="model-a"), cancel_after=2)
+
+    async def interrupted():
+        first.victim = asyncio.current_task()
+        await distill_profile(store, profile, first, Config(), concurrency=1)
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(interrupted())
+    other = ScriptedBackend(by_stage(), spec="model-b")
+    summary = run(store, profile, other)
+    assert len(other.calls) == 6 and summary.stages["intent"].replayed == 0
+    assert {row["model"] for row in rows(store).values()} == {"model-b"}

@@ -30,11 +30,11 @@ def register(app: typer.Typer) -> None:
         profile: str = typer.Option(..., "--profile", "-p", help="The profile whose texts to distil."),
         limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Only the first N documents (by id)."),
         concurrency: Optional[int] = typer.Option(
-            None, "--concurrency", "-c", min=1, max=64, help="Model calls in flight (default [distill].concurrency)."
+            None, "--concurrency", "-c", min=1, max=64, help="Model calls in flight (default: distill.concurrency in config)."
         ),
         stage: StageChoice = typer.Option(StageChoice.all, "--stage", help="Which stage to run; 'rules' runs both rule variants."),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Give stages that failed before a new round of tries."),
-        model: Optional[str] = typer.Option(None, "--model", "-m", help="M_L spec for this run (default [models].large)."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="M_L spec for this run (default: models.large in config)."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of progress bars and tables."),
     ) -> None:
         """Distil intents, zero-shot drafts and preference rules from a profile's texts (resumable)."""
