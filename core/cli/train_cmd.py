@@ -1,9 +1,221 @@
-"""Commands of this group register here (filled in by its issue)."""
+"""`pa train` (fine-tune and export a profile's small model) and `pa agents list`.
+
+Training runs in its own process (`python -m finetune.train RUN`); this command starts it,
+renders the JSON-lines progress it writes in the run folder, and prints the final table.
+Ctrl-C reaches the training process too: it finishes its step, checkpoints and stops, and
+`--resume` continues from there.
+"""
 
 from __future__ import annotations
 
+import signal
+from enum import Enum
+from typing import Any, Optional
+
 import typer
+
+from core.cli import common
+
+
+class KindChoice(str, Enum):
+    agent = "agent"
+    naive = "naive"
+    no_baseline = "no-baseline"
+
+
+class QuantChoice(str, Enum):
+    auto = "auto"
+    q8_0 = "q8_0"
+    q4_k_m = "q4_k_m"
+    f16 = "f16"
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing yet."""
+    @app.command("train")
+    def train_cmd(
+        profile: str = typer.Option(..., "--profile", "-p", help="The profile whose distilled data to train on."),
+        kind: KindChoice = typer.Option(
+            KindChoice.agent, "--kind", "-k",
+            help="agent: intent -> rules; naive: intent -> text; no-baseline: intent -> rules without a zero-shot draft.",
+        ),
+        quant: QuantChoice = typer.Option(
+            QuantChoice.auto, "--quant", "-q",
+            help="GGUF type of the exported model; auto: q8_0 when k-quants do not fit the rows (SmolLM2), else q4_k_m.",
+        ),
+        epochs: Optional[int] = typer.Option(None, "--epochs", "-e", min=1, help="Passes over the data (default: train.epochs in config)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run of this kind from its checkpoint."),
+        as_json: bool = typer.Option(False, "--json", help="Print progress events and the result as JSON lines."),
+    ) -> None:
+        """Fine-tune the profile's small model with LoRA and export it to GGUF (resumable)."""
+        from core.errors import PaError
+        from finetune.runs import prepare_run, resumable_run, start_training
+
+        paths = common.paths()
+        with common.open_store() as store:
+            store.get_profile(profile)
+            if resume:
+                run = resumable_run(paths, profile, kind.value)
+            else:
+                run = prepare_run(paths, store, common.config(), profile, kind.value, quant=quant.value, epochs=epochs)
+        process = start_training(run, resume=resume)
+        try:
+            final = _follow(run, process, as_json)
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGINT)
+            process.wait()
+            raise
+        code = process.wait()
+        if final is None or final.get("event") == "failed":
+            message = (final or {}).get("message") or f"training process exited with code {code}; see {run.folder / 'train.log'}"
+            raise PaError(message)
+        if final["event"] == "interrupted":
+            common.err_console.print(
+                f"{final.get('message', 'stopped')}: `pa train --profile {profile} --kind {kind.value} --resume`"
+            )
+            raise KeyboardInterrupt
+        if as_json:
+            return
+        _print_result(run, final)
+
+    agents = typer.Typer(help="Trained preference agents and baselines.", no_args_is_help=True)
+
+    @agents.command("list")
+    def agents_list(
+        profile: str = typer.Option(..., "--profile", "-p"),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """List a profile's trained models (every kind and version)."""
+        from core.agents import list_agents
+
+        with common.open_store() as store:
+            store.get_profile(profile)
+        found = list_agents(common.paths(), profile)
+        if as_json:
+            common.print_json([_agent_row(a) for a in found])
+            return
+        if not found:
+            common.console.print(f"no trained models for {profile!r}; train one with `pa train --profile {profile}`")
+            return
+        from rich.table import Table
+
+        table = Table("kind", "version", "quant", "size", "eval loss", "examples", "created", "file")
+        for agent in found:
+            row = _agent_row(agent)
+            table.add_row(
+                agent.kind, f"v{agent.version}", row["quant"] or "-", _size(row["size_bytes"]),
+                _loss(row["eval_loss"]), str(row["train_examples"] or "-"), row["created_at"] or "-", str(agent.gguf),
+            )
+        common.console.print(table)
+
+    app.add_typer(agents, name="agents")
+
+
+def _follow(run, process, as_json: bool) -> dict[str, Any] | None:
+    """Render events until the process exits; returns the last terminal event."""
+    import json
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from finetune.runs import watch
+
+    final = None
+    if as_json:
+        for event in watch(run, process):
+            print(json.dumps(event, ensure_ascii=False), flush=True)
+            if event["event"] in ("done", "failed", "interrupted"):
+                final = event
+        return final
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+    with Progress(*columns, console=common.err_console, transient=False) as bar:
+        task = bar.add_task(f"training {run.spec['kind']}", total=None, info="loading")
+        for event in watch(run, process):
+            name = event["event"]
+            if name == "preparing":
+                bar.update(task, info=event.get("message", ""))
+            elif name == "start":
+                report = event.get("dataset") or {}
+                bar.update(task, total=event["total"], completed=event["step"],
+                           info=f"{event['train_examples']} examples, {event['mode']}")
+                for note in _dataset_notes(report):
+                    common.err_console.print(f"[yellow]{note}[/]")
+            elif name == "step":
+                eta = event.get("eta")
+                bar.update(task, completed=event["step"], info=(
+                    f"epoch {event['epoch']}  loss {event['loss']:.3f}  eval {_loss(event.get('eval_loss'))}  "
+                    f"{event['tokens_per_s']:.0f} tok/s  eta {_duration(eta)}"
+                ))
+            elif name == "eval":
+                common.err_console.print(f"epoch {event['epoch']}: eval loss {_loss(event['eval_loss'])}")
+            elif name == "export":
+                bar.update(task, info=f"export: {event['message']}")
+            elif name in ("done", "failed", "interrupted"):
+                final = event
+    return final
+
+
+def _dataset_notes(report: dict[str, Any]) -> list[str]:
+    notes = list(report.get("notes") or [])
+    if report.get("missing_intent") or report.get("missing_target"):
+        notes.append(f"skipped {report.get('missing_intent', 0)} documents without an intent and "
+                     f"{report.get('missing_target', 0)} without a target; run `pa distill` to add them")
+    if report.get("previous_trimmed"):
+        notes.append(f"{report['previous_trimmed']} examples had their previous context cut to fit train.max_length")
+    if report.get("dropped_too_long"):
+        notes.append(f"{report['dropped_too_long']} examples were longer than train.max_length and left out")
+    return notes
+
+
+def _print_result(run, final: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from core.agents import read_agent
+    from pathlib import Path
+
+    spec = run.spec
+    agent = read_agent(Path(final["agent"]), spec["profile"], spec["kind"])
+    manifest = agent.manifest if agent else {}
+    training = manifest.get("training", {})
+    losses = training.get("eval_losses") or []
+    table = Table(title=f"{spec['profile']}/{spec['kind']}/v{final['version']}", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("model file", final["gguf"])
+    table.add_row("quantization", str(final.get("quant")))
+    table.add_row("size", _size(final.get("size")))
+    table.add_row("base", str(manifest.get("base_model", {}).get("spec")))
+    table.add_row("examples", f"{manifest.get('dataset', {}).get('train')} train, {manifest.get('dataset', {}).get('eval')} eval")
+    table.add_row("steps", str(training.get("steps")))
+    table.add_row("train loss", _loss(training.get("final_train_loss")))
+    table.add_row("eval loss", " -> ".join(_loss(x) for x in losses) if losses else "-")
+    table.add_row("training time", _duration(training.get("train_seconds")))
+    table.add_row("throughput", f"{training.get('tokens_per_s')} tok/s on {training.get('device')}")
+    table.add_row("run folder", str(run.folder))
+    common.console.print(table)
+
+
+def _agent_row(agent) -> dict[str, Any]:
+    manifest = agent.manifest
+    losses = (manifest.get("training") or {}).get("eval_losses") or []
+    return {
+        "profile": agent.profile, "kind": agent.kind, "version": agent.version, "gguf": str(agent.gguf),
+        "quant": manifest.get("quant"), "size_bytes": manifest.get("size_bytes"),
+        "eval_loss": losses[-1] if losses else None,
+        "train_examples": (manifest.get("dataset") or {}).get("train"), "created_at": manifest.get("created_at"),
+        "base_model": (manifest.get("base_model") or {}).get("spec"), "sha256": manifest.get("sha256"),
+    }
+
+
+def _loss(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _size(value) -> str:
+    return "-" if value is None else f"{value / 2**20:.1f} MiB"
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
