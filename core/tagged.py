@@ -152,6 +152,26 @@ def find_tag(text: str, tag: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> Ta
     return max(candidates, key=lambda item: item[0])[1]
 
 
+def untagged_bullets(text: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> TagBlock | None:
+    """The bullet lines outside every tagged block, for an answer that forgot one tag.
+
+    "<thinking>…</thinking>\n- rule\n- rule" is a common near miss: the list is plainly the
+    answer. Only bullet lines count, so chatter around them is not taken for content.
+    """
+    if "&lt;" in text and not _tag_pattern(known).search(text):
+        text = html.unescape(text)
+    ranges = sorted((span.start, span.end) for span in _spans(text, known))
+    kept, cursor = [], 0
+    for start, end in ranges:
+        if start >= cursor:
+            kept.append(text[cursor:start])
+        cursor = max(cursor, end)
+    kept.append(text[cursor:])
+    outside = _tag_pattern(known).sub("\n", "".join(kept))
+    lines = [line.strip() for line in outside.splitlines() if _BULLET.match(line) and not _PLACEHOLDER.match(line.strip().lstrip("-*•0123456789.) ").strip())]
+    return TagBlock("\n".join(lines), opened=False, closed=False) if lines else None
+
+
 def extract_tag(text: str, tag: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> str | None:
     """Just the text of `find_tag`, for callers that do not care how the block was delimited."""
     block = find_tag(text, tag, known=known)
@@ -181,19 +201,21 @@ def is_placeholder(text: str) -> bool:
 
 def _cut_off(block: TagBlock, finish_reason: str | None, tag: str) -> Rejected | None:
     if not block.closed and finish_reason == "length":
-        return Rejected(f"the answer was cut off inside <{tag}> (max_tokens reached)")
+        where = f"inside <{tag}>" if block.opened else f"in its {tag} (no <{tag}> tags)"
+        return Rejected(f"the answer was cut off {where} (max_tokens reached)")
     return None
 
 
-def _missing(tag: str, raw: str) -> Rejected:
+def _missing(tag: str, raw: str, *, bullets_allowed: bool = True) -> Rejected:
     if not raw.strip():
         return Rejected("empty answer")
-    return Rejected(f"no <{tag}> block with text in the answer")
+    also = " (and no bullet list outside other tags)" if bullets_allowed else ""
+    return Rejected(f"no <{tag}> block with text in the answer{also}")
 
 
 def parse_intent(raw: str, finish_reason: str | None = "stop") -> ParseResult:
     """An intent: short first-person bullet points inside <intent>, after a <scratchpad>."""
-    block = find_tag(raw, "intent")
+    block = find_tag(raw, "intent") or untagged_bullets(raw)
     if block is None:
         return _missing("intent", raw)
     if problem := _cut_off(block, finish_reason, "intent"):
@@ -214,7 +236,7 @@ def parse_draft(raw: str, finish_reason: str | None = "stop") -> ParseResult:
     """A zero-shot draft: the text inside <draft>."""
     block = find_tag(raw, "draft")
     if block is None:
-        return _missing("draft", raw)
+        return _missing("draft", raw, bullets_allowed=False)
     if problem := _cut_off(block, finish_reason, "draft"):
         return problem
     if not re.search(r"\w", block.text) or is_placeholder(block.text):
@@ -269,7 +291,7 @@ def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinkin
     Rejected when the rules are missing, cut off, leave out the target length, or mention the
     texts they were derived from (a rule like "shorter than the draft" means nothing later).
     """
-    block = find_tag(raw, "rules")
+    block = find_tag(raw, "rules") or untagged_bullets(raw)
     if block is None:
         return _missing("rules", raw)
     if problem := _cut_off(block, finish_reason, "rules"):

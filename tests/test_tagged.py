@@ -247,3 +247,15 @@ def test_small_model_answers_are_rejected_with_a_reason(parser, raw: str, reason
 def test_rules_with_a_placeholder_line_keep_only_real_rules():
     result = parse_rules("<thinking>a</thinking><rules>\n- (rule)\n- Use 15 words.\n</rules>")
     assert result == Parsed("- Use 15 words.", "a")
+
+
+def test_a_bullet_list_outside_any_tag_is_taken_when_the_tag_was_forgotten():
+    raw = "<thinking>The person is terse.</thinking>\nHere are the rules:\n- Write two sentences.\n- Sign as T.\nHope this helps!"
+    assert parse_rules(raw) == Parsed("- Write two sentences.\n- Sign as T.", "The person is terse.")
+    raw = "<scratchpad>a call</scratchpad>\n- I sent the estimate\n- Call me"
+    assert parse_intent(raw) == Parsed("- I sent the estimate\n- Call me", "a call")
+    # Bullets inside another block are not the answer.
+    assert isinstance(parse_rules("<thinking>\n- the draft is long\n</thinking>"), Rejected)
+    # Cut off by max_tokens: the last bullet may be half a sentence.
+    result = parse_intent("- I sent the estimate\n- Call me about", "length")
+    assert isinstance(result, Rejected) and "cut off" in result.reason
