@@ -257,36 +257,16 @@ class Session:
         return ImportOptions(profile=profile, senders=(sender,) if sender else (), dry_run=dry_run, corpus=self.config.corpus)
 
     def preview_import(self, path: Path, sender: str | None = None, limit: int = 200) -> ImportPreview:
-        """What an import of `path` would keep and drop, without storing anything (blocking).
+        """What an import of `path` would keep and drop, and why, storing nothing (blocking)."""
+        from core.corpus import Dropped, preview_import
 
-        The counts and the sender come from a dry run of `core.corpus.import_corpus`; the items
-        shown are the first `limit` records cleaned by the same core functions the import uses.
-        """
-        from core.corpus import import_corpus
-        from core.corpus.documents import CleaningRules, document_from_record
-        from core.corpus.email_cleaning import SenderNames
-        from core.corpus.pipeline import iter_records, open_source
-        from core.corpus.records import EMAIL_FORMATS, Dropped
-
-        profile = self.require_profile()
-        options = self.import_options(profile, sender, dry_run=True)
-        report = import_corpus(self.store, path, options)
-        source = open_source(Path(path).expanduser(), options.format)
-        rules = CleaningRules(
-            senders=frozenset(report.senders),
-            names=SenderNames.from_identity(report.senders[0], []) if report.senders else SenderNames(),
-            email_like=report.genre == "email" or source.format in EMAIL_FORMATS,
-            min_words=options.corpus.min_words,
-        )
-        items: list[PreviewItem] = []
-        for record in iter_records(source, options):
-            outcome = document_from_record(record, rules)
-            if isinstance(outcome, Dropped):
-                items.append(PreviewItem(outcome.source, False, outcome.reason + (f" ({outcome.detail})" if outcome.detail else ""), ""))
-            else:
-                items.append(PreviewItem(outcome.source, True, outcome.subject or "", outcome.text))
-            if len(items) >= limit:
-                break
+        options = self.import_options(self.require_profile(), sender, dry_run=True)
+        report, outcomes = preview_import(self.store, path, options, limit)
+        items = [
+            PreviewItem(o.source, False, o.reason + (f" ({o.detail})" if o.detail else ""), "")
+            if isinstance(o, Dropped) else PreviewItem(o.source, True, o.subject or "", o.text)
+            for o in outcomes
+        ]
         return ImportPreview(report, items)
 
     def run_import(self, path: Path, sender: str | None, on_progress):

@@ -28,3 +28,24 @@ def make_app(pa_home):
         return PaApp(session)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tui_large_model():
+    """The embedded SmolLM2, loaded once for every TUI test that drafts."""
+    from core.config import Config
+    from core.llm.specs import open_backend
+
+    backend = open_backend("embedded", Config())
+    backend.load()
+    return backend
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_agent(tmp_path_factory):
+    """Stand-in until tests/conftest.py has the shared one: the tiny agent, trained once."""
+    from tests.tiny_agent import build_tiny_agent, make_tokenizer_folder
+
+    home = tmp_path_factory.mktemp("tiny-agent-home")
+    tokenizer = make_tokenizer_folder(tmp_path_factory.mktemp("tiny-tokenizer"))
+    return build_tiny_agent(home, tokenizer)
