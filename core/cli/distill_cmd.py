@@ -21,7 +21,7 @@ class StageChoice(str, Enum):
     all = "all"
 
 
-STATUS_MARKS = {"ok": "[green]ok[/]", "failed": "[red]failed[/]", None: "[dim]-[/]"}
+STATUS_MARKS = {"ok": "[green]ok[/]", "failed": "[red]failed[/]", None: "[dim]-[/]", "n/a": "[dim]n/a[/]"}
 
 
 def register(app: typer.Typer) -> None:
@@ -172,7 +172,12 @@ def _item_json(item: DocumentDistillation) -> dict[str, object]:
 def _print_listing(profile: str, items: list[DocumentDistillation]) -> None:
     from rich.table import Table
 
-    from core.distill import STAGES
+    from core.distill import STAGE_SPLITS, STAGES
+
+    def mark(item: DocumentDistillation, stage: str) -> str:
+        if stage in item.stages:
+            return STATUS_MARKS[item.stages[stage].status]
+        return STATUS_MARKS["n/a" if item.document.split not in STAGE_SPLITS[stage] else None]
 
     table = Table(title=f"distillation of {profile!r} ({len(items)} documents)")
     table.add_column("doc", justify="right")
@@ -183,7 +188,7 @@ def _print_listing(profile: str, items: list[DocumentDistillation]) -> None:
     for item in items:
         table.add_row(
             str(item.document.id), item.document.split, item.document.subject or "",
-            *(STATUS_MARKS[item.stages[stage].status if stage in item.stages else None] for stage in STAGES),
+            *(mark(item, stage) for stage in STAGES),
         )
     common.console.print(table)
     common.console.print(f"show one with `pa rules show --profile {profile} --doc ID`", highlight=False)
@@ -202,8 +207,12 @@ def _print_document(item: DocumentDistillation) -> None:
     )
     common.console.print(f"[bold]document {document.id}[/] ({document.split})  {header}", highlight=False)
 
+    from core.distill import STAGE_SPLITS
+
     def cell(stage: str) -> Text:
         result = item.stages.get(stage)
+        if result is None and document.split not in STAGE_SPLITS[stage]:
+            return Text(f"not made for {document.split} documents (only their intent is)", style="dim")
         if result is None:
             return Text("not distilled yet", style="dim")
         if result.status != "ok":
