@@ -61,6 +61,12 @@ def register(app: typer.Typer) -> None:
                     on_progress=on_progress,
                 )
 
+            if large.spec == "embedded" and not as_json:
+                common.err_console.print(
+                    "note: the embedded SmolLM2-135M rarely follows the distillation format; expect many recorded "
+                    "failures, or set models.large to a larger model (ollama:..., openai:...)",
+                    highlight=False,
+                )
             if as_json:
                 summary = asyncio.run(run(lambda _: None))
                 common.print_json(summary.as_dict())
