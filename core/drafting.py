@@ -28,12 +28,13 @@ enter M_L's prompt in one marked place (`<preference_rules>` in `drafting.final`
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from core.agents import agent_messages, split_agent_output
+from core.agents import agent_messages
 from core.errors import BackendError, NotTrainedError
 from core.llm.base import Backend, GenerationOptions, Message, Usage
 from core.prompts import fence, load_template
@@ -241,10 +242,31 @@ def _details(request: DraftRequest) -> str:
     return details_block(request.recipient, request.subject, request.previous)
 
 
-TEXT_STOPS = tuple(f"<{slash}{tag}>" for tag in ("details", "intent", "preference_rules", "example") for slash in ("", "/"))
-"""A written text never contains the prompt's data tags; generation stops where one begins."""
 RULE_STOPS = ("</rules>",)
 """A rule agent is done when it closes its rules (`core.agents.format_rules_target`)."""
+_AGENT_TAG = re.compile(r"</?(?:thinking|rules)>")
+
+
+def read_agent_answer(raw: str) -> tuple[str | None, str]:
+    """(thinking, rules) from a rule agent's answer, in the form `format_rules_target` trains.
+
+    Tolerant where small agents slip: the closing </rules> is a stop sequence so it is usually
+    missing; an unclosed <thinking> ends where <rules> begins; stray copies of the tags are
+    dropped. An answer with thinking but no rules part has no rules ("", never the thinking).
+    """
+    start = raw.find("<rules>")
+    if start != -1:
+        head, body = raw[:start], raw[start + len("<rules>"):]
+        end = body.find("</rules>")
+        body = body if end == -1 else body[:end]
+    elif "</thinking>" in raw:
+        head, body = raw.split("</thinking>", 1)
+    elif "<thinking>" in raw:
+        head, body = raw, ""
+    else:
+        head, body = "", raw
+    thinking = _AGENT_TAG.sub("", head).strip() or None
+    return thinking, _AGENT_TAG.sub("", body).strip()
 
 
 # -- single streams --------------------------------------------------------------------------
@@ -259,14 +281,8 @@ async def stream_text(
     options: GenerationOptions = GenerationOptions(),
     clock: Clock | None = None,
 ) -> AsyncIterator[DraftEvent]:
-    """Any one model call as events: started, deltas, done (whole text, usage).
-
-    Text streams stop at the prompt's own data tags (`TEXT_STOPS`): a small model that starts
-    echoing `<details>` has finished its text and is only copying the prompt.
-    """
+    """Any one model call as events: started, deltas, done (whole text, usage)."""
     clock = clock or Clock()
-    if stream != "rules":
-        options = _with_stops(options, TEXT_STOPS)
     yield DraftEvent(stream, "started", at=clock.now(), method=method, model=backend.spec)
     parts: list[str] = []
     usage: Usage | None = None
@@ -279,9 +295,9 @@ async def stream_text(
             usage, finish = chunk.usage, chunk.finish_reason
     text = "".join(parts)
     if usage is None:
-        raise BackendError(f"{backend.spec}: the {stream} stream ended without its final chunk; the answer may be cut off")
+        raise BackendError(f"{backend.spec} ({method}): the {stream} stream ended without its final chunk; the answer may be cut off")
     if not text.strip():
-        raise BackendError(f"{backend.spec}: the model returned an empty {stream} text; try again or check the model")
+        raise BackendError(f"{backend.spec} ({method}): the model returned an empty {stream} text; try again or check the model")
     yield DraftEvent(stream, "done", text.strip(), at=clock.now(), method=method, model=backend.spec, usage=usage, finish_reason=finish)
 
 
@@ -315,7 +331,7 @@ async def stream_rules(
         if event.kind != "done":
             yield event
             continue
-        thinking, rules = split_agent_output(event.text)
+        thinking, rules = read_agent_answer(event.text)
         if not rules:
             if event.finish_reason == "length":
                 raise BackendError(
@@ -514,7 +530,7 @@ class DraftContext:
         from core.agents import require_agent, template_version
 
         info = require_agent(self.paths, self.profile.name, kind)
-        trained_on = info.manifest.get("template")
+        trained_on = info.manifest.get("prompt_template")
         if trained_on and trained_on != template_version(kind):
             raise NotTrainedError(
                 f"{info.label} was trained on prompt {trained_on} but pa now asks with {template_version(kind)}; "

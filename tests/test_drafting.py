@@ -45,7 +45,9 @@ RULES_ANSWER = "<thinking>They are terse.</thinking>\n<rules>\n- Start with 'Hi 
 SHORT = GenerationOptions(temperature=0.0, max_tokens=24)
 RULES_SHORT = GenerationOptions(temperature=0.0, max_tokens=48)
 REQUEST = DraftRequest("ask Bob to move the budget meeting to Friday", recipient="bob@enron.com", subject="budget meeting")
-DRAFT_CONFIG = "[drafting]\nmax_tokens = 24\nrules_max_tokens = 48\nretriever = \"bm25\"\nfew_shot_k = 2\n"
+AGENT_REQUEST = DraftRequest("- remind Sue about the filing deadline", recipient="sue.mara@enron.com", subject="deadline")
+"""Like what the tiny agent was trained on (tests/tiny_agent.py), so it answers in its trained form."""
+DRAFT_CONFIG = "[drafting]\nmax_tokens = 24\nrules_max_tokens = 48\nretriever = \"bm25\"\nfew_shot_k = 2\ntemperature = 0.0\nseed = 0\n"
 
 
 def kinds_in_order(events: list[DraftEvent], stream: str) -> list[str]:
@@ -89,21 +91,10 @@ def profile(store: Store):
     return record
 
 
-def install_agent(home_paths, profile: str, kind: str, trained) -> Path:
-    """Put a trained agent into this test's PA_HOME the way `pa train` lays it out."""
-    folder = home_paths.agents_dir(profile) / kind / "v1"
-    folder.mkdir(parents=True)
-    (folder / trained.gguf.name).symlink_to(trained.gguf)
-    manifest = dict(trained.manifest, gguf=trained.gguf.name)
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return folder
-
-
 @pytest.fixture
 def trained_agent(tiny_trained_agent, profile):
-    """The session's really trained tiny agent, installed for profile 'jeff'."""
-    install_agent(resolve_paths(), "jeff", "agent", tiny_trained_agent)
-    return tiny_trained_agent
+    """The session's really trained tiny agent (tests/tiny_agent.py), installed for profile 'jeff'."""
+    return tiny_trained_agent.install(resolve_paths(), "jeff", with_documents=False)
 
 
 @pytest.fixture(scope="session")
@@ -153,10 +144,29 @@ def test_naive_and_final_prompts_share_their_prefix_up_to_the_intent():
     assert final[-1].content.startswith(shared) and "<intent>" in shared
 
 
-async def test_text_streams_stop_at_the_prompts_data_tags():
-    backend = ScriptedBackend("Hi Bob")
-    [e async for e in stream_final(backend, REQUEST, "- Be brief")]
-    assert {"<details>", "<intent>", "<preference_rules>"} <= set(backend.calls[0][1].stop)
+@pytest.mark.parametrize(
+    ("raw", "thinking", "rules"),
+    [
+        ("<thinking>\nterse\n</thinking>\n<rules>\n- a\n- b\n</rules>", "terse", "- a\n- b"),
+        ("<rules>\n- a", None, "- a"),  # </rules> is a stop sequence
+        ("<thinking>\nterse\n<rules>\n- a\n<rules>\n", "terse", "- a"),  # unclosed thinking, stray tag
+        ("<thinking>terse</thinking>\n- a", "terse", "- a"),
+        ("- a\n- b", None, "- a\n- b"),
+        ("<thinking>\nonly thinking, cut off", "only thinking, cut off", ""),
+    ],
+)
+def test_agent_answers_are_read_tolerantly(raw, thinking, rules):
+    from core.drafting import read_agent_answer
+    from core.agents import format_rules_target
+
+    assert read_agent_answer(raw) == (thinking, rules)
+    assert read_agent_answer(format_rules_target("- x\n- y", "why")) == ("why", "- x\n- y")
+
+
+async def test_an_agent_cut_off_in_its_thinking_says_so():
+    agent = ScriptedBackend("<thinking> long thoughts", spec="agent")
+    with pytest.raises(BackendError, match="no rules"):
+        [e async for e in draft(ScriptedBackend("Hi"), agent, REQUEST)]
 
 
 def test_empty_rules_are_refused():
@@ -269,6 +279,14 @@ def test_untrained_methods_name_the_command_that_trains_them(store, profile, con
     assert set(BASELINES) | {"agent"} == set(METHODS)
 
 
+def test_an_agent_trained_on_another_prompt_must_be_retrained(tiny_trained_agent, store, profile, config_file):
+    info = tiny_trained_agent.install(resolve_paths(), "jeff", with_documents=False)
+    manifest = dict(info.manifest, prompt_template="agent.rules@0")
+    (info.folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(NotTrainedError, match="pa train --profile jeff --kind agent"):
+        DraftContext.open("jeff").agent("agent")
+
+
 async def test_untrained_method_raises_before_any_event(store, profile, config_file):
     context = DraftContext.open("jeff")
     with pytest.raises(NotTrainedError, match="pa train --profile jeff --kind naive"):
@@ -299,7 +317,7 @@ async def test_three_streams_run_and_final_follows_the_rules(trained_agent, larg
     from core.llm.specs import open_backend
 
     agent = open_backend(f"gguf:{trained_agent.gguf}", Config())
-    events = [e async for e in draft(large, agent, REQUEST, text_options=SHORT, rules_options=RULES_SHORT)]
+    events = [e async for e in draft(large, agent, AGENT_REQUEST, text_options=SHORT, rules_options=RULES_SHORT)]
     transcript = DraftTranscript()
     for event in events:
         transcript.apply(event)
@@ -310,6 +328,10 @@ async def test_three_streams_run_and_final_follows_the_rules(trained_agent, larg
     assert transcript.streams["final"].started_at >= transcript.streams["rules"].done_at
     rules_done = next(i for i, e in enumerate(events) if e.stream == "rules" and e.kind == "done")
     assert all(i > rules_done for i, e in enumerate(events) if e.stream == "final")
+    # the agent answered what it was trained on, and exactly those rules went to M_L
+    from tests.tiny_agent import RULES, THINKING
+
+    assert transcript.text("rules") == RULES and transcript.streams["rules"].thinking == THINKING
 
 
 async def test_cancelling_the_consumer_stops_every_stream(trained_agent, large):
@@ -320,7 +342,7 @@ async def test_cancelling_the_consumer_stops_every_stream(trained_agent, large):
     long = GenerationOptions(temperature=0.0, max_tokens=400)
 
     async def consume():
-        async for event in draft(large, agent, REQUEST, text_options=long, rules_options=long):
+        async for event in draft(large, agent, AGENT_REQUEST, text_options=long, rules_options=long):
             seen.append(event)
 
     task = asyncio.create_task(consume())
@@ -370,7 +392,7 @@ def test_pa_draft_json_saves_history_and_edit_rules(pa, trained_agent, config_fi
     editor = tmp_path / "editor.py"
     editor.write_text("import sys; open(sys.argv[1], 'w').write('- Open with Howdy\\n')\n", encoding="utf-8")
     monkeypatch.setenv("EDITOR", f"{shutil.which('python') or 'python'} {editor}")
-    result = pa("draft", REQUEST.intent, "--profile", "jeff", "--to", "bob@enron.com", "--json", "--edit-rules", "--keep", "final")
+    result = pa("draft", "--profile", "jeff", "--to", "sue.mara@enron.com", "--subject", "deadline", "--json", "--edit-rules", "--keep", "final", "--", AGENT_REQUEST.intent)
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["naive"] and data["rules"] and data["final"] and data["agent"] == "jeff/agent/v1"
@@ -380,13 +402,13 @@ def test_pa_draft_json_saves_history_and_edit_rules(pa, trained_agent, config_fi
     rows = json.loads(history.stdout)
     assert [r["id"] for r in rows] == [data["edited"]["draft_id"], data["draft_id"]]
     assert rows[0]["parent_id"] == data["draft_id"] and rows[0]["edited_rules"] == "- Open with Howdy"
-    assert rows[0]["chosen"] == "final" and rows[1]["rules"] == data["rules"] and rows[1]["recipient"] == "bob@enron.com"
+    assert rows[0]["chosen"] == "final" and rows[1]["rules"] == data["rules"] and rows[1]["recipient"] == "sue.mara@enron.com"
     table = pa("history", "--profile", "jeff")
     assert table.exit_code == 0 and "Drafts of jeff" in table.stdout
 
 
 def test_pa_compare_shows_every_method_and_unavailable_ones_with_their_command(pa, trained_agent, config_file):
-    result = pa("compare", REQUEST.intent, "--profile", "jeff", "--json")
+    result = pa("compare", "--profile", "jeff", "--json", "--to", AGENT_REQUEST.recipient, "--subject", AGENT_REQUEST.subject, "--", AGENT_REQUEST.intent)
     assert result.exit_code == 0, result.stderr
     rows = {row["method"]: row for row in json.loads(result.stdout)["methods"]}
     assert set(rows) == set(METHODS)
@@ -396,7 +418,7 @@ def test_pa_compare_shows_every_method_and_unavailable_ones_with_their_command(p
     assert "pa train --profile jeff --kind naive" in rows["naive-finetune"]["reason"]
     assert "pa train --profile jeff --kind no-baseline" in rows["no-baseline"]["reason"]
     table = pa("compare", REQUEST.intent, "--profile", "jeff", "--baselines", "large,naive-finetune")
-    assert table.exit_code == 0 and "unavailable" in table.stdout and "kind naive" in table.stdout.replace("\n", " ")
+    assert table.exit_code == 0 and "unavailable" in table.stdout and "--kind" in table.stdout and "naive-finetune" in table.stdout
 
 
 def test_pa_compare_rejects_unknown_methods(pa, profile):

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from core.cli import common
-from core.errors import NotTrainedError, UsageError
+from core.errors import BackendError, NotTrainedError, UsageError
 
 STREAM_TITLES = {
     "naive": "Naive draft (M_L zero-shot)",
@@ -224,6 +224,9 @@ def compare_command(
         except NotTrainedError as err:
             rows.append({"method": name, "title": METHODS[name].title, "available": False, "reason": str(err)})
             continue
+        except BackendError as err:  # one method failing must not hide the others' results
+            rows.append({"method": name, "title": METHODS[name].title, "available": True, "error": str(err)})
+            continue
         rows.append({
             "method": name, "title": METHODS[name].title, "available": True, "text": result.text, "rules": result.rules,
             "model": result.model, "seconds": round(result.seconds, 3),
@@ -234,6 +237,9 @@ def compare_command(
         common.print_json({"intent": request.intent, "profile": profile, "methods": rows})
     else:
         _print_compare_table(rows)
+    failed = [str(row["method"]) for row in rows if row.get("error")]
+    if failed:
+        raise BackendError(f"{len(failed)} method(s) failed: {', '.join(failed)}; their errors are in the table above")
     if not any(row["available"] for row in rows):
         raise NotTrainedError("none of the chosen methods can run yet; train or distill as listed above")
 
@@ -250,8 +256,8 @@ def _print_compare_table(rows: list[dict[str, object]]) -> None:
     from rich.text import Text
 
     table = Table(title="Methods side by side", show_lines=True, expand=True)
-    table.add_column("method", style="bold", min_width=16, ratio=1)
-    table.add_column("text", ratio=5)
+    table.add_column("method", style="bold", min_width=16, max_width=20)
+    table.add_column("text", ratio=1)
     table.add_column("first token", justify="right", no_wrap=True)
     table.add_column("total", justify="right", no_wrap=True)
     table.add_column("tokens", justify="right", no_wrap=True)
@@ -260,6 +266,9 @@ def _print_compare_table(rows: list[dict[str, object]]) -> None:
         label.append(str(row["title"]), style="dim")
         if not row["available"]:
             table.add_row(label, Text(f"unavailable: {row['reason']}", style="yellow"), "-", "-", "-")
+            continue
+        if row.get("error"):
+            table.add_row(label, Text(f"failed: {row['error']}", style="red"), "-", "-", "-")
             continue
         text = Text(str(row["text"]))
         if row.get("rules"):
