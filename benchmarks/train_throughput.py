@@ -1,0 +1,174 @@
+"""Training throughput of M_S (SmolLM2-135M, LoRA fp32 on CPU): length-grouped batches vs padding to max.
+
+    python benchmarks/train_throughput.py [--sender allen-p] [--steps 6] [--full]
+
+Part 1 runs the same number of steps over the same real Enron examples twice, once with
+finetune.train's length-grouped batches and once with shuffled batches padded to the longest
+example, and prints real (non-padding) tokens per second side by side.
+Part 2 (--full) trains the real `pa train` path (train_run: train + export) on 100 examples x
+3 epochs and prints the wall time (target: <= 10 minutes on 2 cores).
+
+Examples come from the Enron mails imported with pa's own importer. When no distilled rules
+exist (this script does not run distillation) the naive kind is used: input = a stand-in intent
+built from the subject, target = the real email text. The output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+ENRON = REPO.parent / "shared" / "data" / "enron"
+
+
+def import_profile(home: Path, sender: str) -> None:
+    from core.cli import run
+
+    os.environ["PA_HOME"] = str(home)
+    code = run(["import", str(ENRON / sender), "--profile", "bench"])
+    if code != 0:
+        raise SystemExit(f"import of {ENRON / sender} failed with exit code {code}")
+
+
+def stand_in_examples(limit: int, split: str = "train"):
+    """Naive-kind examples from the store: a subject-based stand-in intent -> the real text."""
+    from core.paths import resolve_paths
+    from core.store import Store
+    from finetune.dataset import Example
+
+    with Store.open(resolve_paths().store_file) as store:
+        profile = store.get_profile("bench")
+        documents = [d for d in store.documents(profile.id, split=split) if d.text.strip()][:limit]
+    return [
+        Example(d.id, d.split, f"- write the email about: {d.subject or 'no subject'}", d.recipients, d.subject,
+                d.previous_context, d.text.strip())
+        for d in documents
+    ]
+
+
+def measure(model, batches, encoded, pad_id, pad_to, optimizer, trainable):
+    import torch
+
+    from finetune.train import collate
+
+    real = padded = 0
+    start = time.monotonic()
+    for batch_ids in batches:
+        batch = collate([encoded[i] for i in batch_ids], pad_id, pad_to=pad_to)
+        real += int(batch["attention_mask"].sum())
+        padded += batch["input_ids"].numel()
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    seconds = time.monotonic() - start
+    return {"seconds": seconds, "real_tokens": real, "padded_tokens": padded,
+            "tokens_per_s": real / seconds, "steps": len(batches)}
+
+
+def part_one(args) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    from core.config import TrainConfig
+    from core.paths import resolve_paths
+    from finetune.base_model import resolve_base_model
+    from finetune.dataset import DatasetReport, encode_examples
+    from finetune.train import add_lora, length_grouped_batches, load_base_for_training, shuffled_batches
+
+    torch.set_num_threads(args.threads)
+    hp = TrainConfig(lora_dropout=0.0, max_length=args.max_length)
+    base = resolve_base_model("embedded", resolve_paths())
+    tokenizer = AutoTokenizer.from_pretrained(base.folder)
+    report = DatasetReport("naive")
+    examples = stand_in_examples(args.examples)
+    encoded = encode_examples(tokenizer, "naive", examples, hp.max_length, report)
+    lengths = [e.length for e in encoded]
+    need = args.steps * hp.batch_size
+    grouped = [b for b in length_grouped_batches(lengths, hp.batch_size, 0) if len(b) == hp.batch_size][: args.steps]
+    plain = [b for b in shuffled_batches(len(encoded), hp.batch_size, 0) if len(b) == hp.batch_size][: args.steps]
+    print(f"data: {len(encoded)} naive-kind examples from Enron {args.sender} (no distilled rules: stand-in intents "
+          f"from subjects, targets = real emails); lengths {min(lengths)}-{max(lengths)} tokens, "
+          f"mean {sum(lengths) / len(lengths):.0f}; {report.dropped_too_long} dropped over {hp.max_length}; "
+          f"{args.steps} steps x batch {hp.batch_size} ({need} examples) per mode; {args.threads} threads")
+    results = {}
+    for name, batches, pad_to in (("length-grouped (pa)", grouped, None), ("padded to max", plain, max(lengths))):
+        model = add_lora(load_base_for_training(base.folder, "cpu"), hp)
+        model.train()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate)
+        results[name] = measure(model, batches, encoded, tokenizer.pad_token_id, pad_to, optimizer, trainable)
+        del model, optimizer
+    print(f"\n{'batching':<22}{'steps':>7}{'real tok':>10}{'padded tok':>12}{'seconds':>10}{'real tok/s':>12}")
+    for name, r in results.items():
+        print(f"{name:<22}{r['steps']:>7}{r['real_tokens']:>10}{r['padded_tokens']:>12}{r['seconds']:>10.1f}{r['tokens_per_s']:>12.1f}")
+    a, b = results["length-grouped (pa)"], results["padded to max"]
+    print(f"\nspeed-up in real tokens/s: {a['tokens_per_s'] / b['tokens_per_s']:.2f}x "
+          f"(padding share: {1 - a['real_tokens'] / a['padded_tokens']:.0%} vs {1 - b['real_tokens'] / b['padded_tokens']:.0%})")
+
+
+def part_two(args) -> None:
+    """100 examples x 3 epochs through the real training + export path."""
+    from core.config import Config, TrainConfig
+    from core.paths import resolve_paths
+    from core.store import Store
+    from finetune.dataset import Dataset
+    from finetune.runs import prepare_run
+    from finetune.train import train_run
+
+    paths = resolve_paths()
+    examples = stand_in_examples(100) + stand_in_examples(10, "test")
+    config = Config(train=TrainConfig(base_model="embedded", epochs=3, max_length=args.max_length))
+    with Store.open(paths.store_file) as store:
+        store.create_profile("bench")
+        # The CLI path needs distilled intents; here the stand-in examples are written as the run's dataset.
+        with store.transaction() as db:
+            for e in examples:
+                db.execute(
+                    "INSERT OR IGNORE INTO distillations (document_id, stage, status, content, template_id, template_version, model) "
+                    "VALUES (?, 'intent', 'ok', ?, 'benchmark-stand-in', 0, 'none')", (e.document_id, e.intent))
+        run = prepare_run(paths, store, config, "bench", "naive", quant="q8_0")
+    dataset = Dataset.load(run.folder / "data")
+    print(f"\nfull run: {len(dataset.train)} train + {len(dataset.eval)} eval examples (naive kind, stand-in intents)")
+    start = time.monotonic()
+    agent = train_run(run, paths=paths, echo=lambda e: print(
+        f"  step {e['step']}/{e['total']} loss {e['loss']:.3f} {e['tokens_per_s']:.0f} tok/s eta {e['eta']:.0f}s",
+        flush=True) if e["event"] == "step" and e["step"] % 10 == 0 else None)
+    wall = time.monotonic() - start
+    training = agent.manifest["training"]
+    print(f"\n100 examples x 3 epochs: {training['steps']} steps, training {training['train_seconds']:.0f} s, "
+          f"train+export wall {wall:.0f} s ({wall / 60:.1f} min; target <= 10 min on 2 cores); "
+          f"{training['tokens_per_s']} tok/s; eval loss {training['eval_losses']}; agent {agent.gguf.name} "
+          f"{agent.gguf.stat().st_size / 2**20:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sender", default="allen-p")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--examples", type=int, default=100)
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--full", action="store_true", help="also time 100 examples x 3 epochs (train + export)")
+    parser.add_argument("--home", type=Path, help="PA_HOME to use (default: a temporary one; the fp32 base is cached there)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with tempfile.TemporaryDirectory() as scratch:
+        home = args.home or Path(scratch)
+        import_profile(home, args.sender)
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the CPU)\n")
+        part_one(args)
+        if args.full:
+            part_two(args)
+        print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
