@@ -122,7 +122,7 @@ def test_rules_enter_the_final_prompt_once_in_the_marked_block():
     messages = final_messages(REQUEST, rules)
     user = messages[-1].content
     assert user.count(rules) == 1
-    block = user.split("=== PREFERENCE RULES")[1].split("=== END OF PREFERENCE RULES ===")[0]
+    block = user.split("=== PREFERENCE RULES")[1].split("=== END PREFERENCE RULES ===")[0]
     assert f"<preference_rules>\n{rules}\n</preference_rules>" in block
     assert rules not in messages[0].content  # never in the instructions
 
