@@ -183,6 +183,14 @@ def _round(value: float | None) -> float | None:
 # -- prompts ---------------------------------------------------------------------------------
 
 
+EXAMPLE_MAX_CHARS = 1500
+"""A few-shot example's text is cut to this many characters, so k long emails still fit a small context."""
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + " [...]"
+
+
 def zero_shot_messages(request: DraftRequest, genre: str = "email") -> list[Message]:
     """M_L or M_S alone: the naive draft and the small/large baselines."""
     return load_template("drafting.zero_shot").render(genre=genre, details=_details(request), intent=intent_block(request.intent))
@@ -200,7 +208,7 @@ def final_messages(request: DraftRequest, rules: str, genre: str = "email") -> l
 def few_shot_messages(request: DraftRequest, examples: list[Example], genre: str = "email") -> list[Message]:
     """M_L with the person's own (intent, text) pairs, most similar first."""
     blocks = [
-        fence(f"What they wanted to say:\n{example.intent.strip()}\n\nWhat they wrote:\n{example.text.strip()}", "example")
+        fence(f"What they wanted to say:\n{example.intent.strip()}\n\nWhat they wrote:\n{_cut(example.text.strip(), EXAMPLE_MAX_CHARS)}", "example")
         for example in examples
     ]
     return load_template("drafting.few_shot").render(
@@ -561,7 +569,8 @@ class DraftContext:
                     f"profile {self.profile.name!r} has no distilled intents for few-shot examples yet; "
                     f"run `pa distill --profile {self.profile.name}` first"
                 )
-            self._retriever = build_retriever(self.config.drafting.retriever, examples)
+            cache = self.paths.profile_dir(self.profile.name) / "cache" / "retrieval"
+            self._retriever = build_retriever(self.config.drafting.retriever, examples, cache_dir=cache)
         return self._retriever
 
     def unavailable(self, method: str) -> str | None:

@@ -13,6 +13,7 @@ Heavy imports (sentence_transformers, torch) happen only when an embedding retri
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,13 +60,14 @@ def training_examples(store: Store, profile_id: int) -> list[Example]:
     return [Example(row["document_id"], row["intent"], row["text"]) for row in rows]
 
 
-def build_retriever(kind: str, examples: list[Example]) -> Retriever:
+def build_retriever(kind: str, examples: list[Example], *, cache_dir: Path | None = None) -> Retriever:
+    """A retriever over `examples`; embeddings of intents are kept in `cache_dir` between runs."""
     if not examples:
         raise UsageError("no examples to retrieve from; distill the profile first")
     if kind == "bm25":
         return BM25Retriever(examples)
     if kind == "embeddings":
-        return EmbeddingRetriever(examples)
+        return EmbeddingRetriever(examples, cache_dir=cache_dir)
     raise UsageError(f"drafting.retriever {kind!r} is not one of {', '.join(RETRIEVERS)}; fix it in config.toml")
 
 
@@ -93,13 +95,37 @@ class BM25Retriever:
 class EmbeddingRetriever:
     kind = "embeddings"
 
-    def __init__(self, examples: list[Example]):
+    def __init__(self, examples: list[Example], *, cache_dir: Path | None = None):
         self.examples = examples
         self._model = embedding_model()
-        self._vectors = self._encode([e.intent for e in examples])
+        self._vectors = self._cached_vectors([e.intent for e in examples], cache_dir)
 
     def _encode(self, texts: list[str]) -> Any:
         return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+    def _cached_vectors(self, intents: list[str], cache_dir: Path | None) -> Any:
+        """Encoding every intent costs seconds per hundred on a CPU; reuse them while they are unchanged."""
+        import hashlib
+
+        import numpy as np
+
+        if cache_dir is None:
+            return self._encode(intents)
+        digest = hashlib.sha256(json.dumps([EMBEDDING_PACKAGE, intents]).encode("utf-8")).hexdigest()[:32]
+        file = cache_dir / f"intents-{digest}.npy"
+        if file.is_file():
+            try:
+                vectors = np.load(file, allow_pickle=False)
+                if vectors.shape[0] == len(intents):
+                    return vectors
+            except (OSError, ValueError):
+                pass  # a damaged cache file is rebuilt below
+        vectors = self._encode(intents)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = file.with_name(file.name + ".partial.npy")
+        np.save(partial, vectors, allow_pickle=False)
+        partial.replace(file)
+        return vectors
 
     def top_k(self, query: str, k: int) -> list[Example]:
         scores = self._vectors @ self._encode([query])[0]

@@ -268,6 +268,16 @@ def test_retrievers_rank_the_nearest_intent_first(retriever):
     assert len(index.top_k("anything", 10)) == 3
 
 
+def test_embeddings_are_cached_between_runs_and_rebuilt_when_intents_change(tmp_path):
+    examples = [Example(1, "invite the team to lunch", "a"), Example(2, "move the budget review", "b")]
+    first = EmbeddingRetriever(examples, cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("intents-*.npy")
+    again = EmbeddingRetriever(examples, cache_dir=tmp_path)
+    assert (again._vectors == first._vectors).all()
+    EmbeddingRetriever(examples + [Example(3, "ask for the contracts", "c")], cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("intents-*.npy"))) == 2 and not list(tmp_path.glob("*.partial*"))
+
+
 # -- methods and availability ----------------------------------------------------------------
 
 
