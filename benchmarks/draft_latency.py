@@ -10,6 +10,12 @@ final's first token comes at most 1 s after the rules are done.
 Models load in a warm-up call first (load time is reported apart). Greedy decoding with a
 fixed token budget, so runs differ only in timing. On a small CPU machine the two models
 compete for the same cores: the figures say what overlap buys on *this* machine.
+
+What bounds the final's first token with a local M_L: one llama.cpp context serves one
+generation at a time, so when the rules are done before the naive draft, the final waits for
+the naive draft to finish; then it reads only the rule block, because the naive prompt shares
+its prefix (system + details + intent) and llama.cpp reuses it from the KV cache. With a
+server M_L (Ollama, OpenAI-compatible) naive and final run at once and the wait disappears.
 """
 
 from __future__ import annotations
