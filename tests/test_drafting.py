@@ -415,6 +415,8 @@ def test_pa_draft_json_saves_history_and_edit_rules(pa, trained_agent, config_fi
     assert rows[0]["chosen"] == "final" and rows[1]["rules"] == data["rules"] and rows[1]["recipient"] == "sue.mara@enron.com"
     table = pa("history", "--profile", "jeff")
     assert table.exit_code == 0 and "Drafts of jeff" in table.stdout
+    one = pa("history", "--profile", "jeff", "--id", data["draft_id"])
+    assert one.exit_code == 0 and data["rules"].splitlines()[0] in one.stdout
 
 
 def test_pa_compare_shows_every_method_and_unavailable_ones_with_their_command(pa, trained_agent, config_file):
@@ -429,6 +431,16 @@ def test_pa_compare_shows_every_method_and_unavailable_ones_with_their_command(p
     assert "pa train --profile jeff --kind no-baseline" in rows["no-baseline"]["reason"]
     table = pa("compare", REQUEST.intent, "--profile", "jeff", "--baselines", "large,naive-finetune")
     assert table.exit_code == 0 and "unavailable" in table.stdout and "--kind" in table.stdout and "naive-finetune" in table.stdout
+
+
+def test_pa_draft_bad_input_is_one_line_and_exit_2(pa, profile):
+    unknown = pa("draft", "hi", "--profile", "nobody")
+    assert unknown.exit_code == 2 and "no profile named 'nobody'" in unknown.stderr
+    empty = pa("draft", "  ", "--profile", "jeff")
+    assert empty.exit_code == 2 and "intent is empty" in empty.stderr
+    keep = pa("draft", "hi", "--profile", "jeff", "--keep", "both")
+    assert keep.exit_code == 2 and "--keep" in keep.stderr
+    assert all("Traceback" not in r.stderr for r in (unknown, empty, keep))
 
 
 def test_pa_compare_rejects_unknown_methods(pa, profile):
