@@ -115,8 +115,8 @@ def start_training(run: Run, *, resume: bool = False) -> subprocess.Popen:
     command = [sys.executable, "-m", "finetune.train", str(run.folder)]
     if resume:
         command.append("--resume")
-    log = (run.folder / "train.log").open("ab")
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    with (run.folder / "train.log").open("ab") as log:  # the child keeps its own handle
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
 
 
 def watch(run: Run, process: subprocess.Popen, poll_seconds: float = 0.3) -> Iterator[dict[str, Any]]:

@@ -58,20 +58,21 @@ def register(app: typer.Typer) -> None:
             else:
                 run = prepare_run(paths, store, common.config(), profile, kind.value, quant=quant.value, epochs=epochs)
         process = start_training(run, resume=resume)
+        resume_hint = f"continue with `pa train --profile {profile} --kind {kind.value} --resume`"
         try:
             final = _follow(run, process, as_json)
         except KeyboardInterrupt:
+            # The terminal sent SIGINT to the training process too; make sure, then let it checkpoint.
             process.send_signal(signal.SIGINT)
             process.wait()
+            common.err_console.print(f"training stopped and checkpointed; {resume_hint}")
             raise
         code = process.wait()
         if final is None or final.get("event") == "failed":
             message = (final or {}).get("message") or f"training process exited with code {code}; see {run.folder / 'train.log'}"
             raise PaError(message)
         if final["event"] == "interrupted":
-            common.err_console.print(
-                f"{final.get('message', 'stopped')}: `pa train --profile {profile} --kind {kind.value} --resume`"
-            )
+            common.err_console.print(f"training stopped at step {final.get('step')}/{final.get('total')}; {resume_hint}")
             raise KeyboardInterrupt
         if as_json:
             return
