@@ -132,6 +132,57 @@ def write_gguf(model, tokenizer_metadata: dict[str, Any], path: Path, ftype: str
     return path
 
 
+_LORA_TARGETS = {
+    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
+
+
+def write_lora_gguf(adapter_folder: Path, base_config, path: Path) -> Path:
+    """The LoRA adapter as a llama.cpp adapter GGUF, to apply on the base GGUF at load time.
+
+    Much smaller than a merged model, but applied on the (quantized) base GGUF rather than
+    the fp32 weights it was trained against, so its outputs drift more than the merged export.
+    The q/k `lora_b` rows get the same head reordering as the q/k weights.
+    """
+    import numpy as np
+    from gguf import GGUFWriter
+    from safetensors.numpy import load_file
+
+    settings = json.loads((adapter_folder / "adapter_config.json").read_text(encoding="utf-8"))
+    if settings.get("alpha_pattern") or settings.get("rank_pattern"):
+        raise UsageError("adapters with per-module rank or alpha cannot be written as a LoRA GGUF")
+    heads = base_config.num_attention_heads
+    kv_heads = getattr(base_config, "num_key_value_heads", None) or heads
+    weights = load_file(str(adapter_folder / "adapter_model.safetensors"))
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", float(settings["lora_alpha"]))
+    for key in sorted(weights):
+        if ".lora_A." not in key:
+            continue
+        module = key.split("model.layers.", 1)[1].split(".lora_A.", 1)[0]  # "3.self_attn.q_proj"
+        layer, target = module.split(".", 1)
+        if target not in _LORA_TARGETS:
+            raise UsageError(f"LoRA on {target} cannot be written as a llama.cpp adapter")
+        name = f"blk.{layer}.{_LORA_TARGETS[target]}.weight"
+        lora_a = weights[key].astype(np.float32)
+        lora_b = weights[key.replace(".lora_A.", ".lora_B.")].astype(np.float32)
+        if target == "self_attn.q_proj":
+            lora_b = _reorder_heads(lora_b, heads)
+        elif target == "self_attn.k_proj":
+            lora_b = _reorder_heads(lora_b, kv_heads)
+        writer.add_tensor(f"{name}.lora_a", lora_a)
+        writer.add_tensor(f"{name}.lora_b", lora_b)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
 def quantize_gguf(source: Path, target: Path, quant: str, threads: int | None = None) -> Path:
     """llama.cpp's quantizer (llama_model_quantize) from an F16/F32 GGUF to `quant`."""
     import llama_cpp
@@ -193,6 +244,13 @@ def export_agent(
         if not keep_float:
             float_file.unlink()
 
+    lora_gguf = None
+    if base.gguf is not None:  # an adapter GGUF is applied on a base GGUF: only when there is one
+        on_stage("lora", "writing the LoRA adapter GGUF")
+        from transformers import AutoConfig
+
+        lora_gguf = write_lora_gguf(adapter, AutoConfig.from_pretrained(base.folder), partial / f"{kind}-lora.gguf")
+
     on_stage("manifest", "writing manifest.json")
     shutil.copytree(adapter, partial / "adapter")
     record = {
@@ -205,6 +263,8 @@ def export_agent(
         "sha256": file_sha256(gguf),
         "float_gguf": float_file.name if float_file.exists() else None,
         "float_size_bytes": float_file.stat().st_size if float_file.exists() else None,
+        "lora_gguf": lora_gguf.name if lora_gguf else None,
+        "lora_base_gguf": str(base.gguf) if lora_gguf else None,
         "prompt_template": template_version(kind),
         "base_model": {"spec": base.spec, "folder": base.folder, "gguf": str(base.gguf) if base.gguf else None,
                        "sha256": base.sha256},

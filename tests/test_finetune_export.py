@@ -78,3 +78,26 @@ def test_unsupported_architecture_is_a_usage_error(tmp_path):
     model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=100, n_positions=64))
     with pytest.raises(UsageError, match="Llama-architecture"):
         write_gguf(model, {}, tmp_path / "x.gguf")
+
+
+def test_lora_adapter_gguf_on_the_base_answers_like_the_merged_export(tiny_trained_agent, tmp_path):
+    import llama_cpp
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from finetune.export import write_lora_gguf
+    from tests.test_finetune_tiny import PROMPTS, _chat
+
+    base_folder = tiny_trained_agent.base_folder
+    base = AutoModelForCausalLM.from_pretrained(base_folder, dtype=torch.float32)
+    base_gguf = write_gguf(base, load_tokenizer_metadata(base_folder), tmp_path / "base-f32.gguf", "f32")
+    lora = write_lora_gguf(tiny_trained_agent.agent.folder / "adapter", AutoConfig.from_pretrained(base_folder),
+                           tmp_path / "agent-lora.gguf")
+    merged = llama_cpp.Llama(str(tiny_trained_agent.float_gguf), n_ctx=512, n_threads=2, verbose=False)
+    with_lora = llama_cpp.Llama(str(base_gguf), lora_path=str(lora), n_ctx=512, n_threads=2, verbose=False)
+    plain = llama_cpp.Llama(str(base_gguf), n_ctx=512, n_threads=2, verbose=False)
+    for prompt in PROMPTS:
+        answers = [llm.create_chat_completion(_chat(*prompt), max_tokens=48, temperature=0.0)["choices"][0]["message"]["content"]
+                   for llm in (merged, with_lora, plain)]
+        assert answers[1] == answers[0]
+        assert answers[2] != answers[0]
