@@ -217,14 +217,17 @@ def _pyplot():
 
 
 def plot_win_rates(report: dict[str, Any], file: Path) -> None:
-    """Grouped bars: win, tie and loss rate of the agent against each baseline, Wilson intervals."""
+    """Grouped bars: win, tie, loss and invalid rate of the agent against each baseline, Wilson intervals."""
     plt = _pyplot()
     rows = report["pairwise"]
-    figure, axes = plt.subplots(figsize=(max(4.5, 1.6 * len(rows) + 2), 3.4), dpi=100)
-    kinds = [("win_rate", "agent wins", "#2a9d8f"), ("tie_rate", "tie", "#b0b0b0"), ("loss_rate", "agent loses", "#e76f51")]
-    width = 0.26
+    figure, axes = plt.subplots(figsize=(max(5.5, 1.8 * len(rows) + 2), 3.8), dpi=100)
+    kinds = [
+        ("win_rate", "agent wins", "#2a9d8f"), ("tie_rate", "tie", "#b0b0b0"),
+        ("loss_rate", "agent loses", "#e76f51"), ("invalid_rate", "invalid (judge never parsed)", "#5c677d"),
+    ]
+    width = 0.2
     for offset, (key, label, colour) in enumerate(kinds):
-        xs = [i + (offset - 1) * width for i in range(len(rows))]
+        xs = [i + (offset - 1.5) * width for i in range(len(rows))]
         estimates = [row[key]["estimate"] for row in rows]
         errors = [
             [row[key]["estimate"] - row[key]["low"] for row in rows],
@@ -234,8 +237,8 @@ def plot_win_rates(report: dict[str, Any], file: Path) -> None:
     axes.set_xticks(range(len(rows)), [f"{row['baseline']}\n(n={row['n']})" for row in rows], fontsize=8)
     axes.set_ylim(0, 1)
     axes.set_ylabel("share of documents")
-    axes.set_title(f"{report['profile']}: agent vs baselines (judge {report['models']['judge']})", fontsize=9)
-    axes.legend(fontsize=7, loc="upper right")
+    axes.set_title(f"{report['profile']}: agent vs baselines (judge {report['models']['judge']}), 95% Wilson", fontsize=9)
+    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, frameon=False)
     figure.tight_layout()
     file.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(file)
@@ -246,7 +249,7 @@ def plot_similarity(report: dict[str, Any], file: Path) -> None:
     """Bars per method: mean BERTScore F1 and cosine to the real text, bootstrap intervals."""
     plt = _pyplot()
     names = list(report["methods"])
-    figure, axes = plt.subplots(figsize=(max(4.5, 1.1 * len(names) + 2), 3.4), dpi=100)
+    figure, axes = plt.subplots(figsize=(max(5.5, 1.1 * len(names) + 2), 3.8), dpi=100)
     width = 0.38
     for offset, (metric, colour) in enumerate((("bertscore_f1", "#264653"), ("cosine", "#e9c46a"))):
         xs, estimates, low, high = [], [], [], []
@@ -262,8 +265,8 @@ def plot_similarity(report: dict[str, Any], file: Path) -> None:
     axes.set_xticks(range(len(names)), names, fontsize=8)
     axes.set_ylim(0, 1)
     axes.set_ylabel("similarity to the real text")
-    axes.set_title(f"{report['profile']}: similarity per method", fontsize=9)
-    axes.legend(fontsize=7, loc="upper right")
+    axes.set_title(f"{report['profile']}: similarity to the real text per method, 95% bootstrap", fontsize=9)
+    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     figure.tight_layout()
     figure.savefig(file)
     plt.close(figure)
