@@ -110,6 +110,8 @@ class TrainConfig(Section):
     rules_only: bool = False
     """Train the agent on the rules alone, without the thinking part."""
     seed: int = 0
+    threads: int | None = Field(None, ge=1)
+    """torch threads for training; empty means all cores (on a busy shared CPU, 1 can be faster)."""
 
 
 class DraftingConfig(Section):

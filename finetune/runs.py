@@ -89,7 +89,7 @@ def prepare_run(
         "kind": kind,
         "quant": quant,
         "train": train.model_dump(),
-        "threads": config.embedded.threads,
+        "threads": train.threads,
         "data_hash": dataset.data_hash,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
