@@ -33,4 +33,8 @@ fi
 python -m pip install --quiet --force-reinstall --no-deps "$wheels"/llama_cpp_python-*.whl
 python -m pip install --quiet "$wheels"/llama_cpp_python-*.whl  # its dependencies
 python -m pip install --quiet -e ".[dev]"
+# tmux: the TUI test that drives `pa-tui` in a real terminal needs it (only installed as root).
+if [ "$(id -u)" = "0" ]; then
+  command -v tmux >/dev/null || (apt-get update && apt-get install -y tmux)
+fi
 echo "pa is installed in .venv: activate it with '. .venv/bin/activate'"

@@ -40,12 +40,3 @@ def tui_large_model():
     backend.load()
     return backend
 
-
-@pytest.fixture(scope="session")
-def tiny_trained_agent(tmp_path_factory):
-    """Stand-in until tests/conftest.py has the shared one: the tiny agent, trained once."""
-    from tests.tiny_agent import build_tiny_agent, make_tokenizer_folder
-
-    home = tmp_path_factory.mktemp("tiny-agent-home")
-    tokenizer = make_tokenizer_folder(tmp_path_factory.mktemp("tiny-tokenizer"))
-    return build_tiny_agent(home, tokenizer)

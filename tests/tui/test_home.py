@@ -129,3 +129,53 @@ async def test_every_key_of_a_screen_is_in_the_command_palette(make_app, store):
         await pilot.pause()
         titles = {command.title for command in app.get_system_commands(app.screen)}
         assert {"Cancel", "Edit rules", "Save final", "History", "Copy the final pane"} <= titles
+
+
+async def test_ollama_models_are_offered_when_ollama_is_configured(make_app, store, pa_home, httpserver):
+    httpserver.expect_request("/api/tags", method="GET").respond_with_json({"models": [
+        {"name": "llama3.1:8b", "model": "llama3.1:8b", "size": 1, "details": {"parameter_size": "8.0B"}},
+        {"name": "qwen2.5:latest", "model": "qwen2.5:latest", "size": 1, "details": {}},
+    ]})
+    pa_home.mkdir(parents=True, exist_ok=True)
+    (pa_home / "config.toml").write_text(f'[ollama]\nhost = "{httpserver.url_for("/").rstrip("/")}"\n', encoding="utf-8")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        dialog = app.screen
+        pending = [w for w in app.workers if w.group == "ollama-models"]
+        if pending:  # (an empty list would mean: wait for every worker, the open dialog's too)
+            await app.workers.wait_for_complete(pending)
+        await pilot.pause()
+        select = dialog.query_one("#ollama-models")
+        assert not select.disabled
+        assert [value for _, value in select._options if isinstance(value, str)] == ["llama3.1:8b", "qwen2.5:latest"]
+        dialog.query_one("#spec-agent").focus()
+        select.value = "qwen2.5:latest"
+        await pilot.pause()
+        assert dialog.query_one("#spec-agent").value == "ollama:qwen2.5:latest"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert load_config(resolve_paths()).models.agent == "ollama:qwen2.5:latest"
+
+
+async def test_an_unreachable_ollama_is_a_notification(make_app, store, pa_home):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    pa_home.mkdir(parents=True, exist_ok=True)
+    (pa_home / "config.toml").write_text(f'[ollama]\nhost = "http://127.0.0.1:{port}"\n', encoding="utf-8")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        for worker in [w for w in app.workers if w.group == "ollama-models"]:
+            try:
+                await worker.wait()
+            except Exception:  # WorkerFailed: the app turned it into a notification
+                pass
+        await pilot.pause()
+        assert any(str(port) in n.message for n in app._notifications if n.severity == "error")
+        assert app.screen.query_one("#ollama-models").disabled

@@ -47,7 +47,7 @@ def test_import_preview(fixture_app, snap_compare):
         screen.query_one("#import-path").value = "corpus"  # the real path holds the temp folder
         screen.query_one("#import-preview").focus()
         await pilot.press("down", "down", "down")
-        await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(fixture_app, terminal_size=SIZE, run_before=preview)
 
@@ -68,7 +68,7 @@ def test_draft(fixture_app, snap_compare):
         await screen.pane("rules").show(fixture_data.RULES)
         await screen.pane("final").show(fixture_data.FINAL)
         screen.query_one("#intent").text = "- tell Jonas the delivery moves to Friday"
-        await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(fixture_app, terminal_size=SIZE, run_before=fill)
 
@@ -84,13 +84,23 @@ def test_compare(fixture_app, snap_compare):
                 await screen.pane(method).show(f"*unavailable:* {why}", state="unavailable")
             else:
                 await screen.pane(method).show(fixture_data.FINAL, note="1.0s")
-        await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(fixture_app, terminal_size=SIZE, run_before=fill)
 
 
 def test_evaluation(fixture_app, snap_compare):
     assert snap_compare(fixture_app, terminal_size=SIZE, press=["f7"])
+
+
+async def steady(pilot) -> None:
+    """No blinking cursors: a blink caught mid-way would make the snapshot differ run to run."""
+    from textual.widgets import Input, TextArea
+
+    for widget in pilot.app.screen.query("Input, TextArea"):
+        if isinstance(widget, (Input, TextArea)):
+            widget.cursor_blink = False
+    await pilot.pause()
 
 
 async def settle(pilot) -> None:

@@ -14,6 +14,12 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 
+def shown(text: str) -> str:
+    """Model text as Markdown that shows every character: raw HTML (`<details>`, `<br>`) would
+    otherwise be swallowed by the renderer, so `<` is written as an entity."""
+    return text.replace("<", "&lt;")
+
+
 class StreamPane(Vertical):
     DEFAULT_CLASSES = "stream-pane"
 
@@ -65,7 +71,7 @@ class StreamPane(Vertical):
             self._set_state("streaming")
         follow = self.following
         self.text += fragment
-        await self._markdown_stream.write(fragment)
+        await self._markdown_stream.write(shown(fragment))
         if follow:
             self.scroller.scroll_end(animate=False)
 
@@ -76,7 +82,7 @@ class StreamPane(Vertical):
             self.text = text
         self.tokens, self.seconds = tokens, seconds
         follow = self.following
-        await self.markdown.update(self.text)
+        await self.markdown.update(shown(self.text))
         if follow:
             self.scroller.scroll_end(animate=False)
         self._set_state("done", note)
@@ -85,7 +91,7 @@ class StreamPane(Vertical):
         """Show a finished text (from history or an edit) without streaming it, from its top."""
         await self._stop_stream()
         self.text, self.tokens, self.seconds = text, 0, 0.0
-        await self.markdown.update(text)
+        await self.markdown.update(shown(text))
         self.scroller.scroll_home(animate=False)
         self._set_state(state, note)
 
