@@ -376,6 +376,28 @@ def test_judge_cost_is_estimated_when_a_price_is_configured(setup, similarity):
     assert usage["cost_usd"] == pytest.approx((usage["prompt_tokens"] * 2.0 + usage["completion_tokens"] * 8.0) / 1e6)
 
 
+def test_generation_cost_counts_only_the_priced_writer(setup, similarity):
+    from core.llm.specs import Price
+
+    paths, store, config, profile, backends, _ = setup
+    priced = dict(backends)
+    priced["large"] = ScriptedBackend(large_reply, spec="openai:large")
+    priced["large"].price = Price(input_per_mtok=1.0, output_per_mtok=4.0)
+    context = ScriptedContext(paths, config, store, profile, priced)
+    report = run(setup, similarity, ScriptedBackend("A"), baselines=["large", "small"], context=context)
+    large_calls = priced["large"].calls
+    assert report["methods"]["small"]["cost_usd"] is None  # M_S is local
+    # The agent's rules come from the local agent: only the final, written by M_L, is priced.
+    final_prompts = [m for m, _ in large_calls if "PREFERENCE RULES" in m[-1].content]
+    assert len(final_prompts) == 3
+    expected_agent = sum(
+        (sum(len(msg.content.split()) for msg in messages) * 1.0 + len(AGENT_TEXT.split(" ")) * 4.0) / 1e6
+        for messages in final_prompts
+    )
+    assert report["methods"]["agent"]["cost_usd"] == pytest.approx(expected_agent)
+    assert report["methods"]["large"]["cost_usd"] > 0
+
+
 def test_untrained_baselines_are_skipped_by_default_and_refused_when_asked_for(setup, similarity):
     report = run(setup, similarity, ScriptedBackend("A"))
     assert set(report["methods"]) == {"agent", "small", "large", "few-shot"}
