@@ -125,7 +125,7 @@ def part_two(args) -> None:
 
     paths = resolve_paths()
     examples = stand_in_examples(100) + stand_in_examples(10, "test")
-    config = Config(train=TrainConfig(base_model="embedded", epochs=3, max_length=args.max_length))
+    config = Config(train=TrainConfig(base_model="embedded", epochs=3, max_length=args.max_length, threads=args.threads))
     with Store.open(paths.store_file) as store:
         store.create_profile("bench")
         # The CLI path needs distilled intents; here the stand-in examples are written as the run's dataset.

@@ -92,3 +92,12 @@ def test_smollm2_train_export_quantize_parity(pa_home):
     for prompt in PROMPTS:
         reply = q8.create_chat_completion(chat(prompt), max_tokens=160, temperature=0.0)
         assert reply["choices"][0]["finish_reason"] == "stop", reply["choices"][0]["message"]["content"]
+
+    # The small LoRA-adapter GGUF, applied by llama.cpp on the embedded (Q4_1) base, says the same.
+    assert agent.lora_gguf is not None and agent.lora_gguf.stat().st_size < 20 * 2**20
+    with_lora = llama_cpp.Llama(manifest["lora_base_gguf"], lora_path=str(agent.lora_gguf), n_ctx=1024, n_threads=2,
+                                verbose=False)
+    merged_reply = q8.create_chat_completion(chat(PROMPTS[0]), max_tokens=160, temperature=0.0)
+    lora_reply = with_lora.create_chat_completion(chat(PROMPTS[0]), max_tokens=160, temperature=0.0)
+    assert lora_reply["choices"][0]["finish_reason"] == "stop"
+    assert lora_reply["choices"][0]["message"]["content"] == merged_reply["choices"][0]["message"]["content"]
