@@ -32,6 +32,7 @@ import json
 import random
 import time
 import zlib
+from functools import partial
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -42,7 +43,7 @@ from core.events import Progress, ProgressCallback, ignore_progress
 from core.llm.base import Backend, GenerationOptions, Message, Usage
 from core.prompts import Template, fence, load_template
 from core.store import Document, Profile, Store
-from core.tagged import ParseResult, Parsed, Rejected, parse_draft, parse_intent, parse_rules
+from core.tagged import ParseResult, Parsed, Rejected, TextLength, parse_draft, parse_intent, parse_rules
 
 STAGES = ("intent", "draft", "rules", "nobaseline_rules")
 STAGE_CHOICES: dict[str, tuple[str, ...]] = {
@@ -63,12 +64,19 @@ PREVIOUS_MAX_CHARS = 1500
 RETRY_ANSWER_CHARS = 2000
 """How much of a rejected answer is shown back to the model on a retry."""
 
-_PARSERS: dict[str, Callable[[str, str | None], ParseResult]] = {
-    "intent": parse_intent,
-    "draft": parse_draft,
-    "rules": parse_rules,
-    "nobaseline_rules": parse_rules,
-}
+def stage_parser(stage: str, document: Document) -> Callable[[str, str | None], ParseResult]:
+    """The validator of one stage's answers for one document.
+
+    Intents are checked against the real text (an echo of it is no intent); rules get the real
+    text's counted length, added as a rule when the model's rules give no counted length.
+    """
+    if stage == "intent":
+        return partial(parse_intent, source=document.text)
+    if stage == "draft":
+        return parse_draft
+    if stage in ("rules", "nobaseline_rules"):
+        return partial(parse_rules, length=TextLength.of(document.text))
+    raise ValueError(f"unknown stage {stage!r}")
 
 
 @dataclass
@@ -350,7 +358,7 @@ class _Run:
     async def ask(self, document: Document, stage: str, slot: int, template: Template, messages: list[Message],
                   temperature: float | None, first_attempt: int) -> _Answer:
         """Up to max_attempts answers for one slot, re-read from the journal where it has them."""
-        parse = _PARSERS[stage]
+        parse = stage_parser(stage, document)
         journal = self.journal.get((document.id, stage, slot), {})
         stats = self.stats[stage]
         conversation = list(messages)
@@ -443,13 +451,13 @@ class _Run:
         with self.store.transaction() as db:
             db.execute(
                 "INSERT INTO distillations (document_id, stage, status, content, thinking, candidates, raw, error, "
-                "template_id, template_version, model, attempts, prompt_tokens, completion_tokens) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "template_id, template_version, model, attempts, prompt_tokens, completion_tokens, notes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (document_id, stage) DO UPDATE SET status = excluded.status, content = excluded.content, "
                 "thinking = excluded.thinking, candidates = excluded.candidates, raw = excluded.raw, error = excluded.error, "
                 "template_id = excluded.template_id, template_version = excluded.template_version, model = excluded.model, "
                 "attempts = excluded.attempts, prompt_tokens = excluded.prompt_tokens, "
-                "completion_tokens = excluded.completion_tokens, created_at = datetime('now')",
+                "completion_tokens = excluded.completion_tokens, notes = excluded.notes, created_at = datetime('now')",
                 (
                     document.id, stage, "ok" if ok else "failed",
                     result.content if ok else None,
@@ -458,6 +466,7 @@ class _Run:
                     None if ok else result.reason,
                     template.id, template.version, self.large.spec, answer.attempts,
                     answer.prompt_tokens, answer.completion_tokens,
+                    "\n".join(result.notes) if ok and result.notes else None,
                 ),
             )
         self.rows[(document.id, stage)] = _Row("ok" if ok else "failed", result.content if ok else None, answer.attempts, candidates)
@@ -582,6 +591,8 @@ class StageResult:
     template_version: int
     model: str
     attempts: int
+    notes: str | None = None
+    """What pa changed in the model's answer before accepting it (e.g. an added length rule)."""
 
 
 @dataclass(frozen=True)
@@ -616,5 +627,6 @@ def read_distillations(store: Store, profile: Profile, document_id: int | None =
                 template_version=row["template_version"],
                 model=row["model"],
                 attempts=row["attempts"],
+                notes=row["notes"],
             )
     return [DocumentDistillation(document, by_document[document.id]) for document in documents]

@@ -164,6 +164,10 @@ MIGRATIONS: list[str] = [
         UNIQUE (profile_id, document_id, method, metric)
     );
     """,
+    # 1 -> 2: what pa changed in a model's answer before accepting it (core.tagged Parsed.notes).
+    """
+    ALTER TABLE distillations ADD COLUMN notes TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -36,6 +36,8 @@ class TagBlock:
 class Parsed:
     content: str
     thinking: str | None = None
+    notes: tuple[str, ...] = ()
+    """What pa changed in the model's answer before accepting it (dropped rules, an added length)."""
 
 
 @dataclass(frozen=True)
@@ -213,14 +215,53 @@ def _missing(tag: str, raw: str, *, bullets_allowed: bool = True) -> Rejected:
     return Rejected(f"no <{tag}> block with text in the answer{also}")
 
 
-def parse_intent(raw: str, finish_reason: str | None = "stop") -> ParseResult:
-    """An intent: short first-person bullet points inside <intent>, after a <scratchpad>."""
+def copies_source(answer: str, source: str | None) -> bool:
+    """True when an answer mostly repeats `source` word for word (the email echoed, not noted).
+
+    Measured as the share of the source's word triples found in the answer; short sources are
+    exempt, since their notes can fairly reuse most of their words.
+    """
+    if not source:
+        return False
+    words = re.findall(r"\w+", source.lower())
+    if len(words) < 15:
+        return False
+    triples = {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+    said = re.findall(r"\w+", answer.lower())
+    found = {tuple(said[i : i + 3]) for i in range(len(said) - 2)}
+    return len(triples & found) >= 0.8 * len(triples)
+
+
+_PROMPT_FENCES = re.compile(r"<\s*/?\s*(?:metadata|email|post|review|previous_message)\s*>", re.IGNORECASE)
+
+
+def parse_intent(raw: str, finish_reason: str | None = "stop", *, source: str | None = None) -> ParseResult:
+    """An intent: short first-person points, bullets inside <intent> (after an optional <scratchpad>).
+
+    Lenient on form: a bullet list outside the tags, or lines of plain text inside <intent>
+    (or, with no tags and no bullets, the whole answer minus its chatter) are taken as the
+    points, one per line. Rejected: empty, cut off, placeholders, essay-long points, an answer
+    that echoes the prompt's fenced data, or one that copies `source` (the real text).
+    """
     block = find_tag(raw, "intent") or untagged_bullets(raw)
+    notes: tuple[str, ...] = ()
+    if block is None and (plain := untagged_text(raw)) is not None:
+        if _REFUSAL.match(plain.text):
+            return Rejected("no <intent> block, and the answer declines the task")
+        block, notes = plain, ("no <intent> tags and no bullets: each line of the answer was taken as a point",)
     if block is None:
         return _missing("intent", raw)
     if problem := _cut_off(block, finish_reason, "intent"):
         return problem
+    if _PROMPT_FENCES.search(block.text):
+        return Rejected("the answer repeats the prompt's <metadata>/<email> blocks instead of writing notes")
+    if copies_source(block.text, source):
+        return Rejected("the answer copies the text word for word; write short notes of what it says")
     points = bullets(block.text)
+    if not points:
+        points = [line.strip() for line in block.text.splitlines() if re.search(r"[A-Za-z]{2,}", line) and not is_placeholder(line)]
+        if points and not notes:
+            notes = ("no bullet markers: each line was taken as a point",)
     if not points:
         return Rejected("the <intent> block has no bullet points (lines starting with '- ')")
     if len(points) > MAX_BULLETS:
@@ -229,19 +270,62 @@ def parse_intent(raw: str, finish_reason: str | None = "stop") -> ParseResult:
     if len(longest.split()) > MAX_BULLET_WORDS:
         return Rejected(f"a bullet point has {len(longest.split())} words; bullets must be short (at most {MAX_BULLET_WORDS})")
     scratchpad = extract_tag(raw, "scratchpad")
-    return Parsed("\n".join(f"- {point}" for point in points), scratchpad)
+    return Parsed("\n".join(f"- {point}" for point in points), scratchpad, notes)
+
+
+# Lines a chat model puts before the text it was asked for ("Sure! Here is the email:").
+_CHATTER = re.compile(
+    r"""^\s*(?:
+        (?:sure|certainly|of\s+course|okay|ok|absolutely)\b[^\n]{0,80}
+      | (?:here\s+(?:is|are|'s)|below\s+is|i\s+(?:have\s+)?(?:wrote|written|drafted))\b[^\n]{0,80}:
+      | (?:\*\*)?(?:draft|email|post|review)(?:\*\*)?\s*:(?:\*\*)?
+    )\s*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_REFUSAL = re.compile(r"^\s*(?:i'?m\s+sorry|i\s+am\s+sorry|sorry,|i\s+(?:can(?:no|')t|cannot|am\s+unable|won'?t)|as\s+an\s+ai)\b", re.IGNORECASE)
+_TEMPLATE_DEBRIS = re.compile(r"<\|[^|<>]{1,30}\|>(?:assistant|user|system)?")
+
+
+def untagged_text(text: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> TagBlock | None:
+    """The answer outside every tagged block, minus leading chatter: a draft written without tags.
+
+    Small models often just write the email. Other blocks (<thinking>…) are cut out, and so are
+    the "Sure! Here is the email:" lines models put first; what remains is taken as the text.
+    """
+    text = _TEMPLATE_DEBRIS.sub("", text)
+    if "&lt;" in text and not _tag_pattern(known).search(text):
+        text = html.unescape(text)
+    ranges = sorted((span.start, span.end) for span in _spans(text, known))
+    kept, cursor = [], 0
+    for start, end in ranges:
+        if start >= cursor:
+            kept.append(text[cursor:start])
+        cursor = max(cursor, end)
+    kept.append(text[cursor:])
+    lines = _clean(_tag_pattern(known).sub("\n", "".join(kept))).splitlines()
+    while lines and (not lines[0].strip() or _CHATTER.match(lines[0])):
+        lines.pop(0)
+    body = "\n".join(lines).strip()
+    return TagBlock(body, opened=False, closed=False) if body else None
 
 
 def parse_draft(raw: str, finish_reason: str | None = "stop") -> ParseResult:
-    """A zero-shot draft: the text inside <draft>."""
-    block = find_tag(raw, "draft")
+    """A zero-shot draft: the text inside <draft>, or the whole answer when it has no such tag.
+
+    Still rejected: an empty answer, an echo of the format placeholder, an answer cut off by
+    max_tokens, or one with no words.
+    """
+    block = find_tag(raw, "draft") or untagged_text(raw)
     if block is None:
         return _missing("draft", raw, bullets_allowed=False)
     if problem := _cut_off(block, finish_reason, "draft"):
         return problem
+    if not (block.opened or block.closed) and _REFUSAL.match(block.text):
+        return Rejected("no <draft> block, and the answer declines the task")
     if not re.search(r"\w", block.text) or is_placeholder(block.text):
         return Rejected("the <draft> block has no words of its own")
-    return Parsed(block.text, extract_tag(raw, "thinking") or extract_tag(raw, "scratchpad"))
+    notes = () if block.opened or block.closed else ("no <draft> tags: the whole answer, without its leading chatter, was taken as the draft",)
+    return Parsed(block.text, extract_tag(raw, "thinking") or extract_tag(raw, "scratchpad"), notes)
 
 
 # Phrases that make a rule depend on the texts the model compared; rules must stand alone.
@@ -279,17 +363,57 @@ def states_length(rules: str) -> bool:
     return bool(_STATED_LENGTH.search(rules))
 
 
+_COUNTED_LENGTH = re.compile(
+    rf"""
+      \b\d+\s*(?:[-–]|to|or)?\s*\d*\s*(?:{_LENGTH_UNITS})\b
+    | \b(?:{_NUMBER_WORDS})(?:\s*(?:[-–]|to|or)\s*(?:{_NUMBER_WORDS}|\d+))?[\s-]+(?:{_LENGTH_UNITS})\b
+    | \b(?:one|single|two|three)[- ](?:liner|line|sentence|word|paragraph)s?\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def states_counted_length(rules: str) -> bool:
+    """True when the rules give a length in numbers ('about 40 words', 'two sentences'), not just 'brief'."""
+    return bool(_COUNTED_LENGTH.search(rules))
+
+
+@dataclass(frozen=True)
+class TextLength:
+    """The real text's length, which pa counts itself: models estimate lengths badly."""
+
+    words: int
+    paragraphs: int
+
+    @classmethod
+    def of(cls, text: str) -> TextLength:
+        paragraphs = [block for block in re.split(r"\n\s*\n", text.strip()) if block.strip()]
+        return cls(len(text.split()), max(1, len(paragraphs)))
+
+    def rule(self) -> str:
+        words = self.words if self.words < 20 else 5 * round(self.words / 5)
+        unit = "paragraph" if self.paragraphs == 1 else "paragraphs"
+        return f"Length: about {words} words in {self.paragraphs} {unit}."
+
+    def note(self) -> str:
+        return f"pa added the length rule, counted from the real text ({self.words} words, {self.paragraphs} paragraph(s)), because the model's rules gave no counted length."
+
+
 def compared_text_reference(rules: str) -> str | None:
     """The first phrase that refers to the compared texts ('the draft', 'the original'…), if any."""
     match = _COMPARED_TEXTS.search(rules)
     return " ".join(match.group(0).split()) if match else None
 
 
-def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinking: bool = True) -> ParseResult:
+def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinking: bool = True,
+                length: TextLength | None = None) -> ParseResult:
     """Preference rules: the differences inside <thinking>, then standalone rules inside <rules>.
 
-    Rejected when the rules are missing, cut off, leave out the target length, or mention the
-    texts they were derived from (a rule like "shorter than the draft" means nothing later).
+    Rejected when the rules are missing, cut off, or every rule mentions the texts they were
+    derived from (a rule like "shorter than the draft" means nothing later). Single rules that
+    mention those texts are dropped and noted; the others are kept. The target length: with
+    `length` (the real text's, which pa knows), a rule stating it is added when the model gave
+    no counted length; without it, rules that state no length are rejected.
     """
     block = find_tag(raw, "rules") or untagged_bullets(raw)
     if block is None:
@@ -302,10 +426,21 @@ def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinkin
     thinking = extract_tag(raw, "thinking")
     if require_thinking and not thinking:
         return Rejected("no <thinking> block listing the differences before the rules")
-    if reference := compared_text_reference(block.text):
-        return Rejected(f"the rules refer to {reference!r}; each rule must stand alone, without mentioning the texts compared")
-    if not states_length(block.text):
-        return Rejected("the rules do not state the target length (e.g. 'about 40 words', 'two short sentences')")
     points = bullets(block.text)
-    rules = "\n".join(f"- {point}" for point in points) if points else "\n".join(lines)
-    return Parsed(rules, thinking)
+    rules = points if points else lines
+    notes: list[str] = []
+    standalone = [rule for rule in rules if not compared_text_reference(rule)]
+    if not standalone or not any(re.search(r"[A-Za-z]{2,}", rule) for rule in standalone):
+        reference = compared_text_reference(block.text) or "the texts compared"
+        return Rejected(f"the rules refer to {reference!r}; each rule must stand alone, without mentioning the texts compared")
+    if len(standalone) < len(rules):
+        dropped = [compared_text_reference(rule) for rule in rules if compared_text_reference(rule)]
+        notes.append(f"pa dropped {len(dropped)} rule(s) that mentioned the texts compared ({', '.join(repr(d) for d in dropped)})")
+    text = "\n".join(standalone)
+    if length is not None and not states_counted_length(text):
+        standalone.append(length.rule())
+        notes.append(length.note())
+    elif not states_length(text):
+        return Rejected("the rules do not state the target length (e.g. 'about 40 words', 'two short sentences')")
+    content = "\n".join(f"- {rule}" for rule in standalone) if points else "\n".join(standalone)
+    return Parsed(content, thinking, tuple(notes))

@@ -27,12 +27,12 @@ Responder = Callable[[list[dict[str, str]]], str]
 def tagged_answer(messages: list[dict[str, str]]) -> str:
     """A well-formed answer for whichever distillation stage the system prompt belongs to."""
     system = messages[0]["content"] if messages else ""
-    if "You extract what a person wanted" in system:
+    if "into short notes" in system:
         return (
             "<scratchpad>\nThe sender asks for a call about the estimate.\n</scratchpad>\n"
             "<intent>\n- I sent the November estimate\n- Call me with any questions\n</intent>"
         )
-    if "on behalf of a person" in system:
+    if "from their notes" in system:
         return "<draft>\nDear Ruth,\n\nI have attached the November estimate. Please do not hesitate to call me.\n\nBest regards,\nTheresa\n</draft>"
     return (
         "<thinking>\nThe draft has 17 words in three parts; the person wrote 9 words with no greeting line.\n</thinking>\n"

@@ -15,16 +15,15 @@ import shutil
 import pytest
 
 from core.config import Config
-from core.distill import STAGE_SPLITS, STAGES, distill_profile
+from core.distill import STAGE_SPLITS, STAGES, distill_profile, stage_parser
 from core.store import open_store
-from core.tagged import Parsed, parse_draft, parse_intent, parse_rules
+from core.tagged import Parsed, parse_intent
 from core.llm.scripted import ScriptedBackend
 from tests.test_distill import INJECTION, CountingBackend, add_documents, by_stage
 
 pytestmark = pytest.mark.slow
 
 SENDER = "staab-t"
-PARSERS = {"intent": parse_intent, "draft": parse_draft, "rules": parse_rules, "nobaseline_rules": parse_rules}
 
 
 def small_config() -> Config:
@@ -73,7 +72,7 @@ def check_outcomes(store, documents) -> dict:
             assert row["template_id"] == f"email.{stage}"
             if row["status"] == "ok":
                 # A stored result is one the validator accepts, never a raw guess.
-                assert isinstance(PARSERS[stage](row["raw"], "stop"), Parsed) and row["content"]
+                assert isinstance(stage_parser(stage, document)(row["raw"], "stop"), Parsed) and row["content"]
             else:
                 assert row["error"] and row["content"] is None
     return rows

@@ -14,7 +14,9 @@ from core.tagged import (
     parse_draft,
     parse_intent,
     parse_rules,
+    states_counted_length,
     states_length,
+    TextLength,
 )
 
 GOOD_RULES = """<thinking>
@@ -115,9 +117,32 @@ def test_intent_bullets_are_normalised():
     assert result == Parsed("- I can talk tomorrow\n- Call me at 3pm\n- Bring the Q3 numbers", "asks for a call")
 
 
-def test_intent_without_bullets_is_rejected():
-    result = parse_intent("<intent>I want Ruth to call me if she has questions.</intent>")
+def test_intent_lines_without_bullet_markers_are_taken_as_points():
+    result = parse_intent("<intent>I want Ruth to call me if she has questions.\nI am out on Friday.</intent>")
+    assert isinstance(result, Parsed) and result.content == "- I want Ruth to call me if she has questions.\n- I am out on Friday."
+    assert "no bullet markers" in result.notes[0]
+    result = parse_intent("<intent>\n(first point)\n...\n</intent>")
     assert isinstance(result, Rejected) and "bullet" in result.reason
+
+
+def test_intent_in_plain_prose_without_tags_is_taken_line_by_line_minus_chatter():
+    result = parse_intent("Sure! Here are the notes:\nI need the Q3 numbers by Friday.\nI will call Ruth.")
+    assert result == Parsed("- I need the Q3 numbers by Friday.\n- I will call Ruth.", None, result.notes)
+    assert "no <intent> tags" in result.notes[0]
+
+
+def test_intent_that_echoes_the_prompt_or_copies_the_text_is_rejected():
+    echo = "<metadata>\nFrom: k.allen@enron.com\n</metadata>\n<email>\nJeff, resend the info.\n</email>"
+    assert "repeats the prompt" in parse_intent(echo).reason
+    source = "Jeff,\n\nCan you resend the info on the three properties you mailed and the one you faxed to me last week? I lost them."
+    copied = parse_intent(source, source=source)
+    assert isinstance(copied, Rejected) and "copies the text" in copied.reason
+    noted = parse_intent("- I want Jeff to resend the info on the three properties\n- I lost them", source=source)
+    assert isinstance(noted, Parsed)
+
+
+def test_intent_refusal_is_rejected():
+    assert "declines" in parse_intent("I'm sorry, but I cannot help with that request.").reason
 
 
 def test_intent_with_an_essay_bullet_is_rejected():
@@ -141,8 +166,32 @@ def test_model_obeying_an_injection_is_rejected():
 
 def test_draft():
     assert parse_draft("Here you go:\n<draft>\nRuth,\nCall me.\nTheresa\n</draft>") == Parsed("Ruth,\nCall me.\nTheresa", None)
-    assert isinstance(parse_draft("Ruth, call me."), Rejected)
     assert isinstance(parse_draft("<draft>\n---\n</draft>"), Rejected)
+
+
+def test_a_draft_without_tags_is_the_whole_answer_minus_leading_chatter():
+    result = parse_draft("Sure! Here is the email:\n\nRuth,\nCall me.\nTheresa")
+    assert isinstance(result, Parsed) and result.content == "Ruth,\nCall me.\nTheresa"
+    assert "no <draft> tags" in result.notes[0]
+    assert parse_draft("<thinking>short</thinking>\nRuth, call me.") == Parsed("Ruth, call me.", "short", result.notes)
+    # A draft whose closing tag alone is there is a tagged draft: no note.
+    assert parse_draft("Ruth, call me.\n</draft>") == Parsed("Ruth, call me.", None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "finish", "reason_part"),
+    [
+        ("", "stop", "empty answer"),
+        ("<|im_start|>assistant\n", "stop", "no <draft> block"),
+        ("(your email)", "stop", "no words of its own"),
+        ("...", "stop", "no words of its own"),
+        ("Ruth,\nI need the numbers by", "length", "cut off"),
+        ("I'm sorry, I can't write that email.", "stop", "declines"),
+    ],
+)
+def test_untagged_drafts_still_rejected_when_empty_placeholder_cut_off_or_refused(raw, finish, reason_part):
+    result = parse_draft(raw, finish)
+    assert isinstance(result, Rejected) and reason_part in result.reason, result
 
 
 # -- rules ---------------------------------------------------------------------------------
@@ -166,9 +215,17 @@ def test_good_rules():
         "- Mirror the tone of the actual text; 30 words.",
     ],
 )
-def test_rules_that_mention_the_compared_texts_are_rejected(rule: str):
-    result = parse_rules(f"<thinking>diff</thinking><rules>\n{rule}\n- Be terse.\n</rules>")
+def test_rules_that_all_mention_the_compared_texts_are_rejected(rule: str):
+    result = parse_rules(f"<thinking>diff</thinking><rules>\n{rule}\n</rules>")
     assert isinstance(result, Rejected) and "stand alone" in result.reason
+
+
+def test_single_rules_that_mention_the_compared_texts_are_dropped_and_noted():
+    raw = "<thinking>diff</thinking><rules>\n- Make it shorter than the draft.\n- Sign off with T.\n- Write 2 sentences.\n</rules>"
+    result = parse_rules(raw)
+    assert result == Parsed("- Sign off with T.\n- Write 2 sentences.", "diff", result.notes)
+    assert "dropped 1 rule" in result.notes[0] and "the draft" in result.notes[0]
+    assert compared_text_reference(result.content) is None
 
 
 @pytest.mark.parametrize(
@@ -184,6 +241,35 @@ def test_the_original_is_rejected_even_when_harmless(rule: str):
 def test_rules_without_a_length_are_rejected():
     result = parse_rules("<thinking>diff</thinking><rules>\n- Open with the first name.\n- Sign off with Thanks.\n</rules>")
     assert isinstance(result, Rejected) and "target length" in result.reason
+
+
+def test_the_real_texts_length_is_counted():
+    assert TextLength.of("Jeff,\n\nCan you resend the info?\n\nThanks,\nPhillip") == TextLength(words=8, paragraphs=3)
+    assert TextLength(8, 3).rule() == "Length: about 8 words in 3 paragraphs."
+    assert TextLength(47, 1).rule() == "Length: about 45 words in 1 paragraph."
+
+
+def test_a_counted_length_rule_is_added_when_the_rules_give_none():
+    length = TextLength(words=31, paragraphs=2)
+    raw = "<thinking>diff</thinking><rules>\n- Open with the first name.\n- Be brief.\n</rules>"
+    result = parse_rules(raw, length=length)
+    assert result.content == "- Open with the first name.\n- Be brief.\n- Length: about 30 words in 2 paragraphs."
+    assert result.thinking == "diff"  # the thinking is the model's own; the addition is a note
+    assert "pa added the length rule" in result.notes[-1] and "31 words" in result.notes[-1]
+    assert states_length(result.content)
+    # Unbulleted rules get the added rule as a line of its own.
+    assert parse_rules("<thinking>d</thinking><rules>\nOpen with Hi.\n</rules>", length=length).content.endswith("\nLength: about 30 words in 2 paragraphs.")
+
+
+def test_a_counted_length_from_the_model_is_kept_as_it_is():
+    raw = "<thinking>diff</thinking><rules>\n- Write about 12 words in two sentences.\n</rules>"
+    assert parse_rules(raw, length=TextLength(31, 2)) == Parsed("- Write about 12 words in two sentences.", "diff")
+    assert states_counted_length("- a one-liner") and not states_counted_length("- Be brief and concise.")
+
+
+def test_the_added_length_never_rescues_rules_that_only_mention_the_texts():
+    raw = "<thinking>d</thinking><rules>\n- Shorter than the draft.\n</rules>"
+    assert isinstance(parse_rules(raw, length=TextLength(10, 1)), Rejected)
 
 
 @pytest.mark.parametrize(
