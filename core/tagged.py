@@ -232,6 +232,9 @@ def copies_source(answer: str, source: str | None) -> bool:
     return len(triples & found) >= 0.8 * len(triples)
 
 
+# In notes written as plain lines: an echoed header ("Subject: …") or a lone "Hi Matt," is style, not content.
+_HEADER_OR_SALUTATION = re.compile(r"^\s*(?:(?:from|to|cc|subject|date)\s*:.*|(?:\w+\s+){0,3}\w+[,!]|[^\w]*)\s*$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _PROMPT_FENCES = re.compile(r"<\s*/?\s*(?:metadata|email|post|review|previous_message)\s*>", re.IGNORECASE)
 
 
@@ -248,7 +251,7 @@ def parse_intent(raw: str, finish_reason: str | None = "stop", *, source: str | 
     if block is None and (plain := untagged_text(raw)) is not None:
         if _REFUSAL.match(plain.text):
             return Rejected("no <intent> block, and the answer declines the task")
-        block, notes = plain, ("no <intent> tags and no bullets: each line of the answer was taken as a point",)
+        block, notes = plain, ("no <intent> tags and no bullets: each sentence of the answer was taken as a point",)
     if block is None:
         return _missing("intent", raw)
     if problem := _cut_off(block, finish_reason, "intent"):
@@ -259,9 +262,15 @@ def parse_intent(raw: str, finish_reason: str | None = "stop", *, source: str | 
         return Rejected("the answer copies the text word for word; write short notes of what it says")
     points = bullets(block.text)
     if not points:
-        points = [line.strip() for line in block.text.splitlines() if re.search(r"[A-Za-z]{2,}", line) and not is_placeholder(line)]
+        points = [
+            sentence
+            for line in block.text.splitlines()
+            if not is_placeholder(line) and not _HEADER_OR_SALUTATION.match(line)
+            for sentence in _SENTENCE_END.split(line.strip())
+            if re.search(r"[A-Za-z]{2,}", sentence)
+        ]
         if points and not notes:
-            notes = ("no bullet markers: each line was taken as a point",)
+            notes = ("no bullet markers: each sentence was taken as a point",)
     if not points:
         return Rejected("the <intent> block has no bullet points (lines starting with '- ')")
     if len(points) > MAX_BULLETS:
@@ -276,9 +285,13 @@ def parse_intent(raw: str, finish_reason: str | None = "stop", *, source: str | 
 # Lines a chat model puts before the text it was asked for ("Sure! Here is the email:").
 _CHATTER = re.compile(
     r"""^\s*(?:
-        (?:sure|certainly|of\s+course|okay|ok|absolutely)\b[^\n]{0,80}
+        (?:sure|certainly|of\s+course|okay|ok|absolutely)[!.,]?
+      | (?:sure|certainly|of\s+course|absolutely)[!,.]\s+(?:here|i'?ll|i\s+will|i\s+can|let\s+me)\b[^\n]{0,80}
       | (?:here\s+(?:is|are|'s)|below\s+is|i\s+(?:have\s+)?(?:wrote|written|drafted))\b[^\n]{0,80}:
-      | (?:\*\*)?(?:draft|email|post|review)(?:\*\*)?\s*:(?:\*\*)?
+      | (?:i'?m|i\s+am)\s+(?:ready|happy|glad)\s+to\s+help\b[^\n]{0,80}
+      | (?:how\s+can\s+i\s+(?:help|assist)|what\s+can\s+i\s+do\s+for\s+you)\b[^\n]{0,80}
+      | task\s*:[^\n]{0,300}
+      | (?:\*\*)?(?:draft|email|post|review|notes|intent)(?:\*\*)?\s*:(?:\*\*)?
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -307,6 +320,20 @@ def untagged_text(text: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> TagBloc
         lines.pop(0)
     body = "\n".join(lines).strip()
     return TagBlock(body, opened=False, closed=False) if body else None
+
+
+def untagged_prose(text: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> str | None:
+    """The plain sentences outside every tagged block and list: thinking written without tags.
+
+    Chatter lines and bullets (the rules themselves, when untagged) are left out; fewer than
+    five words is no thinking.
+    """
+    plain = untagged_text(text, known=known)
+    if plain is None:
+        return None
+    lines = [line for line in plain.text.splitlines() if line.strip() and not _BULLET.match(line) and not _CHATTER.match(line)]
+    prose = "\n".join(lines).strip()
+    return prose if len(re.findall(r"[A-Za-z]{2,}", prose)) >= 5 else None
 
 
 def parse_draft(raw: str, finish_reason: str | None = "stop") -> ParseResult:
@@ -424,11 +451,13 @@ def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinkin
     if not any(re.search(r"[A-Za-z]{2,}", line) for line in lines):
         return Rejected("the <rules> block has no rules in words")
     thinking = extract_tag(raw, "thinking")
+    notes: list[str] = []
+    if not thinking and (thinking := untagged_prose(raw)):
+        notes.append("no <thinking> tags: the prose outside the rules was taken as the thinking")
     if require_thinking and not thinking:
         return Rejected("no <thinking> block listing the differences before the rules")
     points = bullets(block.text)
     rules = points if points else lines
-    notes: list[str] = []
     standalone = [rule for rule in rules if not compared_text_reference(rule)]
     if not standalone or not any(re.search(r"[A-Za-z]{2,}", rule) for rule in standalone):
         reference = compared_text_reference(block.text) or "the texts compared"

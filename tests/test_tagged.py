@@ -118,15 +118,16 @@ def test_intent_bullets_are_normalised():
 
 
 def test_intent_lines_without_bullet_markers_are_taken_as_points():
-    result = parse_intent("<intent>I want Ruth to call me if she has questions.\nI am out on Friday.</intent>")
-    assert isinstance(result, Parsed) and result.content == "- I want Ruth to call me if she has questions.\n- I am out on Friday."
+    result = parse_intent("<intent>I want Ruth to call me if she has questions. I am out on Friday.\nI sent the estimate.</intent>")
+    assert isinstance(result, Parsed)
+    assert result.content == "- I want Ruth to call me if she has questions.\n- I am out on Friday.\n- I sent the estimate."
     assert "no bullet markers" in result.notes[0]
     result = parse_intent("<intent>\n(first point)\n...\n</intent>")
     assert isinstance(result, Rejected) and "bullet" in result.reason
 
 
 def test_intent_in_plain_prose_without_tags_is_taken_line_by_line_minus_chatter():
-    result = parse_intent("Sure! Here are the notes:\nI need the Q3 numbers by Friday.\nI will call Ruth.")
+    result = parse_intent("Sure! Here are the notes:\nHi Ruth,\nSubject: Q3\nI need the Q3 numbers by Friday.\nI will call Ruth.\nThanks,")
     assert result == Parsed("- I need the Q3 numbers by Friday.\n- I will call Ruth.", None, result.notes)
     assert "no <intent> tags" in result.notes[0]
 
@@ -345,3 +346,19 @@ def test_a_bullet_list_outside_any_tag_is_taken_when_the_tag_was_forgotten():
     # Cut off by max_tokens: the last bullet may be half a sentence.
     result = parse_intent("- I sent the estimate\n- Call me about", "length")
     assert isinstance(result, Rejected) and "cut off" in result.reason
+
+
+def test_prose_outside_the_tags_is_the_thinking_when_thinking_tags_are_missing():
+    raw = "The person writes far less and signs with a first name only.\n- Sign with the first name.\n- Write two sentences."
+    result = parse_rules(raw)
+    assert result == Parsed("- Sign with the first name.\n- Write two sentences.", "The person writes far less and signs with a first name only.", result.notes)
+    assert "no <thinking> tags" in result.notes[0]
+    # Chatter is no thinking.
+    assert isinstance(parse_rules("Sure! Here are the rules:\n<rules>\n- Write two sentences.\n</rules>"), Rejected)
+
+
+def test_an_untagged_answer_that_is_only_assistant_chatter_is_no_draft():
+    for chatter in ("I'm ready to help. What can I do for you?", "Sure!\nHow can I help you today?"):
+        assert isinstance(parse_draft(chatter), Rejected), chatter
+    # An email that starts with "Ok," is kept whole.
+    assert parse_draft("Ok, I will send the numbers.").content == "Ok, I will send the numbers."
