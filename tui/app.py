@@ -146,7 +146,9 @@ class PaApp(App[None]):
 def main() -> None:
     """Console-script entry point: `pa-tui`."""
     try:
-        app = PaApp()
+        session = Session()
+        session.store  # a broken or newer store is one line here, not a traceback inside the UI
+        app = PaApp(session)
     except PaError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(err.exit_code) from None

@@ -40,3 +40,13 @@ def test_start_up_imports_no_model_library(pa_home):
     assert "tui.screens.home" in modules  # the probe really got to the first screen
     loaded = [name for name in HEAVY if name in modules]
     assert loaded == [], f"imported at start-up: {loaded}"
+
+
+def test_a_broken_config_is_one_line_and_exit_code_2(pa_home):
+    pa_home.mkdir(parents=True, exist_ok=True)
+    (pa_home / "config.toml").write_text("[models]\nlarge = \n", encoding="utf-8")
+    executable = str(Path(sys.executable).with_name("pa-tui"))
+    result = subprocess.run([executable], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "config.toml" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
