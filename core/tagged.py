@@ -349,6 +349,8 @@ def parse_draft(raw: str, finish_reason: str | None = "stop") -> ParseResult:
         return problem
     if not (block.opened or block.closed) and _REFUSAL.match(block.text):
         return Rejected("no <draft> block, and the answer declines the task")
+    if _PROMPT_FENCES.search(block.text):
+        return Rejected("the answer repeats the prompt's <metadata>/<previous_message> blocks instead of writing the text")
     if not re.search(r"\w", block.text) or is_placeholder(block.text):
         return Rejected("the <draft> block has no words of its own")
     notes = () if block.opened or block.closed else ("no <draft> tags: the whole answer, without its leading chatter, was taken as the draft",)

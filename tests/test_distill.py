@@ -189,6 +189,24 @@ def test_rules_that_mention_the_draft_are_refused_and_a_clean_retry_is_kept(stor
     assert row["status"] == "ok" and row["attempts"] == 2 and "draft" not in row["content"]
 
 
+def test_rules_without_a_counted_length_get_the_real_texts_length_and_a_note(store):
+    profile = add_documents(store, train=1, test=0)
+    no_length = "<thinking>Terse, no greeting line.</thinking>\n<rules>\n- Sign off with the first name only.\n- Make it shorter than the draft.\n</rules>"
+    run(store, profile, ScriptedBackend(by_stage(rules=no_length, nobaseline_rules=no_length)))
+    document = store.documents(profile.id)[0]
+    words = len(document.text.split())  # "Ruth,\nCall me about estimate 0 if you have any questions.\nThanks,\nTheresa"
+    for stage in ("rules", "nobaseline_rules"):
+        row = rows(store)[(document.id, stage)]
+        assert row["status"] == "ok" and row["attempts"] == 1
+        assert row["content"] == f"- Sign off with the first name only.\n- Length: about {words} words in 1 paragraph."
+        assert row["thinking"] == "Terse, no greeting line."
+        assert "dropped 1 rule" in row["notes"] and "pa added the length rule" in row["notes"]
+    (shown,) = read_distillations(store, profile, document.id)
+    assert "pa added the length rule" in shown.stages["rules"].notes
+    # A stage pa took as the model wrote it carries no note.
+    assert rows(store)[(document.id, "intent")]["notes"] is None
+
+
 def test_max_attempts_comes_from_config(store):
     profile = add_documents(store, train=1, test=0)
     config = Config()

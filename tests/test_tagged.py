@@ -188,6 +188,7 @@ def test_a_draft_without_tags_is_the_whole_answer_minus_leading_chatter():
         ("...", "stop", "no words of its own"),
         ("Ruth,\nI need the numbers by", "length", "cut off"),
         ("I'm sorry, I can't write that email.", "stop", "declines"),
+        ("<metadata>\nTo: Jeff\n</metadata>\n<previous_message>\n(none)\n</previous_message>\nJeff, resend it.", "stop", "repeats the prompt"),
     ],
 )
 def test_untagged_drafts_still_rejected_when_empty_placeholder_cut_off_or_refused(raw, finish, reason_part):
