@@ -236,6 +236,15 @@ def copies_source(answer: str, source: str | None) -> bool:
 _HEADER_OR_SALUTATION = re.compile(r"^\s*(?:(?:from|to|cc|subject|date)\s*:.*|(?:\w+\s+){0,3}\w+[,!]|[^\w]*)\s*$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _PROMPT_FENCES = re.compile(r"<\s*/?\s*(?:metadata|email|post|review|previous_message)\s*>", re.IGNORECASE)
+PROMPT_BLOCKS = ("metadata", "previous_message")
+"""Fences around the prompt's data; small models often copy them back before answering."""
+TEXT_TAGS = ("email", "post", "review")
+"""The fence of the real text in intent and rules prompts; in a draft answer, the model's own wrapper."""
+_ECHO_NOTE = "the answer's copies of the prompt's fenced blocks were left out"
+
+
+def _echoes_prompt(raw: str, tags: tuple[str, ...]) -> bool:
+    return bool(re.search(rf"<\s*(?:{'|'.join(tags)})\s*>", raw, re.IGNORECASE))
 
 
 def parse_intent(raw: str, finish_reason: str | None = "stop", *, source: str | None = None) -> ParseResult:
@@ -246,12 +255,15 @@ def parse_intent(raw: str, finish_reason: str | None = "stop", *, source: str | 
     points, one per line. Rejected: empty, cut off, placeholders, essay-long points, an answer
     that echoes the prompt's fenced data, or one that copies `source` (the real text).
     """
-    block = find_tag(raw, "intent") or untagged_bullets(raw)
+    outside = ANSWER_TAGS + PROMPT_BLOCKS + TEXT_TAGS  # echoed data is no answer
+    block = find_tag(raw, "intent") or untagged_bullets(raw, known=outside)
     notes: tuple[str, ...] = ()
-    if block is None and (plain := untagged_text(raw)) is not None:
+    if block is None and (plain := untagged_text(raw, known=outside)) is not None:
         if _REFUSAL.match(plain.text):
             return Rejected("no <intent> block, and the answer declines the task")
         block, notes = plain, ("no <intent> tags and no bullets: each sentence of the answer was taken as a point",)
+    if block is None and _echoes_prompt(raw, PROMPT_BLOCKS + TEXT_TAGS):
+        return Rejected("the answer only repeats the prompt's <metadata>/<email> blocks; write short notes of what the text says")
     if block is None:
         return _missing("intent", raw)
     if problem := _cut_off(block, finish_reason, "intent"):
@@ -278,6 +290,8 @@ def parse_intent(raw: str, finish_reason: str | None = "stop", *, source: str | 
     longest = max(points, key=lambda point: len(point.split()))
     if len(longest.split()) > MAX_BULLET_WORDS:
         return Rejected(f"a bullet point has {len(longest.split())} words; bullets must be short (at most {MAX_BULLET_WORDS})")
+    if not block.opened and _echoes_prompt(raw, PROMPT_BLOCKS + TEXT_TAGS):
+        notes = (*notes, _ECHO_NOTE)
     scratchpad = extract_tag(raw, "scratchpad")
     return Parsed("\n".join(f"- {point}" for point in points), scratchpad, notes)
 
@@ -342,7 +356,11 @@ def parse_draft(raw: str, finish_reason: str | None = "stop") -> ParseResult:
     Still rejected: an empty answer, an echo of the format placeholder, an answer cut off by
     max_tokens, or one with no words.
     """
-    block = find_tag(raw, "draft") or untagged_text(raw)
+    outside = ANSWER_TAGS + PROMPT_BLOCKS + TEXT_TAGS
+    wrapped = next((found for tag in TEXT_TAGS if (found := find_tag(raw, tag, known=outside))), None)
+    block = find_tag(raw, "draft") or wrapped or untagged_text(raw, known=outside)
+    if block is None and _echoes_prompt(raw, PROMPT_BLOCKS):
+        return Rejected("the answer only repeats the prompt's <metadata>/<previous_message> blocks; write the text itself")
     if block is None:
         return _missing("draft", raw, bullets_allowed=False)
     if problem := _cut_off(block, finish_reason, "draft"):
@@ -353,7 +371,13 @@ def parse_draft(raw: str, finish_reason: str | None = "stop") -> ParseResult:
         return Rejected("the answer repeats the prompt's <metadata>/<previous_message> blocks instead of writing the text")
     if not re.search(r"\w", block.text) or is_placeholder(block.text):
         return Rejected("the <draft> block has no words of its own")
-    notes = () if block.opened or block.closed else ("no <draft> tags: the whole answer, without its leading chatter, was taken as the draft",)
+    notes: tuple[str, ...] = ()
+    if block is wrapped:
+        notes = ("no <draft> tags: the text the model wrapped in its own tags was taken as the draft",)
+    elif not (block.opened or block.closed):
+        notes = ("no <draft> tags: the whole answer, without its leading chatter, was taken as the draft",)
+    if not block.opened and _echoes_prompt(raw, PROMPT_BLOCKS):
+        notes = (*notes, _ECHO_NOTE)
     return Parsed(block.text, extract_tag(raw, "thinking") or extract_tag(raw, "scratchpad"), notes)
 
 

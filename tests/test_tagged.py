@@ -188,7 +188,8 @@ def test_a_draft_without_tags_is_the_whole_answer_minus_leading_chatter():
         ("...", "stop", "no words of its own"),
         ("Ruth,\nI need the numbers by", "length", "cut off"),
         ("I'm sorry, I can't write that email.", "stop", "declines"),
-        ("<metadata>\nTo: Jeff\n</metadata>\n<previous_message>\n(none)\n</previous_message>\nJeff, resend it.", "stop", "repeats the prompt"),
+        ("<metadata>\nTo: Jeff\n</metadata>\n<previous_message>\n(none)\n</previous_message>\nTask: write the email", "stop", "repeats the prompt"),
+        ("<metadata>\nTo: Jeff\nJeff, resend it.", "stop", "repeats the prompt"),  # an unclosed echo runs to the end
     ],
 )
 def test_untagged_drafts_still_rejected_when_empty_placeholder_cut_off_or_refused(raw, finish, reason_part):
@@ -363,3 +364,22 @@ def test_an_untagged_answer_that_is_only_assistant_chatter_is_no_draft():
         assert isinstance(parse_draft(chatter), Rejected), chatter
     # An email that starts with "Ok," is kept whole.
     assert parse_draft("Ok, I will send the numbers.").content == "Ok, I will send the numbers."
+
+
+def test_copies_of_the_prompts_fenced_blocks_are_left_out_of_a_draft():
+    raw = "<metadata>\nTo: Jeff\n</metadata>\n<previous_message>\n(none)\n</previous_message>\nJeff, resend it.\nPhillip"
+    result = parse_draft(raw)
+    assert isinstance(result, Parsed) and result.content == "Jeff, resend it.\nPhillip"
+    assert "copies of the prompt's fenced blocks" in result.notes[-1]
+
+
+def test_a_draft_wrapped_in_the_models_own_email_tags_is_the_draft():
+    result = parse_draft("<metadata>\nTo: Jeff\n</metadata>\n<email>\nJeff,\nresend the info.\n</email>\nHope this helps")
+    assert result.content == "Jeff,\nresend the info." and "wrapped in its own tags" in result.notes[0]
+
+
+def test_an_intent_after_a_copy_of_the_email_is_the_text_outside_the_copy():
+    raw = "<metadata>\nFrom: k\n</metadata>\n<email>\n- Jeff, resend the info.\n</email>\nI want Jeff to resend the info."
+    result = parse_intent(raw)
+    assert result.content == "- I want Jeff to resend the info." and "copies of the prompt" in result.notes[-1]
+    assert isinstance(parse_intent("<metadata>\nFrom: k\n</metadata>\n<email>\nJeff, resend.\n</email>"), Rejected)
