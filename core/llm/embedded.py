@@ -17,6 +17,7 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -56,6 +57,20 @@ def clear_model_cache() -> None:
             with model.lock:
                 model.llama.close()
         _models.clear()
+
+
+def _close_models_at_exit() -> None:
+    """Free models before interpreter teardown: llama-cpp-python's own __del__ fails then."""
+    for model in list(_models.values()):
+        if model.lock.acquire(blocking=False):  # a generation still running keeps its model
+            try:
+                model.llama.close()
+            finally:
+                model.lock.release()
+    _models.clear()
+
+
+atexit.register(_close_models_at_exit)
 
 
 def default_threads() -> int:
