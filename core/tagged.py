@@ -304,7 +304,7 @@ _CHATTER = re.compile(
       | (?:here\s+(?:is|are|'s)|below\s+is|i\s+(?:have\s+)?(?:wrote|written|drafted))\b[^\n]{0,80}:
       | (?:i'?m|i\s+am)\s+(?:ready|happy|glad)\s+to\s+help\b[^\n]{0,80}
       | (?:how\s+can\s+i\s+(?:help|assist)|what\s+can\s+i\s+do\s+for\s+you)\b[^\n]{0,80}
-      | task\s*:[^\n]{0,300}
+      | [<\[(*"]*\s*task\s*:[^\n]{0,300}
       | (?:\*\*)?(?:draft|email|post|review|notes|intent)(?:\*\*)?\s*:(?:\*\*)?
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,

@@ -362,6 +362,8 @@ def test_prose_outside_the_tags_is_the_thinking_when_thinking_tags_are_missing()
 def test_an_untagged_answer_that_is_only_assistant_chatter_is_no_draft():
     for chatter in ("I'm ready to help. What can I do for you?", "Sure!\nHow can I help you today?"):
         assert isinstance(parse_draft(chatter), Rejected), chatter
+    # An echoed task line, however decorated, is chatter too.
+    assert parse_draft("<<Task: write the email that says what the notes say>>\nJonas,\nsend the oak.").content == "Jonas,\nsend the oak."
     # An email that starts with "Ok," is kept whole.
     assert parse_draft("Ok, I will send the numbers.").content == "Ok, I will send the numbers."
 
