@@ -4,6 +4,7 @@ mid-stream. Workers are awaited, never slept on."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from pytest_httpserver import HTTPServer
 
 from core.paths import resolve_paths
 from core.store import Store
+from tests.openai_loopback import MODEL as LOOPBACK_MODEL
+from tests.openai_loopback import LoopbackServer
 from tests.tui import fixture_data
 from tui.app import PaApp
 from tui.session import Session
@@ -122,21 +125,26 @@ async def test_draft_streams_three_panes_edits_rules_and_keeps_history(jeff_app)
         assert screen.pane("rules").text == first.rules and screen.pane("final").text == first.final
 
 
-async def test_escape_cancels_and_gives_the_intent_back(jeff_app):
-    app = jeff_app
-    app.session.config.drafting.max_tokens = 400
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f5")
-        screen = app.screen
-        screen.query_one("#intent").text = LONG_INTENT
-        await pilot.press("enter")
-        while screen.pane("naive").state not in ("streaming", "done", "failed", "cancelled"):
-            await pilot.pause()
-        await pilot.press("escape")  # Esc while M_L is writing
-        await settle(pilot)
-        assert screen.pane("naive").state == "cancelled", errors(app)
-        assert screen.query_one("#intent").text == LONG_INTENT
-        assert app.session.draft_history() == []  # a cancelled draft is not history
+async def test_escape_cancels_and_gives_the_intent_back(pa_home, tiny_trained_agent):
+    """M_L is a real loopback OpenAI-compatible server that holds every request unanswered, so
+    Esc always lands while M_L is still writing, however fast or slow the machine is."""
+    with LoopbackServer(hold_after=0) as server:
+        write_config(pa_home, f'\n[models]\nlarge = "openai:{LOOPBACK_MODEL}"\n\n[openai]\nbase_url = "{server.base_url}"\nmax_retries = 0\n')
+        tiny_trained_agent.install(resolve_paths(), "jeff")
+        session = Session()
+        session.choose_profile("jeff")
+        app = PaApp(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f5")
+            screen = app.screen
+            screen.query_one("#intent").text = LONG_INTENT
+            await pilot.press("enter")
+            assert await asyncio.to_thread(server.wait_held, 1, 60), "M_L never received the naive request"
+            await pilot.press("escape")
+            await settle(pilot)
+            assert screen.pane("naive").state == "cancelled", errors(app)
+            assert screen.query_one("#intent").text == LONG_INTENT
+            assert app.session.draft_history() == []  # a cancelled draft is not history
 
 
 async def test_a_new_intent_cancels_the_stale_one(jeff_app):
