@@ -147,22 +147,40 @@ async def test_escape_cancels_and_gives_the_intent_back(pa_home, tiny_trained_ag
             assert app.session.draft_history() == []  # a cancelled draft is not history
 
 
-async def test_a_new_intent_cancels_the_stale_one(jeff_app):
-    app = jeff_app
-    app.session.config.drafting.max_tokens = 400
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f5")
-        screen = app.screen
-        screen.query_one("#intent").text = LONG_INTENT
-        await pilot.press("enter")
-        assert screen._draft_running()  # the first one is still going when the new one is sent
-        app.session.config.drafting.max_tokens = 24
-        screen.query_one("#intent").text = INTENT + "\n- second thought"
-        await pilot.press("enter")
-        await settle(pilot)
-        (saved,) = app.session.draft_history()
-        assert saved.intent == INTENT + "\n- second thought"
-        assert [pane.state for pane in screen.panes] == ["done", "done", "done"]
+async def test_a_new_intent_cancels_the_stale_one(pa_home, tiny_trained_agent):
+    """M_L is a real loopback OpenAI-compatible server that answers each request after 3 s, so
+    the second intent always arrives while the first is still being written."""
+    with LoopbackServer(delay=3.0) as server:
+        write_config(pa_home, f'\n[models]\nlarge = "openai:{LOOPBACK_MODEL}"\n\n[openai]\nbase_url = "{server.base_url}"\nmax_retries = 0\n')
+        tiny_trained_agent.install(resolve_paths(), "jeff")
+        session = Session()
+        session.choose_profile("jeff")
+        app = PaApp(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f5")
+            screen = app.screen
+            screen.query_one("#intent").text = LONG_INTENT
+            await pilot.press("enter")
+            assert await asyncio.to_thread(_wait_until, lambda: len(server.requests) >= 1, 60)
+            assert screen._draft_running()  # the first one is still going when the new one is sent
+            screen.query_one("#intent").text = INTENT + "\n- second thought"
+            await pilot.press("enter")
+            await settle(pilot)
+            (saved,) = app.session.draft_history()
+            assert saved.intent == INTENT + "\n- second thought"
+            assert [pane.state for pane in screen.panes] == ["done", "done", "done"], errors(app)
+
+
+def _wait_until(condition, timeout: float) -> bool:
+    """Poll a condition from a worker thread (the server lives in its own thread)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
 
 
 async def test_a_backend_that_dies_mid_stream_leaves_the_ui_usable(pa_home, tiny_trained_agent, tui_large_model, httpserver: HTTPServer):
