@@ -97,11 +97,9 @@ def _load(model_path: Path, *, n_ctx: int, threads: int, lora_path: Path | None)
     check_gguf_file(model_path)
     if lora_path is not None:
         check_gguf_file(lora_path, "LoRA adapter")
-    # OpenMP threads that spin while waiting make llama.cpp collapse when the cores are shared
-    # (two models drafting at once, a training run, the TUI): measured at load 9 on 2 cores,
-    # 0.9 tok/s spinning vs 22.5 tok/s passive. Only takes effect if OpenMP is not yet
-    # initialised in this process; a value the user set wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OpenMP's own wait policy is kept: on an idle machine it generates 3x faster than PASSIVE
+    # (93.6 vs 28.1 tok/s, benchmarks/backend_speed.py). On heavily shared cores spinning threads
+    # collapse instead (0.9 vs 22.5 tok/s at load 9): set OMP_WAIT_POLICY=PASSIVE there.
     try:
         import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
