@@ -22,7 +22,8 @@ TEST_DOCS=${TEST_DOCS:-2}                # intents also for documents up to the 
 EPOCHS=${EPOCHS:-1}
 EVAL_LIMIT=${EVAL_LIMIT:-1}              # held-out documents per sender
 PERMUTATION_LIMIT=${PERMUTATION_LIMIT:-1}
-BASELINES=${BASELINES:-small large few-shot}
+BASELINES=${BASELINES:-small large few-shot naive-finetune no-baseline}
+KINDS=(${KINDS:-agent naive no-baseline}) # the M_S models trained per sender (the agent and its baselines)
 SENDERS=(${SENDERS:-allen-p baughman-d staab-t williams-w3 zufferli-j})
 
 PA=${PA:-pa}
@@ -63,7 +64,7 @@ run() {
 }
 
 log "# $(date -u +%Y-%m-%dT%H:%M:%SZ) benchmarks/eval_enron.sh"
-log "# PA_HOME=$PA_HOME LARGE=$LARGE DISTILL_LIMIT=$DISTILL_LIMIT TEST_DOCS=$TEST_DOCS EPOCHS=$EPOCHS EVAL_LIMIT=$EVAL_LIMIT PERMUTATION_LIMIT=$PERMUTATION_LIMIT BASELINES='$BASELINES'"
+log "# PA_HOME=$PA_HOME LARGE=$LARGE DISTILL_LIMIT=$DISTILL_LIMIT TEST_DOCS=$TEST_DOCS EPOCHS=$EPOCHS EVAL_LIMIT=$EVAL_LIMIT PERMUTATION_LIMIT=$PERMUTATION_LIMIT BASELINES='$BASELINES' KINDS='${KINDS[*]}'"
 log "# config.toml:"
 sed 's/^/#   /' "$PA_HOME/config.toml" | tee -a "$LOG"
 
@@ -86,7 +87,9 @@ for sender in "${SENDERS[@]}"; do
   run distill --profile "$sender" --limit "$limit" --stage intents --retry-failed
 done
 for sender in "${SENDERS[@]}"; do
-  run train --profile "$sender" --kind agent --epochs "$EPOCHS"
+  for kind in "${KINDS[@]}"; do
+    run train --profile "$sender" --kind "$kind" --epochs "$EPOCHS"
+  done
 done
 for sender in "${SENDERS[@]}"; do
   # shellcheck disable=SC2086

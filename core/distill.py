@@ -34,7 +34,7 @@ import time
 import zlib
 from functools import partial
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core.config import Config
@@ -380,8 +380,7 @@ class _Run:
                     max_tokens=self.settings.max_tokens,
                     seed=call_seed(self.settings.seed, document.id, stage, slot, attempt),
                 )
-                async with self.calls_gate:
-                    raw, finish, usage = await self.call(conversation, options)
+                raw, finish, usage = await self.answer(conversation, options, template)
                 # No await between the answer arriving and its commit: a cancel cannot lose it.
                 result = parse(raw, finish)
                 self.journal_answer(document, stage, slot, attempt, raw, finish, usage, template, temperature, result)
@@ -395,6 +394,40 @@ class _Run:
                 Message("user", f"That answer cannot be used: {result.reason}. Do the task again from the start, in exactly the format asked for."),
             ]
         return _Answer(result, raw, attempt, prompt_tokens, completion_tokens)
+
+    async def answer(self, messages: list[Message], options: GenerationOptions, template: Template) -> tuple[str, str | None, Usage]:
+        """One whole answer: asked for in one call, or written step by step along the template's guide.
+
+        The guide is followed only where the backend continues an answer pa starts. pa writes each
+        step's opening text and closes it with the step's stop; the model writes the rest. A step
+        the model ends early (its end-of-turn), or an early step cut off at max_tokens (a long
+        scratchpad), is closed all the same; a cut-off last step or a cancel ends the answer
+        there, unclosed, so the parser sees it was cut off.
+        """
+        if not (template.guide and getattr(self.large, "continues_answer", False)):
+            async with self.calls_gate:
+                return await self.call(messages, options)
+        written = ""
+        finish: str | None = None
+        usages: list[Usage] = []
+        for step in template.guide:
+            written += step.start
+            step_options = replace(options, stop=(*options.stop, step.stop))
+            async with self.calls_gate:
+                text, finish, usage = await self.call([*messages, Message("assistant", written)], step_options)
+            written += text
+            usages.append(usage)
+            last = step is template.guide[-1]
+            if finish == "cancelled" or (last and finish != "stop"):
+                break
+            written += step.stop
+        return written, finish, Usage(
+            prompt_tokens=sum(usage.prompt_tokens for usage in usages),
+            completion_tokens=sum(usage.completion_tokens for usage in usages),
+            seconds=sum(usage.seconds for usage in usages),
+            first_token_seconds=usages[0].first_token_seconds,
+            estimated=any(usage.estimated for usage in usages),
+        )
 
     async def call(self, messages: list[Message], options: GenerationOptions) -> tuple[str, str | None, Usage]:
         parts: list[str] = []

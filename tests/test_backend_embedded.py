@@ -76,6 +76,20 @@ async def test_model_ends_its_turn_at_the_end_token(smollm):
     assert abs(answer.usage.completion_tokens - (len(retokenized) + 1)) <= 2
 
 
+async def test_a_last_assistant_message_is_continued_not_answered(smollm):
+    """pa can write the start of an answer (guided distillation); the model goes on from there."""
+    started = "Hello Bob! My favourite colour is"
+    messages = [*HELLO, Message("assistant", started)]
+    assert smollm.count_tokens(messages) > smollm.count_tokens(HELLO)
+    options = GenerationOptions(temperature=0.0, max_tokens=8)
+    continued = await complete(smollm, messages, options)
+    fresh = await complete(smollm, HELLO, options)
+    # The stream holds only the continuation: it neither repeats the start nor opens a new turn.
+    assert not continued.text.lstrip().startswith("Hello Bob")
+    assert continued.text != fresh.text
+    assert continued.usage.prompt_tokens == smollm.count_tokens(messages)
+
+
 async def test_caller_stop_string_cuts_the_answer_before_it(smollm):
     full = await complete(smollm, SHORT_ANSWER, GenerationOptions(temperature=0.0, max_tokens=96))
     words = full.text.split()

@@ -23,6 +23,7 @@ from core.distill import (
     stage_messages,
 )
 from core.errors import BackendError, UsageError
+from core.prompts import load_template
 from core.events import Progress
 from core.llm.base import Chunk, GenerationOptions, Message
 from core.llm.scripted import ScriptedBackend
@@ -95,7 +96,7 @@ def test_every_stage_is_stored_with_its_template_model_and_tokens(store):
         for stage in STAGES:
             row = stored[(document_id, stage)]
             assert row["status"] == "ok" and row["error"] is None
-            assert row["template_id"] == f"email.{stage}" and row["template_version"] == 2
+            assert row["template_id"] == f"email.{stage}" and row["template_version"] == load_template(f"email.{stage}").version
             assert row["model"] == "scripted" and row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
     # Held-out documents get an intent (evaluation drafts from it) and nothing else.
     assert stored[(test_id, "intent")]["status"] == "ok"
@@ -205,6 +206,63 @@ def test_rules_without_a_counted_length_get_the_real_texts_length_and_a_note(sto
     assert "pa added the length rule" in shown.stages["rules"].notes
     # A stage pa took as the model wrote it carries no note.
     assert rows(store)[(document.id, "intent")]["notes"] is None
+
+
+class ContinuingBackend(ScriptedBackend):
+    """A scripted backend that, like the embedded model, continues an answer pa has started."""
+
+    continues_answer = True
+
+
+def test_a_backend_that_continues_answers_is_guided_through_thinking_then_rules(store):
+    profile = add_documents(store, train=1, test=0)
+
+    def reply(messages, options):
+        stage = stage_of(messages)
+        if stage not in ("rules", "nobaseline_rules"):
+            return by_stage()(messages, options)
+        started = messages[-1]
+        assert started.role == "assistant"
+        if started.content == "<thinking>\n":
+            assert options.stop[-1] == "</thinking>"
+            return "The person writes 9 words and no greeting."
+        assert started.content == "<thinking>\nThe person writes 9 words and no greeting.</thinking>\n<rules>\n- "
+        assert options.stop[-1] == "</rules>"
+        return "Sign off with the first name only.\n- Open with the first name and a comma.\n"
+
+    backend = ContinuingBackend(reply)
+    run(store, profile, backend)
+    (document,) = store.documents(profile.id)
+    row = rows(store)[(document.id, "rules")]
+    assert row["status"] == "ok"
+    assert row["thinking"] == "The person writes 9 words and no greeting."
+    # The model's rules, then the counted length pa adds because the model gave none.
+    assert row["content"].splitlines()[:2] == ["- Sign off with the first name only.", "- Open with the first name and a comma."]
+    assert "words" in row["content"].splitlines()[2]
+    # The stored answer is the whole guided answer, tags written by pa included.
+    assert row["raw"].startswith("<thinking>\nThe person writes") and row["raw"].endswith("</rules>")
+    rules_calls = [options for messages, options in backend.calls if stage_of(messages) == "rules"]
+    assert len(rules_calls) == 2
+
+
+def test_a_guided_answer_cut_off_in_its_rules_is_refused_as_cut_off(store):
+    profile = add_documents(store, train=1, test=0)
+
+    def reply(messages, options):
+        if stage_of(messages) not in ("rules", "nobaseline_rules"):
+            return by_stage()(messages, options)
+        return "Thinking." if messages[-1].content == "<thinking>\n" else "Keep it short and"
+
+    class CutOff(ContinuingBackend):
+        async def stream(self, messages, options=GenerationOptions()):
+            cut = stage_of(messages) in ("rules", "nobaseline_rules") and "<rules>" in messages[-1].content
+            async for chunk in super().stream(messages, options):
+                yield Chunk(chunk.text, chunk.usage, "length") if cut and chunk.usage else chunk
+
+    run(store, profile, CutOff(reply), stages=["intent", "draft", "rules"])
+    (document,) = store.documents(profile.id)
+    row = rows(store)[(document.id, "rules")]
+    assert row["status"] == "failed" and "cut off" in row["error"]
 
 
 def test_max_attempts_comes_from_config(store):

@@ -173,6 +173,8 @@ class EmbeddedBackend:
     """A GGUF chat model in this process. Loading is lazy: nothing happens until first use."""
 
     price = None  # runs locally, costs nothing per token
+    continues_answer = True
+    """A last assistant message is continued, not answered: callers may write an answer's start."""
 
     def __init__(
         self,
@@ -305,7 +307,15 @@ class EmbeddedBackend:
 
 
 def _render_prompt(model: LoadedModel, messages: Sequence[Message]) -> tuple[Any, list[int]]:
-    """The GGUF chat template applied to the messages (with the assistant turn opened), and its tokens."""
+    """The GGUF chat template applied to the messages (with the assistant turn opened), and its tokens.
+
+    A last message from the assistant is the start of its answer: the turn is opened and that
+    text written into it, so the model continues it (see `EmbeddedBackend.continues_answer`).
+    """
+    answer_start = ""
+    if messages and messages[-1].role == "assistant":
+        answer_start, messages = messages[-1].content, messages[:-1]
     formatted = model.formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
-    tokens = model.llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+    prompt = formatted.prompt + answer_start
+    tokens = model.llama.tokenize(prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
     return formatted, tokens

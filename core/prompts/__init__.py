@@ -11,6 +11,19 @@ A template file looks like:
 `{{name}}` is replaced by the field's value; every declared field must be given and every
 placeholder declared, so a typo fails loudly in tests rather than sending a broken prompt.
 Untrusted text (corpus, intents, rules) is passed through `fence()` before it goes in.
+
+A template may also guide the answer's shape, for backends that continue an answer pa starts
+(`continues_answer`, the embedded model). Small models keep a format far better when it is
+written for them than when it is only asked for:
+
+    [[guide]]
+    start = "<thinking>\n"        # written into the answer before the model continues
+    stop = "</thinking>"           # the model's part ends here (the stop text is added back)
+    [[guide]]
+    start = "\n<rules>\n- "
+    stop = "</rules>"
+
+Every word inside the tags is still the model's; pa writes only the format around them.
 """
 
 from __future__ import annotations
@@ -33,12 +46,21 @@ PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 @dataclass(frozen=True)
+class GuideStep:
+    start: str
+    """Text pa writes into the answer before the model continues."""
+    stop: str
+    """Where the model's part of this step ends; it is written back into the answer."""
+
+
+@dataclass(frozen=True)
 class Template:
     id: str
     version: int
     fields: tuple[str, ...]
     system: str
     user: str
+    guide: tuple[GuideStep, ...] = ()
 
     def render(self, **values: str | None) -> list[Message]:
         missing = [name for name in self.fields if name not in values]
@@ -70,6 +92,7 @@ def load_template(template_id: str) -> Template:
         fields=tuple(data.get("fields", ())),
         system=data.get("system", ""),
         user=data["user"],
+        guide=tuple(GuideStep(start=step["start"], stop=step["stop"]) for step in data.get("guide", ())),
     )
     if template.id != template_id:
         raise ValueError(f"{file}: id {template.id!r} does not match its path ({template_id!r})")
