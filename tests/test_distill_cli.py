@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from core.prompts import load_template
 from tests.conftest import REPO
 from tests.openai_loopback import MODEL, LoopbackServer
 
@@ -89,7 +90,7 @@ def test_rules_show_lists_and_shows_side_by_side(pa, pa_home, server, enron_dir,
     assert set(train["stages"]) == {"intent", "draft", "rules", "nobaseline_rules"}
     shown = pa("rules", "show", "--profile", "staab", "--doc", train["document"]["id"])
     assert shown.exit_code == 0, shown.stderr
-    for text in ("intent", "zero-shot draft", "rules", "I sent the November", "about 10 words", "no-baseline rules", "email.rules v2"):
+    for text in ("intent", "zero-shot draft", "rules", "I sent the November", "about 10 words", "no-baseline rules", f"email.rules v{load_template('email.rules').version}"):
         assert text in shown.stdout
     table = pa("rules", "show", "--profile", "staab")
     assert table.exit_code == 0 and "nobaseline rules" in table.stdout

@@ -245,3 +245,5 @@ def _print_document(item: DocumentDistillation) -> None:
             f"[dim]{result.stage}: {result.template_id} v{result.template_version}, {result.model}, {result.attempts} attempt(s)[/]",
             highlight=False,
         )
+        for note in (result.notes or "").splitlines():
+            common.console.print(Text(f"  changed by pa: {note}", style="dim"))
