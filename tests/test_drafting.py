@@ -278,6 +278,18 @@ def test_embeddings_are_cached_between_runs_and_rebuilt_when_intents_change(tmp_
     assert len(list(tmp_path.glob("intents-*.npy"))) == 2 and not list(tmp_path.glob("*.partial*"))
 
 
+def test_retrieval_embeds_with_the_model_evaluation_scores_with():
+    """One MiniLM per process: few-shot retrieval reuses the similarity model instead of loading its own."""
+    import numpy as np
+
+    from core.similarity import shared_model
+
+    examples = [Example(1, "invite the team to lunch", "a"), Example(2, "move the budget review", "b")]
+    index = EmbeddingRetriever(examples)
+    assert shared_model()._model is not None
+    assert np.allclose(index._vectors, shared_model().sentence_embeddings([e.intent for e in examples]))
+
+
 # -- methods and availability ----------------------------------------------------------------
 
 
