@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Every tag the distillation prompts ask for; text is split on these (and only these).
 ANSWER_TAGS = ("scratchpad", "thinking", "intent", "draft", "rules")
@@ -184,6 +184,8 @@ def extract_tag(text: str, tag: str, *, known: tuple[str, ...] = ANSWER_TAGS) ->
 
 _BULLET = re.compile(r"^\s*(?:[-*•·‣▪–]|\d{1,2}[.)]|\(\d{1,2}\))\s+(.*\S)\s*$")
 MAX_BULLET_WORDS = 60
+# "- 1. Write briefly": small models number the points after the dash they were given.
+_NESTED_NUMBER = re.compile(r"^(?:\d{1,2}[.)]|\(\d{1,2}\))\s+")
 MAX_BULLETS = 40
 
 
@@ -193,7 +195,7 @@ _PLACEHOLDER = re.compile(r"^(?:\(\s*[^()]{0,40}\)|\[\s*[^\[\]]{0,40}\]|\.{2,}|�
 
 def bullets(text: str) -> list[str]:
     """The bullet points in `text` (-, *, •, 1., 1) …), without their markers or placeholders."""
-    points = [match.group(1).strip() for line in text.splitlines() if (match := _BULLET.match(line))]
+    points = [_NESTED_NUMBER.sub("", match.group(1)).strip() for line in text.splitlines() if (match := _BULLET.match(line))]
     return [point for point in points if not _PLACEHOLDER.match(point)]
 
 
@@ -471,13 +473,18 @@ def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinkin
     block = find_tag(raw, "rules") or untagged_bullets(raw)
     if block is None:
         return _missing("rules", raw)
+    notes: list[str] = []
     if problem := _cut_off(block, finish_reason, "rules"):
-        return problem
+        # A list cut off by max_tokens inside <rules> loses only its unfinished last line.
+        finished = block.text.splitlines()[:-1]
+        if not block.opened or not bullets("\n".join(finished)):
+            return problem
+        block = replace(block, text="\n".join(finished))
+        notes.append(f"the answer was cut off at max_tokens; pa kept its {len(bullets(block.text))} finished rule(s) and dropped the unfinished last line")
     lines = [line.strip() for line in block.text.splitlines() if line.strip() and not is_placeholder(line)]
     if not any(re.search(r"[A-Za-z]{2,}", line) for line in lines):
         return Rejected("the <rules> block has no rules in words")
     thinking = extract_tag(raw, "thinking")
-    notes: list[str] = []
     if not thinking and (thinking := untagged_prose(raw)):
         notes.append("no <thinking> tags: the prose outside the rules was taken as the thinking")
     if require_thinking and not thinking:

@@ -350,6 +350,27 @@ def test_a_bullet_list_outside_any_tag_is_taken_when_the_tag_was_forgotten():
     assert isinstance(result, Rejected) and "cut off" in result.reason
 
 
+def test_rules_cut_off_by_max_tokens_keep_their_finished_lines_and_say_so():
+    raw = "<thinking>terse</thinking>\n<rules>\n- Write two sentences.\n- Sign with the first name.\n- Never use exclam"
+    result = parse_rules(raw, "length")
+    assert isinstance(result, Parsed)
+    assert result.content == "- Write two sentences.\n- Sign with the first name."
+    assert "cut off at max_tokens" in result.notes[0] and "2 finished rule(s)" in result.notes[0]
+    # Nothing finished before the cut: nothing to keep.
+    only_one = parse_rules("<thinking>terse</thinking>\n<rules>\n- Write two sent", "length")
+    assert isinstance(only_one, Rejected) and "cut off" in only_one.reason
+    # A bullet list with no <rules> tag at all is not trusted when cut off.
+    untagged = parse_rules("<thinking>terse</thinking>\n- Write two sentences.\n- Sign", "length")
+    assert isinstance(untagged, Rejected) and "cut off" in untagged.reason
+
+
+def test_numbers_written_after_a_bullet_are_not_part_of_the_rule():
+    raw = "<thinking>terse</thinking>\n<rules>\n- 1. Write two sentences.\n- 2) Sign with the first name.\n</rules>"
+    assert parse_rules(raw).content == "- Write two sentences.\n- Sign with the first name."
+    # A year is not a list number.
+    assert bullets("- 2001 budget is due") == ["2001 budget is due"]
+
+
 def test_prose_outside_the_tags_is_the_thinking_when_thinking_tags_are_missing():
     raw = "The person writes far less and signs with a first name only.\n- Sign with the first name.\n- Write two sentences."
     result = parse_rules(raw)
