@@ -91,6 +91,8 @@ class DistillConfig(Section):
     """Longest answer per model call."""
     max_document_chars: int = Field(6000, ge=200)
     """Longer documents are recorded as failed rather than sent (they would overflow small contexts)."""
+    guided: bool = True
+    """Write a template's format tags into the answer (backends that continue answers: embedded)."""
 
 
 class TrainConfig(Section):

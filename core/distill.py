@@ -404,7 +404,7 @@ class _Run:
         scratchpad), is closed all the same; a cut-off last step or a cancel ends the answer
         there, unclosed, so the parser sees it was cut off.
         """
-        if not (template.guide and getattr(self.large, "continues_answer", False)):
+        if not (self.settings.guided and template.guide and getattr(self.large, "continues_answer", False)):
             async with self.calls_gate:
                 return await self.call(messages, options)
         written = ""

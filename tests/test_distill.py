@@ -245,6 +245,16 @@ def test_a_backend_that_continues_answers_is_guided_through_thinking_then_rules(
     assert len(rules_calls) == 2
 
 
+def test_guidance_can_be_turned_off_in_config(store):
+    profile = add_documents(store, train=1, test=0)
+    config = Config()
+    config.distill.guided = False
+    backend = ContinuingBackend(by_stage())
+    run(store, profile, backend, config)
+    assert all(messages[-1].role == "user" for messages, _ in backend.calls)
+    assert all(row["status"] == "ok" for row in rows(store).values())
+
+
 def test_a_guided_answer_cut_off_in_its_rules_is_refused_as_cut_off(store):
     profile = add_documents(store, train=1, test=0)
 
