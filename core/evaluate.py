@@ -121,6 +121,8 @@ class Generation:
     seconds: float | None
     cost_usd: float | None
     reused: bool
+    rules: str | None = None
+    """The rules an agent wrote for this text (agent-guided methods only)."""
 
 
 def _stored_generation(store: Store, profile_id: int, document_id: int, method: str) -> list[dict[str, Any]]:
@@ -166,7 +168,7 @@ async def ensure_generation(
         if row["model"] == key:
             return Generation(
                 item.document.id, name, row["text"], key, row["prompt_tokens"], row["completion_tokens"],
-                row["seconds"], row["cost_usd"], reused=True,
+                row["seconds"], row["cost_usd"], reused=True, rules=row["rules"],
             )
     result = await generate(method, item.request(), context)
     usages = [u for u in (result.usage, result.rules_usage) if u is not None]
@@ -182,11 +184,14 @@ async def ensure_generation(
         _forget(db, profile_id, item.document.id, name)
         db.execute(
             """INSERT INTO eval_generations
-               (profile_id, document_id, method, text, model, prompt_tokens, completion_tokens, seconds, cost_usd)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (profile_id, item.document.id, name, result.text, key, prompt_tokens, completion_tokens, result.seconds, cost),
+               (profile_id, document_id, method, text, model, prompt_tokens, completion_tokens, seconds, cost_usd, rules)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (profile_id, item.document.id, name, result.text, key, prompt_tokens, completion_tokens, result.seconds, cost, result.rules),
         )
-    return Generation(item.document.id, name, result.text, key, prompt_tokens, completion_tokens, result.seconds, cost, reused=False)
+    return Generation(
+        item.document.id, name, result.text, key, prompt_tokens, completion_tokens, result.seconds, cost,
+        reused=False, rules=result.rules,
+    )
 
 
 def ensure_scores(store: Store, similarity: SimilarityModel, item: HeldOut, method: str, text: str) -> dict[str, float]:
@@ -469,6 +474,7 @@ def _profile_report(
             "intent": item.intent,
             "real": doc.text,
             "generations": {m: generations[(doc.id, m)].text for m in methods if (doc.id, m) in generations},
+            "rules": {m: generations[(doc.id, m)].rules for m in methods if (doc.id, m) in generations and generations[(doc.id, m)].rules},
             "scores": {m: scores[(doc.id, m)] for m in methods if (doc.id, m) in scores},
             "verdicts": {
                 b: {

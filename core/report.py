@@ -180,6 +180,9 @@ def _examples(report: dict[str, Any], count: int = EXAMPLES_SHOWN) -> list[str]:
         for method, text in doc["generations"].items():
             f1 = doc["scores"].get(method, {}).get("bertscore_f1")
             score = f" (BERTScore F1 {f1:.3f})" if f1 is not None else ""
+            rules = (doc.get("rules") or {}).get(method)
+            if rules:
+                lines += ["", f"`{method}` rules (written by its agent):", "", _quote(rules)]
             lines += ["", f"`{method}`{score}:", "", _quote(text)]
         if doc["verdicts"]:
             lines += ["", "Judge: " + "; ".join(

@@ -168,6 +168,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE distillations ADD COLUMN notes TEXT;
     """,
+    # 2 -> 3: the rules an agent wrote for an evaluated text, so a report can show why it won or lost.
+    """
+    ALTER TABLE eval_generations ADD COLUMN rules TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

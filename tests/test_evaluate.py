@@ -298,6 +298,9 @@ def test_rerun_reports_without_regenerating_or_rejudging(setup, similarity):
     assert second["run"] == {"generated": 0, "reused_generations": 9, "judged": 0, "reused_verdicts": 12}
     assert second["pairwise"] == first["pairwise"] and second["methods"] == first["methods"]
     assert store.query("SELECT COUNT(*) AS n FROM eval_generations")[0]["n"] == 9
+    # The agent's rules are kept with its text, and reported again without asking the agent.
+    for report in (first, second):
+        assert report["details"][0]["rules"] == {"agent": "- Short.\n- Sign off: -J"}
 
 
 def test_a_retrained_agent_regenerates_only_its_texts_and_their_verdicts(setup, similarity):
@@ -448,6 +451,7 @@ def test_report_files_are_written_and_read_back(setup, similarity):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     markdown = files[1].read_text()
     assert "| large | 3 | 3 | 0 | 0 | 0 | 0 | 100% [44%, 100%]" in markdown
+    assert "`agent` rules (written by its agent):\n\n> - Short." in markdown
     assert latest_eval_report(paths, "jeff") == json.loads(json.dumps(report))
     assert latest_eval_report(paths, "nobody") is None
 
