@@ -25,6 +25,7 @@ PERMUTATION_LIMIT=${PERMUTATION_LIMIT:-1}
 BASELINES=${BASELINES:-small large few-shot naive-finetune no-baseline}
 KINDS=(${KINDS:-agent naive no-baseline}) # the M_S models trained per sender (the agent and its baselines)
 SENDERS=(${SENDERS:-allen-p baughman-d staab-t williams-w3 zufferli-j})
+STEPS=" ${STEPS:-import distill train eval} "  # e.g. STEPS=eval: judge again what is already trained
 
 PA=${PA:-pa}
 mkdir -p "$PA_HOME" "$OUT"
@@ -64,11 +65,12 @@ run() {
 }
 
 log "# $(date -u +%Y-%m-%dT%H:%M:%SZ) benchmarks/eval_enron.sh"
-log "# PA_HOME=$PA_HOME LARGE=$LARGE DISTILL_LIMIT=$DISTILL_LIMIT TEST_DOCS=$TEST_DOCS EPOCHS=$EPOCHS EVAL_LIMIT=$EVAL_LIMIT PERMUTATION_LIMIT=$PERMUTATION_LIMIT BASELINES='$BASELINES' KINDS='${KINDS[*]}'"
+log "# PA_HOME=$PA_HOME LARGE=$LARGE DISTILL_LIMIT=$DISTILL_LIMIT TEST_DOCS=$TEST_DOCS EPOCHS=$EPOCHS EVAL_LIMIT=$EVAL_LIMIT PERMUTATION_LIMIT=$PERMUTATION_LIMIT BASELINES='$BASELINES' KINDS='${KINDS[*]}' STEPS='${STEPS# }'"
 log "# config.toml:"
 sed 's/^/#   /' "$PA_HOME/config.toml" | tee -a "$LOG"
 
-for sender in "${SENDERS[@]}"; do
+step() { [[ "$STEPS" == *" $1 "* ]]; }
+step import && for sender in "${SENDERS[@]}"; do
   run import "$ENRON/$sender/sent_items" --profile "$sender"
 done
 intent_limit() {
@@ -80,22 +82,22 @@ docs = json.load(sys.stdin)
 held_out = [i + 1 for i, doc in enumerate(docs) if doc["split"] == "test"]
 print(max(floor, held_out[min(wanted, len(held_out)) - 1] if held_out else floor))' "$TEST_DOCS" "$DISTILL_LIMIT"
 }
-for sender in "${SENDERS[@]}"; do
+step distill && for sender in "${SENDERS[@]}"; do
   limit=$(intent_limit "$sender")
   run distill --profile "$sender" --limit "$limit" --stage intents
   run distill --profile "$sender" --limit "$DISTILL_LIMIT"
   run distill --profile "$sender" --limit "$limit" --stage intents --retry-failed
 done
-for sender in "${SENDERS[@]}"; do
+step train && for sender in "${SENDERS[@]}"; do
   for kind in "${KINDS[@]}"; do
     run train --profile "$sender" --kind "$kind" --epochs "$EPOCHS"
   done
 done
-for sender in "${SENDERS[@]}"; do
+step eval && for sender in "${SENDERS[@]}"; do
   # shellcheck disable=SC2086
   run eval --profile "$sender" --limit "$EVAL_LIMIT" --baselines $BASELINES --out "$OUT/$sender"
 done
-run eval permutation --profiles "${SENDERS[@]}" --limit "$PERMUTATION_LIMIT" --out "$OUT/permutation"
+step eval && run eval permutation --profiles "${SENDERS[@]}" --limit "$PERMUTATION_LIMIT" --out "$OUT/permutation"
 
 reports=("$OUT"/*/eval.json)
 if [ -e "${reports[0]}" ]; then
