@@ -81,6 +81,8 @@ class Completion:
 class Backend(Protocol):
     spec: str
     """The model spec this backend serves, e.g. `ollama:llama3.1:8b` (for logs and the store)."""
+    # Optional: `continues_answer = True` on a backend that continues a last assistant message
+    # instead of answering it, so callers can write the start of an answer (core.distill's guide).
 
     def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
         ...
