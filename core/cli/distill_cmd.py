@@ -63,8 +63,9 @@ def register(app: typer.Typer) -> None:
 
             if large.spec == "embedded" and not as_json:
                 common.err_console.print(
-                    "note: the embedded SmolLM2-135M rarely follows the distillation format; expect many recorded "
-                    "failures, or set models.large to a larger model (ollama:..., openai:...)",
+                    "note: the embedded SmolLM2-135M is far too small to distil well; expect many recorded failures "
+                    "(most of them zero-shot drafts) and poor rules, or set models.large to a larger model "
+                    "(ollama:..., openai:...)",
                     highlight=False,
                 )
             if as_json:
