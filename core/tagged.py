@@ -154,22 +154,26 @@ def find_tag(text: str, tag: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> Ta
     return max(candidates, key=lambda item: item[0])[1]
 
 
+def _outside_tags(text: str, known: tuple[str, ...]) -> str:
+    """The answer with every tagged block (and any stray tag) cut out, one line break in its place."""
+    if "&lt;" in text and not _tag_pattern(known).search(text):
+        text = html.unescape(text)
+    kept, cursor = [], 0
+    for start, end in sorted((span.start, span.end) for span in _spans(text, known)):
+        if start >= cursor:
+            kept.append(text[cursor:start])
+        cursor = max(cursor, end)
+    kept.append(text[cursor:])
+    return _tag_pattern(known).sub("\n", "".join(kept))
+
+
 def untagged_bullets(text: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> TagBlock | None:
     """The bullet lines outside every tagged block, for an answer that forgot one tag.
 
     "<thinking>…</thinking>\n- rule\n- rule" is a common near miss: the list is plainly the
     answer. Only bullet lines count, so chatter around them is not taken for content.
     """
-    if "&lt;" in text and not _tag_pattern(known).search(text):
-        text = html.unescape(text)
-    ranges = sorted((span.start, span.end) for span in _spans(text, known))
-    kept, cursor = [], 0
-    for start, end in ranges:
-        if start >= cursor:
-            kept.append(text[cursor:start])
-        cursor = max(cursor, end)
-    kept.append(text[cursor:])
-    outside = _tag_pattern(known).sub("\n", "".join(kept))
+    outside = _outside_tags(text, known)
     lines = [line.strip() for line in outside.splitlines() if _BULLET.match(line) and not _PLACEHOLDER.match(line.strip().lstrip("-*•0123456789.) ").strip())]
     return TagBlock("\n".join(lines), opened=False, closed=False) if lines else None
 
@@ -321,17 +325,7 @@ def untagged_text(text: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> TagBloc
     Small models often just write the email. Other blocks (<thinking>…) are cut out, and so are
     the "Sure! Here is the email:" lines models put first; what remains is taken as the text.
     """
-    text = _TEMPLATE_DEBRIS.sub("", text)
-    if "&lt;" in text and not _tag_pattern(known).search(text):
-        text = html.unescape(text)
-    ranges = sorted((span.start, span.end) for span in _spans(text, known))
-    kept, cursor = [], 0
-    for start, end in ranges:
-        if start >= cursor:
-            kept.append(text[cursor:start])
-        cursor = max(cursor, end)
-    kept.append(text[cursor:])
-    lines = _clean(_tag_pattern(known).sub("\n", "".join(kept))).splitlines()
+    lines = _clean(_outside_tags(_TEMPLATE_DEBRIS.sub("", text), known)).splitlines()
     while lines and (not lines[0].strip() or _CHATTER.match(lines[0])):
         lines.pop(0)
     body = "\n".join(lines).strip()
