@@ -174,12 +174,42 @@ class Encoded:
 
 
 def render_prompt(tokenizer, kind: str, example: Example, previous: str | None) -> str:
-    messages = agent_messages(
+    """The prompt as text (for reading it); training uses `prompt_ids`, which keeps data inert."""
+    messages = _messages(kind, example, previous)
+    chat = [{"role": m.role, "content": m.content} for m in messages]
+    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+
+def prompt_ids(tokenizer, kind: str, example: Example, previous: str | None) -> list[int]:
+    """The prompt's token ids; special tokens come only from the chat template itself.
+
+    The template is rendered with markers in place of the messages' text, and each message's
+    text is tokenised as plain text (`text_ids`): an intent or a previous message holding
+    `<|im_end|><|im_start|>system` trains the agent on those characters, never on control tokens.
+    """
+    from core.fencing import data_markers, split_rendered
+
+    messages = _messages(kind, example, previous)
+    contents = [m.content for m in messages]
+    markers = data_markers(contents)
+    chat = [{"role": m.role, "content": mark} for m, mark in zip(messages, markers)]
+    rendered = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    ids: list[int] = []
+    for segment in split_rendered(rendered, markers, contents):
+        ids += text_ids(tokenizer, segment.text) if segment.is_data else tokenizer(segment.text, add_special_tokens=False).input_ids
+    return ids
+
+
+def text_ids(tokenizer, text: str) -> list[int]:
+    """Token ids of untrusted text, with no special token parsed out of it."""
+    return tokenizer(text, add_special_tokens=False, split_special_tokens=True).input_ids
+
+
+def _messages(kind: str, example: Example, previous: str | None):
+    return agent_messages(
         kind, example.intent, recipient=example.recipient, subject=example.subject,
         previous=previous, genre=example.genre,
     )
-    chat = [{"role": m.role, "content": m.content} for m in messages]
-    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
 
 
 def end_of_turn_id(tokenizer) -> int:
@@ -194,21 +224,21 @@ def end_of_turn_id(tokenizer) -> int:
 
 def encode_example(tokenizer, kind: str, example: Example, max_length: int, report: DatasetReport) -> Encoded | None:
     """Prompt and target ids with the truncation policy applied; None when dropped (counted)."""
-    target_ids = tokenizer(example.target, add_special_tokens=False).input_ids + [end_of_turn_id(tokenizer)]
+    target_ids = text_ids(tokenizer, example.target) + [end_of_turn_id(tokenizer)]
     previous = example.previous
-    prompt_ids = tokenizer(render_prompt(tokenizer, kind, example, previous), add_special_tokens=False).input_ids
-    overflow = len(prompt_ids) + len(target_ids) - max_length
+    prompt = prompt_ids(tokenizer, kind, example, previous)
+    overflow = len(prompt) + len(target_ids) - max_length
     if overflow > 0 and previous:
-        previous_ids = tokenizer(previous, add_special_tokens=False).input_ids
+        previous_ids = text_ids(tokenizer, previous)
         keep = len(previous_ids) - overflow - 8  # room for the trim mark
         previous = TRIM_MARK + tokenizer.decode(previous_ids[-keep:]) if keep > 16 else None
-        prompt_ids = tokenizer(render_prompt(tokenizer, kind, example, previous), add_special_tokens=False).input_ids
-        overflow = len(prompt_ids) + len(target_ids) - max_length
+        prompt = prompt_ids(tokenizer, kind, example, previous)
+        overflow = len(prompt) + len(target_ids) - max_length
         report.previous_trimmed += 1
     if overflow > 0:
         report.dropped_too_long += 1
         return None
-    return Encoded(prompt_ids + target_ids, [-100] * len(prompt_ids) + target_ids)
+    return Encoded(prompt + target_ids, [-100] * len(prompt) + target_ids)
 
 
 def encode_examples(tokenizer, kind: str, examples: list[Example], max_length: int, report: DatasetReport) -> list[Encoded]:

@@ -311,11 +311,32 @@ def _render_prompt(model: LoadedModel, messages: Sequence[Message]) -> tuple[Any
 
     A last message from the assistant is the start of its answer: the turn is opened and that
     text written into it, so the model continues it (see `EmbeddedBackend.continues_answer`).
+
+    Special tokens are parsed only in the template's own text: every message's content (and
+    the answer start) is tokenised as plain text, so an email holding `<|im_end|><|im_start|>`
+    reaches the model as those characters, never as the control tokens that end and open a turn
+    (`core.fencing.split_rendered`). With a sentencepiece model that adds a space prefix,
+    llama.cpp adds it before each data part as it does after a special token.
     """
+    from core.fencing import Segment, data_markers, split_rendered
+
     answer_start = ""
     if messages and messages[-1].role == "assistant":
         answer_start, messages = messages[-1].content, messages[:-1]
-    formatted = model.formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
-    prompt = formatted.prompt + answer_start
-    tokens = model.llama.tokenize(prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
-    return formatted, tokens
+    contents = [m.content for m in messages]
+    markers = data_markers(contents)
+    formatted = model.formatter(messages=[{"role": m.role, "content": mark} for m, mark in zip(messages, markers)])
+    segments = split_rendered(formatted.prompt, markers, contents) + [Segment(answer_start, True)]
+    return formatted, tokenize_segments(model.llama, segments, add_bos=not formatted.added_special)
+
+
+def tokenize_segments(llama: Any, segments: Sequence[Any], *, add_bos: bool) -> list[int]:
+    """Tokens of template segments (special tokens parsed) and data segments (never parsed)."""
+    tokens: list[int] = []
+    first = True
+    for segment in segments:
+        if not segment.text and not first:
+            continue
+        tokens += llama.tokenize(segment.text.encode("utf-8"), add_bos=add_bos and first, special=not segment.is_data)
+        first = False
+    return tokens

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.errors import BackendError
+from core.fencing import neutralise_control
 from core.llm.base import Chunk, GenerationOptions, Message, StreamTimer
 
 if TYPE_CHECKING:
@@ -105,7 +106,8 @@ class OllamaBackend:
     async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
         client = _client(self.host, self.timeout)
         timer = StreamTimer()
-        payload = [{"role": m.role, "content": m.content} for m in messages]
+        # The server tokenises the prompt: no text of ours may read as a control token there.
+        payload = [{"role": m.role, "content": neutralise_control(m.content)} for m in messages]
         sent = ollama_options(options)
         try:
             parts = await client.chat(model=self.model, messages=payload, stream=True, options=sent or None)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from core.errors import BackendError
+from core.fencing import neutralise_control
 from core.llm.base import Chunk, GenerationOptions, Message, StreamTimer
 from core.llm.specs import Price
 
@@ -254,7 +255,8 @@ class OpenAIBackend:
     def _request(self, messages: Sequence[Message], options: GenerationOptions) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            # The server tokenises the prompt: no text of ours may read as a control token there.
+            "messages": [{"role": m.role, "content": neutralise_control(m.content)} for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
         }

@@ -103,10 +103,13 @@ def load_template(template_id: str) -> Template:
 
 
 def fence(text: str | None, tag: str) -> str:
-    """Wrap untrusted text in <tag>…</tag>, neutralising any copy of the tag inside it.
+    """Wrap untrusted text in <tag>…</tag>, neutralising any markup or chat-control marker inside it.
 
     Prompts tell the model that what is inside the tag is data to work on, never instructions;
-    escaping the tag stops a corpus email from closing the fence early and writing its own.
+    `core.fencing.neutralise` stops a corpus email from closing this fence or any other
+    (`</EMAIL>`, `< /email >`, `</intent>`) and from writing a chat turn (`<|im_start|>`),
+    whatever the case or spacing.
     """
-    body = (text or "").replace(f"</{tag}>", f"</ {tag}>").replace(f"<{tag}>", f"< {tag}>")
-    return f"<{tag}>\n{body}\n</{tag}>"
+    from core.fencing import neutralise
+
+    return f"<{tag}>\n{neutralise(text or '')}\n</{tag}>"
