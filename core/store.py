@@ -219,10 +219,14 @@ class Store:
         self.connection = connection
         self.path = path
         self._lock = threading.RLock()
+        self.made_private: list[Path] = []
+        """Files and folders under the data folder that were readable by others until this open."""
 
     @classmethod
     def open(cls, path: Path) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from core.private_files import make_private
+
+        made_private = make_private(path.parent)
         try:
             connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
             connection.row_factory = sqlite3.Row
@@ -232,6 +236,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: not a pa store ({exc}); move it aside or set PA_HOME elsewhere") from None
         store = cls(connection, path)
+        store.made_private = made_private
         store._migrate()
         return store
 

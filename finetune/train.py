@@ -201,11 +201,33 @@ def load_checkpoint(run: Run, model, optimizer, scheduler) -> dict[str, Any]:
         raise PaError(f"{run.folder}: no checkpoint to resume from; start a new run without --resume")
     weights = load_file(str(folder / "adapter" / "adapter_model.safetensors"))
     set_peft_model_state_dict(model, weights)
-    state = torch.load(folder / "state.pt", weights_only=False)
+    state = load_state_file(folder / "state.pt")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     return state["position"]
+
+
+def load_state_file(file: Path) -> dict[str, Any]:
+    """A checkpoint's optimizer/scheduler/position state, read without running any code.
+
+    `weights_only=True` unpickles tensors and plain containers only, which is all pa saves; a
+    file that needs more (a crafted one that would run code) is refused, never executed.
+    """
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(file, weights_only=True, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        raise PaError(
+            f"{file}: not a checkpoint pa wrote ({exc.__class__.__name__}); pa will not load it: "
+            "delete the run's checkpoint folder and train again without --resume"
+        ) from None
+    if not isinstance(state, dict) or not {"optimizer", "scheduler", "torch_rng", "position"} <= state.keys():
+        raise PaError(f"{file}: not a checkpoint pa wrote (missing parts); train again without --resume")
+    return state
 
 
 # -- the run ----------------------------------------------------------------------------------

@@ -26,7 +26,12 @@ def config() -> Config:
 
 
 def open_store() -> Store:
-    return Store.open(paths().store_file)
+    from core.private_files import fixed_note
+
+    store = Store.open(paths().store_file)
+    if store.made_private:
+        err_console.print(fixed_note(store.made_private, store.path.parent), markup=False, highlight=False)
+    return store
 
 
 def print_json(data: object) -> None:
