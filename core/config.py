@@ -41,6 +41,8 @@ class OllamaConfig(Section):
     """Server URL; empty means $OLLAMA_HOST, then http://127.0.0.1:11434."""
     timeout: float = Field(120.0, gt=0)
     """Seconds before a request is given up."""
+    allow_http: bool = False
+    """Allow plain http to a host that is not this machine (the mail would travel in clear)."""
 
 
 class OpenAIConfig(Section):
@@ -48,6 +50,11 @@ class OpenAIConfig(Section):
     """Any OpenAI-compatible endpoint."""
     api_key_env: str = "OPENAI_API_KEY"
     """Name of the environment variable holding the key; the key itself is never stored."""
+    api_key_host: str = "api.openai.com"
+    """The only host the key is sent to. To use a key with another provider, set this to its host
+    as well: a base_url changed later never takes the key along by accident."""
+    allow_http: bool = False
+    """Allow plain http to a host that is not this machine (the key and the mail would travel in clear)."""
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0)
     """Retries with exponential backoff on 429, 5xx and connection errors."""

@@ -171,7 +171,7 @@ def test_host_comes_from_config_then_env_then_default(monkeypatch):
     assert resolve_host(":9999") == "http://127.0.0.1:9999"
     monkeypatch.delenv("OLLAMA_HOST")
     assert resolve_host(None) == "http://127.0.0.1:11434"
-    config = Config.model_validate({"ollama": {"host": "http://gpu-box:11434", "timeout": 30}})
+    config = Config.model_validate({"ollama": {"host": "http://gpu-box:11434", "timeout": 30, "allow_http": True}})
     opened = open_backend("ollama:llama3.1:8b", config)
     assert isinstance(opened, OllamaBackend)
     assert (opened.model, opened.host, opened.timeout, opened.spec) == ("llama3.1:8b", "http://gpu-box:11434", 30.0, "ollama:llama3.1:8b")

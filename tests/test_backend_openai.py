@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import urlsplit
 import os
 import signal
 import socket
@@ -86,6 +87,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
 
 def backend_for(base_url: str, model: str = MODEL_ALIAS, **kwargs) -> OpenAIBackend:
     kwargs.setdefault("api_key_env", KEY_ENV)
+    kwargs.setdefault("key_host", urlsplit(base_url).hostname)  # the test key is configured for its server
     kwargs.setdefault("backoff_seconds", 0.01)
     return OpenAIBackend(model, base_url=base_url, **kwargs)
 

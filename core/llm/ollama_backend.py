@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import BackendError
 from core.fencing import neutralise_control
+from core.llm.transport import check_transport
 from core.llm.base import Chunk, GenerationOptions, Message, StreamTimer
 
 if TYPE_CHECKING:
@@ -90,15 +91,16 @@ def _translate(exc: BaseException, host: str, model: str | None, timeout: float)
 class OllamaBackend:
     price = None  # Ollama runs on the user's own hardware
 
-    def __init__(self, model: str, *, host: str | None = None, timeout: float = 120.0):
+    def __init__(self, model: str, *, host: str | None = None, timeout: float = 120.0, allow_http: bool = False):
         self.model = model
         self.host = resolve_host(host)
+        check_transport(self.host, allow_http=allow_http, setting="ollama.host")
         self.timeout = timeout
         self.spec = f"ollama:{model}"
 
     @classmethod
     def from_config(cls, model: str, config: Config) -> OllamaBackend:
-        return cls(model, host=config.ollama.host, timeout=config.ollama.timeout)
+        return cls(model, host=config.ollama.host, timeout=config.ollama.timeout, allow_http=config.ollama.allow_http)
 
     def __repr__(self) -> str:
         return f"OllamaBackend({self.model!r}, host={self.host!r})"

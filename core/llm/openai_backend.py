@@ -4,8 +4,10 @@
 Why it looks the way it does:
 - The API key is read from the environment variable named in config, at the moment a
   request is made; it is never stored, logged or put in an error message, and it only ever
-  goes to the configured `base_url`: redirects are not followed, because following one
-  would hand the key to another host.
+  goes to the host it was configured for (`openai.api_key_host`, api.openai.com unless set):
+  a base_url elsewhere gets no key, and redirects are not followed, because following one
+  would hand the key to another host. Plain http off this machine is refused
+  (`core.llm.transport`) unless `openai.allow_http` says the network is trusted.
 - Retries are ours (the client's own are off): exponential backoff on 429, 5xx, connection
   errors and timeouts, honouring Retry-After, and only before the first token arrives.
   A failure after that is an error; a partial answer never poses as a complete one.
@@ -23,12 +25,12 @@ import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 from core.errors import BackendError
 from core.fencing import neutralise_control
 from core.llm.base import Chunk, GenerationOptions, Message, StreamTimer
 from core.llm.specs import Price
+from core.llm.transport import check_transport, host_of
 
 if TYPE_CHECKING:
     from core.config import Config
@@ -75,10 +77,18 @@ class OpenAIBackend:
         backoff_seconds: float = 0.5,
         price: Price | None = None,
         verify_model: bool = True,
+        key_host: str = OPENAI_HOST,
+        key_required: bool = False,
+        allow_http: bool = False,
     ):
+        check_transport(base_url, allow_http=allow_http, setting="openai.base_url")
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
+        self.key_host = key_host.strip().lower()
+        """The only host the key is sent to (`openai.api_key_host`)."""
+        self.key_required = key_required
+        """The user named the key variable: a base_url at another host is an error, not a keyless call."""
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
@@ -101,6 +111,9 @@ class OpenAIBackend:
             timeout=section.timeout,
             max_retries=section.max_retries,
             price=price,
+            key_host=section.api_key_host,
+            key_required="api_key_env" in section.model_fields_set,
+            allow_http=section.allow_http,
         )
 
     def __repr__(self) -> str:  # no key here, ever
@@ -108,11 +121,24 @@ class OpenAIBackend:
 
     # -- the client -------------------------------------------------------------------------
 
+    @property
+    def sends_key(self) -> bool:
+        """Whether the key may go to base_url at all: only to the host it was configured for."""
+        return host_of(self.base_url) == self.key_host
+
     def _api_key(self) -> str:
+        host = host_of(self.base_url)
+        if not self.sends_key:
+            if self.key_required:
+                raise BackendError(
+                    f"the key in ${self.api_key_env} is tied to {self.key_host} (openai.api_key_host) but openai.base_url "
+                    f"is at {host}; pa did not send it. If {host} should have it, set openai.api_key_host = \"{host}\""
+                )
+            return PLACEHOLDER_KEY
         key = os.environ.get(self.api_key_env, "").strip()
         if key:
             return key
-        if urlsplit(self.base_url).hostname == OPENAI_HOST:
+        if host == OPENAI_HOST:
             raise BackendError(f"{self.base_url} needs an API key: set the environment variable {self.api_key_env}")
         return PLACEHOLDER_KEY
 
@@ -194,6 +220,11 @@ class OpenAIBackend:
                 return BackendError(
                     f"{where} redirects to {target}; pa does not follow redirects (the API key must stay with the "
                     "configured server): set openai.base_url to the final address"
+                )
+            if (status == 401 or status == 403) and not self.sends_key:
+                return BackendError(
+                    f"{where} wants an API key (HTTP {status}); pa sends ${self.api_key_env} only to {self.key_host}: "
+                    f"set openai.api_key_env and openai.api_key_host = \"{host_of(self.base_url)}\" for this server"
                 )
             if status == 401 or status == 403:
                 return BackendError(f"{where} refused the API key from ${self.api_key_env} (HTTP {status}); check that variable")
