@@ -41,6 +41,7 @@ from core.config import Config
 from core.errors import BackendError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
 from core.llm.base import Backend, GenerationOptions, Message, Usage
+from core.locks import writes_profile
 from core.prompts import Template, fence, load_template
 from core.store import Document, Profile, Store
 from core.tagged import ParseResult, Parsed, Rejected, TextLength, parse_draft, parse_intent, parse_rules
@@ -550,6 +551,7 @@ async def _all(awaitables: list[Awaitable[Any]]) -> list[Any]:
         raise
 
 
+@writes_profile("pa distill", lambda args: args["profile"].name)
 async def distill_profile(
     store: Store,
     profile: Profile,

@@ -31,6 +31,7 @@ from core.events import Progress, ProgressCallback, ignore_progress
 from core.intervals import bootstrap_mean, wilson
 from core.judging import combine, judge_key, judge_ordered, winner_of
 from core.similarity import METRICS
+from core.locks import writes_profile
 
 if TYPE_CHECKING:
     from core.config import Config
@@ -310,6 +311,7 @@ def choose_baselines(context: DraftContext, requested: Sequence[str] | None) -> 
     return chosen, skipped
 
 
+@writes_profile("pa eval", lambda args: args["profile_name"])
 async def evaluate_profile(
     store: Store,
     paths: Paths,

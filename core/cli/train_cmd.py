@@ -48,35 +48,36 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fine-tune the profile's small model with LoRA and export it to GGUF (resumable)."""
         from core.errors import PaError
+        from core.locks import profile_writer
         from finetune.runs import prepare_run, resumable_run, start_training
 
         paths = common.paths()
-        with common.open_store() as store:
-            store.get_profile(profile)
-            if resume:
-                run = resumable_run(paths, profile, kind.value)
-            else:
-                run = prepare_run(paths, store, common.config(), profile, kind.value, quant=quant.value, epochs=epochs)
-        process = start_training(run, resume=resume)
-        resume_hint = f"continue with `pa train --profile {profile} --kind {kind.value} --resume`"
-        try:
-            final = _follow(run, process, as_json)
-        except KeyboardInterrupt:
-            # The terminal sent SIGINT to the training process too; make sure, then let it checkpoint.
-            process.send_signal(signal.SIGINT)
-            process.wait()
-            common.err_console.print(f"training stopped and checkpointed; {resume_hint}")
-            raise
-        code = process.wait()
-        if final is None or final.get("event") == "failed":
-            message = (final or {}).get("message") or f"training process exited with code {code}; see {run.folder / 'train.log'}"
-            raise PaError(message)
-        if final["event"] == "interrupted":
-            common.err_console.print(f"training stopped at step {final.get('step')}/{final.get('total')}; {resume_hint}")
-            raise KeyboardInterrupt
-        if as_json:
-            return
-        _print_result(run, final)
+        with profile_writer(paths.data_dir, profile, "pa train"):  # one writer per profile (core.locks)
+            with common.open_store() as store:
+                store.get_profile(profile)
+                if resume:
+                    run = resumable_run(paths, profile, kind.value)
+                else:
+                    run = prepare_run(paths, store, common.config(), profile, kind.value, quant=quant.value, epochs=epochs)
+            process = start_training(run, resume=resume)
+            resume_hint = f"continue with `pa train --profile {profile} --kind {kind.value} --resume`"
+            try:
+                final = _follow(run, process, as_json)
+            except KeyboardInterrupt:
+                # The terminal sent SIGINT to the training process too; make sure, then let it checkpoint.
+                process.send_signal(signal.SIGINT)
+                process.wait()
+                common.err_console.print(f"training stopped and checkpointed; {resume_hint}")
+                raise
+            code = process.wait()
+            if final is None or final.get("event") == "failed":
+                message = (final or {}).get("message") or f"training process exited with code {code}; see {run.folder / 'train.log'}"
+                raise PaError(message)
+            if final["event"] == "interrupted":
+                common.err_console.print(f"training stopped at step {final.get('step')}/{final.get('total')}; {resume_hint}")
+                raise KeyboardInterrupt
+            if not as_json:
+                _print_result(run, final)
 
     agents = typer.Typer(help="Trained preference agents and baselines.", no_args_is_help=True)
 

@@ -36,6 +36,7 @@ from core.corpus.text_files import iter_text, text_files
 from core.errors import CorpusError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
 from core.store import GENRES, Store, validate_profile_name
+from core.locks import writes_profile
 
 PROGRESS_EVERY_S = 0.1
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -276,6 +277,7 @@ def next_split(counts: dict[str, int], test_share: float) -> str:
     return "test" if counts["test"] < int(test_share * total + 0.5) else "train"
 
 
+@writes_profile("pa import", lambda args: None if args["options"].dry_run else args["options"].profile)
 def import_corpus(
     store: Store,
     path: Path | str,
