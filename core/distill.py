@@ -234,6 +234,8 @@ class _Run:
         self.failures: list[Failure] = []
         self.rows: dict[tuple[int, str], _Row] = {}
         self.journal: dict[tuple[int, str, int], dict[int, Any]] = {}
+        self.steps: dict[tuple[int, str, int, int, int], Any] = {}
+        """Finished steps of guided answers not yet whole: (document, stage, slot, attempt, step) -> row."""
         self.cost: float | None = None
         self.price = _price_of(large)
         self.closing: set[asyncio.Future[None]] = set()
@@ -253,6 +255,11 @@ class _Run:
             (self.profile.id, self.large.spec),
         ):
             self.journal.setdefault((row["document_id"], row["stage"], row["slot"]), {})[row["attempt"]] = row
+        for row in self.store.query(
+            "SELECT s.* FROM distill_steps s JOIN documents d ON d.id = s.document_id WHERE d.profile_id = ? AND s.model = ?",
+            (self.profile.id, self.large.spec),
+        ):
+            self.steps[(row["document_id"], row["stage"], row["slot"], row["attempt"], row["step"])] = row
         for document in documents:
             for stage in self.stages:
                 if document.split not in STAGE_SPLITS[stage]:
@@ -381,7 +388,7 @@ class _Run:
                     max_tokens=self.settings.max_tokens,
                     seed=call_seed(self.settings.seed, document.id, stage, slot, attempt),
                 )
-                raw, finish, usage = await self.answer(conversation, options, template)
+                raw, finish, usage = await self.answer(conversation, options, template, (document.id, stage, slot, attempt))
                 # No await between the answer arriving and its commit: a cancel cannot lose it.
                 result = parse(raw, finish)
                 self.journal_answer(document, stage, slot, attempt, raw, finish, usage, template, temperature, result)
@@ -396,14 +403,16 @@ class _Run:
             ]
         return _Answer(result, raw, attempt, prompt_tokens, completion_tokens)
 
-    async def answer(self, messages: list[Message], options: GenerationOptions, template: Template) -> tuple[str, str | None, Usage]:
+    async def answer(self, messages: list[Message], options: GenerationOptions, template: Template,
+                     call_key: tuple[int, str, int, int]) -> tuple[str, str | None, Usage]:
         """One whole answer: asked for in one call, or written step by step along the template's guide.
 
         The guide is followed only where the backend continues an answer pa starts. pa writes each
         step's opening text and closes it with the step's stop; the model writes the rest. A step
         the model ends early (its end-of-turn), or an early step cut off at max_tokens (a long
         scratchpad), is closed all the same; a cut-off last step or a cancel ends the answer
-        there, unclosed, so the parser sees it was cut off.
+        there, unclosed, so the parser sees it was cut off. Each step that ends is journalled
+        at once (`distill_steps`), and re-read instead of asked again after a crash.
         """
         if not (self.settings.guided and template.guide and getattr(self.large, "continues_answer", False)):
             async with self.calls_gate:
@@ -411,11 +420,18 @@ class _Run:
         written = ""
         finish: str | None = None
         usages: list[Usage] = []
-        for step in template.guide:
+        for index, step in enumerate(template.guide):
             written += step.start
             step_options = replace(options, stop=(*options.stop, step.stop))
-            async with self.calls_gate:
-                text, finish, usage = await self.call([*messages, Message("assistant", written)], step_options)
+            saved = self.steps.get((*call_key, index))
+            if saved is not None and (saved["template_id"], saved["template_version"]) == (template.id, template.version):
+                text, finish = saved["text"], saved["finish_reason"]
+                usage = Usage(saved["prompt_tokens"], saved["completion_tokens"], saved["seconds"] or 0.0)
+            else:
+                async with self.calls_gate:
+                    text, finish, usage = await self.call([*messages, Message("assistant", written)], step_options)
+                # No await between the step's end and its commit: a crash after it never asks again.
+                self.journal_step(call_key, index, text, finish, usage, template)
             written += text
             usages.append(usage)
             last = step is template.guide[-1]
@@ -454,6 +470,20 @@ class _Run:
 
     # -- writing ----------------------------------------------------------------------------
 
+    def journal_step(self, call_key: tuple[int, str, int, int], index: int, text: str, finish: str | None,
+                     usage: Usage, template: Template) -> None:
+        """Commit one finished step of a guided answer (a cancelled one is not finished)."""
+        if finish == "cancelled":
+            return
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO distill_steps (document_id, stage, slot, attempt, step, text, finish_reason, model, "
+                "template_id, template_version, prompt_tokens, completion_tokens, seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*call_key, index, text, finish, self.large.spec, template.id, template.version,
+                 usage.prompt_tokens, usage.completion_tokens, usage.seconds),
+            )
+
     def journal_answer(self, document: Document, stage: str, slot: int, attempt: int, raw: str, finish: str | None,
                        usage: Usage, template: Template, temperature: float | None, result: ParseResult) -> None:
         stats = self.stats[stage]
@@ -474,6 +504,9 @@ class _Run:
                     usage.prompt_tokens, usage.completion_tokens, usage.seconds,
                 ),
             )
+            # The whole answer is in: its steps' journal is no longer needed.
+            db.execute("DELETE FROM distill_steps WHERE document_id = ? AND stage = ? AND slot = ? AND attempt = ?",
+                       (document.id, stage, slot, attempt))
         self.report(stage)
 
     def finish(self, document: Document, stage: str, answer: _Answer, template: Template | None, previous: _Row | None,

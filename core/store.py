@@ -172,6 +172,28 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE eval_generations ADD COLUMN rules TEXT;
     """,
+    # 3 -> 4: each finished step of a guided answer (core.distill), committed as it ends, so a
+    # crash between steps never asks the model for a step again. Rows go once the answer is in
+    # distill_calls.
+    """
+    CREATE TABLE distill_steps (
+        id                INTEGER PRIMARY KEY,
+        document_id       INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        stage             TEXT NOT NULL,
+        slot              INTEGER NOT NULL,
+        attempt           INTEGER NOT NULL,
+        step              INTEGER NOT NULL,
+        text              TEXT NOT NULL,
+        finish_reason     TEXT,
+        model             TEXT NOT NULL,
+        template_id       TEXT NOT NULL,
+        template_version  INTEGER NOT NULL,
+        prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        seconds           REAL,
+        UNIQUE (document_id, stage, slot, attempt, step)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
