@@ -237,6 +237,9 @@ class Document:
 class Store:
     """A thread-safe handle on the SQLite store. Open with `Store.open(path)`."""
 
+    busy_timeout_s: float = 30.0
+    """How long a write waits for another process's write to end before it is a StoreError."""
+
     def __init__(self, connection: sqlite3.Connection, path: Path):
         self.connection = connection
         self.path = path
@@ -250,13 +253,13 @@ class Store:
 
         made_private = make_private(path.parent)
         try:
-            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=cls.busy_timeout_s)
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: not a pa store ({exc}); move it aside or set PA_HOME elsewhere") from None
+            raise store_error(path, exc) from None
         store = cls(connection, path)
         store.made_private = made_private
         store._migrate()
@@ -275,18 +278,30 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit of work; rolled back whole on any exception (Ctrl-C included)."""
         with self._lock:
-            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                self.connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise store_error(self.path, exc) from None
             try:
                 yield self.connection
-            except BaseException:
+            except BaseException as exc:
                 self.connection.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise store_error(self.path, exc) from None
                 raise
             else:
-                self.connection.execute("COMMIT")
+                try:
+                    self.connection.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    self.connection.execute("ROLLBACK")
+                    raise store_error(self.path, exc) from None
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self.connection.execute(sql, params).fetchall()
+            try:
+                return self.connection.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise store_error(self.path, exc) from None
 
     @property
     def schema_version(self) -> int:
@@ -300,6 +315,8 @@ class Store:
             )
         for version in range(current, SCHEMA_VERSION):
             with self.transaction() as db:
+                if db.execute("PRAGMA user_version").fetchone()[0] > version:
+                    continue  # another pa process migrated it meanwhile
                 for statement in _split_sql(MIGRATIONS[version]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {version + 1}")
@@ -371,6 +388,25 @@ class Store:
         counts = {"train": 0, "test": 0}
         counts.update({row["split"]: row["n"] for row in rows})
         return counts
+
+
+def store_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """One line that says what is wrong with the store file and what to do, by SQLite's reason."""
+    reason = str(exc)
+    if "locked" in reason or "busy" in reason:
+        return StoreError(
+            f"{path} stayed locked by another program for {Store.busy_timeout_s:g} s; "
+            "wait for other pa commands to finish (or close what holds it) and try again"
+        )
+    if "readonly" in reason or "read-only" in reason:
+        return StoreError(f"{path} is read-only ({reason}); pa must write to it and its folder: check their permissions")
+    if "unable to open" in reason:
+        return StoreError(f"{path}: cannot open the store ({reason}); check that its folder exists and you may write to it")
+    if "disk" in reason and "full" in reason:
+        return StoreError(f"{path}: the disk is full; free some space and run the command again (nothing stored was lost)")
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreError(f"{path}: the store failed ({reason}); run the command again, and if it persists move the file aside")
+    return StoreError(f"{path}: not a pa store ({reason}); move it aside or set PA_HOME elsewhere")
 
 
 def _document(row: sqlite3.Row) -> Document:

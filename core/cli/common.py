@@ -6,14 +6,13 @@ import json
 import sys
 from functools import lru_cache
 
-from rich.console import Console
-
+from core.cli.safe_console import SafeConsole
 from core.config import Config, load_config
 from core.paths import Paths, resolve_paths
 from core.store import Store
 
-console = Console()
-err_console = Console(stderr=True)
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 
 @lru_cache(maxsize=1)

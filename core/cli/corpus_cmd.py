@@ -10,6 +10,7 @@ import typer
 
 from core.cli import common
 from core.errors import CorpusError
+from core.safe_text import shown
 
 FORMAT_HELP = "auto, mbox, maildir, eml, text, jsonl or csv (auto: from names and content)"
 
@@ -87,7 +88,7 @@ def _print_summary(report) -> None:
     from core.corpus.records import DROP_REASONS
 
     console = common.console
-    title = f"{'[dry run] ' if report.dry_run else ''}{report.source} → profile {report.profile} ({report.format}, {report.genre})"
+    title = f"{'[dry run] ' if report.dry_run else ''}{shown(report.source)} → profile {report.profile} ({report.format}, {report.genre})"
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -98,23 +99,23 @@ def _print_summary(report) -> None:
         table.add_row(f"dropped: {reason}", str(count), style="dim" if reason == "duplicate" else None)
     console.print(table)
     if report.senders:
-        console.print(f"sender: {', '.join(report.senders)} [dim]({report.sender_choice})[/]", highlight=False)
+        console.print(f"sender: {shown(', '.join(report.senders))} [dim]({shown(report.sender_choice)})[/]", highlight=False)
     elif report.sender_choice:
-        console.print(f"sender: [dim]{report.sender_choice}[/]", highlight=False)
+        console.print(f"sender: [dim]{shown(report.sender_choice)}[/]", highlight=False)
     if report.seen_by_sender:
         senders = Table(title="per sender", title_justify="left")
         senders.add_column("From")
         senders.add_column("read", justify="right")
         senders.add_column("imported", justify="right")
         for address, seen in report.seen_by_sender.most_common(10):
-            senders.add_row(address, str(seen), str(report.imported_by_sender.get(address, 0)))
+            senders.add_row(shown(address), str(seen), str(report.imported_by_sender.get(address, 0)))
         if len(report.seen_by_sender) > 10:
             senders.add_row(f"… {len(report.seen_by_sender) - 10} more", "", "")
         console.print(senders)
     for reason, examples in report.examples.items():
         if reason in ("duplicate", "other_format"):
             continue
-        console.print(f"[dim]{reason} ({DROP_REASONS.get(reason, '')}), e.g. {examples[0]}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[dim]{reason} ({DROP_REASONS.get(reason, '')}), e.g. {shown(examples[0])}[/]", highlight=False, soft_wrap=True)
     console.print(f"[dim]{report.messages_seen / max(report.seconds, 1e-9):,.0f} items/s in {report.seconds:.2f}s[/]")
 
 
@@ -147,7 +148,7 @@ def list_cmd(
                          overflow="ellipsis", width=width)
     for d in documents:
         preview = " ".join(d.text.split())[:70]
-        table.add_row(str(d.id), d.split, (d.date or "")[:10], (d.subject or "")[:30], str(len(d.text.split())), preview)
+        table.add_row(str(d.id), d.split, shown((d.date or "")[:10]), shown((d.subject or "")[:30]), str(len(d.text.split())), shown(preview))
     common.console.print(table)
 
 
@@ -171,7 +172,7 @@ def show_cmd(
         return
     console = common.console
     for label in ("subject", "sender", "recipients", "date", "split", "source_path"):
-        console.print(f"[bold]{label}:[/] {getattr(document, label) or ''}", highlight=False, soft_wrap=True)
+        console.print(f"[bold]{label}:[/] {shown(getattr(document, label) or '')}", highlight=False, soft_wrap=True)
     console.print()
     console.print(document.text, highlight=False, markup=False)
     if document.signoff:
@@ -204,7 +205,7 @@ def stats_cmd(
     table.add_row("words (median / mean)", f"{stats['median_words']} / {stats['mean_words']}")
     table.add_row("with previous context", str(stats["with_previous_context"]))
     table.add_row("with sign-off", str(stats["with_signoff"]))
-    table.add_row("sender", owner.sender or "(any)")
+    table.add_row("sender", shown(owner.sender or "(any)"))
     table.add_row("dates", f"{stats['first_date'] or '?'} … {stats['last_date'] or '?'}")
     console.print(table)
     if stats["imports"]:
@@ -212,7 +213,7 @@ def stats_cmd(
         for name in ("id", "source", "format", "seen", "imported", "status", "finished"):
             imports.add_column(name)
         for row in stats["imports"]:
-            imports.add_row(str(row["id"]), row["source"], row["format"], str(row["seen"]), str(row["imported"]),
+            imports.add_row(str(row["id"]), shown(row["source"]), row["format"], str(row["seen"]), str(row["imported"]),
                             row["status"], row["finished_at"] or "")
         console.print(imports)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from core.cli import common
+from core.safe_text import shown
 
 if TYPE_CHECKING:
     from core.distill import DistillSummary, DocumentDistillation
@@ -156,7 +157,7 @@ def _print_summary(summary: DistillSummary) -> None:
         line += f", estimated cost ${summary.cost:.4f}"
     common.console.print(line, highlight=False)
     for failure in summary.failures[:10]:
-        common.console.print(f"[red]failed[/] document {failure.document_id} {failure.stage}: {failure.reason}", highlight=False)
+        common.console.print(f"[red]failed[/] document {failure.document_id} {failure.stage}: {shown(failure.reason)}", highlight=False)
     if len(summary.failures) > 10:
         common.console.print(f"... and {len(summary.failures) - 10} more failures (see `pa rules show --profile {summary.profile}`)")
     if summary.failures:
@@ -194,7 +195,7 @@ def _print_listing(profile: str, items: list[DocumentDistillation]) -> None:
         table.add_column(stage.replace("_", " "), no_wrap=True)
     for item in items:
         table.add_row(
-            str(item.document.id), item.document.split, item.document.subject or "",
+            str(item.document.id), item.document.split, shown(item.document.subject or ""),
             *(mark(item, stage) for stage in STAGES),
         )
     common.console.print(table)
@@ -208,7 +209,7 @@ def _print_document(item: DocumentDistillation) -> None:
 
     document = item.document
     header = " | ".join(
-        f"{label}: {value}"
+        f"{label}: {shown(value)}"
         for label, value in (("from", document.sender), ("to", document.recipients), ("subject", document.subject), ("date", document.date))
         if value
     )

@@ -37,6 +37,7 @@ from core.errors import CorpusError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
 from core.store import GENRES, Store, validate_profile_name
 from core.locks import writes_profile
+from core.safe_text import storable
 
 PROGRESS_EVERY_S = 0.1
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -311,7 +312,7 @@ def import_corpus(
     )
     report = ImportReport(
         profile=options.profile,
-        source=str(source.path),
+        source=storable(str(source.path)),
         format=source.format,
         genre=genre,
         dry_run=options.dry_run,
@@ -439,6 +440,9 @@ class _Writer:
                     "INSERT INTO import_log (profile_id, source, format) VALUES (?, ?, ?)",
                     (self.profile_id, report.source, report.format),
                 ).lastrowid
+                # This import holds the profile's writer lock: a row still 'running' is from one that crashed.
+                db.execute("UPDATE import_log SET status = 'failed' WHERE profile_id = ? AND status = 'running' AND id != ?",
+                           (self.profile_id, report.import_id))
             seed, share = self.options.corpus.split_seed, self.options.corpus.test_share
             if self.split_counts is None:
                 # Counted once: a GROUP BY per batch would rescan the profile and grow with it.
@@ -454,9 +458,9 @@ class _Writer:
                     "INSERT OR IGNORE INTO documents (profile_id, text, sender, recipients, subject, date, "
                     "previous_context, signoff, source_path, message_id, content_hash, split) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (self.profile_id, candidate.text, candidate.sender, candidate.recipients, candidate.subject,
-                     candidate.date, candidate.previous_context, candidate.signoff, candidate.source,
-                     candidate.message_id, candidate.content_hash, split),
+                    (self.profile_id, *map(storable, (candidate.text, candidate.sender, candidate.recipients,
+                     candidate.subject, candidate.date, candidate.previous_context, candidate.signoff, candidate.source,
+                     candidate.message_id)), candidate.content_hash, split),
                 )
                 if cursor.rowcount:
                     imported[split] += 1
