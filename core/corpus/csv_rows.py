@@ -51,6 +51,7 @@ def _iter_file(file: Path, max_bytes: int, text_field: str | None, explicit: Map
         number = 1
         while True:
             lines.too_long = False
+            lines.open_quote = False
             start = lines.consumed
             try:
                 values = next(reader)
@@ -58,6 +59,13 @@ def _iter_file(file: Path, max_bytes: int, text_field: str | None, explicit: Map
                 return
             except csv.Error as exc:
                 number += 1
+                if "field larger than field limit" in str(exc) and lines.open_quote:
+                    # The reader gave up inside a quoted field: read past its closing quote, or
+                    # every line left in it would come back as a record of its own.
+                    lines.skip_open_field()
+                    yield SourceRecord(f"{file}#{number}", problem=TOO_LARGE, detail="a quoted field over the size limit",
+                                       size=lines.consumed - start)
+                    continue
                 yield SourceRecord(f"{file}#{number}", problem=BAD_RECORD, detail=str(exc)[:80], size=lines.consumed - start)
                 continue
             number += 1
@@ -82,6 +90,8 @@ class _Lines:
         self._lines = bounded_lines(handle, max_bytes)
         self.too_long = False
         self.consumed = 0
+        self.open_quote = False
+        """Whether the record being read has a quoted field still open (an odd count of quotes)."""
 
     def __iter__(self) -> _Lines:
         return self
@@ -92,7 +102,17 @@ class _Lines:
         if line is None:
             self.too_long = True
             return "\n"
+        if line.count(b'"') % 2:
+            self.open_quote = not self.open_quote
         return decode_text(line)
+
+    def skip_open_field(self) -> None:
+        """Consume lines up to the one that closes the open quoted field (`""` inside stays even)."""
+        for line, size in self._lines:
+            self.consumed += size
+            if line is not None and line.count(b'"') % 2:
+                break
+        self.open_quote = False
 
 
 def _delimiter(file: Path) -> str:

@@ -25,7 +25,8 @@ SINGLE_BYTE_CHARSETS = {"iso-8859-1", "latin-1", "latin1", "cp1252", "windows-12
 """Declared charsets that mailers often put on bodies that are really UTF-8."""
 
 MAX_PARTS = 200
-"""Parts walked per message; a bomb of nested multiparts stops here."""
+"""Leaf parts looked at per message; a bomb of many parts stops here. Multipart containers do
+not count: the parser has built them already, and text nested 500 deep is still the person's."""
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _SENDER_HEADER = re.compile(rb"(?im)^(from|x-from)[ \t]*:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
@@ -189,9 +190,12 @@ def _text_parts(message: Message) -> tuple[str, str, bool]:
     message/rfc822 part was seen."""
     plain = html = ""
     attached = False
-    for count, part in enumerate(message.walk()):
-        if count >= MAX_PARTS:
-            break
+    leaves = 0
+    for part in message.walk():
+        if not part.is_multipart():
+            leaves += 1
+            if leaves > MAX_PARTS:
+                break
         ctype = part.get_content_type()
         if ctype == "message/rfc822":
             attached = True

@@ -12,6 +12,7 @@ from pathlib import Path
 
 READ_CHUNK = 1 << 16
 TEXT_CHARSETS = ("utf-8-sig", "cp1252", "latin-1")
+WESTERN_GUESSES = {"ascii", "utf_8", "cp1252", "latin_1", "iso8859_15", "cp1250", "iso8859_2", "mac_roman", "cp850", "cp437"}
 
 
 def walk_files(root: Path) -> Iterator[Path]:
@@ -24,6 +25,16 @@ def walk_files(root: Path) -> Iterator[Path]:
             if name.startswith("."):
                 continue
             yield Path(folder, name)
+
+
+def unreadable_folders(root: Path) -> list[Path]:
+    """Folders under `root` that could not be listed: their files are not read, and say so."""
+    if not root.is_dir():
+        return []
+    found: list[Path] = []
+    for _ in os.walk(root, onerror=lambda exc: found.append(Path(exc.filename)), followlinks=False):
+        pass
+    return sorted(found)
 
 
 def _is_maildir_folder(path: Path) -> bool:
@@ -69,10 +80,26 @@ def bounded_lines(handle, max_bytes: int) -> Iterator[tuple[bytes | None, int]]:
         yield None, size
 
 
-def looks_binary(data: bytes) -> bool:
-    """NUL bytes, or mostly control bytes, in the first 8 KiB: not text of any charset."""
+def utf16_encoding(data: bytes) -> str | None:
+    """`utf-16` when the data is UTF-16 text (a BOM, or ASCII-range text with every other byte NUL)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
     sample = data[:8192]
-    if not sample:
+    if len(sample) < 16 or len(sample) % 2:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    half = len(sample) // 2
+    if odd.count(0) > 0.4 * half and even.count(0) < 0.05 * half:
+        return "utf-16-le"
+    if even.count(0) > 0.4 * half and odd.count(0) < 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes, or mostly control bytes, in the first 8 KiB: not text of any charset (UTF-16 is text)."""
+    sample = data[:8192]
+    if not sample or utf16_encoding(sample):
         return False
     if b"\x00" in sample:
         return True
@@ -81,15 +108,43 @@ def looks_binary(data: bytes) -> bool:
 
 
 def decode_text(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else cp1252, else latin-1 (which always succeeds)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    """UTF-16 (by BOM or NUL pattern), UTF-8 (with or without BOM), else the charset the bytes
+    show (Shift-JIS, GB18030, KOI8-R... by charset-normalizer), else cp1252, else latin-1."""
+    wide = utf16_encoding(data)
+    if wide:
         try:
-            return data.decode("utf-16")
+            return data.decode(wide)
         except UnicodeDecodeError:
             pass
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    guessed = _guess_charset(data)
+    if guessed:
+        return guessed
     for charset in TEXT_CHARSETS:
         try:
             return data.decode(charset)
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1")  # pragma: no cover - latin-1 is in TEXT_CHARSETS
+
+
+def _guess_charset(data: bytes) -> str | None:
+    """The text, when charset-normalizer is confident which legacy charset the bytes are in.
+
+    Decoding Shift-JIS as cp1252 "succeeds" and stores mojibake; a confident guess is better,
+    and a single-byte Western guess falls through to the same cp1252 as before.
+    """
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - a dependency of pa
+        return None
+    best = from_bytes(data[:200_000]).best()
+    if best is None or best.encoding in WESTERN_GUESSES or best.chaos > 0.2:
+        return None  # Western text keeps the cp1252 reading it always had
+    try:
+        return data.decode(best.encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None

@@ -27,11 +27,13 @@ from core.corpus.documents import CleaningRules, document_from_record
 from core.corpus.email_cleaning import SenderNames
 from core.corpus.email_parsing import sender_of
 from core.corpus.eml import eml_files, iter_eml
-from core.corpus.files import file_size, walk_files
+from core.corpus.files import file_size, unreadable_folders, walk_files
 from core.corpus.jsonl import iter_jsonl, jsonl_files
 from core.corpus.maildir import iter_maildir, maildir_files
 from core.corpus.mbox import iter_mbox, mbox_files
-from core.corpus.records import DUPLICATE, EMAIL_FORMATS, FORMATS, OTHER_FORMAT, Candidate, Dropped, SourceRecord
+from core.corpus.records import (
+    DUPLICATE, EMAIL_FORMATS, FORMATS, OTHER_FORMAT, UNREADABLE_FOLDER, Candidate, Dropped, SourceRecord,
+)
 from core.corpus.text_files import iter_text, text_files
 from core.errors import CorpusError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
@@ -125,6 +127,8 @@ class Source:
     format: str
     files: list[Path]
     other_files: int = 0
+    unreadable: list[Path] = field(default_factory=list)
+    """Folders that could not be listed: whatever they hold was not read (counted as drops)."""
 
     @cached_property
     def total_bytes(self) -> int:
@@ -155,7 +159,7 @@ def open_source(path: Path, fmt: str = "auto") -> Source:
     if path.is_dir():
         chosen_set = set(files)
         other = sum(1 for file in walk_files(path) if file not in chosen_set and not _inside_maildir(file, chosen))
-    return Source(path, chosen, files, other)
+    return Source(path, chosen, files, other, unreadable_folders(path))
 
 
 def _files_for(path: Path, fmt: str) -> list[Path]:
@@ -322,6 +326,8 @@ def import_corpus(
     )
     if source.other_files:
         report.dropped[OTHER_FORMAT] = source.other_files
+    for folder in source.unreadable:
+        _count_drop(report, Dropped(UNREADABLE_FOLDER, storable(str(folder)) or "", "its files were not read"))
     writer = _Writer(store, options, report, profile.id if profile else None, choice, genre)
     total = source.total_bytes
     last = 0.0

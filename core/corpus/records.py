@@ -25,6 +25,7 @@ TOO_SHORT = "too_short"
 FORWARD_ONLY = "forward_only"
 DUPLICATE = "duplicate"
 OTHER_FORMAT = "other_format"
+UNREADABLE_FOLDER = "unreadable_folder"
 
 DROP_REASONS = {
     UNREADABLE: "could not be opened or read",
@@ -39,6 +40,7 @@ DROP_REASONS = {
     FORWARD_ONLY: "a forward with no text of their own",
     DUPLICATE: "same Message-ID or text as one already stored",
     OTHER_FORMAT: "file of another format in the folder",
+    UNREADABLE_FOLDER: "a folder that could not be listed (permissions): its files were not read",
 }
 
 
