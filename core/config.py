@@ -43,6 +43,8 @@ class OllamaConfig(Section):
     """Seconds before a request is given up."""
     allow_http: bool = False
     """Allow plain http to a host that is not this machine (the mail would travel in clear)."""
+    max_retries: int = Field(2, ge=0)
+    """Retries with exponential backoff on 429, 5xx and connection errors, before the first token."""
 
 
 class OpenAIConfig(Section):
@@ -55,7 +57,8 @@ class OpenAIConfig(Section):
     as well: a base_url changed later never takes the key along by accident."""
     allow_http: bool = False
     """Allow plain http to a host that is not this machine (the key and the mail would travel in clear)."""
-    timeout: float = Field(60.0, gt=0)
+    timeout: float = Field(120.0, gt=0)
+    """Seconds one request may take, from sending it to the answer's last token."""
     max_retries: int = Field(4, ge=0)
     """Retries with exponential backoff on 429, 5xx and connection errors."""
     price_input_per_mtok: float | None = Field(None, ge=0)

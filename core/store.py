@@ -18,7 +18,7 @@ from pathlib import Path
 
 from core.errors import StoreError, UsageError
 
-PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: `$` would let a trailing newline in
 GENRES = ("email", "post", "review")
 
 MIGRATIONS: list[str] = [

@@ -72,10 +72,11 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 summary = asyncio.run(run(lambda _: None))
                 common.print_json(summary.as_dict())
-                return
-            with _ProgressView() as view:
-                summary = asyncio.run(run(view.update))
-            _print_summary(summary)
+            else:
+                with _ProgressView() as view:
+                    summary = asyncio.run(run(view.update))
+                _print_summary(summary)
+            _fail_when_nothing_succeeded(summary)
 
     rules = typer.Typer(help="Read what distillation produced.", no_args_is_help=True)
 
@@ -136,6 +137,20 @@ class _ProgressView:
 
     def __exit__(self, *exc_info: object) -> None:
         self.bars.__exit__(*exc_info)  # type: ignore[arg-type]
+
+
+def _fail_when_nothing_succeeded(summary: DistillSummary) -> None:
+    """A run whose every stage failed is a failure (exit 1), whatever was printed before."""
+    from core.errors import PaError
+
+    ok = sum(stats.ok for stats in summary.stages.values())
+    failed = sum(stats.failed for stats in summary.stages.values())
+    if failed and not ok:
+        raise PaError(
+            f"every stage that ran failed ({failed} failure(s), none ok); the reasons are kept: "
+            f"`pa rules show --profile {summary.profile}`, then fix the cause (often the model) and run "
+            f"`pa distill --profile {summary.profile} --retry-failed`"
+        )
 
 
 def _print_summary(summary: DistillSummary) -> None:

@@ -7,6 +7,7 @@ a missing model names `ollama pull NAME`, a dead server names the host that was 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "http://127.0.0.1:11434"
 DEFAULT_PORT = 11434
 CONNECT_TIMEOUT = 10.0
+MAX_BACKOFF_SECONDS = 30.0
 """Seconds to open a connection; a local server that needs longer is not running."""
 
 # GenerationOptions name -> Ollama option name.
@@ -91,8 +93,11 @@ def _translate(exc: BaseException, host: str, model: str | None, timeout: float)
 class OllamaBackend:
     price = None  # Ollama runs on the user's own hardware
 
-    def __init__(self, model: str, *, host: str | None = None, timeout: float = 120.0, allow_http: bool = False):
+    def __init__(self, model: str, *, host: str | None = None, timeout: float = 120.0, allow_http: bool = False,
+                 max_retries: int = 2, backoff_seconds: float = 0.5):
         self.model = model
+        self.max_retries = max_retries
+        self.backoff_seconds = backoff_seconds
         self.host = resolve_host(host)
         check_transport(self.host, allow_http=allow_http, setting="ollama.host")
         self.timeout = timeout
@@ -100,40 +105,62 @@ class OllamaBackend:
 
     @classmethod
     def from_config(cls, model: str, config: Config) -> OllamaBackend:
-        return cls(model, host=config.ollama.host, timeout=config.ollama.timeout, allow_http=config.ollama.allow_http)
+        return cls(model, host=config.ollama.host, timeout=config.ollama.timeout, allow_http=config.ollama.allow_http,
+                   max_retries=config.ollama.max_retries)
 
     def __repr__(self) -> str:
         return f"OllamaBackend({self.model!r}, host={self.host!r})"
 
     async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
-        client = _client(self.host, self.timeout)
+        """The answer as it streams; a refused or dropped connection, a 5xx or a 429 before the
+        first token is retried (`ollama.max_retries`, exponential backoff), never after it."""
         timer = StreamTimer()
         # The server tokenises the prompt: no text of ours may read as a control token there.
         payload = [{"role": m.role, "content": neutralise_control(m.content)} for m in messages]
         sent = ollama_options(options)
-        try:
-            parts = await client.chat(model=self.model, messages=payload, stream=True, options=sent or None)
-            async for part in parts:
-                text = (part.message.content or "") if part.message is not None else ""
-                if part.done:
+        attempt = 0
+        while True:
+            client = _client(self.host, self.timeout)
+            received = False
+            try:
+                parts = await client.chat(model=self.model, messages=payload, stream=True, options=sent or None)
+                async for part in parts:
+                    text = (part.message.content or "") if part.message is not None else ""
+                    if part.done:
+                        if text:
+                            timer.saw_token()
+                            yield Chunk(text)
+                        if part.prompt_eval_count is None and part.eval_count is None:
+                            raise BackendError(f"Ollama at {self.host} ended the answer without token counts; is it an Ollama server?")
+                        usage = timer.usage(part.prompt_eval_count or 0, part.eval_count or 0)
+                        yield Chunk("", usage=usage, finish_reason=part.done_reason or "stop")
+                        return
                     if text:
+                        received = True
                         timer.saw_token()
                         yield Chunk(text)
-                    if part.prompt_eval_count is None and part.eval_count is None:
-                        raise BackendError(f"Ollama at {self.host} ended the answer without token counts; is it an Ollama server?")
-                    usage = timer.usage(part.prompt_eval_count or 0, part.eval_count or 0)
-                    yield Chunk("", usage=usage, finish_reason=part.done_reason or "stop")
-                    return
-                if text:
-                    timer.saw_token()
-                    yield Chunk(text)
-        except BackendError:
-            raise
-        except Exception as exc:  # the ollama client lets httpx, json and pydantic errors through
-            raise _translate(exc, self.host, self.model, self.timeout) from None
-        finally:
-            await client.close()
-        raise BackendError(f"the stream from Ollama at {self.host} ended before the answer was done; the answer is incomplete, try again")
+            except BackendError:
+                raise
+            except Exception as exc:  # the ollama client lets httpx, json and pydantic errors through
+                if not received and attempt < self.max_retries and _retryable(exc):
+                    attempt += 1
+                    await asyncio.sleep(min(MAX_BACKOFF_SECONDS, self.backoff_seconds * 2 ** (attempt - 1)))
+                    continue
+                error = _translate(exc, self.host, self.model, self.timeout)
+                raise BackendError(f"{error}{f' (after {attempt + 1} tries)' if attempt else ''}") from None
+            finally:
+                await client.close()
+            raise BackendError(f"the stream from Ollama at {self.host} ended before the answer was done; the answer is incomplete, try again")
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Worth asking again: the server is starting, overloaded, or the connection failed."""
+    import httpx
+    import ollama
+
+    if isinstance(exc, ollama.ResponseError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, (ConnectionError, httpx.TransportError))
 
 
 async def list_models(host: str | None = None, timeout: float = 30.0) -> list[OllamaModel]:

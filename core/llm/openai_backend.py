@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -295,40 +296,62 @@ class OpenAIBackend:
         return request
 
     async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
+        """The answer as it streams. `timeout` bounds each request whole (a server trickling
+        bytes cannot hold a call longer), and a connection that breaks before the first token
+        is retried like a refused one; after a token, a break is an error, never a short answer."""
         await self.check_model()
         request = self._request(messages, options)
         timer = StreamTimer()
+        dropped = 0
         async with self._session() as client:
-            response = await self._with_retries(lambda: client.chat.completions.create(**request))
-            content_chunks = 0
-            finish: str | None = None
-            server_usage = None
-            try:
-                async for event in response:
-                    if getattr(event, "usage", None) is not None:
-                        server_usage = event.usage
-                    for choice in event.choices or []:
-                        text = choice.delta.content if choice.delta is not None else None
-                        if text:
-                            content_chunks += 1
-                            timer.saw_token()
-                            yield Chunk(text)
-                        if choice.finish_reason:
-                            finish = choice.finish_reason
-            except BackendError:
-                raise
-            except (ValueError, KeyError, TypeError) as exc:  # a chunk that is not the JSON we expect
-                raise BackendError(
-                    f"{self.base_url} sent a malformed chunk after {content_chunks} chunks ({exc.__class__.__name__}); "
-                    "is it an OpenAI-compatible API? The partial answer was not kept"
-                ) from None
-            except Exception as exc:  # the transport breaks mid-answer with httpx2 or openai errors
-                raise BackendError(
-                    f"the answer from {self.base_url} broke off after {content_chunks} chunks "
-                    f"({exc.__class__.__name__}); it is incomplete and was not kept, try again"
-                ) from None
-            finally:
-                await response.close()
+            while True:
+                deadline = time.monotonic() + self.timeout
+                response = await self._with_retries(lambda: client.chat.completions.create(**request))
+                await self._check_event_stream(response)
+                content_chunks = 0
+                finish: str | None = None
+                server_usage = None
+                try:
+                    while True:
+                        remaining = deadline - time.monotonic()
+                        try:
+                            event = await asyncio.wait_for(response.__anext__(), max(remaining, 0.001))
+                        except StopAsyncIteration:
+                            break
+                        except asyncio.TimeoutError:
+                            raise BackendError(
+                                f"{self.base_url} did not finish the answer within {self.timeout:g} s (openai.timeout is "
+                                f"per request; {content_chunks} chunks came); raise it in config or check the server"
+                            ) from None
+                        if getattr(event, "usage", None) is not None:
+                            server_usage = event.usage
+                        for choice in event.choices or []:
+                            text = choice.delta.content if choice.delta is not None else None
+                            if text:
+                                content_chunks += 1
+                                timer.saw_token()
+                                yield Chunk(text)
+                            if choice.finish_reason:
+                                finish = choice.finish_reason
+                except BackendError:
+                    raise
+                except (ValueError, KeyError, TypeError) as exc:  # a chunk that is not the JSON we expect
+                    raise BackendError(
+                        f"{self.base_url} sent a malformed chunk after {content_chunks} chunks ({exc.__class__.__name__}); "
+                        "is it an OpenAI-compatible API? The partial answer was not kept"
+                    ) from None
+                except Exception as exc:  # the transport breaks mid-answer with httpx2 or openai errors
+                    if content_chunks == 0 and dropped < self.max_retries:
+                        dropped += 1  # nothing was given out yet: ask again, as for a refused connection
+                        await asyncio.sleep(self._delay(dropped - 1, exc))
+                        continue
+                    raise BackendError(
+                        f"the answer from {self.base_url} broke off after {content_chunks} chunks "
+                        f"({exc.__class__.__name__}); it is incomplete and was not kept, try again"
+                    ) from None
+                finally:
+                    await response.close()
+                break
         if finish is None:
             raise BackendError(
                 f"the stream from {self.base_url} ended before the model finished ({content_chunks} chunks); "
@@ -339,6 +362,25 @@ class OpenAIBackend:
         else:
             usage = timer.usage(estimate_prompt_tokens(messages), content_chunks, estimated=True)
         yield Chunk("", usage=usage, finish_reason=finish)
+
+
+    async def _check_event_stream(self, response: Any) -> None:
+        """A 200 that is not an event stream (an HTML page, a JSON error) is named as such, not
+        read as an empty answer."""
+        http = getattr(response, "response", None)
+        kind = (http.headers.get("content-type", "") if http is not None else "").split(";")[0].strip().lower()
+        if not kind or kind == "text/event-stream":
+            return
+        try:
+            body = (await http.aread()).decode("utf-8", "replace")
+        except Exception:  # the body is only for the message
+            body = ""
+        finally:
+            await response.close()
+        raise BackendError(
+            f"{self.base_url} answered {kind} ({self._scrub(body)[:80] or 'empty'}), not a stream of chat events; "
+            "is openai.base_url an OpenAI-compatible API (usually ending in /v1)?"
+        )
 
 
 class _Borrowed:
