@@ -156,6 +156,16 @@ class EvalConfig(Section):
     """Seed for generation, judge retries and bootstrap resampling."""
 
 
+class PrivacyConfig(Section):
+    """What may leave this machine (core.privacy); `pa doctor` shows where each role sends text."""
+
+    local_only: bool = False
+    """Refuse every backend that would send text to another machine (servers on this machine are fine)."""
+    redact: bool = False
+    """Before a call to another machine, replace e-mail addresses, phone numbers, URLs and the
+    names from the corpus's headers with placeholders, and restore them in the answer."""
+
+
 class Config(Section):
     models: ModelsConfig = ModelsConfig()
     ollama: OllamaConfig = OllamaConfig()
@@ -166,6 +176,7 @@ class Config(Section):
     train: TrainConfig = TrainConfig()
     drafting: DraftingConfig = DraftingConfig()
     eval: EvalConfig = EvalConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @property
     def judge_spec(self) -> str:

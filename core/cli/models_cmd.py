@@ -63,12 +63,13 @@ def register(app: typer.Typer) -> None:
             common.print_json([{**vars(check), "usable": check.usable} for check in checks])
         else:
             table = Table(title="pa doctor: model roles")
-            for column in ("role", "spec", "reachable", "model", "test generation", "tok/s", "status"):
+            for column in ("role", "spec", "text goes to", "reachable", "model", "test generation", "tok/s", "status"):
                 table.add_column(column, justify="right" if column == "tok/s" else "left", overflow="fold")
             for check in checks:
                 table.add_row(
                     check.role,
                     escape(check.spec),
+                    escape(check.sends_to or "-"),
                     _mark(check.reachable),
                     _mark(check.model_present),
                     escape(repr(check.sample)) if check.sample is not None else "-",

@@ -32,6 +32,8 @@ class RoleCheck:
     completion_tokens: int | None = None
     tokens_per_second: float | None = None
     problem: str | None = None
+    sends_to: str | None = None
+    """Where this role's text goes (core.privacy.destination): this process, this machine, or another."""
 
     @property
     def usable(self) -> bool:
@@ -49,7 +51,9 @@ async def check_spec(role: str, spec: str, config: Config) -> RoleCheck:
     check = RoleCheck(role=role, spec=spec)
     try:
         parsed = parse_spec(spec)
-        check = replace(check, spec=str(parsed))
+        from core.privacy import destination
+
+        check = replace(check, spec=str(parsed), sends_to=destination(parsed, config).describe())
         backend = open_backend(parsed, config)
         if parsed.kind == "ollama":
             from core.llm.ollama_backend import has_model, list_models

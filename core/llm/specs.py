@@ -133,6 +133,12 @@ def check_gguf_file(path: Path, what: str = "model") -> Path:
 def open_backend(spec: str | ModelSpec, config: Config, *, lora: Path | None = None) -> Backend:
     """The backend for a spec. Local models load lazily on first use and are cached per process."""
     parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    from core.privacy import guard
+
+    return guard(parsed, config, _open(parsed, config, lora))
+
+
+def _open(parsed: ModelSpec, config: Config, lora: Path | None) -> Backend:
     if lora is not None and not parsed.is_local:
         raise UsageError(f"a LoRA adapter needs a local model (embedded or gguf:PATH), not {parsed}")
     if parsed.is_local:
