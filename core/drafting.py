@@ -30,14 +30,17 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from core.agents import agent_messages
+from core.context_window import previous_window
 from core.errors import BackendError, NotTrainedError
 from core.llm.base import Backend, GenerationOptions, Message, Usage
-from core.prompts import fence, load_template
+from core.prompts import Template, fence, load_template
+from core.tagged import Parsed, PromptEcho, parse_written
 
 if TYPE_CHECKING:
     from core.agents import AgentInfo
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 
 StreamName = Literal["naive", "rules", "final"]
 EventKind = Literal["started", "delta", "done"]
+PromptForm = Literal["tagged", "plain"]
 
 
 # -- requests and events ---------------------------------------------------------------------
@@ -90,6 +94,13 @@ class DraftEvent:
     """On rules `done`: the agent's whole answer, thinking included."""
     thinking: str | None = None
     """On rules `done`: the agent's <thinking> part, if it wrote one."""
+    notes: tuple[str, ...] = ()
+    """On a written text's `done`: what pa cut from the model's answer (echoed prompt), and retries.
+    A second `started` on the same stream means pa asked again (the first answer was only an echo)."""
+
+
+class DraftRejected(BackendError):
+    """A model's written answer had no text of its own (it only repeated the prompt), even when asked again."""
 
 
 class Clock:
@@ -113,6 +124,7 @@ class StreamRecord:
     """Set on `done`: the whole text (rules: parsed)."""
     raw: str | None = None
     thinking: str | None = None
+    notes: tuple[str, ...] = ()
     usage: Usage | None = None
     finish_reason: str | None = None
     started_at: float | None = None
@@ -149,7 +161,9 @@ class DraftTranscript:
         self.events.append(event)
         record = self.streams.setdefault(event.stream, StreamRecord(method=event.method))
         if event.kind == "started":
-            record.started_at = event.at
+            if record.started_at is None:
+                record.started_at = event.at
+            record.parts.clear()  # a retry starts the stream's text again
             record.model = event.model
         elif event.kind == "delta":
             if record.first_token_at is None:
@@ -160,6 +174,7 @@ class DraftTranscript:
             record.text = event.text
             record.raw = event.raw
             record.thinking = event.thinking
+            record.notes = event.notes
             record.usage = event.usage
             record.finish_reason = event.finish_reason
             record.model = event.model or record.model
@@ -191,28 +206,61 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + " [...]"
 
 
-def zero_shot_messages(request: DraftRequest, genre: str = "email") -> list[Message]:
-    """M_L or M_S alone: the naive draft and the small/large baselines."""
-    return load_template("drafting.zero_shot").render(genre=genre, details=_details(request), intent=intent_block(request.intent))
+SMALL_MODEL_BYTES = 1_000_000_000
+"""A local GGUF under this size (SmolLM2-135M/360M, ~1B models) gets the plain prompt form."""
 
 
-def final_messages(request: DraftRequest, rules: str, genre: str = "email") -> list[Message]:
-    """M_L following the agent's rules; the rules go into the one `<preference_rules>` block."""
+def prompt_form(backend: Backend) -> PromptForm:
+    """Which prompt form a backend writes from: "plain" for small models, "tagged" otherwise.
+
+    Small models copy a prompt's tag blocks back as their answer ("<details>(none given)
+    </details>") but write a plain short email when asked plainly. A backend may declare
+    `prompt_form`; else a local GGUF under `SMALL_MODEL_BYTES` is small, and any server is not.
+    """
+    declared = getattr(backend, "prompt_form", None)
+    if declared in ("plain", "tagged"):
+        return declared
+    path = getattr(backend, "model_path", None)
+    if path is not None:
+        try:
+            return "plain" if Path(path).stat().st_size < SMALL_MODEL_BYTES else "tagged"
+        except OSError:
+            return "tagged"
+    return "tagged"
+
+
+def _template(name: str, form: PromptForm) -> Template:
+    return load_template(f"drafting.{name}_plain" if form == "plain" else f"drafting.{name}")
+
+
+def zero_shot_messages(request: DraftRequest, genre: str = "email", form: PromptForm = "tagged") -> list[Message]:
+    """M_L or M_S alone: the naive draft, the small/large baselines and distillation's zero-shot draft."""
+    return _template("zero_shot", form).render(genre=genre, details=_details(request, form), intent=_intent(request.intent, form))
+
+
+def final_messages(request: DraftRequest, rules: str, genre: str = "email", form: PromptForm = "tagged") -> list[Message]:
+    """M_L following the agent's rules; the rules go into the one marked rules place of the template."""
     if not rules.strip():
         raise BackendError("the rules are empty; write at least one rule or draft again")
-    return load_template("drafting.final").render(
-        genre=genre, details=_details(request), intent=intent_block(request.intent), rules=fence(rules.strip(), "preference_rules")
-    )
+    block = plain_rules(rules) if form == "plain" else fence(rules.strip(), "preference_rules")
+    return _template("final", form).render(genre=genre, details=_details(request, form), intent=_intent(request.intent, form), rules=block)
 
 
-def few_shot_messages(request: DraftRequest, examples: list[Example], genre: str = "email") -> list[Message]:
+def few_shot_messages(request: DraftRequest, examples: list[Example], genre: str = "email", form: PromptForm = "tagged") -> list[Message]:
     """M_L with the person's own (intent, text) pairs, most similar first."""
-    blocks = [
-        fence(f"What they wanted to say:\n{example.intent.strip()}\n\nWhat they wrote:\n{_cut(example.text.strip(), EXAMPLE_MAX_CHARS)}", "example")
-        for example in examples
-    ]
-    return load_template("drafting.few_shot").render(
-        genre=genre, details=_details(request), intent=intent_block(request.intent), examples="\n".join(blocks)
+    if form == "plain":
+        blocks = [
+            f"Example {number}. What they wanted to say: {_one_line(example.intent)}\nWhat they wrote:\n{_cut(example.text.strip(), EXAMPLE_MAX_CHARS)}"
+            for number, example in enumerate(examples, 1)
+        ]
+        examples_text = "\n\n".join(blocks)
+    else:
+        examples_text = "\n".join(
+            fence(f"What they wanted to say:\n{example.intent.strip()}\n\nWhat they wrote:\n{_cut(example.text.strip(), EXAMPLE_MAX_CHARS)}", "example")
+            for example in examples
+        )
+    return _template("few_shot", form).render(
+        genre=genre, details=_details(request, form), intent=_intent(request.intent, form), examples=examples_text
     )
 
 
@@ -223,10 +271,6 @@ def agent_request_messages(request: DraftRequest, kind: str = "agent", genre: st
     )
 
 
-PREVIOUS_MAX_CHARS = 2000
-"""M_L sees at most this much of the message replied to (its newest part), so it cannot crowd out the intent."""
-
-
 def details_block(recipient: str | None = None, subject: str | None = None, previous: str | None = None) -> str:
     """The piece's metadata (recipient, subject, message replied to), fenced as one data block."""
     lines = []
@@ -234,19 +278,46 @@ def details_block(recipient: str | None = None, subject: str | None = None, prev
         lines.append(f"To: {recipient.strip()}")
     if subject and subject.strip():
         lines.append(f"Subject: {subject.strip()}")
-    if previous and previous.strip():
-        text = previous.strip()
-        if len(text) > PREVIOUS_MAX_CHARS:
-            text = "[...] " + text[-PREVIOUS_MAX_CHARS:].lstrip()
+    if text := previous_window(previous):
         lines.append(f"In reply to:\n{text}")
     return fence("\n".join(lines) or "(none given)", "details")
+
+
+def plain_details(recipient: str | None = None, subject: str | None = None, previous: str | None = None) -> str:
+    """The same metadata said in sentences (the plain form); empty when there is none."""
+    lines = []
+    if recipient and recipient.strip():
+        lines.append(f"It is to {' '.join(recipient.split())}.")
+    if subject and subject.strip():
+        lines.append(f"Subject: {' '.join(subject.split())}")
+    if text := previous_window(previous):
+        lines.append(f"It answers this message:\n{text}\n(end of the message answered)")
+    return "\n".join(lines) + "\n\n" if lines else ""
+
+
+def plain_rules(rules: str) -> str:
+    """The rules as a plain list, one per line starting with '- '."""
+    lines = [line.strip() for line in rules.strip().splitlines() if line.strip()]
+    return "\n".join(line if line.startswith(("-", "*", "•")) else f"- {line}" for line in lines)
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip().lstrip("-*• ").strip() for line in text.strip().splitlines() if line.strip())
+
+
+def _intent(intent: str, form: PromptForm) -> str:
+    if form == "plain":
+        return _one_line(intent)
+    return intent_block(intent)
 
 
 def intent_block(intent: str) -> str:
     return fence(intent.strip(), "intent")
 
 
-def _details(request: DraftRequest) -> str:
+def _details(request: DraftRequest, form: PromptForm = "tagged") -> str:
+    if form == "plain":
+        return plain_details(request.recipient, request.subject, request.previous)
     return details_block(request.recipient, request.subject, request.previous)
 
 
@@ -309,6 +380,74 @@ async def stream_text(
     yield DraftEvent(stream, "done", text.strip(), at=clock.now(), method=method, model=backend.spec, usage=usage, finish_reason=finish)
 
 
+RETRY_NOTE = (
+    "That answer only repeated the request ({reason}). Write the {genre} itself now: "
+    "only its text, from the greeting to the sign-off, with no labels and no tags."
+)
+"""What a model is told when its written answer was only an echo of the prompt (one retry)."""
+RETRY_ANSWER_CHARS = 1500
+
+
+def prompt_echo(messages: list[Message], template: Template | None = None) -> PromptEcho:
+    """What a written answer must not repeat: the prompt's lines and the template's own wording."""
+    scaffold = (template.system, template.user) if template is not None else ()
+    return PromptEcho.of("\n".join(message.content for message in messages), scaffold)
+
+
+async def stream_written(
+    backend: Backend,
+    messages: list[Message],
+    *,
+    stream: StreamName,
+    method: str,
+    genre: str = "email",
+    template: Template | None = None,
+    options: GenerationOptions = GenerationOptions(),
+    clock: Clock | None = None,
+) -> AsyncIterator[DraftEvent]:
+    """A written text (naive, final, a baseline's answer), validated before it is called a draft.
+
+    The model's answer goes through `core.tagged.parse_written`: copied prompt blocks and lines
+    are cut (and noted on `done`). An answer that is only an echo is asked for once more, with
+    a note saying why (a second `started` event); when that one is an echo too, DraftRejected
+    is raised: a failure is shown as a failure, never as a draft.
+    """
+    clock = clock or Clock()
+    echo = prompt_echo(messages, template)
+    conversation = list(messages)
+    prompt_tokens = completion_tokens = 0
+    seconds = 0.0
+    reason = ""
+    for attempt in (1, 2):
+        done: DraftEvent | None = None
+        async for event in stream_text(backend, conversation, stream=stream, method=method, options=options, clock=clock):
+            if event.kind == "done":
+                done = event
+            else:
+                yield event
+        assert done is not None and done.usage is not None  # stream_text raises rather than end without done
+        prompt_tokens += done.usage.prompt_tokens
+        completion_tokens += done.usage.completion_tokens
+        seconds += done.usage.seconds
+        result = parse_written(done.text, done.finish_reason, echo=echo)
+        if isinstance(result, Parsed):
+            notes = result.notes if attempt == 1 else (f"pa asked again: the first answer {reason}", *result.notes)
+            usage = Usage(prompt_tokens, completion_tokens, seconds, done.usage.first_token_seconds, done.usage.estimated)
+            yield DraftEvent(stream, "done", result.content, at=clock.now(), method=method, model=backend.spec, usage=usage,
+                             finish_reason=done.finish_reason, raw=done.text, notes=notes)
+            return
+        reason = result.reason
+        conversation = [
+            *messages,
+            Message("assistant", done.text[:RETRY_ANSWER_CHARS]),
+            Message("user", RETRY_NOTE.format(reason=reason, genre=genre)),
+        ]
+    raise DraftRejected(
+        f"{backend.spec} ({method}): no {stream} text: {reason}, twice; pa shows no draft rather than the prompt. "
+        "Try again, or set models.large to a larger model"
+    )
+
+
 async def stream_naive(
     large: Backend,
     request: DraftRequest,
@@ -318,7 +457,25 @@ async def stream_naive(
     clock: Clock | None = None,
 ) -> AsyncIterator[DraftEvent]:
     """The naive draft: M_L zero-shot (the paper's large baseline), on stream "naive"."""
-    async for event in stream_text(large, zero_shot_messages(request, genre), stream="naive", method="large", options=options, clock=clock):
+    async for event in stream_zero_shot(large, request, stream="naive", method="large", genre=genre, options=options, clock=clock):
+        yield event
+
+
+async def stream_zero_shot(
+    backend: Backend,
+    request: DraftRequest,
+    *,
+    stream: StreamName = "final",
+    method: str = "large",
+    genre: str = "email",
+    options: GenerationOptions = GenerationOptions(),
+    clock: Clock | None = None,
+) -> AsyncIterator[DraftEvent]:
+    """A model alone from the intent (naive draft, small/large baselines, distillation's draft), validated."""
+    form = prompt_form(backend)
+    messages = zero_shot_messages(request, genre, form)
+    async for event in stream_written(backend, messages, stream=stream, method=method, genre=genre,
+                                      template=_template("zero_shot", form), options=options, clock=clock):
         yield event
 
 
@@ -363,8 +520,11 @@ async def stream_final(
     clock: Clock | None = None,
     method: str = "agent",
 ) -> AsyncIterator[DraftEvent]:
-    """M_L writes the text following `rules` (the agent's, or the user's edit), on stream "final"."""
-    async for event in stream_text(large, final_messages(request, rules, genre), stream="final", method=method, options=options, clock=clock):
+    """M_L writes the text following `rules` (the agent's, or the user's edit), on stream "final", validated."""
+    form = prompt_form(large)
+    messages = final_messages(request, rules, genre, form)
+    async for event in stream_written(large, messages, stream="final", method=method, genre=genre,
+                                      template=_template("final", form), options=options, clock=clock):
         yield event
 
 
@@ -619,14 +779,20 @@ async def stream_method(
             agent_kind=method.agent_kind or "agent", naive=False, clock=clock,
         )
     elif method.name == "naive-finetune":
+        from core.agents import TEMPLATES
+
         agent = context.agent("naive")
-        source = stream_text(agent, agent_request_messages(request, "naive", genre), stream="final", method=name, options=text_options, clock=clock)
+        source = stream_written(agent, agent_request_messages(request, "naive", genre), stream="final", method=name, genre=genre,
+                                template=load_template(TEMPLATES["naive"]), options=text_options, clock=clock)
     elif method.name == "few-shot":
         examples = context.retriever().top_k(request.intent, context.config.drafting.few_shot_k)
-        source = stream_text(context.large(), few_shot_messages(request, examples, genre), stream="final", method=name, options=text_options, clock=clock)
+        large = context.large()
+        form = prompt_form(large)
+        source = stream_written(large, few_shot_messages(request, examples, genre, form), stream="final", method=name, genre=genre,
+                                template=_template("few_shot", form), options=text_options, clock=clock)
     else:
         backend = context.small() if method.name == "small" else context.large()
-        source = stream_text(backend, zero_shot_messages(request, genre), stream="final", method=name, options=text_options, clock=clock)
+        source = stream_zero_shot(backend, request, stream="final", method=name, genre=genre, options=text_options, clock=clock)
     async for event in source:
         yield event
 

@@ -500,3 +500,88 @@ def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinkin
         return Rejected("the rules do not state the target length (e.g. 'about 40 words', 'two short sentences')")
     content = "\n".join(f"- {rule}" for rule in standalone) if points else "\n".join(standalone)
     return Parsed(content, thinking, tuple(notes))
+
+
+# -- written texts (drafts, finals, baselines): the model's text, never the prompt -----------
+
+PROMPT_TAGS = (
+    "details", "intent", "preference_rules", "example", "metadata", "previous_message", "previous",
+    "rules", "thinking", "scratchpad",
+)
+"""Blocks of drafting and distillation prompts (and agent answers) that are never part of a written text."""
+_RULES_SECTION = re.compile(r"=+\s*preference rules\b.*?(?:=+\s*end preference rules\s*=+|\Z)", re.IGNORECASE | re.DOTALL)
+_LINE_MARK = re.compile(r"^[\s\-*•>#\d.)]*")
+_ECHO_MIN_WORDS = 4
+"""A line of the answer equal to a prompt line of at least this many words is an echo; shorter
+lines ('Thanks,', 'Hi Sam,') are left, since the person's previous message may share them."""
+
+
+def _line_key(line: str) -> str:
+    words = re.findall(r"[\w']+", _LINE_MARK.sub("", line).lower())
+    return " ".join(words)
+
+
+@dataclass(frozen=True)
+class PromptEcho:
+    """What of a prompt a written answer must not repeat: its long lines and its fixed wording."""
+
+    lines: frozenset[str]
+    scaffold: frozenset[str]
+
+    @classmethod
+    def of(cls, prompt: str, scaffold: tuple[str, ...] = ()) -> PromptEcho:
+        keys = {_line_key(line) for line in prompt.splitlines()}
+        fixed = {_line_key(line) for text in scaffold for line in PLACEHOLDER_FIELD.sub("", text).splitlines()}
+        return cls(
+            frozenset(key for key in keys if len(key.split()) >= _ECHO_MIN_WORDS),
+            frozenset(key for key in fixed if key and len(key.split()) >= 2),
+        )
+
+    def repeats(self, line: str) -> bool:
+        key = _line_key(line)
+        return bool(key) and (key in self.lines or key in self.scaffold)
+
+
+PLACEHOLDER_FIELD = re.compile(r"\{\{\s*\w+\s*\}\}")
+NO_TEXT_OF_ITS_OWN = "the answer only repeats the prompt"
+
+
+def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptEcho | None = None) -> ParseResult:
+    """A written text (naive draft, final, baseline answer), with whatever it echoed of the prompt cut.
+
+    Cut: the prompt's tagged blocks (`<details>`, `<intent>`, `<preference_rules>`…), the marked
+    rules section, lines that repeat a prompt line or the template's own wording, chat-template
+    debris and leading chatter ("Sure! Here is the email:"). A text wrapped in <draft>/<email>
+    tags is taken from inside them. Rejected when nothing of the model's own is left (an answer
+    that is only an echo) or when the answer declines the task; each cut is noted.
+    """
+    text = _TEMPLATE_DEBRIS.sub("", raw)
+    known = PROMPT_TAGS + ("draft",) + TEXT_TAGS
+    notes: list[str] = []
+    wrapped = next((block for tag in ("draft", *TEXT_TAGS) if (block := find_tag(text, tag, known=known)) and block.opened), None)
+    if wrapped is not None:
+        body = wrapped.text
+    else:
+        body = _outside_tags(text, known)
+    if _tag_pattern(PROMPT_TAGS).search(text):
+        notes.append("pa cut the prompt's tagged blocks that the model copied into its answer")
+    body, sections = _RULES_SECTION.subn("", body)
+    if sections:
+        notes.append("pa cut the preference-rules section that the model copied into its answer")
+    lines = body.splitlines()
+    if echo is not None:
+        kept = [line for line in lines if not echo.repeats(line)]
+        if sum(1 for line in kept if line.strip()) < sum(1 for line in lines if line.strip()):
+            notes.append(f"pa cut {sum(1 for line in lines if line.strip()) - sum(1 for line in kept if line.strip())} line(s) that repeat the prompt")
+        lines = kept
+    lines = _clean("\n".join(lines)).splitlines()
+    while lines and (not lines[0].strip() or _CHATTER.match(lines[0])):
+        lines.pop(0)
+    content = "\n".join(lines).strip()
+    if len(re.findall(r"[^\W\d_]{2,}", content)) < 2 or is_placeholder(content):
+        return Rejected(f"{NO_TEXT_OF_ITS_OWN}; it has no text of its own")
+    if _REFUSAL.match(content):
+        return Rejected("the answer declines the task")
+    if finish_reason == "length":
+        notes.append("the text was cut off at max_tokens")
+    return Parsed(content, None, tuple(notes))

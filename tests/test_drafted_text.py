@@ -1,0 +1,102 @@
+"""Never show the prompt as a draft (issue 13, item 7).
+
+Every written text (naive draft, final, baselines) goes through one check in core: copied
+prompt blocks are cut, an answer that is only an echo is asked for once more with a note,
+and a second echo is a failure, never a draft. Small local models get the plain prompt form,
+which has no tag blocks to copy back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from core.drafting import DraftRejected, DraftRequest, DraftTranscript, prompt_form, stream_naive, stream_final, zero_shot_messages
+from core.llm.scripted import ScriptedBackend
+from core.tagged import Parsed, PromptEcho, Rejected, parse_written
+from tests.test_drafting import profile, store, trained_agent  # noqa: F401  (fixtures)
+
+JONAS = DraftRequest("thank Jonas for the oak boards and ask for the invoice")
+ECHO = "<details>\n(none given)\n</details>"
+EMAIL = "Hi Jonas,\n\nThanks for the oak boards. Could you send me the invoice?\n\nTheresa"
+TAG = re.compile(r"<\s*/?\s*(details|intent|preference_rules|example|metadata|previous_message)\s*>", re.I)
+
+
+def test_an_answer_that_only_echoes_the_prompt_is_rejected():
+    messages = zero_shot_messages(JONAS)
+    echo = PromptEcho.of("\n".join(m.content for m in messages))
+    assert isinstance(parse_written(ECHO, echo=echo), Rejected)
+    copied = "<details>\n(none given)\n</details>\nWhat the email must say:\n<intent>\nthank Jonas for the oak boards and ask for the invoice\n</intent>"
+    assert isinstance(parse_written(copied, echo=echo), Rejected)
+
+
+def test_echoed_blocks_are_cut_and_the_email_kept_with_a_note():
+    echo = PromptEcho.of("\n".join(m.content for m in zero_shot_messages(JONAS)))
+    result = parse_written(f"{ECHO}\n\nSure! Here is the email:\n{EMAIL}", echo=echo)
+    assert isinstance(result, Parsed)
+    assert result.content == EMAIL
+    assert any("tagged blocks" in note for note in result.notes)
+
+
+def test_short_lines_the_prompt_shares_stay_in_the_text():
+    request = DraftRequest("say yes", previous="Hi Theresa,\nCan you come?\nThanks,\nJonas")
+    echo = PromptEcho.of("\n".join(m.content for m in zero_shot_messages(request)))
+    result = parse_written("Hi Jonas,\nYes, I can come.\nThanks,\nTheresa", echo=echo)
+    assert isinstance(result, Parsed) and result.content.startswith("Hi Jonas,") and "Thanks," in result.content
+
+
+async def test_an_echo_is_asked_for_again_once_with_a_note():
+    backend = ScriptedBackend([ECHO, EMAIL], spec="large")
+    transcript = DraftTranscript()
+    async for event in stream_naive(backend, JONAS):
+        transcript.apply(event)
+    assert transcript.text("naive") == EMAIL
+    assert len(backend.calls) == 2
+    retry = backend.calls[1][0]
+    assert retry[-2].role == "assistant" and retry[-2].content == ECHO
+    assert "only repeated the request" in retry[-1].content
+    assert any("asked again" in note for note in transcript.streams["naive"].notes)
+    assert [e.kind for e in transcript.events if e.kind == "started"] == ["started", "started"]
+
+
+async def test_a_second_echo_is_a_failure_never_a_draft():
+    backend = ScriptedBackend(ECHO, spec="large")
+    events = []
+    with pytest.raises(DraftRejected, match="no final text"):
+        async for event in stream_final(backend, JONAS, "- Be brief"):
+            events.append(event)
+    assert len(backend.calls) == 2
+    assert not any(e.kind == "done" for e in events)
+
+
+def test_small_local_models_get_the_plain_prompt_form(large):
+    assert prompt_form(large) == "plain"
+    assert prompt_form(ScriptedBackend("x", spec="openai:gpt-4o")) == "tagged"
+    plain = zero_shot_messages(JONAS, form="plain")
+    assert not any(TAG.search(m.content) for m in plain)
+    assert "thank Jonas for the oak boards and ask for the invoice" in plain[-1].content
+
+
+@pytest.fixture(scope="module")
+def large():
+    from core.config import Config
+    from core.llm.specs import open_backend
+
+    return open_backend("embedded", Config())
+
+
+def test_pa_draft_prints_a_real_email_not_the_prompt(pa, trained_agent, pa_home: Path):  # noqa: F811
+    """The issue's own command, on the embedded M_L and a really trained agent (greedy, so it repeats)."""
+    pa_home.mkdir(parents=True, exist_ok=True)
+    (pa_home / "config.toml").write_text("[drafting]\nmax_tokens = 48\nrules_max_tokens = 48\ntemperature = 0.0\nseed = 0\n", encoding="utf-8")
+    result = pa("draft", JONAS.intent, "--profile", "jeff", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    for stream in ("naive", "final"):
+        text = data[stream]
+        assert not TAG.search(text), f"{stream} shows the prompt: {text!r}"
+        assert "(none given)" not in text and "must say" not in text
+        assert len(re.findall(r"[A-Za-z]{2,}", text)) >= 8, f"{stream} is no email: {text!r}"
