@@ -40,7 +40,7 @@ MIGRATIONS: list[str] = [
         subject          TEXT,
         date             TEXT,
         previous_context TEXT,
-        signoff          TEXT,             -- the closing and signature cut from the text
+        signoff          TEXT,             -- the closing (valediction, name); since schema 4 also in the text
         source_path      TEXT,
         message_id       TEXT,
         content_hash     TEXT NOT NULL,
@@ -194,6 +194,11 @@ MIGRATIONS: list[str] = [
         UNIQUE (document_id, stage, slot, attempt, step)
     );
     """,
+    # 4 -> 5: the closing stays in the text (`signoff` now holds it apart, for display only); the
+    # signature block cut from the text is kept apart in its own column (issue 13).
+    """
+    ALTER TABLE documents ADD COLUMN signature TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -232,6 +237,9 @@ class Document:
     content_hash: str
     split: str
     signoff: str | None = None
+    """The closing (valediction and name), which is also the end of `text`."""
+    signature: str | None = None
+    """The signature block cut from the text (title, company, phone...), for display."""
 
 
 class Store:

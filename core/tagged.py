@@ -578,7 +578,7 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     while lines and (not lines[0].strip() or _CHATTER.match(lines[0])):
         lines.pop(0)
     content = "\n".join(lines).strip()
-    if len(re.findall(r"[^\W\d_]{2,}", content)) < 2 or is_placeholder(content):
+    if not re.search(r"[^\W\d_]{2,}", content) or is_placeholder(content):
         return Rejected(f"{NO_TEXT_OF_ITS_OWN}; it has no text of its own")
     if _REFUSAL.match(content):
         return Rejected("the answer declines the task")

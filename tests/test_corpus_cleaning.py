@@ -30,8 +30,8 @@ def test_original_message_block_becomes_previous_context():
         "To:\tLee, Ann\nSubject:\tMeeting\n\nCan we meet on Friday?\n\nBo\n",
         ANN,
     )
-    assert cleaned.text == "Bo,\n\nFriday works for me."
-    assert cleaned.signoff == "Ann"
+    assert cleaned.text == "Bo,\n\nFriday works for me.\n\nAnn"
+    assert cleaned.closing == "Ann" and cleaned.signature is None
     assert cleaned.previous_context == "Can we meet on Friday?\n\nBo"
     assert cleaned.quoted and not cleaned.forwarded
 
@@ -94,22 +94,44 @@ def test_forward_marker_sets_forwarded():
 
 
 @pytest.mark.parametrize(
-    ("body", "text", "signoff"),
+    ("body", "text", "closing", "signature"),
     [
-        ("Bo,\n\nDone.  All good.\n\nThanks,\nAnn", "Bo,\n\nDone.  All good.", "Thanks,\nAnn"),
-        ("Done, all good.\n\nRegards,\n\nAnn Lee\nSenior Trader\nExample Corp\n+1 713 555 0100", "Done, all good.",
-         "Regards,\n\nAnn Lee\nSenior Trader\nExample Corp\n+1 713 555 0100"),
-        ("Done, all good.\nAL", "Done, all good.", "AL"),
-        ("Done, all good.\n\nThanks, Ann", "Done, all good.", "Thanks, Ann"),
-        ("Done, all good.\n\n-- \nAnn Lee | Example Corp\n555 0100", "Done, all good.", "Ann Lee | Example Corp\n555 0100"),
-        ("Done, all good.\n\nCheers,\nMaggie", "Done, all good.", "Cheers,\nMaggie"),
-        ("Done, all good.\n\nThanks.", "Done, all good.", "Thanks."),
+        ("Bo,\n\nDone.  All good.\n\nThanks,\nAnn", "Bo,\n\nDone.  All good.\n\nThanks,\nAnn", "Thanks,\nAnn", None),
+        ("Done, all good.\n\nRegards,\n\nAnn Lee\nSenior Trader\nExample Corp\n+1 713 555 0100",
+         "Done, all good.\n\nRegards,\n\nAnn Lee", "Regards,\n\nAnn Lee", "Senior Trader\nExample Corp\n+1 713 555 0100"),
+        ("Done, all good.\nAL", "Done, all good.\nAL", "AL", None),
+        ("Done, all good.\n\nThanks, Ann", "Done, all good.\n\nThanks, Ann", "Thanks, Ann", None),
+        ("Done, all good.\n\n-- \nAnn Lee | Example Corp\n555 0100", "Done, all good.", None, "Ann Lee | Example Corp\n555 0100"),
+        ("Done, all good.\n\nCheers,\nMaggie", "Done, all good.\n\nCheers,\nMaggie", "Cheers,\nMaggie", None),
+        ("Done, all good.\n\nThanks.", "Done, all good.\n\nThanks.", "Thanks.", None),
+        ("Done.\n\nThanks,\nAnn Lee\n(303) 575-6485 Office\n(303) 807-6131 Cell", "Done.\n\nThanks,\nAnn Lee", "Thanks,\nAnn Lee",
+         "(303) 575-6485 Office\n(303) 807-6131 Cell"),
+        ("Done.\n\nAnn\n(303) 575-6485", "Done.\n\nAnn", "Ann", "(303) 575-6485"),
     ],
 )
-def test_signoffs_are_cut_and_kept_apart(body: str, text: str, signoff: str):
+def test_the_closing_stays_in_the_text_and_the_signature_block_is_cut(body: str, text: str, closing: str | None, signature: str | None):
+    """The person's valediction and name are their words (every stage must see them); title, company and phones are not."""
     cleaned = clean_body(body, ANN)
     assert cleaned.text == text
-    assert cleaned.signoff == signoff
+    assert cleaned.closing == closing
+    assert cleaned.signature == signature
+
+
+def test_quoted_header_block_starting_at_to_is_not_the_persons_text():
+    cleaned = clean_body("Fine, go ahead.\n\nAnn\n\nTo: Lee, Ann\ncc: Berg, Bo\nSubject: RE: plan\n\nShall we go ahead?\n", ANN)
+    assert cleaned.text == "Fine, go ahead.\n\nAnn"
+    assert cleaned.previous_context == "Shall we go ahead?"
+
+
+def test_a_reply_separator_after_the_name_starts_the_quote():
+    cleaned = clean_body(
+        "Yes, send it.\nAnn\n______________________________ Reply Separator _________________________________\n"
+        "Subject: report\nAuthor: Bo Berg\nDate: 3/4/2001 9:00 AM\n\nShall I send the report?\n",
+        ANN,
+    )
+    assert cleaned.text == "Yes, send it.\nAnn"
+    assert cleaned.closing == "Ann"
+    assert "Reply Separator" not in cleaned.text and "Subject:" not in cleaned.text
 
 
 def test_a_list_of_names_at_the_end_is_not_a_signature():
@@ -119,7 +141,7 @@ def test_a_list_of_names_at_the_end_is_not_a_signature():
 
 def test_signoff_in_the_middle_ends_the_message_when_text_is_pasted_below():
     cleaned = clean_body("Group,\nPlease read the note below.\n\nThanks,\nAnn\n\n\n\nCorrection:\nUnit 3 is down.\n", ANN)
-    assert cleaned.text == "Group,\nPlease read the note below."
+    assert cleaned.text == "Group,\nPlease read the note below.\n\nThanks,\nAnn"
     assert cleaned.previous_context == "Correction:\nUnit 3 is down."
 
 
@@ -218,7 +240,7 @@ def test_long_lines_do_not_blow_up_the_cleaner():
     """Marker-like text inside a 3.6 MB line: linear work, no regex backtracking."""
     line = ("a" * 50 + " > -----Original Message----- On x wrote: ") * 40_000
     cleaned = clean_body(line + "\n\nThanks,\nAnn", ANN)
-    assert cleaned.text == line.rstrip() and cleaned.signoff == "Thanks,\nAnn"
+    assert cleaned.text == line.rstrip() + "\n\nThanks,\nAnn" and cleaned.closing == "Thanks,\nAnn"
 
 
 SARAH = SenderNames.from_identity("sarah.kim@acme.com", ["Sarah Kim"])
@@ -229,13 +251,13 @@ SARAH = SenderNames.from_identity("sarah.kim@acme.com", ["Sarah Kim"])
     [
         # Gmail, quote below with a '-- ' signature inside the quote
         ("Sounds great, see you at 7!\n\nSarah\n\nOn Tue, Jun 4, 2024 at 3:12 PM Tom Baker <tom@example.com> wrote:\n\n"
-         "> Dinner Thursday?\n>\n> --\n> Tom\n", "Sounds great, see you at 7!", "Dinner Thursday?"),
+         "> Dinner Thursday?\n>\n> --\n> Tom\n", "Sounds great, see you at 7!\n\nSarah", "Dinner Thursday?"),
         # Apple Mail on a phone: the attribution itself is quoted
         ("Yes please.\n\nSent from my iPhone\n\n> On Jun 4, 2024, at 15:12, Tom Baker <tom@example.com> wrote:\n> \n"
          "> Want the tickets?\n", "Yes please.", "Want the tickets?"),
         # German Outlook header block and closing
         ("Passt, danke dir!\n\nViele Grüße\nSarah\n\nVon: Tom Baker <tom@example.com>\nGesendet: Dienstag, 4. Juni 2024\n"
-         "An: Sarah Kim\nBetreff: Termin\n\nGeht Donnerstag?\n", "Passt, danke dir!", "Geht Donnerstag?"),
+         "An: Sarah Kim\nBetreff: Termin\n\nGeht Donnerstag?\n", "Passt, danke dir!\n\nViele Grüße\nSarah", "Geht Donnerstag?"),
         # French Gmail attribution
         ("Parfait, à jeudi.\n\nLe mar. 4 juin 2024 à 15:12, Tom <tom@example.com> a écrit :\n> On se voit jeudi ?\n",
          "Parfait, à jeudi.", "On se voit jeudi ?"),
@@ -246,7 +268,7 @@ SARAH = SenderNames.from_identity("sarah.kim@acme.com", ["Sarah Kim"])
         ("On Tue, Tom wrote:\n> Dinner Thursday?\n\nYes, Thursday is good.\n", "Yes, Thursday is good.", "Dinner Thursday?"),
         # Inline answers under an attribution
         ("Tom Baker wrote:\n> Can you do Monday?\nYes, Monday at ten.\n> And the budget?\nStill waiting on finance.\n\nSarah",
-         "Yes, Monday at ten.\nStill waiting on finance.", "Can you do Monday?\nAnd the budget?"),
+         "Yes, Monday at ten.\nStill waiting on finance.\n\nSarah", "Can you do Monday?\nAnd the budget?"),
         # Mailing-list footer
         ("I think the patch is fine, merging it tomorrow.\n\n_______________________________________________\n"
          "dev mailing list\ndev@lists.example.org\nhttps://lists.example.org/mailman/listinfo/dev\n",
@@ -267,10 +289,10 @@ def test_other_clients_and_languages(body: str, text: str, previous: str | None)
     assert cleaned.previous_context == previous
 
 
-def test_a_ps_after_the_signoff_stays_and_the_signoff_is_lifted_out():
+def test_a_ps_after_the_closing_stays_and_so_does_the_closing():
     cleaned = clean_body("The draft looks good to me.\n\nThanks,\nSarah\n\nP.S. Don't forget the slides.\n", SARAH)
-    assert cleaned.text == "The draft looks good to me.\n\nP.S. Don't forget the slides."
-    assert cleaned.signoff == "Thanks,\nSarah"
+    assert cleaned.text == "The draft looks good to me.\n\nThanks,\nSarah\n\nP.S. Don't forget the slides."
+    assert cleaned.closing == "Thanks,\nSarah"
 
 
 def test_posts_and_reviews_keep_their_structure():

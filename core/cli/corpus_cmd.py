@@ -175,9 +175,9 @@ def show_cmd(
         console.print(f"[bold]{label}:[/] {shown(getattr(document, label) or '')}", highlight=False, soft_wrap=True)
     console.print()
     console.print(document.text, highlight=False, markup=False)
-    if document.signoff:
-        console.print("\n[dim]sign-off (stored apart):[/]")
-        console.print(document.signoff, style="dim", highlight=False, markup=False)
+    if document.signature:
+        console.print("\n[dim]signature (cut from the text, stored apart):[/]")
+        console.print(document.signature, style="dim", highlight=False, markup=False)
     if document.previous_context:
         console.print("\n[dim]previous message (context):[/]")
         console.print(document.previous_context, style="dim", highlight=False, markup=False)

@@ -88,7 +88,8 @@ def document_from_email(raw: bytes, rules: CleaningRules, *, source: str = "") -
         date=parsed.date,
         message_id=parsed.message_id,
         previous_context=cleaned.previous_context,
-        signoff=cleaned.signoff,
+        signoff=cleaned.closing,
+        signature=cleaned.signature,
     )
     return _judge(candidate, forwarded, rules)
 
@@ -116,7 +117,8 @@ def document_from_text(
         date=metadata.get("date"),
         message_id=metadata.get("message_id"),
         previous_context=metadata.get("previous_context") or cleaned.previous_context,
-        signoff=cleaned.signoff,
+        signoff=cleaned.closing,
+        signature=cleaned.signature,
     )
     return _judge(candidate, forwarded, rules)
 

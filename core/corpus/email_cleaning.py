@@ -1,5 +1,11 @@
 """Keep only what the person wrote: cut quoted replies, forwards, signatures and disclaimers.
 
+The person's words include their greeting and their closing (valediction and name: "Thanks,\n
+Theresa"): every later stage (distillation, training targets, few-shot examples, the judge's
+reference, similarity) must see how they open and close. What is cut is the *signature block*
+under the name (title, company, address, phone, e-mail, a '-- ' signature, "Sent from my…"),
+kept apart in `signature`; the closing is also given apart, in `closing`, for display.
+
 Works on lines, never on the whole body with one regex, so a 1 MB line cannot make a pattern
 backtrack for minutes: every pattern is anchored at the start of a short line, and lines longer
 than `LONG_LINE` are never taken for a marker. The quoted message that the person answered is
@@ -20,6 +26,7 @@ SIGNOFF_SCAN = 8
 MAX_PREVIOUS_CHARS = 20_000
 
 _ORIGINAL = re.compile(
+    r"\s*_{3,}\s*reply separator\s*_{3,}\s*$|"
     r"\s*-{2,}\s*(original message|original appointment|ursprüngliche nachricht|message d'origine|"
     r"mensaje original|messaggio originale|oorspronkelijk bericht)\s*-{2,}\s*$",
     re.I,
@@ -112,8 +119,12 @@ class CleanedBody:
     """The person's words, and what was cut away from them."""
 
     text: str
+    """The person's words: greeting, body and closing (valediction and name)."""
     previous_context: str | None = None
-    signoff: str | None = None
+    closing: str | None = None
+    """The closing at the end of `text` (also part of it), apart for display."""
+    signature: str | None = None
+    """The signature block cut from under the closing (title, company, phone, '-- ' block, "Sent from my…")."""
     quoted: bool = False
     """A reply quote was found (Original Message, On … wrote:, header block or '>' lines)."""
     forwarded: bool = False
@@ -180,6 +191,7 @@ def clean_body(body: str, names: SenderNames = SenderNames(), *, email_like: boo
 
     kept: list[str] = []
     inline_quotes: list[str] = []
+    sent_from: list[str] = []
     for index, line in enumerate(written):
         if email_like and len(line) < LONG_LINE and _QUOTED.match(line):
             inline_quotes.append(_dequote(line))
@@ -188,7 +200,10 @@ def clean_body(body: str, names: SenderNames = SenderNames(), *, email_like: boo
             len(l) < LONG_LINE and _QUOTED.match(l) for l in written[index + 1 : index + 4]
         ):
             continue
-        if len(line) < LONG_LINE and (_PLACEHOLDER.match(line) or _MOBILE.match(line)):
+        if len(line) < LONG_LINE and _MOBILE.match(line):
+            sent_from.append(line.strip())
+            continue
+        if len(line) < LONG_LINE and _PLACEHOLDER.match(line):
             continue
         kept.append(line)
     if not previous and inline_quotes:
@@ -197,24 +212,50 @@ def clean_body(body: str, names: SenderNames = SenderNames(), *, email_like: boo
     kept, pasted, lifted = _cut_pasted_after_signoff(kept, names) if email_like else (kept, [], [])
     if pasted and not previous:
         previous = _tidy("\n".join(pasted)) or None
-    kept, signature = _cut_signature_delimiter(kept)
+    kept, delimited = _cut_signature_delimiter(kept)
     kept = _cut_disclaimer(kept)
     kept = _strip_trailing_decoration(kept)
-    signoff = None
+    closing_lines: list[str] = lifted
+    signature_lines: list[str] = []
     if email_like:
         kept, signoff_lines = _split_signoff(kept, names)
-        signoff = _tidy("\n".join(signoff_lines)) or None
-    if signature and not signoff:
-        signoff = signature
-    if lifted and not signoff:
-        signoff = _tidy("\n".join(lifted)) or None
+        ending, signature_lines = split_closing(signoff_lines, names)
+        if ending:
+            kept = kept + ending
+            closing_lines = ending
+    signature = _tidy("\n".join([*signature_lines, *([delimited] if delimited else []), *sent_from])) or None
     return CleanedBody(
         text=_tidy("\n".join(kept)),
         previous_context=(previous[:MAX_PREVIOUS_CHARS] or None) if previous else None,
-        signoff=signoff,
+        closing=_tidy("\n".join(closing_lines)) or None,
+        signature=signature,
         quoted=kind in ("original", "attribution", "header") or bool(inline_quotes),
         forwarded=kind == "forward",
     )
+
+
+def split_closing(signoff: list[str], names: SenderNames = SenderNames()) -> tuple[list[str], list[str]]:
+    """(closing, signature) of a sign-off block: the valediction and name, then what sits under the name.
+
+    `Thanks,` / `Theresa Staab` / `(303) 575-6485` -> closing `Thanks,\nTheresa Staab`, signature
+    the phone line. A block with no name line (`Thanks.`) is all closing.
+    """
+    lines = [line for line in signoff]
+    filled = [index for index, line in enumerate(lines) if line.strip()]
+    if not filled:
+        return [], []
+    first = lines[filled[0]].strip()
+    if _valediction_with_name(first, names):
+        end = filled[0]
+    elif _is_valediction(first):
+        second = lines[filled[1]].strip() if len(filled) > 1 else ""
+        end = filled[1] if second and _is_name_line(second, names, after_valediction=True, loose=True) else filled[0]
+    elif _is_name_line(first, names, after_valediction=True) or len(filled) == 1:
+        end = filled[0]
+    else:
+        return [], lines[filled[0]:]
+    closing = [line for line in lines[filled[0] : end + 1]]
+    return closing, [line for line in lines[end + 1 :] if line.strip()]
 
 
 def normalise_lines(text: str) -> list[str]:
@@ -295,7 +336,13 @@ def _header_block_start(lines: list[str], index: int) -> int | None:
         window = [l[:LONG_LINE] for l in lines[index + 1 : index + 6] if l.strip()][:3]
         headers = sum(1 for l in window if _HEADER.match(l))
         if re.match(r"\s*to\s*:", line, re.I) and not _FROM_HEADER.match(line):
-            return _notes_block_start(lines, index) if headers else None
+            if not headers:
+                return None
+            notes = _notes_block_start(lines, index)
+            if notes is not None:
+                return notes
+            # `To:` over cc/Subject/Sent (the From line lost or elsewhere): a quoted header block all the same.
+            return index if headers >= 2 else None
         if headers >= 1 or (window and _QUOTED.match(window[0])):
             start = index
             above = lines[index - 1][:LONG_LINE] if index else ""
@@ -487,9 +534,9 @@ def _cut_pasted_after_signoff(lines: list[str], names: SenderNames) -> tuple[lis
         if not rest or signature_below:
             continue
         if re.match(r"p\.?\s?s\b", rest[0], re.I):
-            # `Thanks,\nAnn\n\nP.S. …`: the P.S. is theirs; the sign-off is lifted out.
+            # `Thanks,\nAnn\n\nP.S. …`: the P.S. is theirs, and so is the closing above it (given apart too).
             start = index - 1 if lines[index - 1].strip() else index - 2
-            return lines[:start] + lines[index + 1 :], [], lines[start : index + 1]
+            return lines, [], lines[start : index + 1]
         return lines[: index + 1], lines[index + 1 :], []
     return lines, [], []
 

@@ -462,11 +462,11 @@ class _Writer:
             for candidate, split in zip(self.pending, splits):
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO documents (profile_id, text, sender, recipients, subject, date, "
-                    "previous_context, signoff, source_path, message_id, content_hash, split) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "previous_context, signoff, signature, source_path, message_id, content_hash, split) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (self.profile_id, *map(storable, (candidate.text, candidate.sender, candidate.recipients,
-                     candidate.subject, candidate.date, candidate.previous_context, candidate.signoff, candidate.source,
-                     candidate.message_id)), candidate.content_hash, split),
+                     candidate.subject, candidate.date, candidate.previous_context, candidate.signoff, candidate.signature,
+                     candidate.source, candidate.message_id)), candidate.content_hash, split),
                 )
                 if cursor.rowcount:
                     imported[split] += 1

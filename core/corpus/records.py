@@ -75,6 +75,9 @@ class Candidate:
     message_id: str | None = None
     previous_context: str | None = None
     signoff: str | None = None
+    """The closing (valediction and name), also the end of `text`, apart for display."""
+    signature: str | None = None
+    """The signature block cut from the text (title, company, phone...), apart for display."""
 
 
 @dataclass
