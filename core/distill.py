@@ -5,7 +5,11 @@ The method of "Unsupervised Human Preference Learning" (Shashidhar et al., EMNLP
 1. intent  - the content as short first-person bullets, style removed. One candidate per
              temperature in `[distill].intent_temperatures`; one is kept at random, seeded by
              `[distill].seed` and the document id, so a re-run keeps the same one.
-2. draft   - M_L writes the text from the intent and metadata alone (no preference information).
+2. draft   - M_L writes the text from the intent and metadata alone (no preference information),
+             through the drafting code path (`core.drafting.zero_shot_messages`, the prompt form
+             for this backend, validated by `core.tagged.parse_written`): the very text the large
+             baseline and the naive draft are, so the rules are what turns *this* model's default
+             into the person's text.
 3. rules   - M_L compares its draft with the real text, lists the differences in <thinking>,
              and writes standalone rules (stating the target length) in <rules>.
    nobaseline_rules - the paper's no-baseline variant: rules from intent + real text, no draft.
@@ -44,7 +48,8 @@ from core.llm.base import Backend, GenerationOptions, Message, Usage
 from core.locks import writes_profile
 from core.prompts import Template, fence, load_template
 from core.store import Document, Profile, Store
-from core.tagged import ParseResult, Parsed, Rejected, TextLength, parse_draft, parse_intent, parse_rules
+from core.context_window import previous_window
+from core.tagged import ParseResult, Parsed, Rejected, TextLength, parse_intent, parse_rules, parse_written
 
 STAGES = ("intent", "draft", "rules", "nobaseline_rules")
 STAGE_CHOICES: dict[str, tuple[str, ...]] = {
@@ -61,20 +66,24 @@ REQUIRES = {"intent": (), "draft": ("intent",), "rules": ("intent", "draft"), "n
 DOCUMENT_TAGS = {"email": "email", "post": "post", "review": "review"}
 """The fence each genre's real text goes in (the templates name the same tag)."""
 TITLE_LABELS = {"email": "Subject", "post": "Title", "review": "Item"}
-PREVIOUS_MAX_CHARS = 1500
 RETRY_ANSWER_CHARS = 2000
 """How much of a rejected answer is shown back to the model on a retry."""
 
-def stage_parser(stage: str, document: Document) -> Callable[[str, str | None], ParseResult]:
+def stage_parser(stage: str, document: Document, messages: list[Message] | None = None,
+                 template: Template | None = None) -> Callable[[str, str | None], ParseResult]:
     """The validator of one stage's answers for one document.
 
-    Intents are checked against the real text (an echo of it is no intent); rules get the real
-    text's counted length, added as a rule when the model's rules give no counted length.
+    Intents are checked against the real text (an echo of it is no intent); the draft is
+    validated as every drafted text is (`core.drafting.prompt_echo`: an echo of its prompt is no
+    draft); rules get the real text's counted length, added as a rule when the model's rules
+    give no counted length.
     """
     if stage == "intent":
         return partial(parse_intent, source=document.text)
     if stage == "draft":
-        return parse_draft
+        from core.drafting import prompt_echo
+
+        return partial(parse_written, echo=prompt_echo(messages or [], template))
     if stage in ("rules", "nobaseline_rules"):
         return partial(parse_rules, length=TextLength.of(document.text))
     raise ValueError(f"unknown stage {stage!r}")
@@ -142,9 +151,12 @@ class DistillSummary:
         }
 
 
-def template_id(genre: str, stage: str) -> str:
+def template_id(genre: str, stage: str, form: str = "tagged") -> str:
+    """The prompt of a stage: `email.intent`…; the draft stage uses drafting's zero-shot prompt (in `form`)."""
     if genre not in DOCUMENT_TAGS:
         raise UsageError(f"genre {genre!r} has no distillation prompts; use one of {', '.join(DOCUMENT_TAGS)}")
+    if stage == "draft":
+        return "drafting.zero_shot_plain" if form == "plain" else "drafting.zero_shot"
     return f"{genre}.{stage}"
 
 
@@ -163,15 +175,30 @@ def metadata_block(document: Document, genre: str) -> str:
 
 
 def previous_block(document: Document) -> str:
-    text = (document.previous_context or "").strip()
-    if len(text) > PREVIOUS_MAX_CHARS:
-        text = text[:PREVIOUS_MAX_CHARS].rstrip() + " [...]"
-    return fence(text or "(none: this is not a reply)", "previous_message")
+    """The message replied to, in the one window every prompt uses (`core.context_window`)."""
+    return fence(previous_window(document.previous_context) or "(none: this is not a reply)", "previous_message")
 
 
-def stage_messages(stage: str, document: Document, genre: str, *, intent: str | None = None, draft: str | None = None) -> tuple[Template, list[Message]]:
-    """The template and rendered messages of one stage for one document."""
-    template = load_template(template_id(genre, stage))
+def draft_request(document: Document, intent: str | None) -> Any:
+    """What the drafting path is asked for a document: its intent, recipients, subject and previous message."""
+    from core.drafting import DraftRequest
+
+    return DraftRequest((intent or "").strip(), recipient=document.recipients, subject=document.subject,
+                        previous=document.previous_context)
+
+
+def stage_messages(stage: str, document: Document, genre: str, *, intent: str | None = None, draft: str | None = None,
+                   form: str = "tagged") -> tuple[Template, list[Message]]:
+    """The template and rendered messages of one stage for one document.
+
+    The draft stage's messages are the drafting path's zero-shot prompt (`form`: the backend's
+    prompt form), the same the large baseline and the naive draft send for this request.
+    """
+    template = load_template(template_id(genre, stage, form))
+    if stage == "draft":
+        from core.drafting import zero_shot_messages
+
+        return template, zero_shot_messages(draft_request(document, intent), genre, form)  # type: ignore[arg-type]
     values = {
         "metadata": metadata_block(document, genre),
         "document": fence(document.text.strip(), DOCUMENT_TAGS[genre]),
@@ -226,6 +253,11 @@ class _Run:
         self.profile = profile
         self.large = large
         self.settings = config.distill
+        self.drafting = config.drafting
+        """The draft stage is drafting's zero-shot call: its options are the naive draft's (temperature, max_tokens)."""
+        from core.drafting import prompt_form
+
+        self.form = prompt_form(large)
         self.stages = stages
         self.retry_failed = retry_failed
         self.on_progress = on_progress
@@ -319,7 +351,8 @@ class _Run:
         if not document.text.strip():
             self.finish(document, stage, _Answer(Rejected("the document is empty"), "", 0), None, row)
             return None
-        template, messages = stage_messages(stage, document, self.profile.genre, intent=inputs.get("intent"), draft=inputs.get("draft"))
+        template, messages = stage_messages(stage, document, self.profile.genre, intent=inputs.get("intent"), draft=inputs.get("draft"),
+                                            form=self.form)
         if stage == "intent":
             return await self.intent(document, template, messages, row)
         answer = await self.ask(document, stage, 0, template, messages, None, _round_start(row, 0))
@@ -366,7 +399,7 @@ class _Run:
     async def ask(self, document: Document, stage: str, slot: int, template: Template, messages: list[Message],
                   temperature: float | None, first_attempt: int) -> _Answer:
         """Up to max_attempts answers for one slot, re-read from the journal where it has them."""
-        parse = stage_parser(stage, document)
+        parse = stage_parser(stage, document, messages, template)
         journal = self.journal.get((document.id, stage, slot), {})
         stats = self.stats[stage]
         conversation = list(messages)
@@ -384,8 +417,8 @@ class _Run:
                 stats.replayed += 1
             else:
                 options = GenerationOptions(
-                    temperature=temperature,
-                    max_tokens=self.settings.max_tokens,
+                    temperature=self.drafting.temperature if stage == "draft" else temperature,
+                    max_tokens=self.drafting.max_tokens if stage == "draft" else self.settings.max_tokens,
                     seed=call_seed(self.settings.seed, document.id, stage, slot, attempt),
                 )
                 raw, finish, usage = await self.answer(conversation, options, template, (document.id, stage, slot, attempt))
@@ -514,7 +547,7 @@ class _Run:
         """Commit a stage's result: ok with its content, or failed with the reason."""
         result = answer.result
         ok = isinstance(result, Parsed)
-        template = template or load_template(template_id(self.profile.genre, stage))
+        template = template or load_template(template_id(self.profile.genre, stage, self.form))
         with self.store.transaction() as db:
             db.execute(
                 "INSERT INTO distillations (document_id, stage, status, content, thinking, candidates, raw, error, "

@@ -32,6 +32,8 @@ def tagged_answer(messages: list[dict[str, str]]) -> str:
             "<scratchpad>\nThe sender asks for a call about the estimate.\n</scratchpad>\n"
             "<intent>\n- I sent the November estimate\n- Call me with any questions\n</intent>"
         )
+    if "on behalf of a person" in system:  # drafting's zero-shot prompt (also distillation's draft stage)
+        return "Dear Ruth,\n\nI have attached the November estimate. Please do not hesitate to call me.\n\nBest regards,\nTheresa"
     if "from their notes" in system:
         return "<draft>\nDear Ruth,\n\nI have attached the November estimate. Please do not hesitate to call me.\n\nBest regards,\nTheresa\n</draft>"
     return (

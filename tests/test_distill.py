@@ -40,8 +40,8 @@ def stage_of(messages: Sequence[Message]) -> str:
     system = messages[0].content
     if "into short notes" in system:
         return "intent"
-    if "from their notes" in system:
-        return "draft"
+    if "on behalf of a person" in system or "for a person. Reply with" in system:
+        return "draft"  # drafting's zero-shot prompt (tagged or plain form)
     if "<draft>" in system:
         return "rules"
     return "nobaseline_rules"
@@ -96,7 +96,8 @@ def test_every_stage_is_stored_with_its_template_model_and_tokens(store):
         for stage in STAGES:
             row = stored[(document_id, stage)]
             assert row["status"] == "ok" and row["error"] is None
-            assert row["template_id"] == f"email.{stage}" and row["template_version"] == load_template(f"email.{stage}").version
+            template = "drafting.zero_shot" if stage == "draft" else f"email.{stage}"
+            assert row["template_id"] == template and row["template_version"] == load_template(template).version
             assert row["model"] == "scripted" and row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
     # Held-out documents get an intent (evaluation drafts from it) and nothing else.
     assert stored[(test_id, "intent")]["status"] == "ok"
@@ -502,8 +503,36 @@ def test_each_genre_uses_its_own_templates(store, genre):
     profile = add_documents(store, train=1, test=0, genre=genre)
     backend = ScriptedBackend(by_stage())
     run(store, profile, backend)
-    assert {row["template_id"] for row in rows(store).values()} == {f"{genre}.{s}" for s in STAGES}
+    expected = {f"{genre}.{s}" for s in STAGES if s != "draft"} | {"drafting.zero_shot"}
+    assert {row["template_id"] for row in rows(store).values()} == expected
     assert any(f"<{genre}>" in m[-1].content for m, _ in backend.calls)
+    drafts = [m for m, _ in backend.calls if stage_of(m) == "draft"]
+    assert drafts and all(f"What the {genre} must say" in m[-1].content for m in drafts)
+
+
+def test_the_distilled_draft_is_the_drafting_paths_zero_shot_text(store):
+    """Rules must correct *this* model's default: the draft stage sends exactly what the large baseline sends."""
+    from core.drafting import DraftRequest, DraftTranscript, stream_naive
+
+    profile = add_documents(store, train=1, test=0)
+    with store.transaction() as db:
+        db.execute("UPDATE documents SET recipients = 'ruth@example.com', subject = 'estimate', "
+                   "previous_context = 'Ruth asked for the estimate.' WHERE profile_id = ?", (profile.id,))
+    backend = ScriptedBackend(by_stage())
+    run(store, profile, backend, stages=["intent", "draft"])
+    (draft_call,) = [m for m, _ in backend.calls if stage_of(m) == "draft"]
+    intent = rows(store)[(store.documents(profile.id)[0].id, "intent")]["content"]
+    baseline = ScriptedBackend(DRAFT)
+    transcript = DraftTranscript()
+    request = DraftRequest(intent, recipient="ruth@example.com", subject="estimate", previous="Ruth asked for the estimate.")
+
+    async def naive() -> None:
+        async for event in stream_naive(baseline, request):
+            transcript.apply(event)
+
+    asyncio.run(naive())
+    assert draft_call == baseline.calls[0][0]
+    assert rows(store)[(store.documents(profile.id)[0].id, "draft")]["content"] == transcript.text("naive")
 
 
 def test_read_distillations(store):
@@ -533,7 +562,7 @@ def test_the_email_stays_inside_its_fence_in_every_prompt(store):
         system, user = messages[0].content, messages[-1].content
         assert "data" in system and "never" in system.lower() and "IGNORE" not in system
         if stage == "draft":
-            assert "IGNORE" not in user  # the draft is written from the intent alone
+            assert "IGNORE" not in user  # the draft is written from the intent alone, by the drafting path
             continue
         opening, closing = user.index("<email>"), user.rindex("</email>")
         injected = user.index("IGNORE PREVIOUS INSTRUCTIONS")
