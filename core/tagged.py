@@ -382,7 +382,7 @@ _COMPARED_TEXTS = re.compile(
     r"""\b(?:
         (?:the|this|that|your|my)\s+(?:zero[- ]shot\s+|ai[- ]?(?:generated\s+)?|model'?s?\s+|baseline\s+|generated\s+)?draft\b
       | zero[- ]shot
-      | (?:the|this)\s+original\b
+      | (?:the|this)\s+original(?:\s+(?:email|text|message|version|post|review|one|draft|wording)\b|(?=\s*(?:[.,;:!?)]|$)))
       | (?:the|this)\s+(?:real|actual|reference|target|given|provided|sample|example|user'?s)\s+(?:email|text|message|post|review|article|version|one)\b
       | (?:the|this)\s+(?:email|text|message|post|review|article|one)\s+(?:above|below)\b
       | (?:above|below)\s+(?:email|text|message|post|review|draft)\b
@@ -433,19 +433,60 @@ class TextLength:
 
     words: int
     paragraphs: int
+    sentences: int = 0
 
     @classmethod
     def of(cls, text: str) -> TextLength:
         paragraphs = [block for block in re.split(r"\n\s*\n", text.strip()) if block.strip()]
-        return cls(len(text.split()), max(1, len(paragraphs)))
+        return cls(len(text.split()), max(1, len(paragraphs)), count_sentences(text))
 
     def rule(self) -> str:
         words = self.words if self.words < 20 else 5 * round(self.words / 5)
         unit = "paragraph" if self.paragraphs == 1 else "paragraphs"
-        return f"Length: about {words} words in {self.paragraphs} {unit}."
+        if not self.sentences:
+            return f"Length: about {words} words in {self.paragraphs} {unit}."
+        said = "sentence" if self.sentences == 1 else "sentences"
+        return f"Length: about {words} words, {self.sentences} {said}, {self.paragraphs} {unit}."
 
-    def note(self) -> str:
-        return f"pa added the length rule, counted from the real text ({self.words} words, {self.paragraphs} paragraph(s)), because the model's rules gave no counted length."
+    def note(self, replaced: list[str] | None = None) -> str:
+        counted = f"{self.words} words, {self.sentences} sentence(s), {self.paragraphs} paragraph(s)"
+        if replaced:
+            return (f"pa counted the length from the real text ({counted}) and stated it as the length rule, "
+                    f"replacing the model's length claim(s): {'; '.join(repr(rule) for rule in replaced)}")
+        return f"pa counted the length from the real text ({counted}) and stated it as the length rule (the model's rules gave none)."
+
+
+_SENTENCE_STOP = re.compile(r"[.!?]+(?=\s|$)")
+
+
+def count_sentences(text: str) -> int:
+    """Sentences of a text: each run of . ! ? before a space or the end, and each line of four or
+    more words that ends without one (a list item); a greeting or closing line ('Hi Bob,') is none."""
+    count = 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not re.search(r"[^\W\d_]", line):
+            continue
+        stops = len(_SENTENCE_STOP.findall(line))
+        open_end = not re.search(r"[.!?][\"')\]]*$", line) and len(line.split()) >= 4
+        count += stops + (1 if open_end else 0)
+    return count
+
+
+# A rule whose claim is the text's size in words, sentences or paragraphs ("Keep it to about 40
+# words", "Length: two short paragraphs"); pa replaces these with the length it counted.
+_LENGTH_CLAIM = re.compile(
+    rf"""^\W*length\b
+    | \b(?:\d+|{_NUMBER_WORDS})(?:\s*(?:[-–]|to|or)\s*(?:\d+|{_NUMBER_WORDS}))?[\s-]+(?:short\s+|brief\s+|long\s+)?(?:words?|sentences?|paragraphs?|characters?)\b
+    | \b(?:one|single|two|three)[- ](?:liner|sentence|word|paragraph)s?\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def claims_length(rule: str) -> bool:
+    """True when a rule states the text's length in words, sentences or paragraphs (pa counts those itself)."""
+    return bool(_LENGTH_CLAIM.search(rule))
 
 
 def compared_text_reference(rules: str) -> str | None:
@@ -493,9 +534,12 @@ def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinkin
         dropped = [compared_text_reference(rule) for rule in rules if compared_text_reference(rule)]
         notes.append(f"pa dropped {len(dropped)} rule(s) that mentioned the texts compared ({', '.join(repr(d) for d in dropped)})")
     text = "\n".join(standalone)
-    if length is not None and not states_counted_length(text):
+    if length is not None:
+        # The length is counted by pa, always: the model's own length claims are replaced by it.
+        replaced = [rule for rule in standalone if claims_length(rule)]
+        standalone = [rule for rule in standalone if not claims_length(rule)]
         standalone.append(length.rule())
-        notes.append(length.note())
+        notes.append(length.note(replaced))
     elif not states_length(text):
         return Rejected("the rules do not state the target length (e.g. 'about 40 words', 'two short sentences')")
     content = "\n".join(f"- {rule}" for rule in standalone) if points else "\n".join(standalone)

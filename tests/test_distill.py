@@ -200,11 +200,11 @@ def test_rules_without_a_counted_length_get_the_real_texts_length_and_a_note(sto
     for stage in ("rules", "nobaseline_rules"):
         row = rows(store)[(document.id, stage)]
         assert row["status"] == "ok" and row["attempts"] == 1
-        assert row["content"] == f"- Sign off with the first name only.\n- Length: about {words} words in 1 paragraph."
+        assert row["content"] == f"- Sign off with the first name only.\n- Length: about {words} words, 1 sentence, 1 paragraph."
         assert row["thinking"] == "Terse, no greeting line."
-        assert "dropped 1 rule" in row["notes"] and "pa added the length rule" in row["notes"]
+        assert "dropped 1 rule" in row["notes"] and "pa counted the length" in row["notes"]
     (shown,) = read_distillations(store, profile, document.id)
-    assert "pa added the length rule" in shown.stages["rules"].notes
+    assert "pa counted the length" in shown.stages["rules"].notes
     # A stage pa took as the model wrote it carries no note.
     assert rows(store)[(document.id, "intent")]["notes"] is None
 

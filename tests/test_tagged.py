@@ -15,6 +15,7 @@ from core.tagged import (
     parse_intent,
     parse_rules,
     states_counted_length,
+    claims_length,
     states_length,
     TextLength,
 )
@@ -232,13 +233,17 @@ def test_single_rules_that_mention_the_compared_texts_are_dropped_and_noted():
 
 
 @pytest.mark.parametrize(
-    "rule",
+    ("rule", "compares"),
     [
-        "- Keep the original meaning of the notes intact, in 20 words.",  # 'the original' is banned even here
+        ("- Keep the original meaning of the notes intact, in 20 words.", False),
+        ("- Quote the original subject line in the first sentence, in 20 words.", False),
+        ("- Make it shorter than the original, about 20 words.", True),
+        ("- Use the wording of the original email, in 20 words.", True),
     ],
 )
-def test_the_original_is_rejected_even_when_harmless(rule: str):
-    assert isinstance(parse_rules(f"<thinking>d</thinking><rules>\n{rule}\n</rules>"), Rejected)
+def test_the_original_is_a_comparison_only_when_it_names_the_compared_text(rule: str, compares: bool):
+    result = parse_rules(f"<thinking>d</thinking><rules>\n{rule}\n</rules>")
+    assert isinstance(result, Rejected) == compares
 
 
 def test_rules_without_a_length_are_rejected():
@@ -247,27 +252,36 @@ def test_rules_without_a_length_are_rejected():
 
 
 def test_the_real_texts_length_is_counted():
-    assert TextLength.of("Jeff,\n\nCan you resend the info?\n\nThanks,\nPhillip") == TextLength(words=8, paragraphs=3)
+    assert TextLength.of("Jeff,\n\nCan you resend the info?\n\nThanks,\nPhillip") == TextLength(words=8, paragraphs=3, sentences=1)
     assert TextLength(8, 3).rule() == "Length: about 8 words in 3 paragraphs."
-    assert TextLength(47, 1).rule() == "Length: about 45 words in 1 paragraph."
+    assert TextLength(47, 1, 3).rule() == "Length: about 45 words, 3 sentences, 1 paragraph."
 
 
 def test_a_counted_length_rule_is_added_when_the_rules_give_none():
-    length = TextLength(words=31, paragraphs=2)
+    length = TextLength(words=31, paragraphs=2, sentences=3)
     raw = "<thinking>diff</thinking><rules>\n- Open with the first name.\n- Be brief.\n</rules>"
     result = parse_rules(raw, length=length)
-    assert result.content == "- Open with the first name.\n- Be brief.\n- Length: about 30 words in 2 paragraphs."
+    assert result.content == "- Open with the first name.\n- Be brief.\n- Length: about 30 words, 3 sentences, 2 paragraphs."
     assert result.thinking == "diff"  # the thinking is the model's own; the addition is a note
-    assert "pa added the length rule" in result.notes[-1] and "31 words" in result.notes[-1]
+    assert "pa counted the length" in result.notes[-1] and "31 words" in result.notes[-1]
     assert states_length(result.content)
     # Unbulleted rules get the added rule as a line of its own.
-    assert parse_rules("<thinking>d</thinking><rules>\nOpen with Hi.\n</rules>", length=length).content.endswith("\nLength: about 30 words in 2 paragraphs.")
+    assert parse_rules("<thinking>d</thinking><rules>\nOpen with Hi.\n</rules>", length=length).content.endswith("\nLength: about 30 words, 3 sentences, 2 paragraphs.")
 
 
-def test_a_counted_length_from_the_model_is_kept_as_it_is():
-    raw = "<thinking>diff</thinking><rules>\n- Write about 12 words in two sentences.\n</rules>"
-    assert parse_rules(raw, length=TextLength(31, 2)) == Parsed("- Write about 12 words in two sentences.", "diff")
-    assert states_counted_length("- a one-liner") and not states_counted_length("- Be brief and concise.")
+@pytest.mark.parametrize(
+    "claim",
+    ["Use 3 bullet points.", "Open with a one-line greeting.", "Write about 12 words in two sentences.", "Length: two short paragraphs."],
+)
+def test_the_length_is_always_the_one_pa_counted(claim: str):
+    """A model's length claim never stands in for the measured length; structure rules stay beside it."""
+    raw = f"<thinking>diff</thinking><rules>\n- Sign off with the first name.\n- {claim}\n</rules>"
+    result = parse_rules(raw, length=TextLength.of("Ruth,\nThe estimate is attached. Call me with questions.\nTheresa"))
+    rules = result.content.splitlines()
+    assert rules[-1] == "- Length: about 10 words, 2 sentences, 1 paragraph."
+    assert sum(1 for rule in rules if rule.startswith("- Length")) == 1
+    assert ("- " + claim in rules) == (not claims_length(claim))
+    assert "pa counted the length" in result.notes[-1]
 
 
 def test_the_added_length_never_rescues_rules_that_only_mention_the_texts():
