@@ -382,7 +382,8 @@ _COMPARED_TEXTS = re.compile(
     r"""\b(?:
         (?:the|this|that|your|my)\s+(?:zero[- ]shot\s+|ai[- ]?(?:generated\s+)?|model'?s?\s+|baseline\s+|generated\s+)?draft\b
       | zero[- ]shot
-      | (?:the|this)\s+original(?:\s+(?:email|text|message|version|post|review|one|draft|wording)\b|(?=\s*(?:[.,;:!?)]|$)))
+      | (?:the|this)\s+original(?:\s+(?:email|text|message|version|post|review|one|draft|wording)\b|(?=\s*(?:[.,;:!?()]|$)))
+      | \b(?:as|than|like|from|unlike)\s+(?:in\s+)?the\s+original\b
       | (?:the|this)\s+(?:real|actual|reference|target|given|provided|sample|example|user'?s)\s+(?:email|text|message|post|review|article|version|one)\b
       | (?:the|this)\s+(?:email|text|message|post|review|article|one)\s+(?:above|below)\b
       | (?:above|below)\s+(?:email|text|message|post|review|draft)\b
