@@ -140,9 +140,14 @@ def agent_messages(
     """The chat an agent of `kind` is trained on and must be asked with (system + user).
 
     Backends apply the model's own chat template (copied into the agent GGUF from the base),
-    so training and inference see the very same tokens.
+    so training and inference see the very same tokens. This is the one input form: the message
+    replied to is cut here, by one window (`core.context_window.AGENT_PREVIOUS_CHARS`, its newest
+    part), for training examples, `pa draft`, `pa compare`, `pa eval` and the TUI alike.
     """
+    from core.context_window import AGENT_PREVIOUS_CHARS, previous_window
     from core.prompts import fence, load_template
+
+    previous = previous_window(previous, AGENT_PREVIOUS_CHARS)
 
     lines = [fence(intent.strip(), "intent")]
     if recipient:

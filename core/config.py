@@ -133,8 +133,9 @@ class DraftingConfig(Section):
     """How few-shot examples are found: all-MiniLM-L6-v2 embeddings (packaged) or BM25."""
     max_tokens: int = Field(400, ge=16)
     """Tokens for a written text (naive, final, baselines)."""
-    rules_max_tokens: int = Field(400, ge=16)
-    """Tokens for the agent's answer (thinking and rules)."""
+    rules_max_tokens: int | None = Field(None, ge=16)
+    """Tokens for the agent's answer (thinking and rules); empty means derived from train.max_length
+    (3/8 of it, `core.context_window.AgentBudget`), the budget its training targets are fitted to."""
     temperature: float | None = Field(None, ge=0, le=2)
     """Sampling temperature for drafting; empty means the backend's default."""
     seed: int | None = None

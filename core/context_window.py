@@ -24,3 +24,33 @@ def previous_window(text: str | None, limit: int = PREVIOUS_MAX_CHARS) -> str | 
     if 0 <= space < 40:
         tail = tail[space + 1 :]
     return TRIM_MARK + tail.lstrip()
+
+
+AGENT_PREVIOUS_CHARS = 1200
+"""The agent sees at most this much of the message replied to, at training and when asked alike
+(`core.agents.agent_messages`): about 300-400 tokens, so a reply still fits `AgentBudget.prompt`."""
+ANSWER_SHARE = 3 / 8
+"""Of `train.max_length`, the share that is the agent's answer (thinking and rules); the rest is its prompt."""
+
+
+class AgentBudget:
+    """The preference agent's token budgets, all derived from one setting, `train.max_length`.
+
+    `answer` is what the agent may write (thinking + rules): training fits every target into it
+    (the thinking is cut first, reported) and drafting asks for exactly that many tokens, so an
+    agent is never cut off before its `<rules>`. `prompt` is what its input may take; the
+    previous message is cut to fit it, at training and at inference by the same window.
+    """
+
+    def __init__(self, max_length: int, rules_max_tokens: int | None = None):
+        self.total = max_length
+        self.answer = rules_max_tokens or max(16, int(max_length * ANSWER_SHARE))
+        self.prompt = max_length - self.answer
+
+    @classmethod
+    def of(cls, config: object) -> AgentBudget:
+        """From a `core.config.Config`: `train.max_length`, unless `drafting.rules_max_tokens` is set by hand."""
+        return cls(config.train.max_length, config.drafting.rules_max_tokens)  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"AgentBudget(total={self.total}, prompt={self.prompt}, answer={self.answer})"

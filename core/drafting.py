@@ -501,7 +501,7 @@ async def stream_rules(
             if event.finish_reason == "length":
                 raise BackendError(
                     f"{agent.spec}: the agent's answer was cut off before its rules ({event.usage.completion_tokens if event.usage else '?'} "
-                    "tokens); raise drafting.rules_max_tokens in config"
+                    "tokens); its answer budget comes from train.max_length (3/8 of it): raise that and retrain, or set drafting.rules_max_tokens"
                 )
             raise BackendError(f"{agent.spec}: the agent wrote no rules; draft again, or retrain it with `pa train --kind {kind}`")
         yield DraftEvent(
@@ -683,7 +683,9 @@ class DraftContext:
     @property
     def rules_options(self) -> GenerationOptions:
         drafting = self.config.drafting
-        return GenerationOptions(temperature=drafting.temperature, max_tokens=drafting.rules_max_tokens, seed=drafting.seed)
+        from core.context_window import AgentBudget
+
+        return GenerationOptions(temperature=drafting.temperature, max_tokens=AgentBudget.of(self.config).answer, seed=drafting.seed)
 
     def large(self) -> Backend:
         """M_L (`models.large`)."""

@@ -18,10 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.agents import agent_messages, format_rules_target, template_version, validate_kind
+from core.agents import agent_messages, format_rules_target, split_agent_output, template_version, validate_kind
+from core.context_window import AGENT_PREVIOUS_CHARS, previous_window
 from core.errors import PaError
 from core.store import Store
 
@@ -55,6 +57,10 @@ class DatasetReport:
     """`test split`, or `train holdout` when no test document has what this kind needs."""
     previous_trimmed: int = 0
     dropped_too_long: int = 0
+    thinking_trimmed: int = 0
+    """Targets whose thinking was cut (at a sentence) to fit the agent's answer budget."""
+    answer_tokens: int | None = None
+    """The agent's answer budget (core.context_window.AgentBudget.answer) targets were fitted to."""
     max_length: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -222,10 +228,42 @@ def end_of_turn_id(tokenizer) -> int:
     return tokenizer.eos_token_id
 
 
-def encode_example(tokenizer, kind: str, example: Example, max_length: int, report: DatasetReport) -> Encoded | None:
-    """Prompt and target ids with the truncation policy applied; None when dropped (counted)."""
-    target_ids = text_ids(tokenizer, example.target) + [end_of_turn_id(tokenizer)]
-    previous = example.previous
+def fit_answer(tokenizer, target: str, answer_tokens: int | None) -> tuple[str, bool]:
+    """A rules target fitted to the agent's answer budget: its thinking cut at a sentence (or left out).
+
+    The agent is asked for `answer_tokens` at inference; trained on longer answers it would be
+    cut off before its `<rules>`. Returns the target and whether it was cut. The rules are
+    never cut (a target whose rules alone overflow is dropped by the caller, counted).
+    """
+    if answer_tokens is None or len(text_ids(tokenizer, target)) < answer_tokens:
+        return target, False
+    thinking, rules = split_agent_output(target)
+    if not thinking:
+        return target, False
+    sentences = re.split(r"(?<=[.!?])\s+", thinking)
+    while sentences:
+        sentences.pop()
+        fitted = format_rules_target(rules, " ".join(sentences) or None)
+        if len(text_ids(tokenizer, fitted)) < answer_tokens:
+            return fitted, True
+    return format_rules_target(rules), True
+
+
+def encode_example(tokenizer, kind: str, example: Example, max_length: int, report: DatasetReport,
+                   answer_tokens: int | None = None) -> Encoded | None:
+    """Prompt and target ids with the truncation policy applied; None when dropped (counted).
+
+    With `answer_tokens` (rule agents), the target is first fitted to that budget (`fit_answer`).
+    """
+    target = example.target
+    if answer_tokens is not None and kind != "naive":
+        target, cut = fit_answer(tokenizer, target, answer_tokens)
+        report.thinking_trimmed += cut
+        if len(text_ids(tokenizer, target)) >= answer_tokens:
+            report.dropped_too_long += 1
+            return None
+    target_ids = text_ids(tokenizer, target) + [end_of_turn_id(tokenizer)]
+    previous = previous_window(example.previous, AGENT_PREVIOUS_CHARS)  # the window agent_messages applies
     prompt = prompt_ids(tokenizer, kind, example, previous)
     overflow = len(prompt) + len(target_ids) - max_length
     if overflow > 0 and previous:
@@ -241,7 +279,9 @@ def encode_example(tokenizer, kind: str, example: Example, max_length: int, repo
     return Encoded(prompt + target_ids, [-100] * len(prompt) + target_ids)
 
 
-def encode_examples(tokenizer, kind: str, examples: list[Example], max_length: int, report: DatasetReport) -> list[Encoded]:
+def encode_examples(tokenizer, kind: str, examples: list[Example], max_length: int, report: DatasetReport,
+                    answer_tokens: int | None = None) -> list[Encoded]:
     report.max_length = max_length
-    encoded = (encode_example(tokenizer, kind, e, max_length, report) for e in examples)
+    report.answer_tokens = answer_tokens
+    encoded = (encode_example(tokenizer, kind, e, max_length, report, answer_tokens) for e in examples)
     return [e for e in encoded if e is not None]

@@ -31,6 +31,7 @@ from core.config import Config
 from core.errors import UsageError
 from core.paths import Paths
 from core.store import Store
+from core.context_window import AgentBudget
 from finetune.dataset import collect_examples
 
 QUANTS = ("auto", "q8_0", "q4_k_m", "f16", "f32")
@@ -91,6 +92,7 @@ def prepare_run(
         "train": train.model_dump(),
         "threads": train.threads,
         "data_hash": dataset.data_hash,
+        "agent_answer_tokens": AgentBudget.of(config).answer,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (folder / RUN_FILE).write_text(json.dumps(spec, indent=2), encoding="utf-8")

@@ -29,6 +29,7 @@ from typing import Any
 from core.config import TrainConfig
 from core.errors import PaError
 from core.paths import Paths, resolve_paths
+from core.context_window import AgentBudget
 from finetune.dataset import Dataset, Encoded, encode_examples
 from finetune.runs import PROGRESS_FILE, STATUS_FILE, Run
 
@@ -265,9 +266,10 @@ def train_run(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     dataset = Dataset.load(run.folder / "data")
     report = dataset.report
-    report.previous_trimmed = report.dropped_too_long = 0
-    train_set = encode_examples(tokenizer, kind, dataset.train, hp.max_length, report)
-    eval_set = encode_examples(tokenizer, kind, dataset.eval, hp.max_length, report)
+    report.previous_trimmed = report.dropped_too_long = report.thinking_trimmed = 0
+    answer_tokens = spec.get("agent_answer_tokens") or AgentBudget(hp.max_length).answer
+    train_set = encode_examples(tokenizer, kind, dataset.train, hp.max_length, report, answer_tokens)
+    eval_set = encode_examples(tokenizer, kind, dataset.eval, hp.max_length, report, answer_tokens)
     if not train_set:
         raise PaError(f"every training example is longer than train.max_length={hp.max_length}; raise it in config.toml")
 

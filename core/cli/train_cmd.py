@@ -165,6 +165,9 @@ def _dataset_notes(report: dict[str, Any]) -> list[str]:
         notes.append(f"{report['previous_trimmed']} examples had their previous context cut to fit train.max_length")
     if report.get("dropped_too_long"):
         notes.append(f"{report['dropped_too_long']} examples were longer than train.max_length and left out")
+    if report.get("thinking_trimmed"):
+        notes.append(f"{report['thinking_trimmed']} targets had their thinking cut to fit the agent's answer budget "
+                     f"({report.get('answer_tokens')} tokens, 3/8 of train.max_length)")
     return notes
 
 
