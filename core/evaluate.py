@@ -92,20 +92,45 @@ def held_out(store: Store, profile: Profile, limit: int | None = None) -> list[H
 
 
 def generation_key(context: DraftContext, method: str) -> str:
-    """The models that make `method`'s text; a stored generation is reused only under the same key."""
+    """What makes `method`'s text: models, prompt templates (and versions), generation options and seed.
+
+    A stored generation is reused only under the same key, so a changed template, prompt form,
+    temperature, token budget or seed regenerates it instead of scoring a stale text.
+    """
     from core.drafting import method_of
 
     spec = method_of(method)
     config = context.config
     if spec.name == "small":
-        return config.models.agent
-    if spec.name == "large":
-        return config.models.large
-    if spec.name == "few-shot":
-        return f"{config.models.large}|few-shot:{config.drafting.retriever}:k={config.drafting.few_shot_k}"
-    if spec.name == "naive-finetune":
-        return context.agent_info("naive").label
-    return f"{config.models.large}|{context.agent_info(spec.agent_kind or AGENT).label}"
+        models = config.models.agent
+    elif spec.name == "large":
+        models = config.models.large
+    elif spec.name == "few-shot":
+        models = f"{config.models.large}|few-shot:{config.drafting.retriever}:k={config.drafting.few_shot_k}"
+    elif spec.name == "naive-finetune":
+        models = context.agent_info("naive").label
+    else:
+        models = f"{config.models.large}|{context.agent_info(spec.agent_kind or AGENT).label}"
+    return f"{models}|{_generation_setup(context, spec.name)}"
+
+
+def _generation_setup(context: DraftContext, method: str) -> str:
+    """The prompts (id@version, in the writer's prompt form) and options a method's text is made with."""
+    from core.agents import TEMPLATES
+    from core.drafting import prompt_form
+    from core.prompts import load_template
+
+    writer = context.small() if method == "small" else context.large()
+    form = prompt_form(writer)
+    names = {"small": ["zero_shot"], "large": ["zero_shot"], "few-shot": ["few_shot"], "agent": ["final"], "no-baseline": ["final"]}
+    templates = [load_template(f"drafting.{name}_plain" if form == "plain" else f"drafting.{name}") for name in names.get(method, [])]
+    if method in ("agent", "no-baseline", "naive-finetune"):
+        templates.append(load_template(TEMPLATES["naive" if method == "naive-finetune" else "agent"]))
+    text, rules = context.text_options, context.rules_options
+    options = f"t={text.temperature},max={text.max_tokens},seed={text.seed}"
+    if method in ("agent", "no-baseline"):
+        options += f";rules max={rules.max_tokens}"
+    return ",".join(f"{t.id}@{t.version}" for t in templates) + f"|{options}"
 
 
 # -- the stored pieces -----------------------------------------------------------------------
@@ -331,6 +356,10 @@ async def evaluate_profile(
 
     profile = store.get_profile(profile_name)
     context = context or DraftContext(paths, config, store, profile)
+    # eval.seed seeds every generation of the evaluation (drafting.seed is for interactive drafts).
+    context.config = context.config.model_copy(
+        update={"drafting": context.config.drafting.model_copy(update={"seed": config.eval.seed})}
+    )
     why = context.unavailable(AGENT)
     if why is not None:
         raise NotTrainedError(why)
@@ -441,6 +470,8 @@ def _profile_report(
             **counts,
             "flipped": sum(1 for o in outcomes if o.flipped),
             "win_rate": wilson(counts["win"], n).as_dict(),
+            # Wins over decided pairs (ties and invalid verdicts left out): the paper's way, for comparison.
+            "decisive_win_rate": wilson(counts["win"], counts["win"] + counts["loss"]).as_dict(),
             "tie_rate": wilson(counts["tie"], n).as_dict(),
             "loss_rate": wilson(counts["loss"], n).as_dict(),
             "invalid_rate": wilson(counts["invalid"], n).as_dict(),
@@ -453,6 +484,11 @@ def _profile_report(
     price = price_of(judge)
     judge_usage = {
         "model": judge.spec,
+        "same_as_large": judge.spec == context.large().spec,
+        "note": (
+            f"the judge is M_L itself ({judge.spec}): it may prefer texts written like its own; set models.judge to another model"
+            if judge.spec == context.large().spec else f"the judge ({judge.spec}) is not M_L ({context.large().spec})"
+        ),
         "verdicts": len(all_verdicts),
         "calls": calls,
         "unparseable_verdicts": sum(1 for v in all_verdicts if v.winner is None),

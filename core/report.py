@@ -104,18 +104,22 @@ def eval_markdown(report: dict[str, Any], charts: bool = True) -> str:
         "Every pair is judged twice, with the candidates in both orders. The agent wins or loses a "
         "document only when both orders agree; a verdict that flips with the order is a tie "
         "(position bias). A judge answer that never parsed (after retries) is counted as invalid. "
-        "Rates with 95% Wilson intervals.",
+        "Rates with 95% Wilson intervals. The win rate counts ties and invalid verdicts in the "
+        "denominator (conservative); wins/(wins+losses) leaves them out, as the paper reports.",
         "",
-        "| baseline | n | win | tie | loss | invalid | flipped | win rate | loss rate |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| baseline | n | win | tie | loss | invalid | flipped | win rate | wins/(wins+losses) | loss rate |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for row in report["pairwise"]:
+        decisive = percent(row["decisive_win_rate"]) if "decisive_win_rate" in row else "-"
         lines.append(
             f"| {row['baseline']} | {row['n']} | {row['win']} | {row['tie']} | {row['loss']} | {row['invalid']} | "
-            f"{row['flipped']} | {percent(row['win_rate'])} | {percent(row['loss_rate'])} |"
+            f"{row['flipped']} | {percent(row['win_rate'])} | {decisive} | {percent(row['loss_rate'])} |"
         )
     if not report["pairwise"]:
-        lines.append("| (no baseline was available) | | | | | | | | |")
+        lines.append("| (no baseline was available) | | | | | | | | | |")
+    if report.get("judge_usage", {}).get("note"):
+        lines += ["", f"Judge: {report['judge_usage']['note']}."]
     if charts:
         lines += ["", f"![win rates]({WINRATES_PNG})"]
     lines += [

@@ -169,12 +169,12 @@ def _print_eval(report: dict[str, Any]) -> None:
         f"[bold]{report['profile']}[/]: agent {report['agent']}, {report['documents']} held-out documents, judge {report['models']['judge']}"
     )
     table = Table(title="Agent vs baselines (both orders; flips count as ties; 95% Wilson)", title_justify="left")
-    for column in ("baseline", "n", "win", "tie", "loss", "invalid", "flipped", "win rate", "loss rate"):
-        table.add_column(column, justify="left" if column in ("baseline", "win rate", "loss rate") else "right")
+    for column in ("baseline", "n", "win", "tie", "loss", "invalid", "flipped", "win rate", "wins/(wins+losses)", "loss rate"):
+        table.add_column(column, justify="left" if column in ("baseline", "win rate", "wins/(wins+losses)", "loss rate") else "right")
     for row in report["pairwise"]:
         table.add_row(
             row["baseline"], str(row["n"]), str(row["win"]), str(row["tie"]), str(row["loss"]), str(row["invalid"]),
-            str(row["flipped"]), percent(row["win_rate"]), percent(row["loss_rate"]),
+            str(row["flipped"]), percent(row["win_rate"]), percent(row["decisive_win_rate"]), percent(row["loss_rate"]),
         )
     console.print(table)
     similarity = Table(title="Similarity to the real text (mean, 95% bootstrap)", title_justify="left")
@@ -188,6 +188,8 @@ def _print_eval(report: dict[str, Any]) -> None:
         )
     console.print(similarity)
     usage = report["judge_usage"]
+    if usage.get("same_as_large"):
+        common.err_console.print(f"[yellow]note[/]: {usage['note']}")
     console.print(
         f"judge: {usage['verdicts']} verdicts in {usage['calls']} calls, {usage['unparseable_verdicts']} never parsed; "
         f"tokens {usage['prompt_tokens']} in / {usage['completion_tokens']} out; cost {usd(usage['cost_usd'])}"
