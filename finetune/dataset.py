@@ -7,6 +7,12 @@ Every kind reads the same input (intent + recipient + subject + previous context
     no-baseline  -> <rules> from the `nobaseline_rules` distillation
     naive        -> the real text of the document
 
+Fair comparisons (issue 13): the agent and the no-baseline agent are trained on the same
+documents (those with both kinds of rules) and the same treatment of the thinking (kept, or
+both `rules_only`); no kind holds training examples out for its own evaluation loss, so the
+agent keeps every example the naive baseline keeps (eval loss comes from the test split when
+its documents have targets; rules are distilled for the training split only).
+
 `collect_examples` is light (no tokenizer) so the CLI can check the data before spawning the
 training process; `encode_examples` tokenizes with M_S's own chat template and applies the
 truncation policy: the previous context is cut from its start (the newest part stays); an
@@ -17,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +33,8 @@ from core.errors import PaError
 from core.store import Store
 
 TARGET_STAGE = {"agent": "rules", "no-baseline": "nobaseline_rules", "naive": None}
-HOLDOUT_FRACTION = 0.1
+OTHER_RULES = {"agent": "nobaseline_rules", "no-baseline": "rules"}
+"""The rule agents are compared with each other: each trains only where both have rules."""
 TRIM_MARK = "[...] "
 
 
@@ -54,7 +60,9 @@ class DatasetReport:
     train: int = 0
     eval: int = 0
     eval_source: str = "test split"
-    """`test split`, or `train holdout` when no test document has what this kind needs."""
+    """`test split`, or `none` when no test document has what this kind needs (nothing is held out of training)."""
+    missing_pair: int = 0
+    """Rule-agent documents left out because the other rule kind has no rules for them."""
     previous_trimmed: int = 0
     dropped_too_long: int = 0
     thinking_trimmed: int = 0
@@ -112,14 +120,15 @@ def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool 
     rows = store.query(
         """
         SELECT d.id, d.split, d.text, d.recipients, d.subject, d.previous_context,
-               i.content AS intent, t.content AS target, t.thinking AS thinking
+               i.content AS intent, t.content AS target, t.thinking AS thinking, o.content AS other_rules
         FROM documents d
         LEFT JOIN distillations i ON i.document_id = d.id AND i.stage = 'intent' AND i.status = 'ok'
         LEFT JOIN distillations t ON t.document_id = d.id AND t.stage = ? AND t.status = 'ok'
+        LEFT JOIN distillations o ON o.document_id = d.id AND o.stage = ? AND o.status = 'ok'
         WHERE d.profile_id = ?
         ORDER BY d.id
         """,
-        (stage or "", record.id),
+        (stage or "", OTHER_RULES.get(kind, ""), record.id),
     )
     report = DatasetReport(kind=kind, documents=len(rows))
     by_split: dict[str, list[Example]] = {"train": [], "test": []}
@@ -130,7 +139,10 @@ def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool 
         if stage is None:
             target = row["text"].strip()
         elif (row["target"] or "").strip():
-            thinking = None if (rules_only or kind == "no-baseline") else row["thinking"]
+            if not (row["other_rules"] or "").strip():
+                report.missing_pair += 1  # the other rule agent has no rules here: neither trains on it
+                continue
+            thinking = None if rules_only else row["thinking"]
             target = format_rules_target(row["target"], thinking)
         else:
             report.missing_target += 1
@@ -147,22 +159,18 @@ def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool 
             f"run `pa distill --profile {profile}` first"
         )
     if not held_out:
-        train, held_out = _hold_out(train, seed)
-        report.eval_source = "train holdout"
-        if held_out:
-            report.notes.append(f"no test document has what {kind} needs; held out {len(held_out)} training examples")
+        report.eval_source = "none"
+        report.notes.append(
+            f"no test document has what {kind} needs (rules are distilled for the training split only): no evaluation "
+            f"loss, and all {len(train)} training examples are used, as every kind uses them; `pa eval` judges the agent"
+        )
+    if report.missing_pair:
+        report.notes.append(
+            f"{report.missing_pair} documents with {stage.replace('_', ' ') if stage else 'targets'} but without "
+            f"{OTHER_RULES[kind].replace('_', ' ')} were left out, so the agent and the no-baseline agent learn from the same documents"
+        )
     report.train, report.eval = len(train), len(held_out)
     return Dataset(kind, train, held_out, report, rules_only)
-
-
-def _hold_out(examples: list[Example], seed: int) -> tuple[list[Example], list[Example]]:
-    if len(examples) < 5:
-        return examples, []
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    count = max(1, round(len(examples) * HOLDOUT_FRACTION))
-    chosen = set(order[:count])
-    return ([e for i, e in enumerate(examples) if i not in chosen], [e for i, e in enumerate(examples) if i in chosen])
 
 
 # -- tokenization (needs the tokenizer: only in the training process) ------------------------

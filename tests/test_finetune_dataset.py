@@ -47,13 +47,27 @@ def test_missing_and_failed_distillations_are_counted_not_used(store):
     assert {e.document_id for e in dataset.train}.isdisjoint({1, 2})
 
 
-def test_no_test_documents_means_a_reported_train_holdout(store):
+def test_no_test_documents_means_no_eval_loss_and_no_example_held_out(store):
+    """The agent keeps every training example the naive baseline keeps (issue 13, item 6)."""
     with store.transaction() as db:
         db.execute("UPDATE documents SET split = 'train'")
     dataset = collect_examples(store, "tiny", "agent", seed=3)
-    assert dataset.report.eval_source == "train holdout" and dataset.report.eval == 1
-    assert dataset.report.train == 7 and "held out 1" in dataset.report.notes[0]
-    assert collect_examples(store, "tiny", "agent", seed=3).eval == dataset.eval  # reproducible
+    assert dataset.report.eval_source == "none" and dataset.report.eval == 0 and dataset.eval == []
+    assert dataset.report.train == 8 == collect_examples(store, "tiny", "naive").report.train
+    assert "all 8 training examples are used" in dataset.report.notes[0]
+
+
+def test_the_two_rule_agents_learn_from_the_same_documents_with_the_same_thinking(store):
+    with store.transaction() as db:
+        db.execute("UPDATE distillations SET status = 'failed' WHERE stage = 'nobaseline_rules' AND document_id = 3")
+        db.execute("UPDATE distillations SET thinking = 'No greeting, one line.' WHERE stage = 'nobaseline_rules'")
+    agent = collect_examples(store, "tiny", "agent")
+    no_baseline = collect_examples(store, "tiny", "no-baseline")
+    assert [e.document_id for e in agent.train] == [e.document_id for e in no_baseline.train]
+    assert 3 not in {e.document_id for e in agent.train} and agent.report.missing_pair == 1
+    assert any("same documents" in note for note in agent.report.notes)
+    assert split_agent_output(no_baseline.train[0].target) == ("No greeting, one line.", RULES)  # thinking kept, as the agent's
+    assert split_agent_output(collect_examples(store, "tiny", "no-baseline", rules_only=True).train[0].target) == (None, RULES)
 
 
 def test_no_usable_documents_names_the_distill_command(pa_home):
