@@ -27,6 +27,12 @@ from core.store import validate_profile_name
 KINDS = ("agent", "naive", "no-baseline")
 TEMPLATES = {"agent": "agent.rules", "no-baseline": "agent.rules", "naive": "agent.naive"}
 """The prompt each kind is trained on and asked with (core/prompts/agent/*.toml)."""
+ASPECTS = {
+    "email": "tone, length, greeting, sign-off, structure, phrasing",
+    "post": "tone, length, opening, headings, structure, phrasing",
+    "review": "tone, length, verdict, structure, phrasing",
+}
+"""What a rule agent's rules are about, per genre: only e-mails have a greeting and a sign-off."""
 MANIFEST = "manifest.json"
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 
@@ -157,11 +163,14 @@ def agent_messages(
     if previous and previous.strip():
         lines.append("Replying to:\n" + fence(previous.strip(), "previous"))
     template = load_template(TEMPLATES[validate_kind(kind)])
-    return template.render(genre=genre, details="\n".join(lines))
+    values = {"genre": genre, "details": "\n".join(lines)}
+    if "aspects" in template.fields:
+        values["aspects"] = ASPECTS.get(genre, ASPECTS["email"])
+    return template.render(**values)
 
 
 def template_version(kind: str) -> str:
-    """`agent.rules@1`: recorded in the manifest, so drafting can tell a stale agent."""
+    """`agent.rules@2`: recorded in the manifest, so drafting can tell a stale agent."""
     from core.prompts import load_template
 
     template = load_template(TEMPLATES[validate_kind(kind)])

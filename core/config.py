@@ -100,7 +100,7 @@ class DistillConfig(Section):
     max_tokens: int = Field(768, ge=16)
     """Longest answer per model call."""
     max_document_chars: int = Field(6000, ge=200)
-    """Longer documents are recorded as failed rather than sent (they would overflow small contexts)."""
+    """Longer documents are shown to the model cut to their first part (at a paragraph), noted on each stage."""
     guided: bool = True
     """Write a template's format tags into the answer (backends that continue answers: embedded)."""
 

@@ -209,6 +209,22 @@ def stage_messages(stage: str, document: Document, genre: str, *, intent: str | 
     return template, template.render(**{name: values[name] for name in template.fields})
 
 
+def first_part(document: Document, limit: int) -> tuple[Document, str]:
+    """The document cut to its first `limit` characters, at the last paragraph (else line, else word)
+    break inside them, and the note saying what was done."""
+    text = document.text
+    head = text[:limit]
+    for separator in ("\n\n", "\n", " "):
+        cut = head.rfind(separator)
+        if cut > limit // 2:
+            head = head[:cut]
+            break
+    head = head.rstrip()
+    note = (f"the document has {len(text)} characters, over distill.max_document_chars={limit}: pa showed the model "
+            f"its first {len(head)} characters (cut at a break) and counted the length from the whole text")
+    return replace(document, text=head), note
+
+
 def call_seed(base: int, document_id: int, stage: str, slot: int, attempt: int) -> int:
     """A stable per-call seed, so a deterministic backend repeats itself exactly."""
     return zlib.crc32(f"{base}:{document_id}:{stage}:{slot}:{attempt}".encode()) & 0x7FFFFFFF
@@ -271,6 +287,8 @@ class _Run:
         self.cost: float | None = None
         self.price = _price_of(large)
         self.closing: set[asyncio.Future[None]] = set()
+        self.cut_notes: dict[int, str] = {}
+        """Documents longer than distill.max_document_chars: what pa showed the model instead of the whole."""
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -341,13 +359,11 @@ class _Run:
             self.stats[stage].blocked += 1
             self.report(stage, f"document {document.id}: waiting for an earlier stage")
             return None
+        full_text = document.text
         if len(document.text) > self.settings.max_document_chars:
-            reason = (
-                f"the document has {len(document.text)} characters, over distill.max_document_chars="
-                f"{self.settings.max_document_chars}; raise it in config for a model with a longer context"
-            )
-            self.finish(document, stage, _Answer(Rejected(reason), "", 0), None, row)
-            return None
+            # A long text is not failed (that would leave only short texts to learn from and to
+            # evaluate on): the model is shown its first part, cut at a paragraph, and the note says so.
+            document, self.cut_notes[document.id] = first_part(document, self.settings.max_document_chars)
         if not document.text.strip():
             self.finish(document, stage, _Answer(Rejected("the document is empty"), "", 0), None, row)
             return None
@@ -355,7 +371,7 @@ class _Run:
                                             form=self.form)
         if stage == "intent":
             return await self.intent(document, template, messages, row)
-        answer = await self.ask(document, stage, 0, template, messages, None, _round_start(row, 0))
+        answer = await self.ask(document, stage, 0, template, messages, None, _round_start(row, 0), length_of=full_text)
         self.finish(document, stage, answer, template, row)
         return answer.result.content if isinstance(answer.result, Parsed) else None
 
@@ -397,9 +413,13 @@ class _Run:
         return combined.result.content if isinstance(combined.result, Parsed) else None
 
     async def ask(self, document: Document, stage: str, slot: int, template: Template, messages: list[Message],
-                  temperature: float | None, first_attempt: int) -> _Answer:
-        """Up to max_attempts answers for one slot, re-read from the journal where it has them."""
-        parse = stage_parser(stage, document, messages, template)
+                  temperature: float | None, first_attempt: int, length_of: str | None = None) -> _Answer:
+        """Up to max_attempts answers for one slot, re-read from the journal where it has them.
+
+        `length_of`: the whole real text, when the model was shown only its first part (rules
+        still state the whole text's counted length).
+        """
+        parse = stage_parser(stage, replace(document, text=length_of) if length_of else document, messages, template)
         journal = self.journal.get((document.id, stage, slot), {})
         stats = self.stats[stage]
         conversation = list(messages)
@@ -547,6 +567,8 @@ class _Run:
         """Commit a stage's result: ok with its content, or failed with the reason."""
         result = answer.result
         ok = isinstance(result, Parsed)
+        if ok and document.id in self.cut_notes:
+            result = replace(result, notes=(*result.notes, self.cut_notes[document.id]))
         template = template or load_template(template_id(self.profile.genre, stage, self.form))
         with self.store.transaction() as db:
             db.execute(

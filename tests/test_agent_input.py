@@ -63,3 +63,13 @@ def test_a_long_thinking_is_cut_to_the_answer_budget_and_reported_never_the_rule
     thinking, rules = split_agent_output(target)
     assert rules == RULES and target.rstrip().endswith("</rules>")
     assert thinking and THINKING.startswith(thinking)
+
+
+def test_the_agent_prompt_reads_right_for_every_genre():
+    from core.agents import agent_messages
+
+    email, post, review = (agent_messages("agent", "- say hi", genre=g)[0].content for g in ("email", "post", "review"))
+    assert "greeting" in email and "sign-off" in email
+    for text, genre in ((post, "post"), (review, "review")):
+        assert f"an {genre}" not in text and "greeting" not in text and "sign-off" not in text
+        assert f"their next {genre}" in text

@@ -295,13 +295,21 @@ def test_a_failed_intent_blocks_the_later_stages(store):
     assert summary.stages["rules"].blocked == 1
 
 
-def test_an_overlong_document_is_recorded_failed_without_a_call(store):
-    profile = add_documents(store, train=1, test=0, text="word " * 2000)
+def test_an_overlong_document_is_distilled_from_its_first_part_and_says_so(store):
+    """Failing long texts would leave only short ones to learn from and evaluate on (issue 13, item 8)."""
+    long_text = "\n\n".join(f"Paragraph {i}: the estimate for site {i} is attached and ready." for i in range(150)) + "\n\nTHE LAST PARAGRAPH"
+    profile = add_documents(store, train=1, test=0, text=long_text)
     backend = ScriptedBackend(by_stage())
     run(store, profile, backend)
-    assert backend.calls == []
-    row = next(iter(rows(store).values()))
-    assert row["status"] == "failed" and "max_document_chars" in row["error"]
+    stored = rows(store)
+    assert {row["status"] for row in stored.values()} == {"ok"} and len(stored) == 4
+    assert all("pa showed the model its first" in row["notes"] for row in stored.values())
+    shown = [m[-1].content for m, _ in backend.calls if stage_of(m) == "intent"]
+    assert shown and all("Paragraph 0:" in text and "THE LAST PARAGRAPH" not in text for text in shown)
+    assert all(len(text) < Config().distill.max_document_chars + 1500 for text in shown)
+    words = len(long_text.split())  # the length rule is the whole text's, counted by pa
+    rules = next(row for (_, stage), row in stored.items() if stage == "rules")["content"]
+    assert f"about {5 * round(words / 5)} words" in rules
 
 
 # -- resumption ------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def test_manifest_and_run_folder(tiny_trained_agent):
     assert manifest["quant"] == "q8_0" and agent.gguf.name == "agent-q8_0.gguf"
     assert manifest["size_bytes"] == agent.gguf.stat().st_size
     assert len(manifest["sha256"]) == 64 and len(manifest["data_hash"]) == 64
-    assert manifest["prompt_template"] == "agent.rules@1"
+    assert manifest["prompt_template"] == "agent.rules@2"
     assert manifest["hyperparameters"]["lora_r"] == 16
     assert manifest["dataset"]["train"] == sum(1 for e in EXAMPLES if e[-1] == "train")
     assert manifest["dataset"]["eval_source"] == "test split"
