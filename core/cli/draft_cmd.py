@@ -119,6 +119,8 @@ def _transcript_json(transcript) -> dict[str, object]:
         out[name] = record.text
         if name == "rules" and record.thinking:
             out["thinking"] = record.thinking
+        if record.notes:  # what pa cut from the model's answer, or that it asked again
+            out.setdefault("notes", {})[name] = list(record.notes)
     out["models"] = transcript.models()
     out["timings"] = transcript.timings()
     return out
