@@ -30,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from core.agents import agent_messages
