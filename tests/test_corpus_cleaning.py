@@ -132,6 +132,7 @@ def test_a_reply_separator_after_the_name_starts_the_quote():
     assert cleaned.text == "Yes, send it.\nAnn"
     assert cleaned.closing == "Ann"
     assert "Reply Separator" not in cleaned.text and "Subject:" not in cleaned.text
+    assert cleaned.previous_context == "Shall I send the report?"
 
 
 def test_a_list_of_names_at_the_end_is_not_a_signature():

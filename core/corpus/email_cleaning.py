@@ -39,7 +39,7 @@ _FORWARD = re.compile(
 _ATTRIBUTION_START = re.compile(r"\s*(on|le|am|el|il|op)\s\S", re.I)
 _ATTRIBUTION_END = re.compile(r"(wrote|writes|a écrit|schrieb|escribió|ha scritto|schreef)\s*:\s*$", re.I)
 _HEADER = re.compile(
-    r"\s*\*?(from|sent|date|to|cc|bcc|subject|importance|reply-to|attachments|sensitivity|de|von|envoyé|"
+    r"\s*\*?(from|sent|date|to|cc|bcc|subject|author|importance|reply-to|attachments|sensitivity|de|von|envoyé|"
     r"gesendet|an|à|objet|betreff|asunto|para|enviado)\*?\s*:",
     re.I,
 )
