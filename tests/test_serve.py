@@ -88,7 +88,7 @@ def test_the_openai_client_gets_the_final_written_to_the_agents_rules(server):
 
 
 def test_streaming_sends_the_same_text_in_standard_chunks_then_done(server):
-    request = dict(model="pa:tiny", messages=draft_messages(), temperature=0.0, seed=3, max_tokens=32)
+    request = dict(model="pa:tiny", messages=draft_messages(), temperature=0.0, seed=3, max_tokens=16)
     whole = client(server).chat.completions.create(**request).choices[0].message.content
     chunks = list(client(server).chat.completions.create(**request, stream=True, stream_options={"include_usage": True}))
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -108,7 +108,7 @@ def test_streaming_sends_the_same_text_in_standard_chunks_then_done(server):
 def test_saving_is_opt_in_through_metadata(server):
     before = saved_drafts(server.home)
     completion = client(server).chat.completions.create(
-        model="pa:tiny@1", messages=[{"role": "user", "content": INTENT}], temperature=0.0,
+        model="pa:tiny@1", messages=[{"role": "user", "content": INTENT}], temperature=0.0, max_tokens=8,
         metadata={"save": "true", "to": "sue.mara@enron.com", "subject": "call"},
     )
     assert saved_drafts(server.home) == before + 1
@@ -151,7 +151,7 @@ def test_malformed_oversized_and_out_of_limit_requests_get_the_right_status(serv
 
 
 def test_the_request_log_holds_no_texts_by_default(server):
-    client(server).chat.completions.create(model="pa:tiny", messages=draft_messages(), temperature=0.0)
+    client(server).chat.completions.create(model="pa:tiny", messages=draft_messages(), temperature=0.0, max_tokens=8)
     log = "".join(server.log)
     assert '"status": 200' in log
     assert "call moved" not in log and "Sign off" not in log
@@ -164,7 +164,7 @@ def test_a_full_server_answers_429_at_once(server):
 
     def first() -> None:
         stream = client(server).chat.completions.create(
-            model="pa:tiny", messages=draft_messages(), stream=True, max_tokens=200, temperature=0.0
+            model="pa:tiny", messages=draft_messages(), stream=True, max_tokens=48, temperature=0.0
         )
         for chunk in stream:
             first_started.set()
