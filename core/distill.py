@@ -28,6 +28,7 @@ fault, and a re-run continues where it stopped.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import random
 import time
@@ -64,6 +65,23 @@ TITLE_LABELS = {"email": "Subject", "post": "Title", "review": "Item"}
 PREVIOUS_MAX_CHARS = 1500
 RETRY_ANSWER_CHARS = 2000
 """How much of a rejected answer is shown back to the model on a retry."""
+
+@dataclass(frozen=True)
+class CallKey:
+    """Which journal row a model call answers: what `core.distill_batch` names each batch request by."""
+
+    document_id: int
+    stage: str
+    slot: int
+    attempt: int
+    template_id: str
+    template_version: int
+    temperature: float | None
+
+
+CURRENT_CALL: contextvars.ContextVar[CallKey | None] = contextvars.ContextVar("pa_distill_call", default=None)
+"""Set while a stage's answer is asked for, so a backend can tell which journal row it fills."""
+
 
 def stage_parser(stage: str, document: Document) -> Callable[[str, str | None], ParseResult]:
     """The validator of one stage's answers for one document.
@@ -388,6 +406,7 @@ class _Run:
                     max_tokens=self.settings.max_tokens,
                     seed=call_seed(self.settings.seed, document.id, stage, slot, attempt),
                 )
+                CURRENT_CALL.set(CallKey(document.id, stage, slot, attempt, template.id, template.version, temperature))
                 raw, finish, usage = await self.answer(conversation, options, template, (document.id, stage, slot, attempt))
                 # No await between the answer arriving and its commit: a cancel cannot lose it.
                 result = parse(raw, finish)
