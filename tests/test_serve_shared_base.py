@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from core.agents import AgentInfo, agent_messages
 from core.config import Config, EmbeddedConfig
@@ -50,20 +53,37 @@ def _answers(backend, prompts) -> list[tuple[str, int]]:
     return asyncio.run(run())
 
 
-def test_adapters_switched_per_request_match_each_profiles_own_model(tiny_trained_agent, tmp_path):
+@dataclass
+class Adapters:
+    base_gguf: Path
+    """The tiny agent's base model as an F32 GGUF."""
+    lora_a: Path
+    """The tiny agent's own adapter as a llama.cpp LoRA GGUF."""
+    lora_b: Path
+    """Another person's adapter (same shapes, other weights)."""
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_trained_agent, tmp_path_factory) -> Adapters:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from finetune.export import write_gguf, write_lora_gguf
     from finetune.gguf_tokenizer import load_tokenizer_metadata
 
+    folder = tmp_path_factory.mktemp("adapters")
     base_folder = tiny_trained_agent.base_folder
     base = AutoModelForCausalLM.from_pretrained(base_folder, dtype=torch.float32)
-    base_gguf = write_gguf(base, load_tokenizer_metadata(base_folder), tmp_path / "base-f32.gguf", "f32")
+    base_gguf = write_gguf(base, load_tokenizer_metadata(base_folder), folder / "base-f32.gguf", "f32")
     config = AutoConfig.from_pretrained(base_folder)
-    lora_a = write_lora_gguf(tiny_trained_agent.agent.folder / "adapter", config, tmp_path / "a-lora.gguf")
-    lora_b = write_lora_gguf(_other_adapter(tiny_trained_agent.agent.folder / "adapter", tmp_path / "b-adapter"), config,
-                             tmp_path / "b-lora.gguf")
+    lora_a = write_lora_gguf(tiny_trained_agent.agent.folder / "adapter", config, folder / "a-lora.gguf")
+    lora_b = write_lora_gguf(_other_adapter(tiny_trained_agent.agent.folder / "adapter", folder / "b-adapter"), config,
+                             folder / "b-lora.gguf")
+    return Adapters(base_gguf, lora_a, lora_b)
+
+
+def test_adapters_switched_per_request_match_each_profiles_own_model(tiny_trained_agent, adapters, tmp_path):
+    base_gguf, lora_a, lora_b = adapters.base_gguf, adapters.lora_a, adapters.lora_b
     alice = _agent(tmp_path / "alice", "alice", lora_a, base_gguf, tiny_trained_agent.float_gguf)
     bob = _agent(tmp_path / "bob", "bob", lora_b, base_gguf, tiny_trained_agent.float_gguf)
     prompts = [agent_messages("agent", intent, recipient=to, subject=subject) for intent, to, subject in INTENTS]
@@ -86,10 +106,65 @@ def test_adapters_switched_per_request_match_each_profiles_own_model(tiny_traine
 
 
 def test_an_agent_without_an_adapter_gguf_cannot_be_served_on_a_shared_base(tiny_agent):
-    import pytest
-
     from core.errors import NotTrainedError
 
     pool = SharedBasePool(None, Config())
     with pytest.raises(NotTrainedError, match="--shared-base"):
         pool.backend_for(tiny_agent)
+
+
+def test_an_agent_served_as_a_named_lora_module_by_an_openai_server(tiny_agent, adapters, tmp_path):
+    """models.agent = openai:...: the profile's agent is the server's LoRA module `pa-tiny-v1`."""
+    from core.config import parse_config
+    from core.drafting import DraftRequest
+    from core.paths import resolve_paths
+    from core.remote_agents import served_adapter_name
+    from core.serve.flow import DraftingFlow
+    from core.store import open_store
+    from tests.test_backend_openai import free_port
+    from tests.tiny_agent import RULES
+
+    assert served_adapter_name(tiny_agent) == "pa-tiny-v1"
+    port = free_port()
+    settings = {"host": "127.0.0.1", "port": port, "models": [
+        {"model": str(adapters.base_gguf), "model_alias": "pa-tiny-v1", "lora_path": str(adapters.lora_a),
+         "n_ctx": 512, "n_threads": 2, "verbose": False}]}
+    (tmp_path / "server.json").write_text(json.dumps(settings))
+    server = _start_llama_server(tmp_path / "server.json", port, tmp_path / "server.log")
+    try:
+        config = parse_config(f'[models]\nagent = "openai:tiny-base"\n[openai]\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+                              "[drafting]\ntemperature = 0.0\nrules_max_tokens = 64\n")
+        with open_store() as store:
+            flow = DraftingFlow(resolve_paths(), config, store)
+            agent = flow.agent(tiny_agent)
+            assert agent.spec == "openai:pa-tiny-v1"
+
+            async def rules() -> str:
+                request = DraftRequest("- tell Sue the call moved to 3pm", recipient="sue.mara@enron.com", subject="call")
+                return [e async for e in flow.rules(tiny_agent, request) if e.kind == "done"][0].text
+
+            assert asyncio.run(rules()) == RULES.strip()
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def _start_llama_server(config_file: Path, port: int, log: Path):
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--config_file", str(config_file)],
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-2000:]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")

@@ -116,6 +116,15 @@ class DraftingFlow:
     def agent(self, info: AgentInfo) -> Backend:
         if self._agent_backend is not None:
             return self._agent_backend(info)
+        from core.remote_agents import remote_agent_backend
+
+        key = f"agent:{info.label}"
+        if key not in self._backends:
+            remote = remote_agent_backend(info, self.config)
+            if remote is not None:
+                self._backends[key] = remote
+        if key in self._backends:
+            return self._backends[key]
         from core.llm.specs import ModelSpec
 
         return self._backend(ModelSpec("gguf", info.gguf.stem, info.gguf))
