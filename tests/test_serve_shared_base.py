@@ -124,7 +124,10 @@ def test_an_agent_served_as_a_named_lora_module_by_an_openai_server(tiny_agent, 
     from tests.test_backend_openai import free_port
     from tests.tiny_agent import RULES
 
+    from core.remote_agents import remote_model_name
+
     assert served_adapter_name(tiny_agent) == "pa-tiny-v1"
+    assert remote_model_name("SmolLM2:{adapter}", "pa-tiny-v1") == "SmolLM2:pa-tiny-v1"  # SGLang's form
     port = free_port()
     settings = {"host": "127.0.0.1", "port": port, "models": [
         {"model": str(adapters.base_gguf), "model_alias": "pa-tiny-v1", "lora_path": str(adapters.lora_a),
