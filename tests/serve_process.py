@@ -34,6 +34,8 @@ class ServeProcess:
 def start_serve(home: Path, *args: str, env: dict[str, str] | None = None, ready_within: float = 60.0) -> ServeProcess:
     """Start `pa serve --port 0 ARGS` with PA_HOME=home; returns once it prints where it listens."""
     environment = {**os.environ, "PA_HOME": str(home), "PYTHONPATH": str(REPO), **(env or {})}
+    # The test machine's cores are shared: spinning OpenMP threads collapse there (core/llm/embedded.py).
+    environment.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     environment.pop("PA_CONFIG_DIR", None)
     environment.pop("PA_DATA_DIR", None)
     process = subprocess.Popen(
