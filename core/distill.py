@@ -28,7 +28,6 @@ fault, and a re-run continues where it stopped.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import random
 import time
@@ -39,6 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core.config import Config
+from core.distill_calls import CURRENT_CALL, CallKey
 from core.errors import BackendError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
 from core.llm.base import Backend, GenerationOptions, Message, Usage
@@ -65,23 +65,6 @@ TITLE_LABELS = {"email": "Subject", "post": "Title", "review": "Item"}
 PREVIOUS_MAX_CHARS = 1500
 RETRY_ANSWER_CHARS = 2000
 """How much of a rejected answer is shown back to the model on a retry."""
-
-@dataclass(frozen=True)
-class CallKey:
-    """Which journal row a model call answers: what `core.distill_batch` names each batch request by."""
-
-    document_id: int
-    stage: str
-    slot: int
-    attempt: int
-    template_id: str
-    template_version: int
-    temperature: float | None
-
-
-CURRENT_CALL: contextvars.ContextVar[CallKey | None] = contextvars.ContextVar("pa_distill_call", default=None)
-"""Set while a stage's answer is asked for, so a backend can tell which journal row it fills."""
-
 
 def stage_parser(stage: str, document: Document) -> Callable[[str, str | None], ParseResult]:
     """The validator of one stage's answers for one document.

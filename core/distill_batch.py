@@ -29,7 +29,7 @@ from core.llm.base import Chunk, GenerationOptions, Message
 
 if TYPE_CHECKING:
     from core.config import Config
-    from core.distill import CallKey
+    from core.distill_calls import CallKey
     from core.store import Profile, Store
 
 BATCH_URL = "/v1/chat/completions"
@@ -78,7 +78,7 @@ class _Recorder:
         self.calls: dict[str, PendingCall] = {}
 
     async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()):
-        from core.distill import CURRENT_CALL
+        from core.distill_calls import CURRENT_CALL
 
         key = CURRENT_CALL.get()
         if key is None:  # pragma: no cover - core.distill sets it before every call
