@@ -376,6 +376,7 @@ class _Run:
         raw = ""
         attempt = first_attempt
         for attempt in range(first_attempt, first_attempt + self.settings.max_attempts):
+            CURRENT_CALL.set(CallKey(document.id, stage, slot, attempt, template.id, template.version, temperature))
             logged = journal.get(attempt)
             if logged is not None and (logged["template_id"], logged["template_version"]) == (template.id, template.version):
                 raw, finish = logged["raw"], logged["finish_reason"]
@@ -389,7 +390,6 @@ class _Run:
                     max_tokens=self.settings.max_tokens,
                     seed=call_seed(self.settings.seed, document.id, stage, slot, attempt),
                 )
-                CURRENT_CALL.set(CallKey(document.id, stage, slot, attempt, template.id, template.version, temperature))
                 raw, finish, usage = await self.answer(conversation, options, template, (document.id, stage, slot, attempt))
                 # No await between the answer arriving and its commit: a cancel cannot lose it.
                 result = parse(raw, finish)
