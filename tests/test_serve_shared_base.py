@@ -171,3 +171,42 @@ def _start_llama_server(config_file: Path, port: int, log: Path):
             time.sleep(0.2)
     process.kill()
     raise AssertionError(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
+
+
+def test_pa_serve_shared_base_serves_each_profile_from_one_base(tiny_trained_agent, adapters, tmp_path):
+    """`pa serve --shared-base` over HTTP: each profile's agent is its adapter on the one base."""
+    from urllib.parse import unquote
+
+    import openai
+
+    from core.agents import template_version
+    from core.paths import resolve_paths
+    from core.store import Store
+    from tests.serve_process import start_serve
+    from tests.tiny_agent import RULES
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("[drafting]\nmax_tokens = 16\nrules_max_tokens = 64\ntemperature = 0.0\n[embedded]\nthreads = 2\n")
+    paths = resolve_paths({"PA_HOME": str(home)})
+    with Store.open(paths.store_file) as store:
+        for profile, lora in (("alice", adapters.lora_a), ("bob", adapters.lora_b)):
+            store.create_profile(profile)
+            folder = paths.agents_dir(profile) / "agent" / "v1"
+            folder.mkdir(parents=True)
+            shutil.copy2(lora, folder / "agent-lora.gguf")
+            shutil.copy2(tiny_trained_agent.gguf, folder / "agent-q8_0.gguf")  # the merged file, unused here
+            (folder / "manifest.json").write_text(json.dumps({
+                "gguf": "agent-q8_0.gguf", "lora_gguf": "agent-lora.gguf", "lora_base_gguf": str(adapters.base_gguf),
+                "prompt_template": template_version("agent")}))
+    served = start_serve(home, "--shared-base")
+    try:
+        client = openai.OpenAI(base_url=served.base_url, api_key="unused", max_retries=0, timeout=120)
+        assert sorted(m.id for m in client.models.list()) == ["pa:alice", "pa:bob"]
+        messages = [{"role": "system", "content": "To: sue.mara@enron.com\nSubject: call"},
+                    {"role": "user", "content": "- tell Sue the call moved to 3pm"}]
+        raw = client.chat.completions.with_raw_response.create(model="pa:alice", messages=messages, max_tokens=4)
+        assert raw.parse().model_extra["pa"]["rules"] == RULES.strip()
+        assert unquote(raw.headers["x-pa-agent"]) == "alice/agent/v1"
+    finally:
+        served.stop()
