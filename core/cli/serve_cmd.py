@@ -34,13 +34,15 @@ def serve_command(
     )
     paths, config = common.paths(), common.config()
     store = common.open_store()
-    agent_backend = None
+    pool = None
     if shared_base:
         from core.serve.shared_base import SharedBasePool
 
-        agent_backend = SharedBasePool(paths, config).backend_for
-    flow = DraftingFlow(paths, config, store, agent_backend=agent_backend)
+        pool = SharedBasePool(paths, config)
+    flow = DraftingFlow(paths, config, store, agent_backend=pool.backend_for if pool else None)
     try:
         run_server(flow, settings, announce=lambda line: print(line, flush=True))
     finally:
+        if pool is not None:
+            pool.close()  # before interpreter teardown, where llama.cpp's own cleanup fails
         store.close()
