@@ -203,3 +203,12 @@ def test_with_a_key_every_route_requires_it(tiny_trained_agent, tmp_path):
         assert [m.id for m in client(served, KEY).models.list()] == ["pa:tiny"]
     finally:
         served.stop()
+
+
+def test_pa_help_does_not_load_the_server_stack():
+    code = ("import sys; from core.cli import run; run(['--help']); "
+            "print('LOADED', [m for m in ('starlette', 'uvicorn', 'llama_cpp', 'openai') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO,
+                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+    assert "serve" in result.stdout
+    assert "LOADED []" in result.stdout
