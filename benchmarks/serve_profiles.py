@@ -59,12 +59,12 @@ def build_agent_files(work: Path, threads: int) -> dict[str, Path]:
         return files
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from core.paths import resolve_paths
     from finetune.base_model import resolve_base_model
-    from finetune.export import merge_adapter, quantize_gguf, write_gguf, write_lora_gguf
-    from finetune.gguf_tokenizer import load_tokenizer_metadata
+    from finetune.export import merge_adapter, quantize_gguf
+    from tests.gguf_files import write_base_and_adapters
 
     torch.manual_seed(0)
     torch.set_num_threads(threads)
@@ -78,10 +78,17 @@ def build_agent_files(work: Path, threads: int) -> dict[str, Path]:
                 parameter.normal_(0, 0.002)
     peft_model.save_pretrained(files["adapter"])
     merged = merge_adapter(base.folder, files["adapter"])
-    f16 = write_gguf(merged, load_tokenizer_metadata(Path(base.folder)), work / "agent-f16.gguf", "f16")
+    merged_folder = work / "merged-hf"
+    merged.save_pretrained(merged_folder, safe_serialization=True)
+    AutoTokenizer.from_pretrained(base.folder).save_pretrained(merged_folder)
+    for extra in Path(base.folder).glob("*.json"):  # pa's tokenizer metadata for its own GGUF writer
+        if not (merged_folder / extra.name).exists():
+            shutil.copy2(extra, merged_folder / extra.name)
+    f16 = work / "agent-f16.gguf"
+    write_base_and_adapters(merged_folder, f16, [(files["adapter"], files["lora"])], "f16")
     quantize_gguf(f16, files["merged"], "q8_0", threads)
     f16.unlink()
-    write_lora_gguf(files["adapter"], AutoConfig.from_pretrained(base.folder), files["lora"])
+    shutil.rmtree(merged_folder)
     return files
 
 

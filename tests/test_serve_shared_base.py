@@ -65,21 +65,14 @@ class Adapters:
 
 @pytest.fixture(scope="module")
 def adapters(tiny_trained_agent, tmp_path_factory) -> Adapters:
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from finetune.export import write_gguf, write_lora_gguf
-    from finetune.gguf_tokenizer import load_tokenizer_metadata
+    from tests.gguf_files import write_base_and_adapters
 
     folder = tmp_path_factory.mktemp("adapters")
-    base_folder = tiny_trained_agent.base_folder
-    base = AutoModelForCausalLM.from_pretrained(base_folder, dtype=torch.float32)
-    base_gguf = write_gguf(base, load_tokenizer_metadata(base_folder), folder / "base-f32.gguf", "f32")
-    config = AutoConfig.from_pretrained(base_folder)
-    lora_a = write_lora_gguf(tiny_trained_agent.agent.folder / "adapter", config, folder / "a-lora.gguf")
-    lora_b = write_lora_gguf(_other_adapter(tiny_trained_agent.agent.folder / "adapter", folder / "b-adapter"), config,
-                             folder / "b-lora.gguf")
-    return Adapters(base_gguf, lora_a, lora_b)
+    adapter = tiny_trained_agent.agent.folder / "adapter"
+    files = Adapters(folder / "base-f32.gguf", folder / "a-lora.gguf", folder / "b-lora.gguf")
+    write_base_and_adapters(tiny_trained_agent.base_folder, files.base_gguf,
+                            [(adapter, files.lora_a), (_other_adapter(adapter, folder / "b-adapter"), files.lora_b)])
+    return files
 
 
 def test_adapters_switched_per_request_match_each_profiles_own_model(tiny_trained_agent, adapters, tmp_path):

@@ -67,6 +67,12 @@ def create_app(flow: DraftingFlow, settings: ServeSettings) -> Starlette:
                 wire = _as_wire(exc)
                 _log(settings, wire.status, None, started, note=wire.code)
                 return _error(wire)
+            except Exception as exc:  # a bug, not the caller's fault: an OpenAI-style 500, and the log says what
+                log.exception("request failed")
+                wire = WireError(500, f"internal error ({exc.__class__.__name__}); see the server log", code="internal_error",
+                                 type="api_error")
+                _log(settings, 500, None, started, note=wire.code)
+                return _error(wire)
             if chat_request.stream:
                 leave_later = True
                 return _streamed(flow, settings, gate, info, chat_request, rules, started)
