@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import BackendError, UsageError
 from core.llm.base import Chunk, GenerationOptions, Message
+from core.locks import writes_profile
 
 if TYPE_CHECKING:
     from core.config import Config
@@ -179,6 +180,7 @@ def _answer_of(item: dict[str, Any]) -> tuple[str, str | None, int, int] | str:
     return text, choice.get("finish_reason"), int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
 
+@writes_profile("pa distill --batch-import", lambda args: args["profile"].name)
 def import_batch(store: Store, profile: Profile, config: Config, spec: str, file: Path, **options: Any) -> ImportSummary:
     """Commit the answers in `file` to the journal, then continue distillation as far as they allow."""
     results = read_results(file)
