@@ -65,6 +65,9 @@ class OpenAIConfig(Section):
     """Price in USD per million prompt tokens, for cost estimates."""
     price_output_per_mtok: float | None = Field(None, ge=0)
     """Price in USD per million completion tokens, for cost estimates."""
+    continue_final_message: bool = False
+    """The server continues a last assistant message when asked (vLLM, SGLang: `continue_final_message`
+    with `add_generation_prompt=false`), so pa can write the start of an answer (guided distillation)."""
 
 
 class EmbeddedConfig(Section):

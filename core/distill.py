@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core.config import Config
+from core.distill_calls import CURRENT_CALL, CallKey
 from core.errors import BackendError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
 from core.llm.base import Backend, GenerationOptions, Message, Usage
@@ -428,6 +429,7 @@ class _Run:
         raw = ""
         attempt = first_attempt
         for attempt in range(first_attempt, first_attempt + self.settings.max_attempts):
+            CURRENT_CALL.set(CallKey(document.id, stage, slot, attempt, template.id, template.version, temperature))
             logged = journal.get(attempt)
             if logged is not None and (logged["template_id"], logged["template_version"]) == (template.id, template.version):
                 raw, finish = logged["raw"], logged["finish_reason"]

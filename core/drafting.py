@@ -712,7 +712,12 @@ class DraftContext:
         """The latest trained model of `kind` as a backend (its GGUF via llama.cpp)."""
         from core.llm.specs import ModelSpec
 
+        from core.remote_agents import remote_agent_backend
+
         info = self.agent_info(kind)
+        remote = remote_agent_backend(info, self.config)  # served by a multi-LoRA server (models.agent = openai:...)
+        if remote is not None:
+            return remote
         key = f"gguf:{info.gguf}"
         if key not in self._backends:
             from core.llm.specs import open_backend

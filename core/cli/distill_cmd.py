@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
@@ -37,6 +38,12 @@ def register(app: typer.Typer) -> None:
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Give stages that failed before a new round of tries."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="M_L spec for this run (default: models.large in config)."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of progress bars and tables."),
+        batch_export: Optional[Path] = typer.Option(
+            None, "--batch-export", help="Write every pending call to this JSONL (OpenAI Batch API / vllm run-batch format)."
+        ),
+        batch_import: Optional[Path] = typer.Option(
+            None, "--batch-import", help="Read a batch engine's output JSONL into the journal and continue (then export again)."
+        ),
     ) -> None:
         """Distil intents, zero-shot drafts and preference rules from a profile's texts (resumable)."""
         import asyncio
@@ -47,6 +54,12 @@ def register(app: typer.Typer) -> None:
         config = common.config()
         with common.open_store() as store:
             found = store.get_profile(profile)
+            if batch_export or batch_import:
+                from core.cli.distill_batch_view import run_batch
+
+                run_batch(store, found, config, model or config.models.large, batch_import, batch_export,
+                          stages=STAGE_CHOICES[stage.value], limit=limit, retry_failed=retry_failed, as_json=as_json)
+                return
             large = open_backend(model or config.models.large, config)
 
             async def run(on_progress) -> DistillSummary:

@@ -81,6 +81,7 @@ class OpenAIBackend:
         key_host: str = OPENAI_HOST,
         key_required: bool = False,
         allow_http: bool = False,
+        continue_final_message: bool = False,
     ):
         check_transport(base_url, allow_http=allow_http, setting="openai.base_url")
         self.model = model
@@ -96,6 +97,8 @@ class OpenAIBackend:
         self.price = price
         self.verify_model = verify_model
         self.spec = f"openai:{model}"
+        self.continues_answer = continue_final_message
+        """Declared per server in config (openai.continue_final_message): a last assistant message is continued."""
         self._model_checked = False
         self._shared: tuple[asyncio.AbstractEventLoop, Any] | None = None
 
@@ -115,6 +118,7 @@ class OpenAIBackend:
             key_host=section.api_key_host,
             key_required="api_key_env" in section.model_fields_set,
             allow_http=section.allow_http,
+            continue_final_message=section.continue_final_message,
         )
 
     def __repr__(self) -> str:  # no key here, ever
@@ -293,6 +297,9 @@ class OpenAIBackend:
             "stream_options": {"include_usage": True},
         }
         request.update(options.given())
+        if self.continues_answer and messages and messages[-1].role == "assistant":
+            # vLLM/SGLang chat-template switches: extend the last assistant turn instead of opening a new one.
+            request["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
         return request
 
     async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
