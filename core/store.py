@@ -199,6 +199,28 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE documents ADD COLUMN signature TEXT;
     """,
+    # 5 -> 6: measured style facts per document (core.style.facts_store) and the checks of
+    # distilled rules against them (core.style.rule_check).
+    """
+    CREATE TABLE style_facts (
+        document_id  INTEGER PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+        profile_id   INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+        version      INTEGER NOT NULL,
+        facts        TEXT NOT NULL             -- JSON: core.style.text_facts.TextFacts
+    );
+    CREATE INDEX style_facts_profile ON style_facts(profile_id);
+    CREATE TABLE rule_checks (
+        id           INTEGER PRIMARY KEY,
+        document_id  INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        stage        TEXT NOT NULL,            -- rules | nobaseline_rules
+        position     INTEGER NOT NULL,         -- the rule's place in the distilled rules
+        rule         TEXT NOT NULL,
+        verdict      TEXT NOT NULL,            -- kept | dropped | unchecked
+        reason       TEXT,
+        created_at   TEXT NOT NULL DEFAULT (datetime('now')),
+        UNIQUE (document_id, stage, position)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,9 +22,9 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from core.cli import config_cmd, corpus_cmd, distill_cmd, draft_cmd, eval_cmd, models_cmd, serve_cmd, train_cmd
+    from core.cli import config_cmd, corpus_cmd, distill_cmd, draft_cmd, eval_cmd, models_cmd, serve_cmd, style_cmd, train_cmd
 
-    for module in (config_cmd, corpus_cmd, models_cmd, distill_cmd, train_cmd, draft_cmd, eval_cmd, serve_cmd):
+    for module in (config_cmd, corpus_cmd, models_cmd, distill_cmd, train_cmd, draft_cmd, eval_cmd, serve_cmd, style_cmd):
         module.register(app)
 
 

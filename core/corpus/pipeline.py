@@ -349,12 +349,21 @@ def import_corpus(
                 last = now
                 on_progress(_progress(report, total))
         writer.finish()
+        if not options.dry_run and writer.profile_id is not None:
+            _measure_style(store, options.profile)
     except BaseException:
         writer.abandon()
         raise
     report.seconds = time.monotonic() - started
     on_progress(_progress(report, total))
     return report
+
+
+def _measure_style(store: Store, profile: str) -> None:
+    """Measure the style facts of the texts this import added (`pa style` shows them)."""
+    from core.style.facts_store import refresh_facts
+
+    refresh_facts(store, store.get_profile(profile))
 
 
 def preview_import(
