@@ -143,6 +143,10 @@ class DraftingConfig(Section):
     """Sampling temperature for drafting; empty means the backend's default."""
     seed: int | None = None
     """Sampling seed for drafting; empty means a fresh draft each time."""
+    check_final: bool = True
+    """Check the agent-guided final against the person's measured style facts (greeting, closing,
+    name, banned marks, length band), repair what is safe and regenerate once otherwise. The
+    paper's baselines are never checked."""
 
 
 class EvalConfig(Section):

@@ -31,7 +31,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from core.paths import Paths
     from core.retrieval import Example, Retriever
     from core.store import Profile, Store
+    from core.style.final_check import FinalChecker, FinalReport
 
 StreamName = Literal["naive", "rules", "final"]
 EventKind = Literal["started", "delta", "done"]
@@ -97,6 +98,8 @@ class DraftEvent:
     notes: tuple[str, ...] = ()
     """On a written text's `done`: what pa cut from the model's answer (echoed prompt), and retries.
     A second `started` on the same stream means pa asked again (the first answer was only an echo)."""
+    checks: FinalReport | None = None
+    """On final `done` of a checked final: pa's checks against the person's style facts."""
 
 
 class DraftRejected(BackendError):
@@ -130,6 +133,7 @@ class StreamRecord:
     started_at: float | None = None
     first_token_at: float | None = None
     done_at: float | None = None
+    checks: FinalReport | None = None
 
     @property
     def live_text(self) -> str:
@@ -163,7 +167,7 @@ class DraftTranscript:
         if event.kind == "started":
             if record.started_at is None:
                 record.started_at = event.at
-            record.parts.clear()  # a retry starts the stream's text again
+            record.parts.clear()  # a retry, or a checked final regenerated, starts the stream's text again
             record.model = event.model
         elif event.kind == "delta":
             if record.first_token_at is None:
@@ -178,6 +182,7 @@ class DraftTranscript:
             record.usage = event.usage
             record.finish_reason = event.finish_reason
             record.model = event.model or record.model
+            record.checks = event.checks
         return record
 
     def text(self, stream: str) -> str | None:
@@ -528,6 +533,50 @@ async def stream_final(
         yield event
 
 
+async def stream_checked_final(
+    large: Backend,
+    request: DraftRequest,
+    rules: str,
+    checker: FinalChecker,
+    *,
+    genre: str = "email",
+    options: GenerationOptions = GenerationOptions(),
+    clock: Clock | None = None,
+    method: str = "agent",
+) -> AsyncIterator[DraftEvent]:
+    """`stream_final`, then pa's check against the person's style facts (`core.style.final_check`):
+    safe fixes (greeting, closing, name spelling, banned marks) are made by pa; when a check still
+    fails, M_L writes the text once more with the failed checks named (a second "started" on the
+    final stream). The `done` event carries the checked text and `checks`."""
+    clock = clock or Clock()
+    first: DraftEvent | None = None
+    async for event in stream_final(large, request, rules, genre=genre, options=options, clock=clock, method=method):
+        if event.kind == "done":
+            first = event
+        else:
+            yield event
+    assert first is not None  # stream_text raises rather than end without its done
+    report = checker.check(first.text)
+    done, usage = first, first.usage
+    if report.needs_model:
+        messages = [*final_messages(request, rules, genre), Message("assistant", first.text), Message("user", report.feedback())]
+        async for event in stream_text(large, messages, stream="final", method=method, options=options, clock=clock):
+            if event.kind == "done":
+                done = event
+            else:
+                yield event
+        report = checker.check(done.text, regenerated=True, original=first.text)
+        usage = _sum_usage(first.usage, done.usage)
+    yield replace(done, text=report.text, usage=usage, checks=report)
+
+
+def _sum_usage(a: Usage | None, b: Usage | None) -> Usage | None:
+    if a is None or b is None:
+        return a or b
+    return Usage(prompt_tokens=a.prompt_tokens + b.prompt_tokens, completion_tokens=a.completion_tokens + b.completion_tokens,
+                 seconds=a.seconds + b.seconds, first_token_seconds=a.first_token_seconds, estimated=a.estimated or b.estimated)
+
+
 # -- the preference-agent pipeline -----------------------------------------------------------
 
 
@@ -542,12 +591,14 @@ async def draft(
     agent_kind: str = "agent",
     naive: bool = True,
     clock: Clock | None = None,
+    checker: FinalChecker | None = None,
 ) -> AsyncIterator[DraftEvent]:
     """Naive draft and agent rules at the same time; the final as soon as the rules are done.
 
     Events of the streams interleave in the order they happen. A failing stream cancels the
     others and its error is raised here; cancelling the consumer cancels every stream.
     `naive=False` skips the naive draft (the no-baseline method, or a caller that has one).
+    With a `checker`, the final is checked against the person's style facts (`stream_checked_final`).
     """
     clock = clock or Clock()
     method = "agent" if agent_kind == "agent" else agent_kind
@@ -559,7 +610,12 @@ async def draft(
                 rules = event.text
             yield event
         assert rules is not None  # stream_rules raises rather than end without rules
-        async for event in stream_final(large, request, rules, genre=genre, options=text_options, clock=clock, method=method):
+        final = (
+            stream_final(large, request, rules, genre=genre, options=text_options, clock=clock, method=method)
+            if checker is None
+            else stream_checked_final(large, request, rules, checker, genre=genre, options=text_options, clock=clock, method=method)
+        )
+        async for event in final:
             yield event
 
     sources = [rules_then_final()]
@@ -740,6 +796,23 @@ class DraftContext:
             self._retriever = build_retriever(self.config.drafting.retriever, examples, cache_dir=cache)
         return self._retriever
 
+    def checks_final(self, method: str) -> bool:
+        """Whether `method`'s final is checked against the style facts: the agent-guided final,
+        when `drafting.check_final` is on; never a paper baseline."""
+        return method == "agent" and self.config.drafting.check_final
+
+    def final_checker(self, request: DraftRequest) -> FinalChecker | None:
+        """A checker of finals for `request` from the profile's measured facts (training split),
+        or None when checking is off or the facts say nothing clearly enough to check."""
+        if not self.config.drafting.check_final:
+            return None
+        from core.style.facts_store import load_profile_facts
+        from core.style.final_check import FinalChecker
+
+        facts = load_profile_facts(self.store, self.profile)
+        checker = FinalChecker.for_request(facts, request.recipient, request.subject, request.previous)
+        return checker if checker.active else None
+
     def unavailable(self, method: str) -> str | None:
         """Why `method` cannot run yet (the message names the command that fixes it), or None."""
         spec = method_of(method)
@@ -784,6 +857,7 @@ async def stream_method(
         source = draft(
             large, agent, request, genre=genre, text_options=text_options, rules_options=context.rules_options,
             agent_kind=method.agent_kind or "agent", naive=False, clock=clock,
+            checker=context.final_checker(request) if context.checks_final(method.name) else None,
         )
     elif method.name == "naive-finetune":
         from core.agents import TEMPLATES
@@ -820,6 +894,8 @@ class MethodResult:
     usage: Usage | None
     rules: str | None = None
     rules_usage: Usage | None = None
+    checks: FinalReport | None = None
+    """pa's checks of a checked final (the agent method), else None."""
 
 
 async def generate(
@@ -849,4 +925,5 @@ async def generate(
         usage=final.usage,
         rules=rules.text if rules else None,
         rules_usage=rules.usage if rules else None,
+        checks=final.checks,
     )

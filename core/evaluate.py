@@ -111,7 +111,8 @@ def generation_key(context: DraftContext, method: str) -> str:
         models = context.agent_info("naive").label
     else:
         models = f"{config.models.large}|{context.agent_info(spec.agent_kind or AGENT).label}"
-    return f"{models}|{_generation_setup(context, spec.name)}"
+    key = f"{models}|{_generation_setup(context, spec.name)}"
+    return key + "|checked-final" if context.checks_final(spec.name) else key  # core.style.final_check
 
 
 def _generation_setup(context: DraftContext, method: str) -> str:

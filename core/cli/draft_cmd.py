@@ -57,7 +57,8 @@ def draft_command(
     view = _StreamView(as_json)
     transcript = asyncio.run(
         view.run(
-            draft(large, agent, request, genre=context.genre, text_options=context.text_options, rules_options=context.rules_options),
+            draft(large, agent, request, genre=context.genre, text_options=context.text_options, rules_options=context.rules_options,
+                  checker=context.final_checker(request)),
             ("naive", "rules", "final"),
         )
     )
@@ -121,6 +122,8 @@ def _transcript_json(transcript) -> dict[str, object]:
             out["thinking"] = record.thinking
         if record.notes:  # what pa cut from the model's answer, or that it asked again
             out.setdefault("notes", {})[name] = list(record.notes)
+        if record.checks is not None:
+            out[f"{name}_checks"] = record.checks.as_dict()
     out["models"] = transcript.models()
     out["timings"] = transcript.timings()
     return out
@@ -145,6 +148,7 @@ class _StreamView:
                     console.rule(f"[bold]{titles[event.stream]}[/]")
                     console.print(record.text, markup=False, highlight=False)
                     console.print(f"[dim]{_timing_line(record)}[/]")
+                    _print_checks(record)
             return transcript
         from rich.live import Live
 
@@ -152,6 +156,8 @@ class _StreamView:
             async for event in events:
                 transcript.apply(event)
                 live.update(self._render(transcript, streams, titles))
+        for record in transcript.streams.values():
+            _print_checks(record)
         return transcript
 
     @staticmethod
@@ -170,6 +176,20 @@ class _StreamView:
                 subtitle = _timing_line(record)
             panels.append(Panel(body, title=titles[name], subtitle=subtitle, subtitle_align="right", border_style="green" if record and record.done else "blue"))
         return Group(*panels)
+
+
+def _print_checks(record) -> None:
+    """pa's checks of a checked final, one line each (passed, repaired by pa, failed)."""
+    if record.checks is None:
+        return
+    from rich.markup import escape
+
+    console = common.console
+    console.print(f"[bold]pa checked the final against the measured style facts:[/] {escape(record.checks.summary())}", highlight=False)
+    for check in record.checks.checks:
+        mark = "[green]repaired[/]" if check.repaired else "[green]ok[/]" if check.passed else "[red]failed[/]"
+        console.print(f"  {mark} {escape(f'{check.name}: expected {check.expected}, found {check.found} ({check.evidence})')}",
+                      highlight=False)
 
 
 def _timing_line(record) -> str:

@@ -22,6 +22,9 @@ MIN_TEXTS = 5
 """Fewer texts than this (overall, or to one recipient) prove no habit."""
 BAND_QUANTILES = (0.1, 0.9)
 """The length band: from the 10th to the 90th percentile of the person's word counts."""
+BAND_SLACK = (0.8, 1.25)
+"""The band is widened by these factors (and by at least 5 words each way): a text a little
+outside the person's usual range is not a failure."""
 TOP = 10
 
 HABITS = ("exclamations", "questions", "ellipses", "emoji", "emoticons", "lower_i", "lowercase_starts", "shouting", "dashes")
@@ -119,12 +122,14 @@ class ProfileFacts:
         return Counter(getattr(t, attribute) for t in self.texts)
 
     def length_band(self, kind: str | None = None, recipient: str | None = None) -> Band | None:
-        """The 10th-90th percentile band of body words, for this kind/recipient when they have
+        """The 10th-90th percentile band of body words, widened by `BAND_SLACK`, for this kind/recipient when they have
         enough texts, else overall; None below `MIN_TEXTS` texts."""
         for pool in (self._subset(recipient=recipient.lower()) if recipient else [], self._subset(kind=kind) if kind else [], self.texts):
             if len(pool) >= MIN_TEXTS:
                 values = [t.words for t in pool]
-                return Band(math.floor(quantile(values, BAND_QUANTILES[0])), math.ceil(quantile(values, BAND_QUANTILES[1])), len(pool))
+                low, high = quantile(values, BAND_QUANTILES[0]), quantile(values, BAND_QUANTILES[1])
+                return Band(max(0, min(math.floor(low * BAND_SLACK[0]), math.floor(low) - 5)),
+                            max(math.ceil(high * BAND_SLACK[1]), math.ceil(high) + 5), len(pool))
         return None
 
     def texts_with(self, habit: str) -> int:

@@ -1,0 +1,162 @@
+"""The checked final: a drafted text is held against the person's measured style facts, fixed
+by pa where that is safe, and regenerated once (with the failed checks named) where not."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from core.config import Config
+from core.drafting import DraftContext, DraftRequest, DraftTranscript, stream_checked_final
+from core.llm.base import GenerationOptions
+from core.llm.scripted import ScriptedBackend
+from core.paths import resolve_paths
+from core.store import Store
+from core.style.final_check import FinalChecker, check_text, expectations_for
+from core.style.profile_facts import ProfileFacts
+from core.style.text_facts import measure
+
+THERESA_TEXTS = [
+    f"Hi {name},\n\nThe {thing} is {state} now. Please check it when you can.\n\nThanks,\nTheresa"
+    for name, thing, state in [
+        ("Sam", "report", "ready"), ("Ann", "budget", "final"), ("Bo", "memo", "out"),
+        ("Sam", "plan", "signed"), ("Jo", "deal", "closed"), ("Ann", "model", "fixed"),
+    ]
+]
+REQUEST = DraftRequest("tell Sam the report slips to Friday", recipient="Sam Hill <sam.hill@example.com>")
+
+
+@pytest.fixture
+def theresa() -> ProfileFacts:
+    return ProfileFacts.of(measure(text) for text in THERESA_TEXTS)
+
+
+def checker_for(facts: ProfileFacts, request: DraftRequest = REQUEST) -> FinalChecker:
+    return FinalChecker.for_request(facts, request.recipient, request.subject, request.previous)
+
+
+def test_the_expectations_come_from_clear_habits_only(theresa):
+    expected = expectations_for(theresa, REQUEST.recipient)
+    assert expected.greeting == ("Hi NAME,", "6 of 6 texts")
+    assert expected.valediction == ("Thanks,", "6 of 6 texts")
+    assert expected.signed_name == ("Theresa", "6 of 6 texts")
+    assert expected.banned == ("exclamations", "emoji")
+    assert expected.band is not None and expected.band.holds(11)
+    assert expected.greet_name == "Sam"
+    few = ProfileFacts.of(measure(text) for text in THERESA_TEXTS[:3])
+    assert not FinalChecker.for_request(few).active  # three texts prove nothing
+
+
+def test_a_final_missing_the_persons_closing_is_repaired(theresa):
+    report = checker_for(theresa).check("Hi Sam,\n\nThe report is late now. Please check it when you can.")
+    assert report.text.endswith("Please check it when you can.\n\nThanks,\nTheresa")
+    assert report.passed and not report.regenerated
+    by_name = {c.name: c for c in report.checks}
+    assert by_name["valediction"].repaired and by_name["signed_name"].repaired
+    assert by_name["greeting"].passed and not by_name["greeting"].repaired
+    assert report.original == "Hi Sam,\n\nThe report is late now. Please check it when you can."
+
+
+def test_a_wrong_closing_and_greeting_are_replaced_with_the_persons_own(theresa):
+    report = checker_for(theresa).check("Dear Sam:\n\nThe report is late now. Please check it soon.\n\nBest regards,\nT. Smith")
+    assert report.text == "Hi Sam,\n\nThe report is late now. Please check it soon.\n\nThanks,\nTheresa"
+    assert report.passed and {c.name for c in report.checks if c.repaired} == {"greeting", "valediction", "signed_name"}
+
+
+def test_a_missing_greeting_takes_the_recipients_name_from_the_request(theresa):
+    report = checker_for(theresa).check("The report is late now. Please check it soon.\n\nThanks,\nTheresa")
+    assert report.text.startswith("Hi Sam,\n\nThe report is late now.")
+
+
+def test_banned_marks_and_a_misspelt_name_are_fixed_by_pa(theresa):
+    report = checker_for(theresa).check("Hi Sam,\n\nThe report is late now! Ask Theressa why 🙂\n\nThanks,\nTheresa")
+    assert "!" not in report.text and "🙂" not in report.text and "Theressa" not in report.text
+    assert {c.name for c in report.checks if c.repaired} == {"exclamations", "emoji", "name_spelling"}
+    assert report.passed
+
+
+def test_a_length_outside_the_band_needs_the_model_and_the_feedback_names_it(theresa):
+    long_text = "Hi Sam,\n\n" + "The report is late. " * 30 + "\n\nThanks,\nTheresa"
+    report = checker_for(theresa).check(long_text)
+    assert report.needs_model and [c.name for c in report.failed] == ["length"]
+    assert "length: expected 6-16 words" in report.feedback() and "120 words" in report.feedback()
+    assert "failed: length" in report.summary()
+
+
+def test_a_person_without_a_clear_habit_is_not_held_to_one():
+    mixed = [f"{greeting}\nItem {i} is done today.\n\n{closing}" for i, (greeting, closing) in enumerate(
+        [("Hi Sam,", "Thanks,\nT"), ("Dear Ann,", "Best,\nTheresa"), ("Bo,", "Cheers"), ("Hey Jo,", "T"), ("All,", "Regards,\nTheresa")])]
+    checks = check_text("Hello Sam!\nItem 9 is done today.", expectations_for(ProfileFacts.of(measure(t) for t in mixed)))
+    assert not {c.name for c in checks} & {"greeting", "valediction", "signed_name"}
+
+
+# -- in the drafting stream ------------------------------------------------------------------
+
+
+async def test_the_checked_final_stream_repairs_the_closing_and_reports_the_checks(theresa):
+    large = ScriptedBackend("Hi Sam, the report slips to Friday. Please warn the board when you can.")
+    events = [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker_for(theresa))]
+    done = events[-1]
+    assert done.kind == "done" and done.stream == "final"
+    assert done.text.endswith("when you can.\n\nThanks,\nTheresa")
+    assert done.checks is not None and done.checks.passed
+    assert done.checks.as_dict()["by"] == "pa"
+    assert len(large.calls) == 1  # a safe repair needs no model
+
+
+async def test_a_final_outside_the_length_band_is_regenerated_once_with_the_failed_check_named(theresa):
+    too_long = "Hi Sam,\n\n" + "The report slips to Friday. " * 30 + "\n\nThanks,\nTheresa"
+    right = "Hi Sam,\n\nThe report slips to Friday. Please warn the board.\n\nThanks,\nTheresa"
+    large = ScriptedBackend([too_long, right])
+    transcript = DraftTranscript()
+    for event in [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker_for(theresa))]:
+        transcript.apply(event)
+    assert len(large.calls) == 2
+    retry = large.calls[1][0]
+    assert retry[-2].role == "assistant" and retry[-2].content == too_long.strip()
+    assert "length: expected" in retry[-1].content
+    final = transcript.streams["final"]
+    assert final.text == right and final.live_text == right  # the regenerated text replaced the first one
+    assert final.checks.regenerated and final.checks.passed and final.checks.original == too_long.strip()
+    assert final.usage.completion_tokens > len(right.split())  # both calls are counted
+
+
+async def test_a_real_models_final_gets_the_persons_closing(theresa):
+    from core.llm.specs import open_backend
+
+    large = open_backend("embedded", Config())
+    options = GenerationOptions(temperature=0.0, max_tokens=16, seed=0)
+    events = [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker_for(theresa), options=options)]
+    done = events[-1]
+    assert done.text.endswith("\n\nThanks,\nTheresa")
+    assert {c.name: c.passed for c in done.checks.checks}["signed_name"]
+
+
+# -- configured in the drafting context ------------------------------------------------------
+
+
+def _theresa_profile() -> tuple[Store, DraftContext]:
+    paths = resolve_paths()
+    store = Store.open(paths.store_file)
+    profile = store.create_profile("theresa")
+    with store.transaction() as db:
+        for text in THERESA_TEXTS:
+            db.execute("INSERT INTO documents (profile_id, text, content_hash, split) VALUES (?, ?, ?, 'train')",
+                       (profile.id, text, hashlib.sha256(text.encode()).hexdigest()))
+    return store, DraftContext.open("theresa", paths=paths, store=store)
+
+
+def test_the_check_is_on_by_default_for_the_agent_and_off_for_the_paper_baselines():
+    _, context = _theresa_profile()
+    assert context.checks_final("agent")
+    assert not any(context.checks_final(m) for m in ("small", "large", "few-shot", "naive-finetune", "no-baseline"))
+    assert context.final_checker(REQUEST) is not None
+
+
+def test_the_check_can_be_turned_off_in_config():
+    paths = resolve_paths()
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("[drafting]\ncheck_final = false\n", encoding="utf-8")
+    _, context = _theresa_profile()
+    assert not context.checks_final("agent") and context.final_checker(REQUEST) is None
