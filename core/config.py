@@ -124,6 +124,10 @@ class TrainConfig(Section):
     """Tokens per example; longer ones are truncated by policy and reported."""
     rules_only: bool = False
     """Train the agent on the rules alone, without the thinking part."""
+    verify_rules: bool = True
+    """Train the agent on the distilled rules that hold against the person's measured style facts
+    and most similar texts (the others are dropped, see `pa rules show`), plus the facts that
+    apply to each message, marked as pa's."""
     seed: int = 0
     threads: int | None = Field(None, ge=1)
     """torch threads for training; empty means all cores (on a busy shared CPU, 1 can be faster)."""

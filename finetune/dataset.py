@@ -112,8 +112,12 @@ class Dataset:
         return cls(meta["kind"], parts["train"], parts["eval"], DatasetReport(**meta["report"]), meta["rules_only"])
 
 
-def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool = False, seed: int = 0) -> Dataset:
-    """All usable examples of a profile for `kind`, split train/eval; raises when there are none."""
+def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool = False, seed: int = 0,
+                     verified: bool = True) -> Dataset:
+    """All usable examples of a profile for `kind`, split train/eval; raises when there are none.
+
+    `verified`: the agent kind learns the rules that held against the person's measured facts
+    and similar texts, plus the facts that apply, marked as pa's (`core.style.rule_check`)."""
     validate_kind(kind)
     record = store.get_profile(profile)
     stage = TARGET_STAGE[kind]
@@ -131,6 +135,7 @@ def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool 
         (stage or "", OTHER_RULES.get(kind, ""), record.id),
     )
     report = DatasetReport(kind=kind, documents=len(rows))
+    verify = _verified_rules(store, record) if kind == "agent" and verified else None
     by_split: dict[str, list[Example]] = {"train": [], "test": []}
     for row in rows:
         if not (row["intent"] or "").strip():
@@ -143,7 +148,10 @@ def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool 
                 report.missing_pair += 1  # the other rule agent has no rules here: neither trains on it
                 continue
             thinking = None if rules_only else row["thinking"]
-            target = format_rules_target(row["target"], thinking)
+            rules = row["target"]
+            if verify is not None:
+                rules = verify(row["id"], rules, row["recipients"], row["subject"], row["previous_context"])
+            target = format_rules_target(rules, thinking)
         else:
             report.missing_target += 1
             continue
@@ -171,6 +179,13 @@ def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool 
         )
     report.train, report.eval = len(train), len(held_out)
     return Dataset(kind, train, held_out, report, rules_only)
+
+
+def _verified_rules(store: Store, profile):
+    """The agent learns verified rules plus the facts that apply, marked as pa's (core.style.rule_check)."""
+    from core.style.rule_check import training_rules
+
+    return training_rules(store, profile)
 
 
 # -- tokenization (needs the tokenizer: only in the training process) ------------------------

@@ -20,13 +20,13 @@ def store(pa_home):
 
 
 def test_each_kind_gets_its_target_from_the_store(store):
-    agent = collect_examples(store, "tiny", "agent")
+    agent = collect_examples(store, "tiny", "agent", verified=False)  # verified rules: tests/test_style_rules.py
     assert (agent.report.train, agent.report.eval, agent.report.eval_source) == (6, 2, "test split")
     assert agent.train[0].target == format_rules_target(RULES, THINKING)
     assert split_agent_output(agent.train[0].target) == (THINKING, RULES)
     assert {e.split for e in agent.eval} == {"test"}
 
-    rules_only = collect_examples(store, "tiny", "agent", rules_only=True)
+    rules_only = collect_examples(store, "tiny", "agent", rules_only=True, verified=False)
     assert rules_only.train[0].target == f"<rules>\n{RULES}\n</rules>"
     assert rules_only.data_hash != agent.data_hash
 

@@ -52,6 +52,7 @@ def tiny_train_config(base_folder: Path) -> TrainConfig:
     return TrainConfig(
         base_model=str(base_folder), lora_r=16, lora_alpha=32, lora_dropout=0.0,
         learning_rate=1e-2, epochs=20, batch_size=3, max_length=256, seed=0,
+        verify_rules=False,  # it learns RULES exactly as distilled, so drafting tests can compare with them
     )
 
 

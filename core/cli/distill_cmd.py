@@ -105,12 +105,15 @@ def register(app: typer.Typer) -> None:
         with common.open_store() as store:
             found = store.get_profile(profile)
             items = read_distillations(store, found, doc)
+            checks = _rule_checks(store, found, items)
         if as_json:
-            common.print_json([_item_json(item) for item in items])
+            common.print_json([{**_item_json(item), "rule_checks": [vars(v) for v in checks.get(item.document.id, [])]} for item in items])
         elif doc is None:
             _print_listing(profile, items)
+            _print_rule_checks(checks, one=False)
         else:
             _print_document(items[0])
+            _print_rule_checks(checks, one=True)
 
     app.add_typer(rules, name="rules")
 
@@ -203,6 +206,33 @@ def _item_json(item: DocumentDistillation) -> dict[str, object]:
         },
         "stages": {name: asdict(result) for name, result in item.stages.items()},
     }
+
+
+def _rule_checks(store, profile, items: list[DocumentDistillation]) -> dict[int, list]:
+    """pa's verdicts on the rules (kept, dropped with the reason, unchecked): core.style.rule_check."""
+    from core.style.rule_check import check_profile_rules, rule_verdicts
+
+    check_profile_rules(store, profile)
+    return {item.document.id: rule_verdicts(store, item.document.id) for item in items if "rules" in item.stages}
+
+
+def _print_rule_checks(checks: dict[int, list], one: bool) -> None:
+    from rich.text import Text
+
+    verdicts = [v for found in checks.values() for v in found]
+    if not verdicts:
+        return
+    dropped = [(doc, v) for doc, found in checks.items() for v in found if v.verdict == "dropped"]
+    kept = sum(v.verdict == "kept" for v in verdicts)
+    common.console.print(
+        f"pa checked the rules against the measured style facts and the most similar texts: {kept} held, "
+        f"{len(dropped)} dropped, {len(verdicts) - kept - len(dropped)} not testable", highlight=False,
+    )
+    for doc, verdict in dropped if not one else []:
+        common.console.print(Text(f"  doc {doc}: dropped {verdict.rule!r}: {verdict.reason}", style="dim"))
+    for verdict in verdicts if one else []:
+        style = {"dropped": "red", "kept": "green"}.get(verdict.verdict, "dim")
+        common.console.print(Text(f"  {verdict.verdict}: {verdict.rule} ({verdict.reason})", style=style))
 
 
 def _print_listing(profile: str, items: list[DocumentDistillation]) -> None:
