@@ -414,10 +414,24 @@ async def evaluate_profile(
         verdicts.append((item, baseline, first, second))
     on_progress(Progress("eval:judge", len(pairs), len(pairs)))
 
-    return _profile_report(
+    report = _profile_report(
         profile, config, context, judge, items, methods, skipped, generations, scores, verdicts, tally,
         {name: METHODS[name].title for name in methods},
     )
+    report["style_measures"] = _style_measures(store, profile, items, generations, config)
+    return report
+
+
+def _style_measures(store: Store, profile: Profile, items: list[HeldOut], generations: dict[tuple[int, str], Generation],
+                    config: Config) -> dict[str, Any]:
+    """pa's model-free measures (attribution, fact match, length error): core.style.style_eval."""
+    from core.style.style_eval import profile_measures
+
+    texts: dict[str, dict[int, str]] = {}
+    for (document_id, method), generation in generations.items():
+        texts.setdefault(method, {})[document_id] = generation.text
+    return profile_measures(store, profile, [item.document for item in items], texts,
+                            seed=config.eval.seed, samples=config.eval.bootstrap_samples)
 
 
 def _profile_report(
@@ -601,6 +615,7 @@ async def permutation(
     failures: list[str] = []
     cells: list[list[list[float]]] = [[[] for _ in profiles] for _ in profiles]
     generated = 0
+    texts_by_agent: dict[str, list[str]] = {}  # for pa's attribution matrix
     for row, agent_profile in enumerate(profiles):
         for column, doc_profile in enumerate(profiles):
             stored_as = AGENT if row == column else f"{AGENT}@{agent_profile.name}"
@@ -614,6 +629,7 @@ async def permutation(
                     failures.append(f"{agent_profile.name} agent, document {item.document.id}: {err}")
                 else:
                     generated += 0 if generation.reused else 1
+                    texts_by_agent.setdefault(agent_profile.name, []).append(generation.text)
                     cells[row][column].append(ensure_scores(store, similarity, item, stored_as, generation.text)[metric])
                 done += 1
     on_progress(Progress("eval:permutation", done, total, errors=len(failures)))
@@ -634,7 +650,16 @@ async def permutation(
         **normalise(raw),
         "failures": failures,
         "generated": generated,
+        "attribution": _attribution(store, names, texts_by_agent, config.eval.seed),
     }
+
+
+def _attribution(store: Store, names: list[str], texts_by_agent: dict[str, list[str]], seed: int) -> dict[str, Any]:
+    """pa's attribution matrix of the agents' drafts (core.style.style_eval), or why it cannot be made."""
+    from core.style.style_eval import attribution_matrix, train_attributor
+
+    attributor, why_not = train_attributor(store, names, seed)
+    return attribution_matrix(attributor, names, texts_by_agent) if attributor is not None else {"unavailable": why_not}
 
 
 def normalise(raw: list[list[float | None]]) -> dict[str, Any]:

@@ -168,6 +168,7 @@ def eval_markdown(report: dict[str, Any], charts: bool = True) -> str:
         lines += ["", "## Failed generations (retried by the next run)", ""]
         for name, errors in failed.items():
             lines += [f"- `{name}`: {error}" for error in errors]
+    lines += _style_lines(report)
     lines += _examples(report)
     return "\n".join(lines) + "\n"
 
@@ -327,9 +328,23 @@ def permutation_markdown(report: dict[str, Any], charts: bool = True) -> str:
     ]
     if charts:
         lines += ["", f"![permutation]({PERMUTATION_PNG})"]
+    lines += _attribution_lines(report)
     if report["failures"]:
         lines += ["", "## Failed generations (retried by the next run)", ""] + [f"- {f}" for f in report["failures"]]
     return "\n".join(lines) + "\n"
+
+
+def _style_lines(report: dict[str, Any]) -> list[str]:
+    """pa's model-free measures (core.style.style_eval), when the report has them."""
+    from core.style.style_eval import measures_markdown
+
+    return measures_markdown(report.get("style_measures"))
+
+
+def _attribution_lines(report: dict[str, Any]) -> list[str]:
+    from core.style.style_eval import attribution_markdown
+
+    return attribution_markdown(report.get("attribution"), report["profiles"])
 
 
 def write_permutation_report(report: dict[str, Any], folder: Path) -> list[Path]:

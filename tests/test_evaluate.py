@@ -452,6 +452,9 @@ def test_report_files_are_written_and_read_back(setup, similarity):
     markdown = files[1].read_text()
     assert "| large | 3 | 3 | 0 | 0 | 0 | 0 | 100% [44%, 100%]" in markdown
     assert "`agent` rules (written by its agent):\n\n> - Short." in markdown
+    # pa's model-free measures sit beside the judge (one profile: attribution says why it is missing)
+    assert list(report["style_measures"]["methods"]) == ["real", "agent", "large", "small"]
+    assert "## Model-free measures (pa)" in markdown and "Attribution not measured: " in markdown
     assert latest_eval_report(paths, "jeff") == json.loads(json.dumps(report))
     assert latest_eval_report(paths, "nobody") is None
 
@@ -493,6 +496,9 @@ def test_permutation_puts_each_agent_on_every_profiles_documents(setup, similari
     assert again["generated"] == 0 and again["raw"] == report["raw"]
     files = write_permutation_report(report, paths.data_dir / "reports")
     assert files[2].read_bytes()[:4] == b"\x89PNG" and "rows with their maximum on the diagonal" in files[1].read_text()
+    # pa's attribution classifier needs two training texts per profile; here it says so
+    assert "at least two profiles with 2 or more training texts" in report["attribution"]["unavailable"]
+    assert "## Attribution (pa, model-free)\n\nNot measured: " in files[1].read_text()
     with pytest.raises(UsageError, match="at least two"):
         asyncio.run(permutation(store, paths, config, ["jeff", "jeff"], contexts=contexts, similarity=similarity))
 
