@@ -809,7 +809,9 @@ class DraftContext:
         from core.style.facts_store import load_profile_facts
         from core.style.final_check import FinalChecker
 
-        facts = load_profile_facts(self.store, self.profile)
+        facts = getattr(self, "_style_facts", None)
+        if facts is None:  # measured once per context: an evaluation checks many finals
+            facts = self._style_facts = load_profile_facts(self.store, self.profile)
         checker = FinalChecker.for_request(facts, request.recipient, request.subject, request.previous)
         return checker if checker.active else None
 

@@ -160,3 +160,34 @@ def test_the_check_can_be_turned_off_in_config():
     paths.config_file.write_text("[drafting]\ncheck_final = false\n", encoding="utf-8")
     _, context = _theresa_profile()
     assert not context.checks_final("agent") and context.final_checker(REQUEST) is None
+
+
+# -- the views -------------------------------------------------------------------------------
+
+
+def test_pa_draft_shows_which_checks_passed(pa, tiny_trained_agent):
+    import json
+
+    store, _ = _theresa_profile()
+    store.close()
+    tiny_trained_agent.install(resolve_paths(), "theresa", with_documents=False)
+    resolve_paths().config_file.write_text("[drafting]\nmax_tokens = 24\nrules_max_tokens = 48\ntemperature = 0.0\nseed = 0\n", encoding="utf-8")
+    result = pa("draft", "--profile", "theresa", "--to", REQUEST.recipient, "--json", "--", "- remind Sue about the filing deadline")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["final"].endswith("\n\nThanks,\nTheresa") and data["final"].startswith("Hi Sam,")
+    checks = data["final_checks"]
+    assert checks["by"] == "pa" and {"greeting", "valediction", "signed_name", "length"} <= {c["name"] for c in checks["checks"]}
+    assert all(c["passed"] for c in checks["checks"] if c["name"] != "length")
+
+
+def test_the_plain_view_prints_each_check_with_its_outcome(theresa, capsys):
+    from core.cli.draft_cmd import _print_checks
+    from core.drafting import StreamRecord
+
+    report = checker_for(theresa).check("Hi Sam,\n\nThe report is late now! Please check it when you can.")
+    _print_checks(StreamRecord(checks=report))
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "pa checked the final against the measured style facts: 7 of 7 checks passed" in out
+    assert "repaired valediction: expected 'Thanks,', found 'Thanks,' (6 of 6 texts)" in out
+    assert "ok greeting: expected 'Hi NAME,'" in out
