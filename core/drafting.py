@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from core.retrieval import Example, Retriever
     from core.store import Profile, Store
     from core.style.final_check import FinalChecker, FinalReport
+    from core.style.profile_facts import ProfileFacts
 
 StreamName = Literal["naive", "rules", "final"]
 EventKind = Literal["started", "delta", "done"]
@@ -715,6 +716,7 @@ class DraftContext:
         self.profile = profile
         self._backends: dict[str, Backend] = {}
         self._retriever: Retriever | None = None
+        self._style_facts: ProfileFacts | None = None
 
     @classmethod
     def open(cls, profile: str, *, paths: Paths | None = None, config: Config | None = None, store: Store | None = None) -> DraftContext:
@@ -809,9 +811,9 @@ class DraftContext:
         from core.style.facts_store import load_profile_facts
         from core.style.final_check import FinalChecker
 
-        facts = getattr(self, "_style_facts", None)
-        if facts is None:  # measured once per context: an evaluation checks many finals
-            facts = self._style_facts = load_profile_facts(self.store, self.profile)
+        if self._style_facts is None:  # measured once per context: an evaluation checks many finals
+            self._style_facts = load_profile_facts(self.store, self.profile)
+        facts = self._style_facts
         checker = FinalChecker.for_request(facts, request.recipient, request.subject, request.previous)
         return checker if checker.active else None
 
