@@ -80,7 +80,7 @@ def main() -> None:
         fold = time.perf_counter() - started
         store.close()
 
-    load = open("/proc/loadavg").read().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
     print(f"style facts for {len(texts):,} texts ({len(source)} distinct Enron mails, copies made unique); load average {' '.join(load)}")
     print(f"{'step':<44}{'texts':>8}{'seconds':>10}{'texts/s':>10}")
     for label, count, seconds in (

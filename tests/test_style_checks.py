@@ -8,7 +8,12 @@ import hashlib
 import pytest
 
 from core.config import Config
-from core.drafting import DraftContext, DraftRequest, DraftTranscript, stream_checked_final
+from core.drafting import (
+    DraftContext,
+    DraftRequest,
+    DraftTranscript,
+    stream_checked_final,
+)
 from core.llm.base import GenerationOptions
 from core.llm.scripted import ScriptedBackend
 from core.paths import resolve_paths

@@ -9,7 +9,13 @@ from core.store import Store
 from core.style.attribution import Attributor
 from core.style.final_check import expectations_for
 from core.style.profile_facts import ProfileFacts
-from core.style.style_eval import attribution_matrix, fact_match, length_error, measures_markdown, profile_measures
+from core.style.style_eval import (
+    attribution_matrix,
+    fact_match,
+    length_error,
+    measures_markdown,
+    profile_measures,
+)
 from core.style.text_facts import measure
 
 TERSE = [f"{who},\nnumbers for {what} attached. call me if questions.\n-Phil" for who, what in

@@ -14,14 +14,17 @@ from typing import Any
 
 from core.errors import UsageError
 
-FUNCTION_WORDS = tuple(
-    "a about above after again all also although am an and any are as at be because been before being below between "
-    "both but by can could did do does doing down during each either few for from further had has have having he her "
-    "here hers him his how i if in into is it its just me might more most must my neither no nor not now of off on once "
-    "only or other our out over own same shall she should since so some such than that the their them then there these "
-    "they this those though through to too under until up upon us very was we were what when where whether which while "
-    "who whom whose why will with within without would yet you your".split()
-)
+_FUNCTION_WORDS = """
+a about above after again all also although am an and any are as at be because been before being
+below between both but by can could did do does doing down during each either few for from further
+had has have having he her here hers him his how i if in into is it its just me might more most must
+my neither no nor not now of off on once only or other our out over own same shall she should since
+so some such than that the their them then there these they this those though through to too under
+until up upon us very was we were what when where whether which while who whom whose why will with
+within without would yet you your
+"""
+FUNCTION_WORDS: tuple[str, ...] = tuple(_FUNCTION_WORDS.split())
+"""English function words: how often a person uses them is a classic authorship marker."""
 MIN_TEXTS_PER_PROFILE = 2
 
 

@@ -38,8 +38,8 @@ PA_MARK = "(pa, measured)"
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.*\S)\s*$")
 _QUOTED = re.compile(r"[\"'\u201c\u2018`]([^\"'\u201d\u2019`]{1,60})[\"'\u201d\u2019`]")
-_NEGATED = re.compile(r"\b(?:no|not|never|avoid|without|don't|do not|skip|omit|refrain)\b", re.I)
-_WORDS_CLAIM = re.compile(r"\b(?:about|around|roughly|approximately|under|less than|at most|no more than|~)?\s*(\d{1,4})\s*(?:-\s*\d{1,4}\s*)?words?\b", re.I)
+_NEGATED = re.compile(r"\b(?:no|not|never|avoid|without|don't|do not|skip|omit|refrain)\b", re.IGNORECASE)
+_WORDS_CLAIM = re.compile(r"\b(?:about|around|roughly|approximately|under|less than|at most|no more than|~)?\s*(\d{1,4})\s*(?:-\s*\d{1,4}\s*)?words?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

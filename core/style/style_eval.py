@@ -144,11 +144,13 @@ def measures_markdown(measures: dict[str, Any] | None) -> list[str]:
         "",
         "## Model-free measures (pa)",
         "",
-        "Attribution: share of texts a classifier (character 2-4-grams + function words, trained on every "
-        "profile's training texts) attributes to this person. Fact match: share of texts whose greeting, "
-        "closing and length band match the person's measured facts (where the facts show a clear habit). "
-        "Length error: |words(draft) - words(real)| / words(real). `real` is the held-out text itself. "
-        "95% intervals.",
+        (
+            "Attribution: share of texts a classifier (character 2-4-grams + function words, trained on every "
+            "profile's training texts) attributes to this person. Fact match: share of texts whose greeting, "
+            "closing and length band match the person's measured facts (where the facts show a clear habit). "
+            "Length error: |words(draft) - words(real)| / words(real). `real` is the held-out text itself. "
+            "95% intervals."
+        ),
         "",
         "| method | n | attribution | greeting | closing | length band | length error |",
         "|---|---:|---|---|---|---|---|",
@@ -176,8 +178,10 @@ def attribution_markdown(matrix: dict[str, Any] | None, names: Sequence[str]) ->
         "",
         "## Attribution (pa, model-free)",
         "",
-        "Rows: the drafts of a profile's agent (on every profile's intents); columns: the share a classifier "
-        "trained on every profile's training texts attributes to each person.",
+        (
+            "Rows: the drafts of a profile's agent (on every profile's intents); columns: the share a classifier "
+            "trained on every profile's training texts attributes to each person."
+        ),
         "",
         "| agent \\ attributed to | " + " | ".join(names) + " | right (95%) |",
         "|---|" + "---:|" * len(names) + "---|",

@@ -25,11 +25,11 @@ _GREETING_WORDS = (
 _GREETING = re.compile(
     rf"^(?P<word>{_GREETING_WORDS})\b(?P<name>(?:[ \t]+(?!(?:i|we|just|thanks|thank|please)\b)[A-Za-z][\w.'&-]*){{0,3}}?)"
     r"[ \t]*(?P<punct>[,:!.;\u2013\u2014-]+|$)",
-    re.I,
+    re.IGNORECASE,
 )
 _BARE_NAME_GREETING = re.compile(r"^(?P<name>[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+)?|[A-Z]{2,3})[ \t]*(?P<punct>[,:\u2013\u2014-]+)[ \t]*$")
 GROUP_WORDS = frozenset({"all", "everyone", "everybody", "team", "guys", "folks", "there", "y'all", "gang", "both", "ladies", "gentlemen"})
-_GROUP_GREETING = re.compile(r"^(?P<name>all|everyone|team|folks|guys)[ \t]*(?P<punct>[,:!\u2013\u2014-]+)[ \t]*$", re.I)
+_GROUP_GREETING = re.compile(r"^(?P<name>all|everyone|team|folks|guys)[ \t]*(?P<punct>[,:!\u2013\u2014-]+)[ \t]*$", re.IGNORECASE)
 
 # -- closing ---------------------------------------------------------------------------------
 
@@ -39,10 +39,10 @@ _VALEDICTIONS = (
     r"best\s+wishes|all\s+the\s+best|best|sincerely(?:\s+yours)?|yours(?:\s+(?:truly|sincerely))?|respectfully|"
     r"take\s+care|talk\s+(?:to\s+you\s+)?soon|later|love|rgds|ciao|see\s+you|peace|hugs|xo+|with\s+thanks"
 )
-_VALEDICTION_LINE = re.compile(rf"^(?P<val>(?:{_VALEDICTIONS}))(?P<punct>[ \t]*[,.!:;\u2013\u2014-]*)[ \t]*$", re.I)
+_VALEDICTION_LINE = re.compile(rf"^(?P<val>(?:{_VALEDICTIONS}))(?P<punct>[ \t]*[,.!:;\u2013\u2014-]*)[ \t]*$", re.IGNORECASE)
 _VALEDICTION_WITH_NAME = re.compile(
     rf"^(?P<val>(?:{_VALEDICTIONS}))(?P<punct>[ \t]*[,.!:;\u2013\u2014-]+)[ \t]*(?P<name>[A-Za-z][\w.'-]*(?:\s[A-Za-z][\w.'-]*)?)[ \t]*$",
-    re.I,
+    re.IGNORECASE,
 )
 _NAME_LINE = re.compile(r"^[-~\u2013\u2014\s]*(?P<name>[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}|[A-Za-z]{1,3}|[a-z][a-z'-]+)[ \t]*$")
 
@@ -50,18 +50,18 @@ _NAME_LINE = re.compile(r"^[-~\u2013\u2014\s]*(?P<name>[A-Z][\w.'-]*(?:\s[A-Z][\
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)+|[A-Za-z0-9]+(?:'[A-Za-z]+)?")
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026])[\"')\]]*\s+|\n\s*\n")
-_LOWER_I = re.compile(r"(?<![\w'.])i(?=['\s,.!?;:]|$)(?!\.e\.)", re.M)
-_UPPER_I = re.compile(r"(?<![\w'.])I(?=['\s,.!?;:]|$)", re.M)
+_LOWER_I = re.compile(r"(?<![\w'.])i(?=['\s,.!?;:]|$)(?!\.e\.)", re.MULTILINE)
+_UPPER_I = re.compile(r"(?<![\w'.])I(?=['\s,.!?;:]|$)", re.MULTILINE)
 _ELLIPSIS = re.compile(r"\.\.\.+|\u2026")
 _EMOJI = re.compile("[\U0001F300-\U0001FAFF\U00002600-\U000027BF\U0001F1E6-\U0001F1FF]")
 _EMOTICON = re.compile(r"(?<!\w)[:;=8][-']?[)(DPp/\\|]|<3|\^\^|\bxD\b")
 _CONTRACTION = re.compile(
-    r"\b(?:[A-Za-z]+n't|(?:I|you|we|they|he|she|it|that|there|what|who|where|here|let)'(?:s|re|ll|ve|m|d))\b", re.I
+    r"\b(?:[A-Za-z]+n't|(?:I|you|we|they|he|she|it|that|there|what|who|where|here|let)'(?:s|re|ll|ve|m|d))\b", re.IGNORECASE
 )
 _EXPANDED = re.compile(
     r"\b(?:(?:do|does|did|is|are|was|were|have|has|had|would|could|should|will|can|must)\s+not|cannot|"
     r"I\s+am|I\s+will|you\s+are|we\s+are|they\s+are|it\s+is|that\s+is|let\s+us)\b",
-    re.I,
+    re.IGNORECASE,
 )
 _DASH = re.compile(r"\s[-\u2013\u2014]{1,2}\s|\u2014")
 _SHOUT = re.compile(r"\b[A-Z]{3,}\b")
@@ -74,21 +74,19 @@ INFORMAL_MARKERS = (
     "hey", "yeah", "yep", "nope", "gonna", "wanna", "gotta", "lol", "thx", "btw", "fyi", "ok", "okay", "cool",
     "cheers", "awesome", "guys", "stuff", "kinda", "sorta", "haha",
 )
-_MARKER_PATTERNS = {m: re.compile(rf"(?<![\w']){re.escape(m)}(?![\w'])", re.I) for m in (*FORMAL_MARKERS, *INFORMAL_MARKERS)}
+_MARKER_PATTERNS = {m: re.compile(rf"(?<![\w']){re.escape(m)}(?![\w'])", re.IGNORECASE) for m in (*FORMAL_MARKERS, *INFORMAL_MARKERS)}
 STOPWORDS = frozenset(
-    "a an the and or but if of to in on at for with from by as is are was were be been am it its this that these those "
-    "i me my we our you your he she they them their his her him us so not no do does did have has had will would can "
-    "could should there here what which who when where how than then just also about up out into over".split()
+    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "for", "with", "from", "by", "as", "is", "are", "was", "were", "be", "been", "am", "it", "its", "this", "that", "these", "those", "i", "me", "my", "we", "our", "you", "your", "he", "she", "they", "them", "their", "his", "her", "him", "us", "so", "not", "no", "do", "does", "did", "have", "has", "had", "will", "would", "can", "could", "should", "there", "here", "what", "which", "who", "when", "where", "how", "than", "then", "just", "also", "about", "up", "out", "into", "over"]
 )
 
 # -- genre marks (posts and reviews) --------------------------------------------------------
 
 _RATING = re.compile(
     r"\b\d+(?:\.\d)?\s*(?:/|out\s+of)\s*(?:5|10|100)\b|[\u2605\u2606]{1,5}|\b[1-5](?:\.5)?\s*stars?\b|\b(?:one|two|three|four|five)\s+stars?\b",
-    re.I,
+    re.IGNORECASE,
 )
-_RECOMMEND = re.compile(r"\b(?:recommend(?:ed)?|worth\s+(?:it|the|every)|avoid|skip\s+it|must[- ]see|must[- ]read|must[- ]have|disappoint(?:ed|ing)?)\b", re.I)
-_SUPERLATIVE = re.compile(r"\b(?:best|worst|greatest|finest|most\s+\w+|least\s+\w+)\b", re.I)
+_RECOMMEND = re.compile(r"\b(?:recommend(?:ed)?|worth\s+(?:it|the|every)|avoid|skip\s+it|must[- ]see|must[- ]read|must[- ]have|disappoint(?:ed|ing)?)\b", re.IGNORECASE)
+_SUPERLATIVE = re.compile(r"\b(?:best|worst|greatest|finest|most\s+\w+|least\s+\w+)\b", re.IGNORECASE)
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s+\S|[A-Z][^.!?\n]{0,80}$)")
 
 
@@ -203,7 +201,7 @@ def find_greeting(text: str) -> tuple[Greeting | None, str]:
         body = f"{after}\n{rest}" if after else rest
         return Greeting(form, name), body.strip("\n")
     match = _GROUP_GREETING.match(first) or _BARE_NAME_GREETING.match(first)
-    if match and rest.strip():
+    if match and rest.strip() and not _VALEDICTION_LINE.match(first):  # `Thanks,` opens no letter
         name = match.group("name")
         if name.lower() in GROUP_WORDS:
             return Greeting(f"{name}{_spaced(match.group('punct'))}"), rest.strip("\n")
@@ -238,9 +236,8 @@ def _closing_at_end(lines: list[str]) -> tuple[Closing, int] | None:
         return None
     last = filled[-1]
     line = lines[last].strip()
-    if match := _VALEDICTION_WITH_NAME.match(line):
-        if match.group("name").lower() not in GROUP_WORDS:
-            return Closing(f"{match.group('val')}{match.group('punct').rstrip()}", match.group("name")), last
+    if (match := _VALEDICTION_WITH_NAME.match(line)) and match.group("name").lower() not in GROUP_WORDS:
+        return Closing(f"{match.group('val')}{match.group('punct').rstrip()}", match.group("name")), last
     if _VALEDICTION_LINE.match(line):
         return Closing(line, None), last
     previous = filled[-2]
@@ -388,7 +385,7 @@ def measure(
         informal=_markers(lowered, INFORMAL_MARKERS),
     )
     if subject and subject.strip():
-        title = re.sub(r"^\s*(?:re|fw|fwd|aw|sv)\s*:\s*", "", subject.strip(), flags=re.I)
+        title = re.sub(r"^\s*(?:re|fw|fwd|aw|sv)\s*:\s*", "", subject.strip(), flags=re.IGNORECASE)
         facts.title_words = count_words(title)
         facts.title_case = title_case_of(title)
         facts.title_ends = title[-1] if title and title[-1] in "?!." else None
