@@ -46,6 +46,8 @@ def test_fact_match_reads_greeting_closing_and_length_band():
     assert fact_match("Bob,\nnumbers for May attached. call me.\n-Phil", expected) == {"greeting": True, "closing": True, "length_band": True}
     assert fact_match("Hello Bob! Here are the numbers.\n\nBest,\nPhillip", expected) == {"greeting": False, "closing": False, "length_band": True}
     assert fact_match("numbers. " * 80, expected)["length_band"] is False
+    # a stored real text whose closing the cleaner kept apart is read with it
+    assert fact_match("Bob,\nnumbers for May attached.", expected, signoff="-Phil\nGas Trader")["closing"] is True
 
 
 def test_length_error_is_relative_to_the_real_body():

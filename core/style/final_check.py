@@ -159,11 +159,12 @@ def _first_name(recipient: str | None) -> str | None:
     return part.capitalize() if part.isalpha() and len(part) > 1 else None
 
 
-def check_text(text: str, expected: Expectations) -> list[Check]:
-    """Every check that applies, on `text` as it stands (no repair)."""
+def check_text(text: str, expected: Expectations, signoff: str | None = None) -> list[Check]:
+    """Every check that applies, on `text` as it stands (no repair); `signoff`: a stored
+    document's closing when the cleaner kept it apart from the text."""
     checks: list[Check] = []
     greeting, rest = find_greeting(text)
-    closing, body = find_closing(rest)
+    closing, body = find_closing(rest, signoff)
     if expected.greeting is not None:
         form, evidence = expected.greeting
         found = greeting.form if greeting else None

@@ -28,10 +28,10 @@ REAL = "real"
 FACTS = ("greeting", "closing", "length_band")
 
 
-def fact_match(text: str, expected: Expectations) -> dict[str, bool | None]:
+def fact_match(text: str, expected: Expectations, signoff: str | None = None) -> dict[str, bool | None]:
     """Whether the text's greeting, closing (valediction and name) and length match; None
-    where the facts say nothing clear."""
-    checks = {c.name: c.passed for c in check_text(text, expected)}
+    where the facts say nothing clear. `signoff`: a stored document's separate closing."""
+    checks = {c.name: c.passed for c in check_text(text, expected, signoff)}
     closing = [checks[name] for name in ("valediction", "signed_name") if name in checks]
     return {
         "greeting": checks.get("greeting"),
@@ -91,7 +91,8 @@ def profile_measures(
         for i in ids:
             document = by_id[i]
             expected = expectations_for(facts, document.recipients, document.subject, document.previous_context)
-            for name, value in fact_match(generated[i], expected).items():
+            signoff = document.signoff if method == REAL else None
+            for name, value in fact_match(generated[i], expected, signoff).items():
                 if value is not None:
                     matches[name].append(value)
         row["fact_match"] = {
