@@ -129,9 +129,11 @@ def test_pa_eval_end_to_end_with_the_embedded_models_and_resume(pa, installed):
     again = pa("eval", "--profile", "tiny", "--limit", "1", "--baselines", "large")
     assert again.exit_code == 0, again.stderr
     assert "Agent vs baselines" in again.stdout and "large" in again.stdout
+    assert "## Model-free measures (pa)" in again.stdout  # attribution, fact match, length error beside the judge
     stored = json.loads((folder / "eval.json").read_text())
     assert stored["run"] == {"generated": 0, "reused_generations": 2, "judged": 0, "reused_verdicts": 2}
     assert stored["pairwise"] == report["pairwise"]
+    assert stored["style_measures"]["methods"]["agent"]["fact_match"]["greeting"]["n"] == 1
 
 
 @pytest.mark.slow

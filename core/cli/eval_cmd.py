@@ -187,6 +187,7 @@ def _print_eval(report: dict[str, Any]) -> None:
             f"{row['tokens']['prompt']}/{row['tokens']['completion']}", usd(row["cost_usd"]),
         )
     console.print(similarity)
+    _print_style_lines(report)
     usage = report["judge_usage"]
     if usage.get("same_as_large"):
         common.err_console.print(f"[yellow]note[/]: {usage['note']}")
@@ -223,5 +224,15 @@ def _print_permutation(report: dict[str, Any]) -> None:
         f"{diagonal['size']}; columns whose own agent is best: {diagonal['columns_max_on_diagonal']} of {diagonal['size']} "
         f"(chance: {diagonal['size'] * diagonal['chance']:.0f})"
     )
+    _print_style_lines(report)
     for failure in report["failures"]:
         common.err_console.print(f"[yellow]failed[/]: {failure} (the next run retries it)")
+
+
+def _print_style_lines(report: dict[str, Any]) -> None:
+    """pa's model-free measures (attribution, fact match, length error), as the report writes them."""
+    from core.style.style_eval import attribution_markdown, measures_markdown
+
+    lines = measures_markdown(report.get("style_measures")) if "style_measures" in report else attribution_markdown(report.get("attribution"), report.get("profiles", []))
+    for line in lines:
+        common.console.print(line, markup=False, highlight=False)
