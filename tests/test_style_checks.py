@@ -49,6 +49,8 @@ def test_the_expectations_come_from_clear_habits_only(theresa):
     assert expected.banned == ("exclamations", "emoji")
     assert expected.band is not None and expected.band.holds(11)
     assert expected.greet_name == "Sam"
+    assert expectations_for(theresa, "sam.hill@example.com").greet_name == "Sam"
+    assert expectations_for(theresa, "jsmith@example.com").greet_name is None  # not guessed from an address
     few = ProfileFacts.of(measure(text) for text in THERESA_TEXTS[:3])
     assert not FinalChecker.for_request(few).active  # three texts prove nothing
 

@@ -147,7 +147,8 @@ def expectations_for(facts: ProfileFacts, recipient: str | None = None, subject:
 
 
 def _first_name(recipient: str | None) -> str | None:
-    """`Sam Hill <sam.hill@x.com>` -> Sam; `sam.hill@x.com` -> Sam; several recipients -> None."""
+    """`Sam Hill <sam.hill@x.com>` -> Sam; `sam.hill@x.com` -> Sam; `jsmith@x.com` (no way to
+    tell the first name) or several recipients -> None."""
     if not recipient or "," in recipient.split("<")[0] and "@" in recipient:
         return None
     display = recipient.split("<")[0].strip().strip('"')
@@ -155,8 +156,8 @@ def _first_name(recipient: str | None) -> str | None:
         first = display.split()[0]
         return first if first.isalpha() else None
     local = recipient.strip("<> ").split("@")[0]
-    part = re.split(r"[._+-]", local)[0]
-    return part.capitalize() if part.isalpha() and len(part) > 1 else None
+    parts = re.split(r"[._+-]", local)
+    return parts[0].capitalize() if len(parts) > 1 and parts[0].isalpha() and len(parts[0]) > 1 else None
 
 
 def check_text(text: str, expected: Expectations, signoff: str | None = None) -> list[Check]:
