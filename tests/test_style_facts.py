@@ -289,3 +289,23 @@ def test_an_import_measures_the_facts_of_what_it_stored(pa):
     stored = store.query("SELECT COUNT(*) AS n FROM style_facts WHERE profile_id = ?", (profile.id,))[0]["n"]
     assert stored == sum(store.count_documents(profile.id).values()) > 0
     assert refresh_facts(store, profile).measured == 0  # nothing left for `pa style` to measure
+
+
+def test_pa_style_shows_review_facts(capsys):
+    from core.paths import resolve_paths
+
+    store = Store.open(resolve_paths().store_file)
+    profile = store.create_profile("critic", genre="review")
+    with store.transaction() as db:
+        for n in range(5):
+            text = f"Solid kettle {n}\n\nBoils fast. 4/5, would recommend."
+            db.execute("INSERT INTO documents (profile_id, text, subject, content_hash, split) VALUES (?, ?, ?, ?, 'train')",
+                       (profile.id, text, f"Electric Kettle Model {n}", str(n)))
+    store.close()
+    assert run(["style", "--profile", "critic", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "greeting" not in data and data["genre_marks"]["rating_texts"] == 5 and data["genre_marks"]["headline_texts"] == 5
+    assert data["titles"]["case"][0] == ["title", 5, 1.0]
+    assert run(["style", "--profile", "critic"]) == 0
+    out = capsys.readouterr().out
+    assert "rating texts" in out and "title case" in out

@@ -68,6 +68,11 @@ def _print_facts(data: dict[str, Any]) -> None:
         table.add_row("phrase", repr(form), str(count), f"{share:.0%}")
     formality = data["formality"]
     table.add_row("formality", f"formal {formality['formal_per_100_words']}/100 words, informal {formality['informal_per_100_words']}/100 words", "", "")
+    if titles := data.get("titles"):
+        dist = titles["words"]
+        table.add_row("title words", f"median {dist['median']:g}, 10-90%: {dist['p10']:.0f}-{dist['p90']:.0f}", str(titles["texts"]), "")
+        for form, count, share in titles["case"][:3]:
+            table.add_row("title case", str(form), str(count), f"{share:.0%}")
     for name, value in data.get("genre_marks", {}).items():
         table.add_row(name.replace("_", " "), str(value), "", "")
     console.print(table)
