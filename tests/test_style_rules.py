@@ -43,7 +43,10 @@ def calm() -> ProfileFacts:
         ("Skip the greeting.", [Claim("no_greeting")]),
         ("Sign off with 'Best regards'.", [Claim("closing", value="Best regards")]),
         ("Use contractions (don't, I'll).", [Claim("contractions", True)]),
-        ("Length: about 40 words in 1 paragraph.", [Claim("length", value="40")]),
+        ("Length: about 40 words in 1 paragraph.", [Claim("length", value="40"), Claim("paragraphs", value="1")]),
+        ("Write two short paragraphs.", [Claim("paragraphs", value="2")]),
+        ("Keep a casual, friendly tone.", [Claim("formal", positive=False)]),
+        ("Use a formal register.", [Claim("formal", positive=True)]),
         ("Be direct and warm.", []),
     ],
 )
@@ -83,6 +86,18 @@ def test_a_length_rule_is_held_against_its_own_text(calm):
     own = calm.texts[0]
     assert verify_rule(0, "Length: about 200 words.", own, [], calm).verdict == "dropped"
     assert verify_rule(0, f"Length: about {own.words} words.", own, [], calm).verdict == "kept"
+
+
+def test_a_paragraph_count_is_held_against_its_own_text(calm):
+    own = calm.texts[0]
+    assert own.paragraphs == 1
+    assert verify_rule(0, "Write four paragraphs.", own, [], calm).verdict == "dropped"
+    assert verify_rule(0, "One short paragraph.", own, [], calm).verdict == "kept"
+
+
+def test_a_tone_the_person_never_takes_is_dropped(calm):
+    verdict = verify_rule(0, "Keep it casual.", calm.texts[0], calm.texts[1:], calm)
+    assert verdict.verdict == "dropped" and "a casual tone holds in 0 of 6 texts" in verdict.reason
 
 
 def test_rules_pa_cannot_test_are_kept_and_marked_unchecked(calm):

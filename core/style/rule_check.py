@@ -39,6 +39,8 @@ PA_MARK = "(pa, measured)"
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.*\S)\s*$")
 _QUOTED = re.compile(r"[\"'\u201c\u2018`]([^\"'\u201d\u2019`]{1,60})[\"'\u201d\u2019`]")
 _NEGATED = re.compile(r"\b(?:no|not|never|avoid|without|don't|do not|skip|omit|refrain)\b", re.IGNORECASE)
+_NUMBERS = {"one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+_PARAGRAPHS_CLAIM = re.compile(r"\b(\d|one|single|two|three|four|five|six)\s+(?:short\s+|brief\s+)?paragraphs?\b")
 _WORDS_CLAIM = re.compile(r"\b(?:about|around|roughly|approximately|under|less than|at most|no more than|~)?\s*(\d{1,4})\s*(?:-\s*\d{1,4}\s*)?words?\b", re.IGNORECASE)
 
 
@@ -47,7 +49,8 @@ class Claim:
     """What a rule says that the facts can test."""
 
     kind: str
-    """greeting | no_greeting | closing | no_closing | exclamations | contractions | emoji | lowercase | length"""
+    """greeting | no_greeting | closing | no_closing | exclamations | contractions | emoji | lowercase | formal |
+    length | paragraphs (the last two are held against the rule's own text)"""
     positive: bool = True
     value: str | None = None
 
@@ -58,6 +61,10 @@ class Claim:
             return f"{self.kind} {self.value!r}"
         if self.kind == "length":
             return f"about {self.value} words"
+        if self.kind == "paragraphs":
+            return f"{self.value} paragraph(s)"
+        if self.kind == "formal":
+            return "a formal tone" if self.positive else "a casual tone"
         if self.kind in ("no_greeting", "no_closing"):
             return self.kind.replace("_", " ")
         return f"{'uses' if self.positive else 'no'} {subject}"
@@ -101,6 +108,13 @@ def claims_of(rule: str) -> list[Claim]:
             claims.append(Claim(kind, positive=not negated if kind != "lowercase" else True))
     if (match := _WORDS_CLAIM.search(rule)) and re.search(r"\blength\b|\bwords?\b", lowered):
         claims.append(Claim("length", value=match.group(1)))
+    if match := _PARAGRAPHS_CLAIM.search(lowered):
+        count = match.group(1)
+        claims.append(Claim("paragraphs", value=str(_NUMBERS.get(count, count))))
+    if re.search(r"\b(?:casual|informal|relaxed|conversational|chatty)\b", lowered):
+        claims.append(Claim("formal", positive=False))
+    elif re.search(r"\bformal\b", lowered):
+        claims.append(Claim("formal", positive=not negated))
     return claims
 
 
@@ -132,6 +146,11 @@ def consistent(claim: Claim, text: TextFacts) -> bool | None:
         return (text.contractions > 0) == claim.positive
     if claim.kind == "lowercase":
         return text.lowercase_starts > 0 or text.lower_i > 0
+    if claim.kind == "formal":
+        formal, informal = sum(text.formal.values()), sum(text.informal.values())
+        if formal == informal:
+            return None
+        return (formal > informal) == claim.positive
     return None
 
 
@@ -155,6 +174,10 @@ def verify_rule(position: int, rule: str, own: TextFacts, similar: Sequence[Text
             stated = int(claim.value or 0)
             if own.words and abs(stated - own.words) / own.words > LENGTH_TOLERANCE:
                 return RuleVerdict(position, rule, "dropped", f"states {claim.describe()}, but the text it was written for has {own.words} words")
+            continue
+        if claim.kind == "paragraphs":
+            if own.paragraphs and abs(int(claim.value or 0) - own.paragraphs) > 1:
+                return RuleVerdict(position, rule, "dropped", f"states {claim.describe()}, but the text it was written for has {own.paragraphs}")
             continue
         if facts.count < MIN_TEXTS:
             return RuleVerdict(position, rule, "unchecked", f"only {facts.count} texts measured; at least {MIN_TEXTS} are needed")
