@@ -186,6 +186,9 @@ def test_pa_draft_shows_which_checks_passed(pa, tiny_trained_agent):
     checks = data["final_checks"]
     assert checks["by"] == "pa" and {"greeting", "valediction", "signed_name", "length"} <= {c["name"] for c in checks["checks"]}
     assert all(c["passed"] for c in checks["checks"] if c["name"] != "length")
+    compare = pa("compare", "--profile", "theresa", "--to", REQUEST.recipient, "--baselines", "agent", "--json", "--", "- remind Sue")
+    assert compare.exit_code == 0, compare.stderr
+    assert json.loads(compare.stdout)["methods"][0]["checks"]["by"] == "pa"
 
 
 def test_the_plain_view_prints_each_check_with_its_outcome(theresa, capsys):

@@ -254,6 +254,7 @@ def compare_command(
             "model": result.model, "seconds": round(result.seconds, 3),
             "first_token_seconds": None if result.first_token_seconds is None else round(result.first_token_seconds, 3),
             "completion_tokens": result.usage.completion_tokens if result.usage else None,
+            "checks": result.checks.as_dict() if result.checks else None,  # pa's checked final (agent only)
         })
     if as_json:
         common.print_json({"intent": request.intent, "profile": profile, "methods": rows})
@@ -295,6 +296,8 @@ def _print_compare_table(rows: list[dict[str, object]]) -> None:
         text = Text(str(row["text"]))
         if row.get("rules"):
             text = Text.assemble(("rules:\n", "dim"), (str(row["rules"]) + "\n\n", "dim italic"), str(row["text"]))
+        if row.get("checks"):
+            text.append(f"\n\npa's checks: {row['checks']['summary']}", style="dim")
         first = row["first_token_seconds"]
         table.add_row(label, text, "-" if first is None else f"{first:.2f}s", f"{row['seconds']:.2f}s", str(row["completion_tokens"] or "-"))
     common.console.print(table)
