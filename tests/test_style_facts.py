@@ -309,3 +309,16 @@ def test_pa_style_shows_review_facts(capsys):
     assert run(["style", "--profile", "critic"]) == 0
     out = capsys.readouterr().out
     assert "rating texts" in out and "title case" in out
+
+
+def test_pa_style_shows_corpus_text_as_data(capsys):
+    from core.paths import resolve_paths
+
+    store = Store.open(resolve_paths().store_file)
+    profile = store.create_profile("markup")
+    for i in range(2):
+        _add_document(store, profile.id, f"[bold]Hi[/] Sam,\nThe [red]numbers[/] are in {i}. \x1b]0;pwned\x07 the [red]numbers[/] are in.")
+    store.close()
+    assert run(["style", "--profile", "markup"]) == 0  # markup in the texts does not break the table
+    out = capsys.readouterr().out
+    assert "'bold hi sam'" in out and "\x1b" not in out and "\x07" not in out

@@ -182,13 +182,13 @@ def _print_checks(record) -> None:
     """pa's checks of a checked final, one line each (passed, repaired by pa, failed)."""
     if record.checks is None:
         return
-    from rich.markup import escape
+    from core.safe_text import shown
 
     console = common.console
-    console.print(f"[bold]pa checked the final against the measured style facts:[/] {escape(record.checks.summary())}", highlight=False)
+    console.print(f"[bold]pa checked the final against the measured style facts:[/] {shown(record.checks.summary())}", highlight=False)
     for check in record.checks.checks:
         mark = "[green]repaired[/]" if check.repaired else "[green]ok[/]" if check.passed else "[red]failed[/]"
-        console.print(f"  {mark} {escape(f'{check.name}: expected {check.expected}, found {check.found} ({check.evidence})')}",
+        console.print(f"  {mark} {shown(f'{check.name}: expected {check.expected}, found {check.found} ({check.evidence})')}",
                       highlight=False)
 
 

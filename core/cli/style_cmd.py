@@ -35,10 +35,13 @@ def style_command(
 
 
 def _print_facts(data: dict[str, Any]) -> None:
+    """A table of the facts; every form, opener and phrase is data from the corpus (`shown`)."""
     from rich.table import Table
 
+    from core.safe_text import shown
+
     console = common.console
-    console.print(f"[bold]{data['profile']}[/]: {data['texts']} {data['genre']} texts ({data['split']} split), measured by pa")
+    console.print(f"[bold]{shown(data['profile'])}[/]: {data['texts']} {data['genre']} texts ({data['split']} split), measured by pa")
     if not data["texts"]:
         console.print(f"no texts; import some with `pa import PATH --profile {data['profile']}`", highlight=False)
         return
@@ -47,7 +50,7 @@ def _print_facts(data: dict[str, Any]) -> None:
         if section in data:
             label = section if key == "forms" else f"{section} {key[:-1]}"
             for form, count, share in data[section][key][:5]:
-                table.add_row(label, repr(form) if form != "(none)" else form, str(count), f"{share:.0%}")
+                table.add_row(label, shown(repr(form)) if form != "(none)" else form, str(count), f"{share:.0%}")
                 label = ""
     length = data["length"]
     for what in ("words", "sentences", "paragraphs"):
@@ -63,16 +66,16 @@ def _print_facts(data: dict[str, Any]) -> None:
     if contractions["share"] is not None:
         table.add_row("contractions", f"{contractions['contracted']} contracted, {contractions['expanded']} spelt out", "", f"{contractions['share']:.0%}")
     for form, count, share in data["openers"][:3]:
-        table.add_row("opener", repr(form), str(count), f"{share:.0%}")
+        table.add_row("opener", shown(repr(form)), str(count), f"{share:.0%}")
     for form, count, share in data["phrases"][:5]:
-        table.add_row("phrase", repr(form), str(count), f"{share:.0%}")
+        table.add_row("phrase", shown(repr(form)), str(count), f"{share:.0%}")
     formality = data["formality"]
     table.add_row("formality", f"formal {formality['formal_per_100_words']}/100 words, informal {formality['informal_per_100_words']}/100 words", "", "")
     if titles := data.get("titles"):
         dist = titles["words"]
         table.add_row("title words", f"median {dist['median']:g}, 10-90%: {dist['p10']:.0f}-{dist['p90']:.0f}", str(titles["texts"]), "")
         for form, count, share in titles["case"][:3]:
-            table.add_row("title case", str(form), str(count), f"{share:.0%}")
+            table.add_row("title case", shown(form), str(count), f"{share:.0%}")
     for name, value in data.get("genre_marks", {}).items():
         table.add_row(name.replace("_", " "), str(value), "", "")
     console.print(table)
