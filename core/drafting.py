@@ -548,7 +548,8 @@ async def stream_checked_final(
     """`stream_final`, then pa's check against the person's style facts (`core.style.final_check`):
     safe fixes (greeting, closing, name spelling, banned marks) are made by pa; when a check still
     fails, M_L writes the text once more with the failed checks named (a second "started" on the
-    final stream). The `done` event carries the checked text and `checks`."""
+    final stream), validated like every written text. A regeneration that is only an echo of the
+    prompt leaves the first text (noted). The `done` event carries the checked text and `checks`."""
     clock = clock or Clock()
     first: DraftEvent | None = None
     async for event in stream_final(large, request, rules, genre=genre, options=options, clock=clock, method=method):
@@ -556,19 +557,26 @@ async def stream_checked_final(
             first = event
         else:
             yield event
-    assert first is not None  # stream_text raises rather than end without its done
+    assert first is not None  # stream_written raises rather than end without its done
     report = checker.check(first.text)
-    done, usage = first, first.usage
+    done, usage, notes = first, first.usage, first.notes
     if report.needs_model:
-        messages = [*final_messages(request, rules, genre), Message("assistant", first.text), Message("user", report.feedback())]
-        async for event in stream_text(large, messages, stream="final", method=method, options=options, clock=clock):
-            if event.kind == "done":
-                done = event
-            else:
-                yield event
-        report = checker.check(done.text, regenerated=True, original=first.text)
-        usage = _sum_usage(first.usage, done.usage)
-    yield replace(done, text=report.text, usage=usage, checks=report)
+        form = prompt_form(large)
+        messages = [*final_messages(request, rules, genre, form), Message("assistant", first.text), Message("user", report.feedback())]
+        second: DraftEvent | None = None
+        try:
+            async for event in stream_written(large, messages, stream="final", method=method, genre=genre,
+                                              template=_template("final", form), options=options, clock=clock):
+                if event.kind == "done":
+                    second = event
+                else:
+                    yield event
+        except DraftRejected as err:
+            notes = (*notes, f"pa's regeneration for the failed checks gave no text ({err}); the first text is kept")
+        if second is not None:
+            report = checker.check(second.text, regenerated=True, original=first.text)
+            done, usage, notes = second, _sum_usage(first.usage, second.usage), (*first.notes, *second.notes)
+    yield replace(done, text=report.text, usage=usage, notes=notes, checks=report)
 
 
 def _sum_usage(a: Usage | None, b: Usage | None) -> Usage | None:

@@ -113,7 +113,7 @@ async def test_the_checked_final_stream_repairs_the_closing_and_reports_the_chec
 
 
 async def test_a_final_outside_the_length_band_is_regenerated_once_with_the_failed_check_named(theresa):
-    too_long = "Hi Sam,\n\n" + "The report slips to Friday. " * 30 + "\n\nThanks,\nTheresa"
+    too_long = "Hi Sam,\n\n" + ("The report slips to Friday. " * 30).strip() + "\n\nThanks,\nTheresa"
     right = "Hi Sam,\n\nThe report slips to Friday. Please warn the board.\n\nThanks,\nTheresa"
     large = ScriptedBackend([too_long, right])
     transcript = DraftTranscript()
@@ -201,3 +201,19 @@ def test_the_plain_view_prints_each_check_with_its_outcome(theresa, capsys):
     assert "pa checked the final against the measured style facts: 7 of 7 checks passed" in out
     assert "repaired valediction: expected 'Thanks,', found 'Thanks,' (6 of 6 texts)" in out
     assert "ok greeting: expected 'Hi NAME,'" in out
+
+
+async def test_a_regeneration_that_only_echoes_the_prompt_keeps_the_first_text_and_says_so(theresa):
+    too_long = "Hi Sam,\n\n" + ("The report slips to Friday. " * 30).strip() + "\n\nThanks,\nTheresa"
+
+    def reply(messages, options):
+        if len(messages) <= 2:
+            return too_long
+        return next(m.content for m in messages if m.content.startswith("pa checked this text"))  # only repeats pa's request
+
+    large = ScriptedBackend(reply)
+    events = [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker_for(theresa))]
+    done = events[-1]
+    assert done.text == too_long and not done.checks.regenerated
+    assert [c.name for c in done.checks.failed] == ["length"]  # shown as failed, not hidden
+    assert any("the first text is kept" in note for note in done.notes)
