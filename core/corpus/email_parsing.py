@@ -265,7 +265,20 @@ def _declared_charset(part: Message) -> str | None:
 
 
 def _decode_bytes(data: bytes, declared: str | None) -> str:
-    """Declared charset first, unless UTF-8 fits better; then the fallbacks."""
+    """Declared charset first, unless UTF-8 fits better; then the fallbacks.
+
+    A body in a legacy multi-byte charset (Shift-JIS, GB18030...) that declares none, or a
+    single-byte one it is not in, is decoded by what its bytes show rather than as mojibake.
+    """
+    if not data.isascii() and (not declared or declared in SINGLE_BYTE_CHARSETS or not _known_codec(declared)):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            from core.corpus.files import guess_legacy_text
+
+            guessed = guess_legacy_text(data)
+            if guessed is not None:
+                return guessed
     candidates: list[str] = []
     if declared and _known_codec(declared):
         if declared in SINGLE_BYTE_CHARSETS and _is_multibyte_utf8(data):
