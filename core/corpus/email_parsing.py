@@ -24,6 +24,9 @@ FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
 SINGLE_BYTE_CHARSETS = {"iso-8859-1", "latin-1", "latin1", "cp1252", "windows-1252", "us-ascii", "ascii"}
 """Declared charsets that mailers often put on bodies that are really UTF-8."""
 
+LEGACY_GUESS_MIN_BYTES = 16
+"""Non-ASCII bytes a text needs before its charset is guessed from them (a name like Jörg is too short)."""
+
 MAX_PARTS = 200
 """Leaf parts looked at per message; a bomb of many parts stops here. Multipart containers do
 not count: the parser has built them already, and text nested 500 deep is still the person's."""
@@ -270,7 +273,8 @@ def _decode_bytes(data: bytes, declared: str | None) -> str:
     A body in a legacy multi-byte charset (Shift-JIS, GB18030...) that declares none, or a
     single-byte one it is not in, is decoded by what its bytes show rather than as mojibake.
     """
-    if not data.isascii() and (not declared or declared in SINGLE_BYTE_CHARSETS or not _known_codec(declared)):
+    high = sum(byte > 127 for byte in data[:4096])
+    if high >= LEGACY_GUESS_MIN_BYTES and (not declared or declared in SINGLE_BYTE_CHARSETS or not _known_codec(declared)):
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
