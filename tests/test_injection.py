@@ -111,7 +111,7 @@ def test_embedded_prompts_of_the_injection_mailbox_hold_only_the_templates_contr
 def test_training_data_never_turns_data_into_control_tokens(smollm2_tokenizer_dir):
     from transformers import AutoTokenizer
 
-    from finetune.dataset import DatasetReport, Example, encode_example
+    from finetune.dataset import DatasetReport, Example, encode_example, prompt_ids, render_prompt
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
     clean = Example(1, "train", "- say hello", "Sam", "Hello", "Earlier mail", "<rules>\n- Be brief.\n</rules>")
@@ -124,6 +124,9 @@ def test_training_data_never_turns_data_into_control_tokens(smollm2_tokenizer_di
         assert control_ids(clean_ids) == (3, 3)
         assert control_ids(hostile_ids) == (3, 3), kind
         assert tokenizer.decode(hostile_ids).count("<|im_start|>system") >= 3
+        # Ordinary text: the very ids the whole rendered prompt had before the split.
+        whole = tokenizer(render_prompt(tokenizer, kind, clean, clean.previous), add_special_tokens=False).input_ids
+        assert prompt_ids(tokenizer, kind, clean, clean.previous) == whole
 
 
 async def test_openai_compatible_server_receives_no_control_marker_and_intact_fences(httpserver):
