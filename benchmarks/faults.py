@@ -48,7 +48,7 @@ SMALL_DISTILL = """\
 [distill]
 max_tokens = 96
 max_attempts = 1
-intent_temperatures = [1.0]
+intent_temperatures = [0.7, 1.0, 1.2]
 concurrency = 2
 [embedded]
 threads = 1
@@ -342,7 +342,7 @@ def measure(scenario: Scenario, n: int, rng: random.Random, work: Path) -> Row:
     for _ in range(n):
         home = work / f"run-{rng.randrange(10**9)}"
         shutil.copytree(template, home)
-        delay = rng.uniform(0.15, 0.9) * seconds
+        delay = rng.uniform(0.3, 0.95) * seconds
         row.kill_points_s.append(round(delay, 1))
         first, second = home / "calls-1", home / "calls-2"
         row.orphans += kill_at(home, first, fill(scenario.argv, home), delay)
@@ -371,9 +371,28 @@ def measure(scenario: Scenario, n: int, rng: random.Random, work: Path) -> Row:
 
 
 def start_server(work: Path):
-    from tests.test_backend_openai import start_llama_server
+    """llama_cpp.server with the embedded GGUF and the context the embedded backend has (4096)."""
+    import urllib.request
 
-    return start_llama_server(work / "llama-server.log", ready_within=180)
+    from core.llm.specs import embedded_model_path
+    from tests.test_backend_openai import MODEL_ALIAS, LlamaServer, free_port
+
+    port = free_port()
+    log = work / "llama-server.log"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path()), "--model_alias", MODEL_ALIAS,
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1"]
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"})
+    server = LlamaServer(process, f"http://127.0.0.1:{port}/v1", log)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/models", timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.3)
+    server.stop()
+    raise SystemExit(f"llama_cpp.server did not start: {log.read_text()[-1000:]}")
 
 
 def main() -> None:

@@ -17,14 +17,22 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import ConfigError
 from core.llm.base import Chunk, GenerationOptions, Message
 
 if TYPE_CHECKING:
     from core.config import Config
-    from core.llm.specs import ModelSpec
+
+
+class SpecLike(Protocol):
+    """What this module reads of a `core.llm.specs.ModelSpec` (not imported: specs calls `guard`)."""
+
+    kind: str
+
+    @property
+    def is_local(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,7 @@ class Destination:
         return f"{self.where}, contact details {'redacted' if self.redacted else 'sent as they are'}"
 
 
-def destination(spec: ModelSpec, config: Config) -> Destination:
+def destination(spec: SpecLike, config: Config) -> Destination:
     """Where a backend for `spec` would send the text it is given."""
     from core.llm.transport import is_loopback
 
@@ -59,7 +67,7 @@ def destination(spec: ModelSpec, config: Config) -> Destination:
     return Destination(f"{url} (another machine)", False, redacted=config.privacy.redact)
 
 
-def guard(spec: ModelSpec, config: Config, backend: Any) -> Any:
+def guard(spec: SpecLike, config: Config, backend: Any) -> Any:
     """The backend as privacy settings allow it: refused (local_only) or wrapped (redact)."""
     where = destination(spec, config)
     if where.local:

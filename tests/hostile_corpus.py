@@ -72,6 +72,16 @@ def shift_jis_text_file(folder: Path) -> Path:
     return path
 
 
+def mislabelled_shift_jis_email(folder: Path) -> Path:
+    """A Japanese body in Shift-JIS whose header claims ISO-8859-1 (mixed charsets)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "memo.eml"
+    head = ("From: Ann Lee <ann@example.com>\nTo: bo@example.com\nSubject: memo\nMessage-ID: <sjis@example.com>\n"
+            "MIME-Version: 1.0\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\n")
+    path.write_bytes(head.encode("ascii") + JAPANESE.encode("shift_jis") + b"\n")
+    return path
+
+
 def csv_with_a_huge_multiline_field(folder: Path, field_bytes: int, rows_after: int = 3) -> Path:
     """A quoted text field of many lines over the size limit, between ordinary rows."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -96,5 +106,6 @@ if __name__ == "__main__":
     deeply_nested_multipart(root / "nested")
     utf16_text_files(root / "utf16")
     shift_jis_text_file(root / "shift-jis")
+    mislabelled_shift_jis_email(root / "mixed-charset")
     csv_with_a_huge_multiline_field(root / "csv", 30_000_000)
     print(f"wrote the hostile corpus to {root}")

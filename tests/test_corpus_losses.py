@@ -56,6 +56,12 @@ def test_a_shift_jis_file_is_decoded_not_stored_as_mojibake(pa, tmp_path):
     assert texts(pa) == [hostile.JAPANESE]
 
 
+def test_a_shift_jis_body_labelled_latin_1_is_decoded_by_its_bytes(pa, tmp_path):
+    report = imported(pa, hostile.mislabelled_shift_jis_email(tmp_path / "mail"))
+    assert report["imported"] == 1, report
+    assert texts(pa) == [hostile.JAPANESE]
+
+
 def test_a_quoted_csv_field_over_the_limit_is_one_drop_and_the_parser_stays_in_step(pa, pa_home, tmp_path):
     pa_home.mkdir(parents=True, exist_ok=True)
     (pa_home / "config.toml").write_text("[corpus]\nmax_message_bytes = 100000\n", encoding="utf-8")

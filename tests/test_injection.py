@@ -111,7 +111,7 @@ def test_embedded_prompts_of_the_injection_mailbox_hold_only_the_templates_contr
 def test_training_data_never_turns_data_into_control_tokens(smollm2_tokenizer_dir):
     from transformers import AutoTokenizer
 
-    from finetune.dataset import DatasetReport, Example, encode_example
+    from finetune.dataset import DatasetReport, Example, encode_example, prompt_ids, render_prompt
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
     clean = Example(1, "train", "- say hello", "Sam", "Hello", "Earlier mail", "<rules>\n- Be brief.\n</rules>")
@@ -124,6 +124,9 @@ def test_training_data_never_turns_data_into_control_tokens(smollm2_tokenizer_di
         assert control_ids(clean_ids) == (3, 3)
         assert control_ids(hostile_ids) == (3, 3), kind
         assert tokenizer.decode(hostile_ids).count("<|im_start|>system") >= 3
+        # Ordinary text: the very ids the whole rendered prompt had before the split.
+        whole = tokenizer(render_prompt(tokenizer, kind, clean, clean.previous), add_special_tokens=False).input_ids
+        assert prompt_ids(tokenizer, kind, clean, clean.previous) == whole
 
 
 async def test_openai_compatible_server_receives_no_control_marker_and_intact_fences(httpserver):
@@ -145,3 +148,26 @@ async def test_openai_compatible_server_receives_no_control_marker_and_intact_fe
     text = "\n".join(m["content"] for m in sent)
     assert "<|" not in text and text.count(FORGED) == 4
     assert tags_in(text, "intent") == 2 and tags_in(text, "previous") == 2
+
+
+def test_clean_prompts_tokenise_exactly_as_before(smollm):
+    """Splitting at the data changes nothing for ordinary text: the same ids as tokenising the
+    whole rendered prompt, so agents trained before still see the prompts they learned. (Only a
+    message that starts with spaces differs: its first space no longer merges with the template's
+    newline. pa's prompts start with words or a fence.)"""
+    from core.agents import agent_messages
+    from core.llm.embedded import _render_prompt
+
+    model = smollm.load()
+    chats = [
+        agent_messages("agent", "- tell Sam the report slips to Friday\n- ask him to warn the board", recipient="Sam Lee",
+                       subject="Q3 report", previous="Earlier:\n\n  can you send it?\n"),
+        [Message("system", "You are brief."), Message("user", "Hello.\n\n"), Message("assistant", "<thinking>\n")],
+    ]
+    for messages in chats:
+        _, tokens = _render_prompt(model, messages)
+        answer_start = messages[-1].content if messages[-1].role == "assistant" else ""
+        chat = [{"role": m.role, "content": m.content} for m in messages if m is not messages[-1] or not answer_start]
+        formatted = model.formatter(messages=chat)
+        whole = model.llama.tokenize((formatted.prompt + answer_start).encode(), add_bos=not formatted.added_special, special=True)
+        assert tokens == whole

@@ -24,6 +24,9 @@ FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
 SINGLE_BYTE_CHARSETS = {"iso-8859-1", "latin-1", "latin1", "cp1252", "windows-1252", "us-ascii", "ascii"}
 """Declared charsets that mailers often put on bodies that are really UTF-8."""
 
+LEGACY_GUESS_MIN_BYTES = 16
+"""Non-ASCII bytes a text needs before its charset is guessed from them (a name like Jörg is too short)."""
+
 MAX_PARTS = 200
 """Leaf parts looked at per message; a bomb of many parts stops here. Multipart containers do
 not count: the parser has built them already, and text nested 500 deep is still the person's."""
@@ -265,7 +268,21 @@ def _declared_charset(part: Message) -> str | None:
 
 
 def _decode_bytes(data: bytes, declared: str | None) -> str:
-    """Declared charset first, unless UTF-8 fits better; then the fallbacks."""
+    """Declared charset first, unless UTF-8 fits better; then the fallbacks.
+
+    A body in a legacy multi-byte charset (Shift-JIS, GB18030...) that declares none, or a
+    single-byte one it is not in, is decoded by what its bytes show rather than as mojibake.
+    """
+    high = sum(byte > 127 for byte in data[:4096])
+    if high >= LEGACY_GUESS_MIN_BYTES and (not declared or declared in SINGLE_BYTE_CHARSETS or not _known_codec(declared)):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            from core.corpus.files import guess_legacy_text
+
+            guessed = guess_legacy_text(data)
+            if guessed is not None:
+                return guessed
     candidates: list[str] = []
     if declared and _known_codec(declared):
         if declared in SINGLE_BYTE_CHARSETS and _is_multibyte_utf8(data):

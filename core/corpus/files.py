@@ -120,7 +120,7 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    guessed = _guess_charset(data)
+    guessed = guess_legacy_text(data)
     if guessed:
         return guessed
     for charset in TEXT_CHARSETS:
@@ -131,7 +131,7 @@ def decode_text(data: bytes) -> str:
     return data.decode("latin-1")  # pragma: no cover - latin-1 is in TEXT_CHARSETS
 
 
-def _guess_charset(data: bytes) -> str | None:
+def guess_legacy_text(data: bytes) -> str | None:
     """The text, when charset-normalizer is confident which legacy charset the bytes are in.
 
     Decoding Shift-JIS as cp1252 "succeeds" and stores mojibake; a confident guess is better,
