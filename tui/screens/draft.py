@@ -114,8 +114,9 @@ class DraftScreen(PaScreen):
             events = stream_naive(large, request, genre=context.genre, options=context.text_options)
         else:
             agent = await asyncio.to_thread(context.agent, "agent")
+            checker = await asyncio.to_thread(context.final_checker, request)  # pa's checked final (drafting.check_final)
             events = draft(large, agent, request, genre=context.genre, text_options=context.text_options,
-                           rules_options=context.rules_options)
+                           rules_options=context.rules_options, checker=checker)
         transcript = DraftTranscript()
         await self._consume(events, transcript)
         self.agent_rules = transcript.text("rules")
