@@ -119,6 +119,9 @@ class DraftScreen(PaScreen):
                            rules_options=context.rules_options, checker=checker)
         transcript = DraftTranscript()
         await self._consume(events, transcript)
+        final = transcript.streams.get("final")
+        if final is not None and final.checks is not None:  # pa's checks of the final against the style facts
+            self.notify(final.checks.summary(), title="Checked by pa", severity="information" if final.checks.passed else "warning", timeout=10)
         self.agent_rules = transcript.text("rules")
         self.agent_label = agent_info.label if agent_info else None
         self.draft_id = self.session.save_draft(request, transcript, agent=self.agent_label)
