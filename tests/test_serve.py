@@ -18,14 +18,15 @@ import openai
 import pytest
 
 from tests.serve_process import REPO, start_serve
-from tests.tiny_agent import RULES
 
-INTENT = "- tell Sue the call moved to 3pm"
-DETAILS = "To: sue.mara@enron.com\nSubject: call"
+INTENT = "- remind Sue about the filing deadline"
+DETAILS = "To: sue.mara@enron.com\nSubject: deadline"
+"""Like what the tiny agent was trained on, and a request the embedded M_L writes a draft for (greedy)."""
 CONFIG = """
 [drafting]
 max_tokens = 48
 rules_max_tokens = 64
+temperature = 0.0
 [embedded]
 threads = 2
 """
@@ -43,6 +44,24 @@ def _home_with_agent(tiny_trained_agent, home: Path) -> Path:
     with Store.open(paths.store_file) as store:
         store.create_profile("untrained")
     return home
+
+
+@pytest.fixture(scope="module")
+def agent_rules(tiny_trained_agent) -> str:
+    """What the tiny agent answers for INTENT in-process (greedy, as the server's config asks it)."""
+    import asyncio
+
+    from core.drafting import DraftRequest, stream_rules
+    from core.llm.base import GenerationOptions
+    from core.llm.embedded import EmbeddedBackend
+
+    async def rules() -> str:
+        agent = EmbeddedBackend(tiny_trained_agent.gguf, threads=2)
+        request = DraftRequest(INTENT, recipient="sue.mara@enron.com", subject="deadline")
+        options = GenerationOptions(temperature=0.0, max_tokens=64)
+        return [e async for e in stream_rules(agent, request, options=options) if e.kind == "done"][0].text
+
+    return asyncio.run(rules())
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +89,7 @@ def saved_drafts(home: Path) -> int:
         return store.query("SELECT COUNT(*) AS n FROM drafts")[0]["n"]
 
 
-def test_the_openai_client_gets_the_final_written_to_the_agents_rules(server):
+def test_the_openai_client_gets_the_final_written_to_the_agents_rules(server, agent_rules):
     raw = client(server).chat.completions.with_raw_response.create(
         model="pa:tiny", messages=draft_messages(), temperature=0.0, seed=1
     )
@@ -79,7 +98,8 @@ def test_the_openai_client_gets_the_final_written_to_the_agents_rules(server):
     assert text and text.strip()
     assert completion.usage.completion_tokens > 0
     extra = completion.model_extra["pa"]
-    assert extra["rules"] == RULES.strip()  # what the tiny agent was trained to answer
+    assert extra["rules"] == agent_rules  # exactly what the profile's agent writes for this request
+    assert "Sign off" in extra["rules"]  # the tiny agent's trained rules (tests/tiny_agent.py)
     assert extra["agent"] == "tiny/agent/v1" and extra["rules_source"] == "pa preference agent"
     assert unquote(raw.headers["x-pa-rules"]) == extra["rules"]
     assert raw.headers["x-pa-agent"] == "tiny/agent/v1"
@@ -87,12 +107,12 @@ def test_the_openai_client_gets_the_final_written_to_the_agents_rules(server):
     assert saved_drafts(server.home) == 0  # nothing is stored unless the caller asks
 
 
-def test_streaming_sends_the_same_text_in_standard_chunks_then_done(server):
+def test_streaming_sends_the_same_text_in_standard_chunks_then_done(server, agent_rules):
     request = dict(model="pa:tiny", messages=draft_messages(), temperature=0.0, seed=3, max_tokens=16)
     whole = client(server).chat.completions.create(**request).choices[0].message.content
     chunks = list(client(server).chat.completions.create(**request, stream=True, stream_options={"include_usage": True}))
     assert chunks[0].choices[0].delta.role == "assistant"
-    assert chunks[0].model_extra["pa"]["rules"] == RULES.strip()
+    assert chunks[0].model_extra["pa"]["rules"] == agent_rules
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed.strip() == whole
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] in (["stop"], ["length"])
@@ -109,7 +129,7 @@ def test_saving_is_opt_in_through_metadata(server):
     before = saved_drafts(server.home)
     completion = client(server).chat.completions.create(
         model="pa:tiny@1", messages=[{"role": "user", "content": INTENT}], temperature=0.0, max_tokens=8,
-        metadata={"save": "true", "to": "sue.mara@enron.com", "subject": "call"},
+        metadata={"save": "true", "to": "sue.mara@enron.com", "subject": "deadline"},
     )
     assert saved_drafts(server.home) == before + 1
     assert isinstance(completion.model_extra["pa"]["draft_id"], int)
@@ -154,7 +174,7 @@ def test_the_request_log_holds_no_texts_by_default(server):
     client(server).chat.completions.create(model="pa:tiny", messages=draft_messages(), temperature=0.0, max_tokens=8)
     log = "".join(server.log)
     assert '"status": 200' in log
-    assert "call moved" not in log and "Sign off" not in log
+    assert "filing deadline" not in log and "Sign off" not in log
 
 
 def test_a_full_server_answers_429_at_once(server):

@@ -176,8 +176,6 @@ def test_pa_serve_shared_base_serves_each_profile_from_one_base(tiny_trained_age
     from core.paths import resolve_paths
     from core.store import Store
     from tests.serve_process import start_serve
-    from tests.tiny_agent import RULES
-
     home = tmp_path / "home"
     home.mkdir()
     (home / "config.toml").write_text("[drafting]\nmax_tokens = 16\nrules_max_tokens = 64\ntemperature = 0.0\n[embedded]\nthreads = 2\n")
@@ -196,10 +194,21 @@ def test_pa_serve_shared_base_serves_each_profile_from_one_base(tiny_trained_age
     try:
         client = openai.OpenAI(base_url=served.base_url, api_key="unused", max_retries=0, timeout=120)
         assert sorted(m.id for m in client.models.list()) == ["pa:alice", "pa:bob"]
-        messages = [{"role": "system", "content": "To: sue.mara@enron.com\nSubject: call"},
-                    {"role": "user", "content": "- tell Sue the call moved to 3pm"}]
+        messages = [{"role": "system", "content": "To: sue.mara@enron.com\nSubject: deadline"},
+                    {"role": "user", "content": "- remind Sue about the filing deadline"}]
         raw = client.chat.completions.with_raw_response.create(model="pa:alice", messages=messages, max_tokens=4)
-        assert raw.parse().model_extra["pa"]["rules"] == RULES.strip()
         assert unquote(raw.headers["x-pa-agent"]) == "alice/agent/v1"
+        served_rules = raw.parse().model_extra["pa"]["rules"]
     finally:
         served.stop()
+    # The same greedy rules as alice's merged (F32) agent gives for this request.
+    from core.drafting import DraftRequest, stream_rules
+
+    async def merged_rules() -> str:
+        merged = EmbeddedBackend(tiny_trained_agent.float_gguf, threads=2)
+        request = DraftRequest("- remind Sue about the filing deadline", recipient="sue.mara@enron.com", subject="deadline")
+        options = GenerationOptions(temperature=0.0, max_tokens=64)
+        return [e async for e in stream_rules(merged, request, options=options) if e.kind == "done"][0].text
+
+    assert served_rules == asyncio.run(merged_rules())
+    assert "Sign off: Jeff" in served_rules
