@@ -309,8 +309,8 @@ def scenarios(server_url: str | None) -> list[Scenario]:
         from tests.test_backend_openai import MODEL_ALIAS
 
         server = f'[models]\nlarge = "openai:{MODEL_ALIAS}"\n[openai]\nbase_url = "{server_url}"\n'
-        found.insert(2, Scenario("distill (llama_cpp.server)", ["distill", "--profile", "p", "--limit", "3", "--json"],
-                                 ["distill", "--profile", "p", "--limit", "3", "--json"],
+        found.insert(2, Scenario("distill (llama_cpp.server)", ["distill", "--profile", "p", "--limit", "1", "--json"],
+                                 ["distill", "--profile", "p", "--limit", "1", "--json"],
                                  "SELECT document_id, stage, status FROM distillations", prepare_distill(server)))
     return found
 
@@ -380,7 +380,8 @@ def start_server(work: Path):
     port = free_port()
     log = work / "llama-server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path()), "--model_alias", MODEL_ALIAS,
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1"]
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1",
+               "--interrupt_requests", "False"]  # by default a second request cuts the stream of the first
     process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                                env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"})
     server = LlamaServer(process, f"http://127.0.0.1:{port}/v1", log)
