@@ -60,7 +60,8 @@ class PipelineScreen(PaScreen):
         self.set_interval(TICK_SECONDS, self._tick)
 
     def _tick(self) -> None:
-        if self.app.screen is self and (self._busy() or (self.state and self.state.training.status == "running")):
+        # is_current, not `app.screen is self`: a tick may land while the app is closing (no screen at all)
+        if self.is_current and (self._busy() or (self.state and self.state.training.status == "running")):
             self.reload()
 
     def _busy(self) -> bool:
