@@ -487,7 +487,10 @@ def hold_run(run: Run) -> Iterator[None]:
 
         def beat() -> None:
             while not beating.is_set():
-                (run.folder / HEARTBEAT_FILE).write_text(f"{time.time():.3f}", encoding="ascii")
+                beat_file = run.folder / HEARTBEAT_FILE  # replaced whole: a reader never sees it half-written
+                partial = beat_file.with_name(HEARTBEAT_FILE + ".partial")
+                partial.write_text(f"{time.time():.3f}", encoding="ascii")
+                os.replace(partial, beat_file)
                 beating.wait(HEARTBEAT_SECONDS)
 
         heart = threading.Thread(target=beat, name="heartbeat", daemon=True)
