@@ -21,7 +21,7 @@ from finetune.transcript import Interrupted, TrainingTranscript
 from tests.tui import fixture_data
 
 SHORT_DRAFTS = Config.model_validate({
-    "drafting": {"max_tokens": 16, "rules_max_tokens": 40, "retriever": "bm25", "temperature": 0.0, "seed": 0},
+    "drafting": {"max_tokens": 48, "rules_max_tokens": 40, "retriever": "bm25", "temperature": 0.0, "seed": 0},
 })
 
 
@@ -171,7 +171,7 @@ def test_the_trainer_stops_at_a_checkpoint_when_its_parent_dies_and_resumes_from
     paths = workspace.paths
     paths.config_file.parent.mkdir(parents=True, exist_ok=True)
     paths.config_file.write_text(
-        f'[train]\nbase_model = "{tiny_trained_agent.base_folder}"\nbatch_size = 1\nepochs = 40\nlora_r = 4\nmax_length = 256\n',
+        f'[train]\nbase_model = "{tiny_trained_agent.base_folder}"\nbatch_size = 1\nepochs = 40\nlora_r = 4\nmax_length = 256\nverify_rules = false\n',
         encoding="utf-8")
     seed_store(workspace.store)
     parent = subprocess.run([sys.executable, "-c", PARENT], capture_output=True, text=True, timeout=300)
