@@ -42,3 +42,7 @@ class BackendError(PaError):
 
 class NotTrainedError(PaError):
     """A model that a step needs has not been trained yet; the message names the command."""
+
+
+class TrainingBusyError(PaError):
+    """A training process already holds the run (or the profile's runs of that kind)."""

@@ -66,17 +66,7 @@ class HeldOut:
 
 def held_out(store: Store, profile: Profile, limit: int | None = None) -> list[HeldOut]:
     """The first `limit` held-out documents (by id) with an ok intent; an error says what is missing."""
-    rows = store.query(
-        """
-        SELECT d.id AS document_id, s.content AS intent
-        FROM documents d JOIN distillations s ON s.document_id = d.id
-        WHERE d.profile_id = ? AND d.split = 'test' AND s.stage = 'intent' AND s.status = 'ok'
-          AND s.content IS NOT NULL AND TRIM(s.content) != ''
-        ORDER BY d.id
-        """
-        + (" LIMIT ?" if limit is not None else ""),
-        (profile.id, limit) if limit is not None else (profile.id,),
-    )
+    rows = store.intent_pairs(profile.id, "test", limit)
     if not rows:
         counts = store.count_documents(profile.id)
         if counts["test"] == 0:
@@ -88,7 +78,7 @@ def held_out(store: Store, profile: Profile, limit: int | None = None) -> list[H
             f"none of the {counts['test']} held-out documents of profile {profile.name!r} has an intent yet; "
             f"run `pa distill --profile {profile.name}` first"
         )
-    return [HeldOut(store.get_document(row["document_id"]), row["intent"]) for row in rows]
+    return [HeldOut(store.get_document(row.document_id), row.intent) for row in rows]
 
 
 def generation_key(context: DraftContext, method: str) -> str:

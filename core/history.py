@@ -60,51 +60,36 @@ def save_draft(
     """
     if transcript.text("final") is None and transcript.text("naive") is None:
         raise UsageError("nothing to save: the draft has neither a naive nor a final text (was it cancelled?)")
-    with store.transaction() as db:
-        cursor = db.execute(
-            """
-            INSERT INTO drafts (profile_id, intent, recipient, subject, previous, naive, rules, edited_rules,
-                                final, chosen, agent_version, models, timings, parent_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            (
-                profile_id, request.intent, request.recipient, request.subject, request.previous,
-                transcript.text("naive"), rules if rules is not None else transcript.text("rules"), edited_rules,
-                transcript.text("final"), chosen, agent_version,
-                json.dumps(transcript.models()), json.dumps(transcript.timings()), parent_id,
-            ),
-        )
-        return int(cursor.lastrowid)
+    return store.insert_draft({
+        "profile_id": profile_id, "intent": request.intent, "recipient": request.recipient, "subject": request.subject,
+        "previous": request.previous, "naive": transcript.text("naive"),
+        "rules": rules if rules is not None else transcript.text("rules"), "edited_rules": edited_rules,
+        "final": transcript.text("final"), "chosen": chosen, "agent_version": agent_version,
+        "models": json.dumps(transcript.models()), "timings": json.dumps(transcript.timings()), "parent_id": parent_id,
+    })
 
 
 def record_choice(store: Store, draft_id: int, chosen: str) -> None:
     """Remember what the user kept: "naive", "final", or the text they edited and kept."""
     if not chosen.strip():
         raise UsageError("the chosen text is empty; pick naive or final, or keep some text")
-    with store.transaction() as db:
-        updated = db.execute("UPDATE drafts SET chosen = ? WHERE id = ?", (chosen, draft_id)).rowcount
-    if not updated:
+    if not store.set_draft_choice(draft_id, chosen):
         raise UsageError(f"no draft with id {draft_id}; list them with `pa history --profile NAME`")
 
 
 def get_draft(store: Store, draft_id: int) -> DraftRecord:
-    rows = store.query("SELECT * FROM drafts WHERE id = ?", (draft_id,))
-    if not rows:
+    row = store.draft_row(draft_id)
+    if row is None:
         raise UsageError(f"no draft with id {draft_id}; list them with `pa history --profile NAME`")
-    return _record(rows[0])
+    return _record(row)
 
 
 def list_drafts(store: Store, profile_id: int, limit: int | None = 20) -> list[DraftRecord]:
     """The profile's drafts, newest first."""
-    sql = "SELECT * FROM drafts WHERE profile_id = ? ORDER BY id DESC"
-    params: tuple = (profile_id,)
-    if limit is not None:
-        sql += " LIMIT ?"
-        params = (profile_id, limit)
-    return [_record(row) for row in store.query(sql, params)]
+    return [_record(row) for row in store.draft_rows(profile_id, limit)]
 
 
-def _record(row) -> DraftRecord:
+def _record(row: dict) -> DraftRecord:
     data = dict(row)
     data["models"] = json.loads(data["models"] or "{}")
     data["timings"] = json.loads(data["timings"] or "{}")

@@ -20,10 +20,11 @@ matplotlib is imported only when a chart is drawn, with the Agg backend (no disp
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.atomic import write_text_atomic
 from core.errors import PaError
 
 EVAL_JSON = "eval.json"
@@ -61,12 +62,69 @@ def _read_json(file: Path) -> dict[str, Any] | None:
         raise PaError(f"{file}: unreadable report ({exc.__class__.__name__}); run the evaluation again to rewrite it") from None
 
 
-def _write_text(file: Path, text: str) -> None:
-    """Write via a temporary file, so a reader never sees half a report."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    partial = file.with_name(file.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, file)
+_write_text = write_text_atomic
+"""A reader never sees half a report."""
+
+
+# -- the rows every view shows ---------------------------------------------------------------
+
+Interval = dict[str, float]
+"""{"estimate", "low", "high"}, as core.evaluate writes them."""
+
+
+@dataclass(frozen=True)
+class PairwiseRow:
+    """The agent against one baseline: verdict counts and rates (95% Wilson)."""
+
+    baseline: str
+    n: int
+    win: int
+    tie: int
+    loss: int
+    invalid: int
+    flipped: int
+    win_rate: Interval | None
+    loss_rate: Interval | None
+    decisive_win_rate: Interval | None = None
+    """wins / (wins + losses), as the paper reports it (ties and invalid verdicts left out)."""
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """One method's texts against the real ones: similarity (95% bootstrap), cost and time."""
+
+    method: str
+    title: str
+    documents: int
+    bertscore_f1: Interval | None
+    cosine: Interval | None
+    length_ratio: Interval | None
+    prompt_tokens: int
+    completion_tokens: int
+    seconds_mean: float | None
+    cost_usd: float | None
+    failed: list[str]
+
+
+def pairwise_rows(report: dict[str, Any]) -> list[PairwiseRow]:
+    return [
+        PairwiseRow(row["baseline"], row.get("n", 0), row.get("win", 0), row.get("tie", 0), row.get("loss", 0),
+                    row.get("invalid", 0), row.get("flipped", 0), row.get("win_rate"), row.get("loss_rate"),
+                    row.get("decisive_win_rate"))
+        for row in report.get("pairwise", [])
+    ]
+
+
+def method_rows(report: dict[str, Any]) -> list[MethodRow]:
+    rows = []
+    for name, row in report.get("methods", {}).items():
+        similarity, tokens = row.get("similarity") or {}, row.get("tokens") or {}
+        rows.append(MethodRow(
+            name, row.get("title", name), row.get("documents", 0), similarity.get("bertscore_f1"), similarity.get("cosine"),
+            similarity.get("length_ratio"), tokens.get("prompt", 0), tokens.get("completion", 0), row.get("seconds_mean"),
+            row.get("cost_usd"), list(row.get("failed") or []),
+        ))
+    return rows
 
 
 # -- formatting ------------------------------------------------------------------------------
@@ -110,11 +168,11 @@ def eval_markdown(report: dict[str, Any], charts: bool = True) -> str:
         "| baseline | n | win | tie | loss | invalid | flipped | win rate | wins/(wins+losses) | loss rate |",
         "|---|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
-    for row in report["pairwise"]:
-        decisive = percent(row["decisive_win_rate"]) if "decisive_win_rate" in row else "-"
+    for pair in pairwise_rows(report):
+        decisive = percent(pair.decisive_win_rate) if pair.decisive_win_rate is not None else "-"
         lines.append(
-            f"| {row['baseline']} | {row['n']} | {row['win']} | {row['tie']} | {row['loss']} | {row['invalid']} | "
-            f"{row['flipped']} | {percent(row['win_rate'])} | {decisive} | {percent(row['loss_rate'])} |"
+            f"| {pair.baseline} | {pair.n} | {pair.win} | {pair.tie} | {pair.loss} | {pair.invalid} | "
+            f"{pair.flipped} | {percent(pair.win_rate)} | {decisive} | {percent(pair.loss_rate)} |"
         )
     if not report["pairwise"]:
         lines.append("| (no baseline was available) | | | | | | | | | |")
@@ -133,13 +191,12 @@ def eval_markdown(report: dict[str, Any], charts: bool = True) -> str:
         "| method | n | BERTScore F1 | cosine | length ratio | tokens in / out | s / doc | cost |",
         "|---|---:|---|---|---|---:|---:|---|",
     ]
-    for name, row in report["methods"].items():
-        sim = row["similarity"]
-        seconds = "–" if row["seconds_mean"] is None else f"{row['seconds_mean']:.1f}"
+    for method in method_rows(report):
+        seconds = "–" if method.seconds_mean is None else f"{method.seconds_mean:.1f}"
         lines.append(
-            f"| {name} | {row['documents']} | {mean_ci(sim['bertscore_f1'])} | {mean_ci(sim['cosine'])} | "
-            f"{mean_ci(sim['length_ratio'], 2)} | {row['tokens']['prompt']} / {row['tokens']['completion']} | "
-            f"{seconds} | {usd(row['cost_usd'])} |"
+            f"| {method.method} | {method.documents} | {mean_ci(method.bertscore_f1)} | {mean_ci(method.cosine)} | "
+            f"{mean_ci(method.length_ratio, 2)} | {method.prompt_tokens} / {method.completion_tokens} | "
+            f"{seconds} | {usd(method.cost_usd)} |"
         )
     if charts:
         lines += ["", f"![similarity]({SIMILARITY_PNG})"]

@@ -48,17 +48,7 @@ class Retriever(Protocol):
 
 def training_examples(store: Store, profile_id: int) -> list[Example]:
     """(intent, text) pairs of the profile's training documents whose intent distilled ok."""
-    rows = store.query(
-        """
-        SELECT d.id AS document_id, s.content AS intent, d.text AS text
-        FROM documents d JOIN distillations s ON s.document_id = d.id
-        WHERE d.profile_id = ? AND d.split = 'train' AND s.stage = 'intent' AND s.status = 'ok'
-          AND s.content IS NOT NULL AND TRIM(s.content) != ''
-        ORDER BY d.id
-        """,
-        (profile_id,),
-    )
-    return [Example(row["document_id"], row["intent"], row["text"]) for row in rows]
+    return [Example(p.document_id, p.intent, p.text) for p in store.intent_pairs(profile_id, "train")]
 
 
 def build_retriever(kind: str, examples: list[Example], *, cache_dir: Path | None = None) -> Retriever:

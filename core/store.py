@@ -2,8 +2,10 @@
 
 Every write happens inside `transaction()`, so a crash leaves the last committed state intact
 and a re-run continues from it. The schema is versioned; `MIGRATIONS[i]` takes version i to i+1.
-Domain modules (distill, drafting, evaluate) run their own queries through `connection` and
-`transaction()`; the tables they use are declared here, in one place.
+The questions the rest of pa asks (stage counts, intent pairs, held-out documents, training
+rows, draft history, corpus statistics) are named methods here; the journals of distillation
+and evaluation still write through `transaction()`. Nothing outside `core` touches SQL
+(an import-linter contract keeps `sqlite3` out of `tui` and `core.cli`).
 """
 
 from __future__ import annotations
@@ -292,7 +294,11 @@ class Store:
             raise store_error(path, exc) from None
         store = cls(connection, path)
         store.made_private = made_private
-        store._migrate()
+        try:
+            store._migrate()
+        except BaseException:
+            connection.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -418,6 +424,118 @@ class Store:
         counts = {"train": 0, "test": 0}
         counts.update({row["split"]: row["n"] for row in rows})
         return counts
+
+    def document_words(self, profile_id: int, page: int = 2000) -> Iterator[int]:
+        """Word count of each document, read in pages so a large profile is never loaded whole."""
+        last_id = 0
+        while True:
+            rows = self.query("SELECT id, text FROM documents WHERE profile_id = ? AND id > ? ORDER BY id LIMIT ?",
+                              (profile_id, last_id, page))
+            if not rows:
+                return
+            yield from (len(row["text"].split()) for row in rows)
+            last_id = rows[-1]["id"]
+
+    def document_facts(self, profile_id: int) -> dict[str, object]:
+        """How many documents have a previous context or a sign-off, and their date range."""
+        row = self.query(
+            "SELECT SUM(previous_context IS NOT NULL) AS prev, SUM(signoff IS NOT NULL) AS signoff, "
+            "MIN(date) AS first, MAX(date) AS last FROM documents WHERE profile_id = ?",
+            (profile_id,),
+        )[0]
+        return {"with_previous_context": row["prev"] or 0, "with_signoff": row["signoff"] or 0,
+                "first_date": row["first"], "last_date": row["last"]}
+
+    def import_log(self, profile_id: int) -> list[dict[str, object]]:
+        """Every import into the profile, oldest first (`dropped`: reason -> count)."""
+        import json
+
+        return [
+            dict(row) | {"dropped": json.loads(row["dropped"] or "{}")}
+            for row in self.query("SELECT * FROM import_log WHERE profile_id = ? ORDER BY id", (profile_id,))
+        ]
+
+    # -- distillation results -----------------------------------------------------------------
+
+    def stage_counts(self, profile_id: int) -> dict[tuple[str, str], int]:
+        """(stage, status) -> how many of the profile's documents have it (status: ok | failed)."""
+        rows = self.query(
+            "SELECT d.stage AS stage, d.status AS status, COUNT(*) AS n FROM distillations d "
+            "JOIN documents doc ON doc.id = d.document_id WHERE doc.profile_id = ? GROUP BY d.stage, d.status",
+            (profile_id,),
+        )
+        return {(row["stage"], row["status"]): row["n"] for row in rows}
+
+    def intent_pairs(self, profile_id: int, split: str, limit: int | None = None) -> list[IntentPair]:
+        """(document, intent, text) of the split's documents whose intent distilled ok, by id:
+        few-shot examples come from `train`, evaluation's held-out documents from `test`."""
+        sql = """
+            SELECT d.id AS document_id, s.content AS intent, d.text AS text
+            FROM documents d JOIN distillations s ON s.document_id = d.id
+            WHERE d.profile_id = ? AND d.split = ? AND s.stage = 'intent' AND s.status = 'ok'
+              AND s.content IS NOT NULL AND TRIM(s.content) != ''
+            ORDER BY d.id
+            """
+        params: tuple = (profile_id, split)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (profile_id, split, limit)
+        return [IntentPair(row["document_id"], row["intent"], row["text"]) for row in self.query(sql, params)]
+
+    def training_rows(self, profile_id: int, target_stage: str | None, other_stage: str | None = None) -> list[dict[str, object]]:
+        """Each document with its ok intent, its ok `target_stage` result (None: the text is the
+        target) and, as `other_rules`, its ok `other_stage` result."""
+        rows = self.query(
+            """
+            SELECT d.id, d.split, d.text, d.recipients, d.subject, d.previous_context,
+                   i.content AS intent, t.content AS target, t.thinking AS thinking, o.content AS other_rules
+            FROM documents d
+            LEFT JOIN distillations i ON i.document_id = d.id AND i.stage = 'intent' AND i.status = 'ok'
+            LEFT JOIN distillations t ON t.document_id = d.id AND t.stage = ? AND t.status = 'ok'
+            LEFT JOIN distillations o ON o.document_id = d.id AND o.stage = ? AND o.status = 'ok'
+            WHERE d.profile_id = ?
+            ORDER BY d.id
+            """,
+            (target_stage or "", other_stage or "", profile_id),
+        )
+        return [dict(row) for row in rows]
+
+    # -- draft history -------------------------------------------------------------------------
+
+    def insert_draft(self, values: dict[str, object]) -> int:
+        """One row of `drafts` (columns as keys); returns its id."""
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self.transaction() as db:
+            cursor = db.execute(f"INSERT INTO drafts ({columns}) VALUES ({marks})", tuple(values.values()))
+            return int(cursor.lastrowid or 0)
+
+    def set_draft_choice(self, draft_id: int, chosen: str) -> bool:
+        """Record what the user kept; False when there is no such draft."""
+        with self.transaction() as db:
+            return bool(db.execute("UPDATE drafts SET chosen = ? WHERE id = ?", (chosen, draft_id)).rowcount)
+
+    def draft_row(self, draft_id: int) -> dict[str, object] | None:
+        rows = self.query("SELECT * FROM drafts WHERE id = ?", (draft_id,))
+        return dict(rows[0]) if rows else None
+
+    def draft_rows(self, profile_id: int, limit: int | None = 20) -> list[dict[str, object]]:
+        """The profile's drafts, newest first."""
+        sql = "SELECT * FROM drafts WHERE profile_id = ? ORDER BY id DESC"
+        params: tuple = (profile_id,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (profile_id, limit)
+        return [dict(row) for row in self.query(sql, params)]
+
+
+@dataclass(frozen=True)
+class IntentPair:
+    """A document's distilled intent beside its real text."""
+
+    document_id: int
+    intent: str
+    text: str
 
 
 def store_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:

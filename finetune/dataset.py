@@ -121,19 +121,7 @@ def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool 
     validate_kind(kind)
     record = store.get_profile(profile)
     stage = TARGET_STAGE[kind]
-    rows = store.query(
-        """
-        SELECT d.id, d.split, d.text, d.recipients, d.subject, d.previous_context,
-               i.content AS intent, t.content AS target, t.thinking AS thinking, o.content AS other_rules
-        FROM documents d
-        LEFT JOIN distillations i ON i.document_id = d.id AND i.stage = 'intent' AND i.status = 'ok'
-        LEFT JOIN distillations t ON t.document_id = d.id AND t.stage = ? AND t.status = 'ok'
-        LEFT JOIN distillations o ON o.document_id = d.id AND o.stage = ? AND o.status = 'ok'
-        WHERE d.profile_id = ?
-        ORDER BY d.id
-        """,
-        (stage or "", OTHER_RULES.get(kind, ""), record.id),
-    )
+    rows = store.training_rows(record.id, stage, OTHER_RULES.get(kind))
     report = DatasetReport(kind=kind, documents=len(rows))
     verify = _verified_rules(store, record) if kind == "agent" and verified else None
     by_split: dict[str, list[Example]] = {"train": [], "test": []}

@@ -8,16 +8,25 @@ Light (no torch): the CLI and the TUI use it. A run folder holds
     checkpoint/      the latest resumable state (adapter, optimizer, position)
     adapter/         the final LoRA adapter
     status           `running` | `interrupted` | `failed` | `done`
+    train.lock       held (flock) by the one training process working on the run
+    pid, heartbeat   that process's id, and the time it last said it was alive
 
 Progress lines have an `event`: `start`, `step` (step, total, epoch, loss, eval_loss, lr,
 tokens_per_s, elapsed, eta), `eval`, `checkpoint`, `interrupted`, `trained`, `export`,
-`done` (agent folder, gguf, version) or `failed` (message). Any UI tails the file.
+`done` (agent folder, gguf, version) or `failed` (message). Any UI tails the file and folds
+the events with `finetune.transcript.TrainingTranscript`.
+
+Whether a run is alive is read from the folder, not remembered by whoever started it: the
+training process holds `train.lock` while it works, so `pa train`, the TUI, or a second copy
+of either all see the same truth, and a second trainer on a live run is refused.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,7 +37,7 @@ from typing import Any
 
 from core.agents import validate_kind
 from core.config import Config
-from core.errors import UsageError
+from core.errors import TrainingBusyError, UsageError
 from core.paths import Paths
 from core.store import Store
 from core.context_window import AgentBudget
@@ -38,6 +47,10 @@ QUANTS = ("auto", "q8_0", "q4_k_m", "f16", "f32")
 RUN_FILE = "run.json"
 PROGRESS_FILE = "progress.jsonl"
 STATUS_FILE = "status"
+LOCK_FILE = "train.lock"
+PID_FILE = "pid"
+HEARTBEAT_FILE = "heartbeat"
+HEARTBEAT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,83 @@ class Run:
     def events(self) -> list[dict[str, Any]]:
         return list(read_events(self.progress_file))
 
+    @property
+    def kind(self) -> str:
+        return str(self.spec["kind"])
+
+    def alive(self) -> bool:
+        """A training process holds this run's lock right now (whoever started it)."""
+        return lock_is_held(self.folder / LOCK_FILE)
+
+    def pid(self) -> int | None:
+        """The id of the process that last trained this run (see `alive()` before trusting it)."""
+        try:
+            return int((self.folder / PID_FILE).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the training process last wrote its heartbeat (None: never)."""
+        try:
+            return max(0.0, time.time() - float((self.folder / HEARTBEAT_FILE).read_text(encoding="ascii")))
+        except (OSError, ValueError):
+            return None
+
+    def refuse_if_alive(self) -> None:
+        """A second trainer on a live run would corrupt its checkpoint: say who has it instead."""
+        if self.alive():
+            pid = self.pid()
+            raise TrainingBusyError(
+                f"{self.folder.name} is already being trained by process {pid or '?'}; follow it in pa-tui (F4) "
+                f"or stop it (Ctrl-C in its terminal, x in pa-tui) before starting another"
+            )
+
+    def stop(self) -> bool:
+        """Ask the live training process to checkpoint and stop (SIGINT); False when none runs."""
+        pid = self.pid()
+        if not self.alive() or pid is None:
+            return False
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def lock_is_held(file: Path) -> bool:
+    """True when some process holds an exclusive flock on `file` (a missing file: nobody)."""
+    import fcntl
+
+    try:
+        handle = file.open("rb")
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return True
+            raise
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def runs_of(paths: Paths, profile: str, kind: str) -> list[Run]:
+    """The profile's run folders of `kind`, oldest first."""
+    folders = sorted(paths.runs_dir(profile).glob(f"{kind}-*"), key=lambda p: p.name)
+    return [Run(folder) for folder in folders if (folder / RUN_FILE).is_file()]
+
+
+def latest_run(paths: Paths, profile: str, kind: str = "agent") -> Run | None:
+    runs = runs_of(paths, profile, kind)
+    return runs[-1] if runs else None
+
+
+def live_run(paths: Paths, profile: str, kind: str) -> Run | None:
+    """The run of this profile and kind that a training process holds now, if any."""
+    return next((run for run in reversed(runs_of(paths, profile, kind)) if run.alive()), None)
+
 
 def prepare_run(
     paths: Paths,
@@ -75,6 +165,9 @@ def prepare_run(
 ) -> Run:
     """Collect the dataset (fails fast when there is none) and write a new run folder."""
     validate_kind(kind)
+    busy = live_run(paths, profile, kind)
+    if busy is not None:
+        busy.refuse_if_alive()
     if quant not in QUANTS:
         raise UsageError(f"--quant {quant!r} is not one of {', '.join(QUANTS)}")
     train = config.train.model_copy(update={"epochs": epochs}) if epochs else config.train
@@ -101,10 +194,9 @@ def prepare_run(
 
 def resumable_run(paths: Paths, profile: str, kind: str) -> Run:
     """The newest run of this kind that did not finish, for `--resume`."""
-    runs = sorted(paths.runs_dir(profile).glob(f"{kind}-*"), key=lambda p: p.name)
-    for folder in reversed(runs):
-        run = Run(folder)
-        if (folder / RUN_FILE).is_file() and run.status in ("new", "running", "interrupted", "failed"):
+    for run in reversed(runs_of(paths, profile, kind)):
+        if run.status in ("new", "running", "interrupted", "failed"):
+            run.refuse_if_alive()
             return run
     raise UsageError(
         f"no unfinished {kind} training run for profile {profile!r} to resume; "
@@ -113,8 +205,13 @@ def resumable_run(paths: Paths, profile: str, kind: str) -> Run:
 
 
 def start_training(run: Run, *, resume: bool = False) -> subprocess.Popen:
-    """Run training (then export) in its own Python process; it reports through the run folder."""
-    command = [sys.executable, "-m", "finetune.train", str(run.folder)]
+    """Run training (then export) in its own Python process; it reports through the run folder.
+
+    Refused when another process trains this run. The child watches this process and stops at
+    a checkpoint when it goes away, so no trainer outlives the view that started it unseen.
+    """
+    run.refuse_if_alive()
+    command = [sys.executable, "-m", "finetune.train", str(run.folder), "--parent", str(os.getpid())]
     if resume:
         command.append("--resume")
     with (run.folder / "train.log").open("ab") as log:  # the child keeps its own handle

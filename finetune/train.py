@@ -6,7 +6,9 @@ masked). Batches group examples of similar length so little compute goes to padd
 Progress goes to the run folder as JSON lines; a checkpoint is written every few minutes and
 at each epoch end; Ctrl-C (SIGINT) finishes the current step, checkpoints and exits 130;
 `--resume` continues from the checkpoint at the same batch. When training ends the adapter is
-merged and exported (finetune.export) to a versioned agent folder.
+merged and exported (finetune.export) to a versioned agent folder. The process holds the run
+(lock, pid, heartbeat: see finetune.runs) while it works, and with `--parent PID` it stops at a
+checkpoint as soon as the process that started it is gone.
 """
 
 from __future__ import annotations
@@ -20,18 +22,23 @@ import shutil
 import signal
 import sys
 import time
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from core.config import TrainConfig
-from core.errors import PaError
+from core.errors import PaError, TrainingBusyError
 from core.paths import Paths, resolve_paths
 from core.context_window import AgentBudget
 from finetune.dataset import Dataset, Encoded, encode_examples
-from finetune.runs import PROGRESS_FILE, STATUS_FILE, Run
+from finetune.runs import HEARTBEAT_FILE, HEARTBEAT_SECONDS, LOCK_FILE, PID_FILE, PROGRESS_FILE, STATUS_FILE, Run
+from finetune.transcript import (
+    Checkpointed, Evaluated, Exporting, Failed, Finished, Interrupted, Preparing, Started, Stepped, Trained, TrainingEvent,
+)
 
 CHECKPOINT_SECONDS = 180.0
 MEGABATCH = 50
@@ -45,8 +52,13 @@ class ProgressLog:
         self.file = run.folder / PROGRESS_FILE
         self.echo = echo
 
-    def write(self, event: str, **fields: Any) -> None:
-        record = {"event": event, "time": time.time(), **fields}
+    def emit(self, event: TrainingEvent) -> None:
+        """Write a typed event (stamped with the time now)."""
+        record = event.to_record()
+        record["time"] = time.time()
+        self._append(record)
+
+    def _append(self, record: dict[str, Any]) -> None:
         with self.file.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         if self.echo:
@@ -170,12 +182,32 @@ def evaluate_loss(model, examples: list[Encoded], batch_size: int, pad_id: int, 
 
 # -- checkpoints ------------------------------------------------------------------------------
 
+CHECKPOINT, CHECKPOINT_OLD, CHECKPOINT_PARTIAL = "checkpoint", "checkpoint.old", "checkpoint.partial"
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "state.pt").is_file() and (folder / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def checkpoint_folder(run: Run) -> Path | None:
+    """The newest complete checkpoint: `checkpoint/`, or `checkpoint.old/` when a crash came
+    between the two renames of `save_checkpoint` (the new one was not in place yet)."""
+    for name in (CHECKPOINT, CHECKPOINT_OLD):
+        if _complete(run.folder / name):
+            return run.folder / name
+    return None
+
 
 def save_checkpoint(run: Run, model, optimizer, scheduler, position: dict[str, Any]) -> None:
-    """Adapter + optimizer + scheduler + position, swapped in whole (a crash keeps the old one)."""
+    """Adapter + optimizer + scheduler + position, swapped in whole.
+
+    Written to `checkpoint.partial/`, then `checkpoint/` becomes `checkpoint.old/` and the
+    partial one becomes `checkpoint/`. A crash at any point leaves one complete checkpoint that
+    `checkpoint_folder` finds: the old one is only deleted once the new one is in place.
+    """
     import torch
 
-    partial = run.folder / "checkpoint.partial"
+    partial = run.folder / CHECKPOINT_PARTIAL
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial / "adapter")
     torch.save(
@@ -183,10 +215,10 @@ def save_checkpoint(run: Run, model, optimizer, scheduler, position: dict[str, A
          "torch_rng": torch.get_rng_state(), "position": position},
         partial / "state.pt",
     )
-    final = run.folder / "checkpoint"
-    old = run.folder / "checkpoint.old"
-    shutil.rmtree(old, ignore_errors=True)
+    final = run.folder / CHECKPOINT
+    old = run.folder / CHECKPOINT_OLD
     if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
     partial.rename(final)
     shutil.rmtree(old, ignore_errors=True)
@@ -197,8 +229,8 @@ def load_checkpoint(run: Run, model, optimizer, scheduler) -> dict[str, Any]:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    folder = run.folder / "checkpoint"
-    if not (folder / "state.pt").is_file():
+    folder = checkpoint_folder(run)
+    if folder is None:
         raise PaError(f"{run.folder}: no checkpoint to resume from; start a new run without --resume")
     weights = load_file(str(folder / "adapter" / "adapter_model.safetensors"))
     set_peft_model_state_dict(model, weights)
@@ -234,6 +266,184 @@ def load_state_file(file: Path) -> dict[str, Any]:
 # -- the run ----------------------------------------------------------------------------------
 
 
+class TrainingLoop:
+    """One run's training, in the steps a reader follows: `step`, `evaluate`, `checkpoint`,
+    `finish` (adapter + export). `run()` drives them over the epochs; `prepare()` loads the
+    base model, the dataset and the optimizer (resuming from the checkpoint when asked)."""
+
+    def __init__(self, run: Run, *, resume: bool, paths: Paths, stop: StopRequested, log: ProgressLog):
+        self.run_folder = run
+        self.resume = resume
+        self.paths = paths
+        self.stop = stop
+        self.log = log
+        self.spec = run.spec
+        self.hp = TrainConfig(**self.spec["train"])
+        self.kind = self.spec["kind"]
+        self.threads = self.spec.get("threads") or os.cpu_count() or 1
+        self.position: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "eval_losses": [], "train_seconds": 0.0, "tokens": 0}
+        self.loss_value: float | None = None
+        self.eval_loss: float | None = None
+        self.session_steps = 0
+        self.session_start = time.monotonic()
+        self.last_checkpoint = time.monotonic()
+
+    def prepare(self) -> None:
+        import torch
+        from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+
+        from finetune.base_model import resolve_base_model
+
+        hp = self.hp
+        torch.set_num_threads(self.threads)
+        torch.manual_seed(hp.seed)
+        self.log.emit(Preparing(message=f"loading base model {hp.base_model}"))
+        self.base = resolve_base_model(hp.base_model, self.paths)
+        tokenizer = AutoTokenizer.from_pretrained(self.base.folder)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        dataset = Dataset.load(self.run_folder.folder / "data")
+        self.report = report = dataset.report
+        report.previous_trimmed = report.dropped_too_long = report.thinking_trimmed = 0
+        answer_tokens = self.spec.get("agent_answer_tokens") or AgentBudget(hp.max_length).answer
+        self.train_set = encode_examples(tokenizer, self.kind, dataset.train, hp.max_length, report, answer_tokens)
+        self.eval_set = encode_examples(tokenizer, self.kind, dataset.eval, hp.max_length, report, answer_tokens)
+        if not self.train_set:
+            raise PaError(f"every training example is longer than train.max_length={hp.max_length}; raise it in config.toml")
+
+        self.device = pick_device()
+        self.model = add_lora(load_base_for_training(self.base.folder, self.device), hp)
+        if self.device == "cpu":
+            self.model.to(torch.float32)
+        self.model.train()
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=hp.learning_rate, weight_decay=0.0)
+        self.total = math.ceil(len(self.train_set) / hp.batch_size) * hp.epochs
+        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, min(10, max(1, self.total // 20)), self.total)
+        if self.resume:
+            self.position = load_checkpoint(self.run_folder, self.model, self.optimizer, self.scheduler)
+        self.eval_loss = self.position["eval_losses"][-1] if self.position["eval_losses"] else None
+        self.log.emit(Started(
+            total=self.total, step=self.position["step"], epochs=hp.epochs, device=self.device,
+            mode="qlora-4bit" if self.device == "cuda" else "lora-fp32", threads=self.threads,
+            train_examples=len(self.train_set), eval_examples=len(self.eval_set), resumed=self.resume,
+            trainable_parameters=sum(p.numel() for p in self.trainable), dataset=asdict(report),
+        ))
+
+    def run(self, *, export: bool = True):
+        """Every epoch from the saved position; returns the agent, or None when stopped or not exported."""
+        self.prepare()
+        lengths = [e.length for e in self.train_set]
+        for epoch in range(self.position["epoch"], self.hp.epochs):
+            batches = length_grouped_batches(lengths, self.hp.batch_size, self.hp.seed * 1000 + epoch)
+            first = self.position["batch"] if epoch == self.position["epoch"] else 0
+            for batch_index in range(first, len(batches)):
+                self.step(epoch, batch_index, batches[batch_index])
+                if self.stop.requested:
+                    return self.interrupted()
+                if time.monotonic() - self.last_checkpoint > CHECKPOINT_SECONDS:
+                    self.checkpoint(announce=True)
+            self.evaluate(epoch)
+            self.checkpoint()
+        return self.finish(export=export)
+
+    def step(self, epoch: int, batch_index: int, members: list[int]) -> float:
+        """One optimizer step on one batch; logs loss, speed and ETA."""
+        import torch
+
+        position, total = self.position, self.total
+        step_start = time.monotonic()
+        batch = collate([self.train_set[i] for i in members], self.pad_id)
+        tokens = int(batch["attention_mask"].sum())
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        loss = self.model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_value = self.loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise PaError(f"training diverged (loss {loss_value}) at step {position['step'] + 1}; lower train.learning_rate")
+        position.update(epoch=epoch, batch=batch_index + 1, step=position["step"] + 1)
+        position["train_seconds"] += time.monotonic() - step_start
+        position["tokens"] += tokens
+        self.session_steps += 1
+        elapsed = time.monotonic() - self.session_start
+        eta = elapsed / self.session_steps * (total - position["step"])
+        self.log.emit(Stepped(
+            step=position["step"], total=total, epoch=epoch + 1, loss=round(loss_value, 4),
+            eval_loss=self.eval_loss, lr=self.scheduler.get_last_lr()[0],
+            tokens_per_s=self.tokens_per_s, elapsed=round(position["train_seconds"], 1), eta=round(eta, 1),
+        ))
+        return loss_value
+
+    @property
+    def tokens_per_s(self) -> float:
+        return round(self.position["tokens"] / max(self.position["train_seconds"], 1e-9), 1)
+
+    def evaluate(self, epoch: int) -> None:
+        """Held-out loss at the end of an epoch."""
+        self.eval_loss = evaluate_loss(self.model, self.eval_set, self.hp.batch_size, self.pad_id, self.device)
+        self.position["eval_losses"].append(self.eval_loss)
+        self.position.update(epoch=epoch + 1, batch=0)
+        self.log.emit(Evaluated(epoch=epoch + 1, step=self.position["step"], total=self.total,
+                                eval_loss=self.eval_loss, loss=self.loss_value))
+
+    def checkpoint(self, *, announce: bool = False) -> None:
+        save_checkpoint(self.run_folder, self.model, self.optimizer, self.scheduler, self.position)
+        self.last_checkpoint = time.monotonic()
+        if announce:
+            self.log.emit(Checkpointed(step=self.position["step"], total=self.total))
+
+    def interrupted(self) -> None:
+        """Stop asked (Ctrl-C, x, the parent gone): checkpoint, say how to continue."""
+        self.checkpoint()
+        step, total = self.position["step"], self.total
+        set_status(self.run_folder, "interrupted")
+        self.log.emit(Interrupted(step=step, total=total, message=f"stopped at step {step}/{total}; continue with --resume"))
+        return None
+
+    def finish(self, *, export: bool = True):
+        """Save the adapter, then merge and export it to a versioned agent folder."""
+        run = self.run_folder
+        self.model.save_pretrained(run.folder / "adapter")
+        summary = {
+            "final_train_loss": self.loss_value,
+            "eval_losses": self.position["eval_losses"],
+            "steps": self.position["step"],
+            "train_seconds": round(self.position["train_seconds"], 1),
+            "tokens_per_s": self.tokens_per_s,
+            "device": self.device,
+        }
+        self.log.emit(Trained(**summary))
+        del self.model, self.optimizer
+        if not export:
+            set_status(run, "done")
+            return None
+
+        from finetune.export import export_agent
+
+        spec = self.spec
+        agent = export_agent(
+            self.paths, spec["profile"], self.kind, self.base, run.folder / "adapter",
+            quant=spec.get("quant", "auto"), threads=self.threads,
+            keep_float=bool(spec.get("keep_float", False)), float_type=spec.get("float_type", "f16"),
+            manifest={
+                "data_hash": spec["data_hash"], "hyperparameters": self.hp.model_dump(), "training": summary,
+                "dataset": asdict(self.report), "run": str(run.folder),
+            },
+            on_stage=lambda stage, message: self.log.emit(Exporting(stage=stage, message=message)),
+        )
+        set_status(run, "done")
+        self.log.emit(Finished(agent=str(agent.folder), version=agent.version, gguf=str(agent.gguf), quant=agent.quant,
+                               size=agent.gguf.stat().st_size))
+        return agent
+
+
+def set_status(run: Run, status: str) -> None:
+    (run.folder / STATUS_FILE).write_text(status, encoding="utf-8")
+
+
 def train_run(
     run: Run,
     *,
@@ -243,167 +453,104 @@ def train_run(
     echo: Callable[[dict[str, Any]], None] | None = None,
     export: bool = True,
 ):
-    """Train the run's adapter, then export the agent; returns its AgentInfo (None if stopped)."""
-    import torch
-    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+    """Train the run's adapter, then export the agent; returns its AgentInfo (None if stopped).
 
-    from finetune.base_model import resolve_base_model
+    Holds the run (its lock, pid and heartbeat) while it works, so every view sees it alive and
+    no second trainer can start on it.
+    """
+    with hold_run(run):
+        set_status(run, "running")
+        loop = TrainingLoop(run, resume=resume, paths=paths or resolve_paths(), stop=stop or StopRequested(),
+                            log=ProgressLog(run, echo))
+        return loop.run(export=export)
 
-    paths = paths or resolve_paths()
-    stop = stop or StopRequested()
-    log = ProgressLog(run, echo)
-    spec = run.spec
-    hp = TrainConfig(**spec["train"])
-    kind = spec["kind"]
-    (run.folder / STATUS_FILE).write_text("running", encoding="utf-8")
-    threads = spec.get("threads") or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    torch.manual_seed(hp.seed)
 
-    log.write("preparing", message=f"loading base model {hp.base_model}")
-    base = resolve_base_model(hp.base_model, paths)
-    tokenizer = AutoTokenizer.from_pretrained(base.folder)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    dataset = Dataset.load(run.folder / "data")
-    report = dataset.report
-    report.previous_trimmed = report.dropped_too_long = report.thinking_trimmed = 0
-    answer_tokens = spec.get("agent_answer_tokens") or AgentBudget(hp.max_length).answer
-    train_set = encode_examples(tokenizer, kind, dataset.train, hp.max_length, report, answer_tokens)
-    eval_set = encode_examples(tokenizer, kind, dataset.eval, hp.max_length, report, answer_tokens)
-    if not train_set:
-        raise PaError(f"every training example is longer than train.max_length={hp.max_length}; raise it in config.toml")
+# -- holding a run: lock, pid, heartbeat, parent watch ---------------------------------------------
 
-    device = pick_device()
-    model = add_lora(load_base_for_training(base.folder, device), hp)
-    if device == "cpu":
-        model.to(torch.float32)
-    model.train()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=0.0)
-    steps_per_epoch = math.ceil(len(train_set) / hp.batch_size)
-    total = steps_per_epoch * hp.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, min(10, max(1, total // 20)), total)
 
-    position = {"epoch": 0, "batch": 0, "step": 0, "eval_losses": [], "train_seconds": 0.0, "tokens": 0}
-    if resume:
-        position = load_checkpoint(run, model, optimizer, scheduler)
-    lengths = [e.length for e in train_set]
-    log.write(
-        "start", total=total, step=position["step"], epochs=hp.epochs, device=device,
-        mode="qlora-4bit" if device == "cuda" else "lora-fp32", threads=threads,
-        train_examples=len(train_set), eval_examples=len(eval_set), resumed=resume,
-        trainable_parameters=sum(p.numel() for p in trainable), dataset=asdict(report),
-    )
+@contextmanager
+def hold_run(run: Run) -> Iterator[None]:
+    """The run's lock for as long as this process trains it, with its pid and a heartbeat."""
+    import fcntl
 
-    session_start = time.monotonic()
-    session_steps = 0
-    last_checkpoint = time.monotonic()
-    loss_value = None
-    eval_loss = position["eval_losses"][-1] if position["eval_losses"] else None
-    stopped = False
-    for epoch in range(position["epoch"], hp.epochs):
-        batches = length_grouped_batches(lengths, hp.batch_size, hp.seed * 1000 + epoch)
-        for batch_index in range(position["batch"] if epoch == position["epoch"] else 0, len(batches)):
-            step_start = time.monotonic()
-            batch = collate([train_set[i] for i in batches[batch_index]], pad_id)
-            tokens = int(batch["attention_mask"].sum())
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise PaError(f"training diverged (loss {loss_value}) at step {position['step'] + 1}; lower train.learning_rate")
-            position.update(epoch=epoch, batch=batch_index + 1, step=position["step"] + 1)
-            position["train_seconds"] += time.monotonic() - step_start
-            position["tokens"] += tokens
-            session_steps += 1
-            elapsed = time.monotonic() - session_start
-            eta = elapsed / session_steps * (total - position["step"])
-            log.write(
-                "step", step=position["step"], total=total, epoch=epoch + 1, loss=round(loss_value, 4),
-                eval_loss=eval_loss, lr=scheduler.get_last_lr()[0],
-                tokens_per_s=round(position["tokens"] / max(position["train_seconds"], 1e-9), 1),
-                elapsed=round(position["train_seconds"], 1), eta=round(eta, 1),
-            )
-            if stop.requested:
-                stopped = True
-                break
-            if time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
-                save_checkpoint(run, model, optimizer, scheduler, position)
-                log.write("checkpoint", step=position["step"], total=total)
-                last_checkpoint = time.monotonic()
-        if stopped:
-            break
-        eval_loss = evaluate_loss(model, eval_set, hp.batch_size, pad_id, device)
-        position["eval_losses"].append(eval_loss)
-        position.update(epoch=epoch + 1, batch=0)
-        log.write("eval", epoch=epoch + 1, step=position["step"], total=total, eval_loss=eval_loss, loss=loss_value)
-        save_checkpoint(run, model, optimizer, scheduler, position)
-        last_checkpoint = time.monotonic()
+    handle = (run.folder / LOCK_FILE).open("a+b")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise TrainingBusyError(
+                f"{run.folder.name} is already being trained by process {run.pid() or '?'}; "
+                "stop it before starting another"
+            ) from None
+        (run.folder / PID_FILE).write_text(str(os.getpid()), encoding="ascii")
+        beating = threading.Event()
 
-    if stopped:
-        save_checkpoint(run, model, optimizer, scheduler, position)
-        (run.folder / STATUS_FILE).write_text("interrupted", encoding="utf-8")
-        log.write("interrupted", step=position["step"], total=total,
-                  message=f"stopped at step {position['step']}/{total}; continue with --resume")
-        return None
+        def beat() -> None:
+            while not beating.is_set():
+                beat_file = run.folder / HEARTBEAT_FILE  # replaced whole: a reader never sees it half-written
+                partial = beat_file.with_name(HEARTBEAT_FILE + ".partial")
+                partial.write_text(f"{time.time():.3f}", encoding="ascii")
+                os.replace(partial, beat_file)
+                beating.wait(HEARTBEAT_SECONDS)
 
-    model.save_pretrained(run.folder / "adapter")
-    summary = {
-        "final_train_loss": loss_value,
-        "eval_losses": position["eval_losses"],
-        "steps": position["step"],
-        "train_seconds": round(position["train_seconds"], 1),
-        "tokens_per_s": round(position["tokens"] / max(position["train_seconds"], 1e-9), 1),
-        "device": device,
-    }
-    log.write("trained", **summary)
-    del model, optimizer
-    if not export:
-        (run.folder / STATUS_FILE).write_text("done", encoding="utf-8")
-        return None
+        heart = threading.Thread(target=beat, name="heartbeat", daemon=True)
+        heart.start()
+        try:
+            yield
+        finally:
+            beating.set()
+            heart.join(timeout=5)
+    finally:
+        handle.close()  # releases the lock
 
-    from finetune.export import export_agent
 
-    agent = export_agent(
-        paths, spec["profile"], kind, base, run.folder / "adapter",
-        quant=spec.get("quant", "auto"), threads=threads,
-        keep_float=bool(spec.get("keep_float", False)), float_type=spec.get("float_type", "f16"),
-        manifest={
-            "data_hash": spec["data_hash"], "hyperparameters": hp.model_dump(), "training": summary,
-            "dataset": asdict(report), "run": str(run.folder),
-        },
-        on_stage=lambda stage, message: log.write("export", stage=stage, message=message),
-    )
-    (run.folder / STATUS_FILE).write_text("done", encoding="utf-8")
-    log.write("done", agent=str(agent.folder), version=agent.version, gguf=str(agent.gguf), quant=agent.quant,
-              size=agent.gguf.stat().st_size)
-    return agent
+def watch_parent(parent: int, stop: StopRequested, poll_seconds: float = 0.2) -> threading.Thread:
+    """Stop at the next step once the process that started training is gone.
+
+    When the parent dies the child is re-parented, so `os.getppid()` changes; polling it works
+    on every POSIX system and, unlike PR_SET_PDEATHSIG, does not fire when merely the parent's
+    starting thread (a TUI worker thread) ends. The stop is the same as Ctrl-C: a checkpoint
+    first, so `--resume` loses nothing.
+    """
+
+    def poll() -> None:
+        while not stop.requested:
+            if os.getppid() != parent:
+                print(f"parent process {parent} is gone; stopping at a checkpoint", file=sys.stderr, flush=True)
+                stop.requested = True
+                return
+            time.sleep(poll_seconds)
+
+    watcher = threading.Thread(target=poll, name="parent-watch", daemon=True)
+    watcher.start()
+    return watcher
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m finetune.train", description=__doc__.splitlines()[0])
     parser.add_argument("run_folder", type=Path)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--parent", type=int, default=None, help="stop at a checkpoint when this process is gone")
     args = parser.parse_args(argv)
     run = Run(args.run_folder)
     stop = StopRequested()
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    if args.parent is not None:
+        watch_parent(args.parent, stop)
     try:
         agent = train_run(run, resume=args.resume, stop=stop)
+    except TrainingBusyError as err:  # another process has the run: leave its status alone
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     except PaError as err:
-        (run.folder / STATUS_FILE).write_text("failed", encoding="utf-8")
-        ProgressLog(run).write("failed", message=str(err))
+        set_status(run, "failed")
+        ProgressLog(run).emit(Failed(message=str(err)))
         return err.exit_code
     except Exception as exc:  # noqa: BLE001 - the UI must learn why the process died
-        (run.folder / STATUS_FILE).write_text("failed", encoding="utf-8")
+        set_status(run, "failed")
         traceback.print_exc()
-        ProgressLog(run).write("failed", message=f"{exc.__class__.__name__}: {exc} (details in {run.folder / 'train.log'})")
+        ProgressLog(run).emit(Failed(message=f"{exc.__class__.__name__}: {exc} (details in {run.folder / 'train.log'})"))
         return 1
     return 0 if agent is not None or not stop.requested else 130
 

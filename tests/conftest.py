@@ -26,9 +26,6 @@ def pa_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PA_HOME", str(home))
     monkeypatch.delenv("PA_CONFIG_DIR", raising=False)
     monkeypatch.delenv("PA_DATA_DIR", raising=False)
-    from core.cli import common
-
-    common.paths.cache_clear()
     return home
 
 
@@ -58,6 +55,19 @@ def enron_dir() -> Path:
     """The real Enron sent mails in ../shared; a missing folder fails loudly, never skips."""
     assert ENRON.is_dir(), f"{ENRON} is missing: the shared data folder must sit beside the repo"
     return ENRON
+
+
+# -- a real OpenAI-compatible server ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory):
+    """`python -m llama_cpp.server` serving the embedded SmolLM2 on a free loopback port, once per session."""
+    from tests.test_backend_openai import start_llama_server
+
+    server = start_llama_server(tmp_path_factory.mktemp("llama-server") / "server.log")
+    yield server
+    server.stop()
 
 
 # -- a trained tiny preference agent (finetune) -------------------------------------------------

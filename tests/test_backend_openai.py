@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,13 +75,6 @@ def start_llama_server(log: Path, ready_within: float = 90.0) -> LlamaServer:
             time.sleep(0.2)
     server.stop()
     raise AssertionError(f"llama_cpp.server was not ready within {ready_within:g} s:\n{log.read_text()[-2000:]}")
-
-
-@pytest.fixture(scope="session")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    server = start_llama_server(tmp_path_factory.mktemp("llama-server") / "server.log")
-    yield server
-    server.stop()
 
 
 def backend_for(base_url: str, model: str = MODEL_ALIAS, **kwargs) -> OpenAIBackend:

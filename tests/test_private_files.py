@@ -53,9 +53,6 @@ def test_an_unusable_data_folder_is_one_line_not_a_traceback(pa, pa_home, monkey
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
     monkeypatch.setenv("PA_HOME", str(blocker / "pa"))
-    from core.cli import common
-
-    common.paths.cache_clear()
     result = pa("corpus", "list", "--profile", "ann")
     assert result.exit_code == 1, result.stderr
     assert result.stderr.startswith("error: ") and "set PA_HOME" in result.stderr and "Traceback" not in result.stderr

@@ -16,56 +16,11 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from core.errors import PaError
+from core.workspace import Workspace
+from tui.navigation import NAVIGATION, PLACES
 from tui.session import Session
 
 DARK, LIGHT = "textual-dark", "textual-light"
-
-
-def _home() -> Screen:
-    from tui.screens.home import HomeScreen
-
-    return HomeScreen()
-
-
-def _import() -> Screen:
-    from tui.screens.import_corpus import ImportScreen
-
-    return ImportScreen()
-
-
-def _pipeline() -> Screen:
-    from tui.screens.pipeline import PipelineScreen
-
-    return PipelineScreen()
-
-
-def _draft() -> Screen:
-    from tui.screens.draft import DraftScreen
-
-    return DraftScreen()
-
-
-def _compare() -> Screen:
-    from tui.screens.compare import CompareScreen
-
-    return CompareScreen()
-
-
-def _evaluation() -> Screen:
-    from tui.screens.evaluation import EvaluationScreen
-
-    return EvaluationScreen()
-
-
-# Screen name -> (key, title). The nav bar, the help screen and the palette read this.
-NAVIGATION = {
-    "home": ("f2", "Profiles"),
-    "import": ("f3", "Import"),
-    "pipeline": ("f4", "Pipeline"),
-    "draft": ("f5", "Draft"),
-    "compare": ("f6", "Compare"),
-    "evaluation": ("f7", "Eval"),
-}
 
 
 def describe_error(error: BaseException | None) -> str:
@@ -81,14 +36,7 @@ class PaApp(App[None]):
     CSS_PATH = "pa.tcss"
     TITLE = "pa"
     SUB_TITLE = "write like you"
-    MODES = {
-        "home": _home,
-        "import": _import,
-        "pipeline": _pipeline,
-        "draft": _draft,
-        "compare": _compare,
-        "evaluation": _evaluation,
-    }
+    MODES = {place.mode: place.factory() for place in PLACES}
     DEFAULT_MODE = "home"
     BINDINGS = [
         Binding("f1", "help", "Help"),
@@ -102,6 +50,11 @@ class PaApp(App[None]):
         self.session = session or Session()
         self.theme = DARK
 
+    @property
+    def workspace(self) -> Workspace:
+        """The use cases every screen calls (`core.workspace`)."""
+        return self.session.workspace
+
     # -- navigation --------------------------------------------------------------------------------
 
     def action_go(self, mode: str) -> None:
@@ -109,10 +62,21 @@ class PaApp(App[None]):
             self.switch_mode(mode)
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from tui.screens.help import HelpScreen, Section
+        from tui.widgets.intent_input import IntentInput
 
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):
+            return
+        everywhere = [Binding(key, "", title) for key, title in NAVIGATION.values()]
+        everywhere += [b for b in self.BINDINGS if b.show]
+        everywhere += [Binding("ctrl+t", "", "Toggle light/dark theme"), Binding("ctrl+p", "", "Command palette")]
+        sections = [Section("Everywhere", everywhere)]
+        for place in PLACES:
+            bindings = list(place.load().BINDINGS)
+            if place.mode == "draft":
+                bindings += list(IntentInput.BINDINGS)
+            sections.append(Section(f"{place.heading or place.title} ({place.key.upper()})", bindings))
+        self.push_screen(HelpScreen(sections))
 
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.theme == DARK else DARK
@@ -146,9 +110,7 @@ class PaApp(App[None]):
 def main() -> None:
     """Console-script entry point: `pa-tui`."""
     try:
-        session = Session()
-        session.store  # a broken or newer store is one line here, not a traceback inside the UI
-        app = PaApp(session)
+        app = PaApp(Session())  # a broken config or a newer store is one line here, not a traceback inside the UI
     except PaError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(err.exit_code) from None

@@ -1,36 +1,32 @@
-"""What every command needs: paths, config, store, a console, and JSON output."""
+"""What every command shares: the workspace it works on, a console, and JSON output.
+
+Nothing is cached between commands: each opens the installation (PA_HOME or the platform
+folders) afresh, so in-process callers (tests, `pa serve`) never see another's paths.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from functools import lru_cache
 
 from core.cli.safe_console import SafeConsole
-from core.config import Config, load_config
-from core.paths import Paths, resolve_paths
-from core.store import Store
+from core.workspace import Workspace
 
 console = SafeConsole()
 err_console = SafeConsole(stderr=True)
 
 
-@lru_cache(maxsize=1)
-def paths() -> Paths:
-    return resolve_paths()
+def open_workspace() -> Workspace:
+    """The installation's workspace (use as a context manager: it closes the store).
 
-
-def config() -> Config:
-    return load_config(paths())
-
-
-def open_store() -> Store:
+    When opening the store had to tighten file permissions, the one-line note says so."""
     from core.private_files import fixed_note
 
-    store = Store.open(paths().store_file)
+    workspace = Workspace.open()
+    store = workspace.store
     if store.made_private:
         err_console.print(fixed_note(store.made_private, store.path.parent), markup=False, highlight=False)
-    return store
+    return workspace
 
 
 def print_json(data: object) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -36,24 +35,17 @@ def import_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Import someone's writing into a profile: cleaned, de-duplicated, split 80/20."""
-    from core.corpus import ImportOptions, import_corpus
     from core.corpus.fields import parse_field_options
 
-    options = ImportOptions(
-        profile=profile,
-        format=format.lower(),
-        senders=tuple(sender or ()),
-        text_field=text_field,
-        fields=parse_field_options(field or []),
-        genre=genre,
-        dry_run=dry_run,
-        corpus=common.config().corpus,
-    )
-    with common.open_store() as store:
+    with common.open_workspace() as workspace:
+        options = workspace.import_options(
+            profile, sender or (), format=format.lower(), text_field=text_field,
+            fields=parse_field_options(field or []), genre=genre, dry_run=dry_run,
+        )
         if as_json or not common.err_console.is_terminal:
-            report = import_corpus(store, path, options)
+            report = workspace.import_corpus(path, options)
         else:
-            report = _import_with_progress(store, path, options)
+            report = _import_with_progress(workspace, path, options)
     if as_json:
         common.print_json(report.to_dict())
     else:
@@ -63,10 +55,8 @@ def import_cmd(
         raise CorpusError(f"{path}: nothing imported ({report.messages_seen} items read; dropped: {reasons})")
 
 
-def _import_with_progress(store, path: Path, options):
+def _import_with_progress(workspace, path: Path, options):
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    from core.corpus import import_corpus
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[note]}"))
@@ -79,7 +69,7 @@ def _import_with_progress(store, path: Path, options):
                 tasks[event.stage] = bar.add_task(label, total=event.total, note="")
             bar.update(tasks[event.stage], completed=event.done, total=event.total, note=event.message)
 
-        return import_corpus(store, path, options, on_progress)
+        return workspace.import_corpus(path, options, on_progress)
 
 
 def _print_summary(report) -> None:
@@ -119,10 +109,6 @@ def _print_summary(report) -> None:
     console.print(f"[dim]{report.messages_seen / max(report.seconds, 1e-9):,.0f} items/s in {report.seconds:.2f}s[/]")
 
 
-def _profile(store, name: str):
-    return store.get_profile(name)
-
-
 def list_cmd(
     profile: str = typer.Option(..., "--profile", "-p"),
     split: Optional[str] = typer.Option(None, "--split", help="train or test"),
@@ -134,8 +120,8 @@ def list_cmd(
 
     if split not in (None, "train", "test"):
         raise typer.BadParameter("--split must be train or test")
-    with common.open_store() as store:
-        documents = store.documents(_profile(store, profile).id, split=split, limit=limit)
+    with common.open_workspace() as workspace:
+        documents = workspace.documents(profile, split=split, limit=limit)
     if as_json:
         common.print_json([{"id": d.id, "split": d.split, "date": d.date, "subject": d.subject, "sender": d.sender,
                             "words": len(d.text.split()), "text": d.text} for d in documents])
@@ -160,13 +146,8 @@ def show_cmd(
     """Show one document: its cleaned text, sign-off, previous context and metadata."""
     from dataclasses import asdict
 
-    from core.errors import UsageError
-
-    with common.open_store() as store:
-        owner = _profile(store, profile)
-        document = store.get_document(document_id)
-    if document.profile_id != owner.id:
-        raise UsageError(f"document {document_id} is not in profile {profile!r}; list them with `pa corpus list --profile {profile}`")
+    with common.open_workspace() as workspace:
+        document = workspace.document(profile, document_id)
     if as_json:
         common.print_json(asdict(document))
         return
@@ -188,16 +169,15 @@ def stats_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Counts for a profile: documents per split, words, senders, and past imports."""
-    with common.open_store() as store:
-        owner = _profile(store, profile)
-        stats = corpus_stats(store, owner)
+    with common.open_workspace() as workspace:
+        stats = workspace.corpus_stats(profile)
     if as_json:
         common.print_json(stats)
         return
     from rich.table import Table
 
     console = common.console
-    table = Table(title=f"profile {owner.name} ({owner.genre})", show_header=False, title_justify="left")
+    table = Table(title=f"profile {stats['profile']} ({stats['genre']})", show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("documents", str(stats["documents"]))
@@ -205,7 +185,7 @@ def stats_cmd(
     table.add_row("words (median / mean)", f"{stats['median_words']} / {stats['mean_words']}")
     table.add_row("with previous context", str(stats["with_previous_context"]))
     table.add_row("with sign-off", str(stats["with_signoff"]))
-    table.add_row("sender", shown(owner.sender or "(any)"))
+    table.add_row("sender", shown(str(stats["sender"] or "(any)")))
     table.add_row("dates", f"{stats['first_date'] or '?'} … {stats['last_date'] or '?'}")
     console.print(table)
     if stats["imports"]:
@@ -216,42 +196,3 @@ def stats_cmd(
             imports.add_row(str(row["id"]), shown(row["source"]), row["format"], str(row["seen"]), str(row["imported"]),
                             row["status"], row["finished_at"] or "")
         console.print(imports)
-
-
-def corpus_stats(store, profile) -> dict[str, object]:
-    """The numbers `pa corpus stats` shows (also used by the TUI)."""
-    counts = store.count_documents(profile.id)
-    words: list[int] = []
-    last_id = 0
-    while True:  # in pages, so a large profile is never loaded whole
-        rows = store.query("SELECT id, text FROM documents WHERE profile_id = ? AND id > ? ORDER BY id LIMIT 2000",
-                           (profile.id, last_id))
-        if not rows:
-            break
-        words.extend(len(row["text"].split()) for row in rows)
-        last_id = rows[-1]["id"]
-    words.sort()
-    extra = store.query(
-        "SELECT SUM(previous_context IS NOT NULL) AS prev, SUM(signoff IS NOT NULL) AS signoff, "
-        "MIN(date) AS first, MAX(date) AS last FROM documents WHERE profile_id = ?",
-        (profile.id,),
-    )[0]
-    imports = [
-        dict(row) | {"dropped": json.loads(row["dropped"] or "{}")}
-        for row in store.query("SELECT * FROM import_log WHERE profile_id = ? ORDER BY id", (profile.id,))
-    ]
-    return {
-        "profile": profile.name,
-        "genre": profile.genre,
-        "sender": profile.sender,
-        "documents": counts["train"] + counts["test"],
-        "train": counts["train"],
-        "test": counts["test"],
-        "median_words": words[len(words) // 2] if words else 0,
-        "mean_words": round(sum(words) / len(words), 1) if words else 0,
-        "with_previous_context": extra["prev"] or 0,
-        "with_signoff": extra["signoff"] or 0,
-        "first_date": extra["first"],
-        "last_date": extra["last"],
-        "imports": imports,
-    }

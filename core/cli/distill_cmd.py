@@ -27,95 +27,85 @@ STATUS_MARKS = {"ok": "[green]ok[/]", "failed": "[red]failed[/]", None: "[dim]-[
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("distill")
-    def distill_cmd(
-        profile: str = typer.Option(..., "--profile", "-p", help="The profile whose texts to distil."),
-        limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Only the first N documents (by id)."),
-        concurrency: Optional[int] = typer.Option(
-            None, "--concurrency", "-c", min=1, max=64, help="Model calls in flight (default: distill.concurrency in config)."
-        ),
-        stage: StageChoice = typer.Option(StageChoice.all, "--stage", help="Which stage to run; 'rules' runs both rule variants."),
-        retry_failed: bool = typer.Option(False, "--retry-failed", help="Give stages that failed before a new round of tries."),
-        model: Optional[str] = typer.Option(None, "--model", "-m", help="M_L spec for this run (default: models.large in config)."),
-        as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of progress bars and tables."),
-        batch_export: Optional[Path] = typer.Option(
-            None, "--batch-export", help="Write every pending call to this JSONL (OpenAI Batch API / vllm run-batch format)."
-        ),
-        batch_import: Optional[Path] = typer.Option(
-            None, "--batch-import", help="Read a batch engine's output JSONL into the journal and continue (then export again)."
-        ),
-    ) -> None:
-        """Distil intents, zero-shot drafts and preference rules from a profile's texts (resumable)."""
-        import asyncio
-
-        from core.distill import STAGE_CHOICES, distill_profile
-        from core.llm.specs import open_backend
-
-        config = common.config()
-        with common.open_store() as store:
-            found = store.get_profile(profile)
-            if batch_export or batch_import:
-                from core.cli.distill_batch_view import run_batch
-
-                run_batch(store, found, config, model or config.models.large, batch_import, batch_export,
-                          stages=STAGE_CHOICES[stage.value], limit=limit, retry_failed=retry_failed, as_json=as_json)
-                return
-            large = open_backend(model or config.models.large, config)
-
-            async def run(on_progress) -> DistillSummary:
-                return await distill_profile(
-                    store,
-                    found,
-                    large,
-                    config,
-                    stages=STAGE_CHOICES[stage.value],
-                    limit=limit,
-                    concurrency=concurrency,
-                    retry_failed=retry_failed,
-                    on_progress=on_progress,
-                )
-
-            if large.spec == "embedded" and not as_json:
-                common.err_console.print(
-                    "note: the embedded SmolLM2-135M is far too small to distil well; expect many recorded failures "
-                    "(most of them zero-shot drafts) and poor rules, or set models.large to a larger model "
-                    "(ollama:..., openai:...)",
-                    highlight=False,
-                )
-            if as_json:
-                summary = asyncio.run(run(lambda _: None))
-                common.print_json(summary.as_dict())
-            else:
-                with _ProgressView() as view:
-                    summary = asyncio.run(run(view.update))
-                _print_summary(summary)
-            _fail_when_nothing_succeeded(summary)
-
+    app.command("distill")(distill_cmd)
     rules = typer.Typer(help="Read what distillation produced.", no_args_is_help=True)
-
-    @rules.command("show")
-    def rules_show(
-        profile: str = typer.Option(..., "--profile", "-p"),
-        doc: Optional[int] = typer.Option(None, "--doc", "-d", help="One document: its text, intent, draft and rules side by side."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    ) -> None:
-        """List each document's distillation status, or show one document's results side by side."""
-        from core.distill import read_distillations
-
-        with common.open_store() as store:
-            found = store.get_profile(profile)
-            items = read_distillations(store, found, doc)
-            checks = _rule_checks(store, found, items)
-        if as_json:
-            common.print_json([{**_item_json(item), "rule_checks": [vars(v) for v in checks.get(item.document.id, [])]} for item in items])
-        elif doc is None:
-            _print_listing(profile, items)
-            _print_rule_checks(checks, one=False)
-        else:
-            _print_document(items[0])
-            _print_rule_checks(checks, one=True)
-
+    rules.command("show")(rules_show)
     app.add_typer(rules, name="rules")
+
+
+def distill_cmd(
+    profile: str = typer.Option(..., "--profile", "-p", help="The profile whose texts to distil."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Only the first N documents (by id)."),
+    concurrency: Optional[int] = typer.Option(
+        None, "--concurrency", "-c", min=1, max=64, help="Model calls in flight (default: distill.concurrency in config)."
+    ),
+    stage: StageChoice = typer.Option(StageChoice.all, "--stage", help="Which stage to run; 'rules' runs both rule variants."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Give stages that failed before a new round of tries."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="M_L spec for this run (default: models.large in config)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of progress bars and tables."),
+    batch_export: Optional[Path] = typer.Option(
+        None, "--batch-export", help="Write every pending call to this JSONL (OpenAI Batch API / vllm run-batch format)."
+    ),
+    batch_import: Optional[Path] = typer.Option(
+        None, "--batch-import", help="Read a batch engine's output JSONL into the journal and continue (then export again)."
+    ),
+) -> None:
+    """Distil intents, zero-shot drafts and preference rules from a profile's texts (resumable)."""
+    import asyncio
+
+    from core.distill import STAGE_CHOICES
+
+    with common.open_workspace() as workspace:
+        found = workspace.profile(profile)
+        if batch_export or batch_import:
+            from core.cli.distill_batch_view import run_batch
+
+            config = workspace.config
+            run_batch(workspace.store, found, config, model or config.models.large, batch_import, batch_export,
+                      stages=STAGE_CHOICES[stage.value], limit=limit, retry_failed=retry_failed, as_json=as_json)
+            return
+        large = workspace.open_backend(model)
+
+        async def run(on_progress) -> DistillSummary:
+            return await workspace.distill(
+                profile, large=large, stages=STAGE_CHOICES[stage.value], limit=limit, concurrency=concurrency,
+                retry_failed=retry_failed, on_progress=on_progress,
+            )
+
+        if large.spec == "embedded" and not as_json:
+            common.err_console.print(
+                "note: the embedded SmolLM2-135M is far too small to distil well; expect many recorded failures "
+                "(most of them zero-shot drafts) and poor rules, or set models.large to a larger model "
+                "(ollama:..., openai:...)",
+                highlight=False,
+            )
+        if as_json:
+            summary = asyncio.run(run(lambda _: None))
+            common.print_json(summary.as_dict())
+        else:
+            with _ProgressView() as view:
+                summary = asyncio.run(run(view.update))
+            _print_summary(summary)
+        _fail_when_nothing_succeeded(summary)
+
+
+def rules_show(
+    profile: str = typer.Option(..., "--profile", "-p"),
+    doc: Optional[int] = typer.Option(None, "--doc", "-d", help="One document: its text, intent, draft and rules side by side."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List each document's distillation status, or show one document's results side by side."""
+    with common.open_workspace() as workspace:
+        items = workspace.distillations(profile, doc)
+        checks = workspace.rule_checks(profile, items)
+    if as_json:
+        common.print_json([{**_item_json(item), "rule_checks": [vars(v) for v in checks.get(item.document.id, [])]} for item in items])
+    elif doc is None:
+        _print_listing(profile, items)
+        _print_rule_checks(checks, one=False)
+    else:
+        _print_document(items[0])
+        _print_rule_checks(checks, one=True)
 
 
 class _ProgressView:
@@ -206,14 +196,6 @@ def _item_json(item: DocumentDistillation) -> dict[str, object]:
         },
         "stages": {name: asdict(result) for name, result in item.stages.items()},
     }
-
-
-def _rule_checks(store, profile, items: list[DocumentDistillation]) -> dict[int, list]:
-    """pa's verdicts on the rules (kept, dropped with the reason, unchecked): core.style.rule_check."""
-    from core.style.rule_check import check_profile_rules, rule_verdicts
-
-    check_profile_rules(store, profile)
-    return {item.document.id: rule_verdicts(store, item.document.id) for item in items if "rules" in item.stages}
 
 
 def _print_rule_checks(checks: dict[int, list], one: bool) -> None:

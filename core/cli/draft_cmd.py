@@ -15,6 +15,7 @@ import typer
 
 from core.cli import common
 from core.errors import BackendError, NotTrainedError, UsageError
+from core.history import CHOICES
 
 STREAM_TITLES = {
     "naive": "Naive draft (M_L zero-shot)",
@@ -43,55 +44,41 @@ def draft_command(
     keep: Optional[str] = typer.Option(None, "--keep", help="Record which text you keep: naive or final."),
 ) -> None:
     """Write INTENT in the profile's style: naive draft and agent rules at once, then the final."""
-    from core.drafting import DraftContext, DraftRequest, DraftTranscript, draft
-    from core.history import record_choice, save_draft
+    from core.drafting import DraftRequest
 
     if not intent.strip():
         raise UsageError("the intent is empty; say what the text should say, e.g. pa draft \"ask Bob to move the meeting\"")
-    if keep is not None and keep not in ("naive", "final"):
-        raise UsageError(f"--keep {keep!r}: use naive or final")
+    if keep is not None and keep not in CHOICES:
+        raise UsageError(f"--keep {keep!r}: use {' or '.join(CHOICES)}")
     request = DraftRequest(intent.strip(), recipient=to, subject=subject, previous=_read_previous(previous))
-    context = DraftContext.open(profile, paths=common.paths(), config=common.config(), store=common.open_store())
-    info = context.agent_info("agent")  # NotTrainedError (exit 1, names `pa train`) before any model loads
-    large, agent = context.large(), context.agent("agent")
-    view = _StreamView(as_json)
-    transcript = asyncio.run(
-        view.run(
-            draft(large, agent, request, genre=context.genre, text_options=context.text_options, rules_options=context.rules_options,
-                  checker=context.final_checker(request)),
-            ("naive", "rules", "final"),
-        )
-    )
-    draft_id = save_draft(context.store, context.profile.id, request, transcript, agent_version=info.label)
-    result: dict[str, object] = {"draft_id": draft_id, "agent": info.label, **_transcript_json(transcript)}
-    kept_id = draft_id
-    if edit_rules:
-        agent_rules = transcript.text("rules") or ""
-        edited = _edit_in_editor(agent_rules)
-        if edited is not None and edited.strip() != agent_rules.strip():
-            from core.drafting import stream_final
-
-            regenerated = asyncio.run(
-                view.run(
-                    stream_final(large, request, edited, genre=context.genre, options=context.text_options),
-                    ("final",),
+    with common.open_workspace() as workspace:
+        started = workspace.draft(profile, request)  # NotTrainedError (exit 1, names `pa train`) before any model loads
+        label = started.agent.label
+        view = _StreamView(as_json)
+        transcript = asyncio.run(view.run(started.events, ("naive", "rules", "final")))
+        draft_id = workspace.save_draft(profile, request, transcript, agent=label)
+        result: dict[str, object] = {"draft_id": draft_id, "agent": label, **_transcript_json(transcript)}
+        kept_id = draft_id
+        if edit_rules:
+            agent_rules = transcript.text("rules") or ""
+            edited = _edit_in_editor(agent_rules)
+            if edited is not None and edited.strip() != agent_rules.strip():
+                regenerated = asyncio.run(view.run(
+                    workspace.rewrite(profile, request, edited), ("final",),
                     titles={"final": "Final (M_L following your edited rules)"},
-                )
-            )
-            kept_id = save_draft(
-                context.store, context.profile.id, request, regenerated, agent_version=info.label,
-                rules=agent_rules, edited_rules=edited.strip(), parent_id=draft_id,
-            )
-            result["edited"] = {"draft_id": kept_id, "edited_rules": edited.strip(), **_transcript_json(regenerated)}
-        elif not as_json:
-            common.err_console.print("rules unchanged; nothing to rewrite")
-    if keep:
-        record_choice(context.store, kept_id, keep)
-        result["chosen"] = {"draft_id": kept_id, "chosen": keep}
+                ))
+                kept_id = workspace.save_draft(profile, request, regenerated, agent=label, rules=agent_rules,
+                                               edited_rules=edited.strip(), parent_id=draft_id)
+                result["edited"] = {"draft_id": kept_id, "edited_rules": edited.strip(), **_transcript_json(regenerated)}
+            elif not as_json:
+                common.err_console.print("rules unchanged; nothing to rewrite")
+        if keep:
+            workspace.keep(kept_id, keep)
+            result["chosen"] = {"draft_id": kept_id, "chosen": keep}
     if as_json:
         common.print_json(result)
     else:
-        common.console.print(f"[dim]saved as draft #{kept_id} (agent {info.label}); see `pa history --profile {profile}`[/]")
+        common.console.print(f"[dim]saved as draft #{kept_id} (agent {label}); see `pa history --profile {profile}`[/]")
 
 
 def _read_previous(previous: str | None) -> str | None:
@@ -224,46 +211,23 @@ def compare_command(
     Methods run one after another so each one's timing is its own; a method whose model is not
     trained is shown as unavailable with the command that trains it.
     """
-    from core.drafting import METHODS, DraftContext, DraftRequest, generate, method_of
+    from core.drafting import DraftRequest
 
     if not intent.strip():
         raise UsageError("the intent is empty; say what the text should say")
-    names = _method_names(baselines) or list(METHODS)
-    for name in names:
-        method_of(name)
     request = DraftRequest(intent.strip(), recipient=to, subject=subject, previous=_read_previous(previous))
-    context = DraftContext.open(profile, paths=common.paths(), config=common.config(), store=common.open_store())
-    rows: list[dict[str, object]] = []
-    for name in names:
-        reason = context.unavailable(name)
-        if reason is not None:
-            rows.append({"method": name, "title": METHODS[name].title, "available": False, "reason": reason})
-            continue
-        if not as_json:
-            common.err_console.print(f"[dim]running {name}...[/]")
-        try:
-            result = asyncio.run(generate(name, request, context))
-        except NotTrainedError as err:
-            rows.append({"method": name, "title": METHODS[name].title, "available": False, "reason": str(err)})
-            continue
-        except BackendError as err:  # one method failing must not hide the others' results
-            rows.append({"method": name, "title": METHODS[name].title, "available": True, "error": str(err)})
-            continue
-        rows.append({
-            "method": name, "title": METHODS[name].title, "available": True, "text": result.text, "rules": result.rules,
-            "model": result.model, "seconds": round(result.seconds, 3),
-            "first_token_seconds": None if result.first_token_seconds is None else round(result.first_token_seconds, 3),
-            "completion_tokens": result.usage.completion_tokens if result.usage else None,
-            "checks": result.checks.as_dict() if result.checks else None,  # pa's checked final (agent only)
-        })
+    with common.open_workspace() as workspace:
+        announce = None if as_json else (lambda name: common.err_console.print(f"[dim]running {name}...[/]"))
+        found = asyncio.run(workspace.compare(profile, request, _method_names(baselines) or None, on_method=announce))
+    rows = [row.as_dict() for row in found]
     if as_json:
         common.print_json({"intent": request.intent, "profile": profile, "methods": rows})
     else:
         _print_compare_table(rows)
-    failed = [str(row["method"]) for row in rows if row.get("error")]
+    failed = [row.method for row in found if row.error]
     if failed:
         raise BackendError(f"{len(failed)} method(s) failed: {', '.join(failed)}; their errors are in the table above")
-    if not any(row["available"] for row in rows):
+    if not any(row.available for row in found):
         raise NotTrainedError("none of the chosen methods can run yet; train or distill as listed above")
 
 
@@ -315,17 +279,8 @@ def history_command(
     """The profile's drafts: intent, rules, edits and the text kept."""
     from dataclasses import asdict
 
-    from core.history import get_draft, list_drafts
-
-    store = common.open_store()
-    record = store.get_profile(profile)
-    if draft_id is not None:
-        draft = get_draft(store, draft_id)
-        if draft.profile_id != record.id:
-            raise UsageError(f"draft #{draft_id} belongs to another profile; list this one's with `pa history --profile {profile}`")
-        drafts = [draft]
-    else:
-        drafts = list_drafts(store, record.id, limit)
+    with common.open_workspace() as workspace:
+        drafts = [workspace.history_entry(profile, draft_id)] if draft_id is not None else workspace.history(profile, limit)
     if as_json:
         common.print_json([asdict(d) for d in drafts])
         return

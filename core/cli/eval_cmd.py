@@ -82,20 +82,10 @@ def eval_command(
         return
     if not profile:
         raise UsageError("name the profile to evaluate: pa eval --profile NAME (or `pa eval permutation --profiles A B ...`)")
-    from core.evaluate import evaluate_profile
-    from core.llm.specs import open_backend
-    from core.report import write_eval_report
-
-    paths, config, store = common.paths(), common.config(), common.open_store()
-    judge_backend = open_backend(judge or config.judge_spec, config)
-    with _progress(as_json) as on_progress:
-        report = asyncio.run(
-            evaluate_profile(
-                store, paths, config, profile, judge=judge_backend, baselines=split_list(baselines) or None,
-                limit=limit, on_progress=on_progress,
-            )
-        )
-    files = write_eval_report(report, out or paths.reports_dir(profile))
+    with common.open_workspace() as workspace, _progress(as_json) as on_progress:
+        report, files = asyncio.run(workspace.evaluate(
+            profile, judge=judge, baselines=split_list(baselines) or None, limit=limit, out=out, on_progress=on_progress,
+        ))
     if as_json:
         common.print_json({**report, "files": [str(f) for f in files]})
         return
@@ -112,14 +102,9 @@ def permutation_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Apply each profile's agent to every profile's held-out intents and score against the real texts."""
-    from core.evaluate import permutation
-    from core.report import permutation_dir, write_permutation_report
-
     names = split_list(profiles)
-    paths, config, store = common.paths(), common.config(), common.open_store()
-    with _progress(as_json) as on_progress:
-        report = asyncio.run(permutation(store, paths, config, names, limit=limit, metric=metric, on_progress=on_progress))
-    files = write_permutation_report(report, out or permutation_dir(paths))
+    with common.open_workspace() as workspace, _progress(as_json) as on_progress:
+        report, files = asyncio.run(workspace.permutation(names, limit=limit, metric=metric, out=out, on_progress=on_progress))
     if as_json:
         common.print_json({**report, "files": [str(f) for f in files]})
         return
@@ -162,7 +147,7 @@ class _progress:
 def _print_eval(report: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from core.report import mean_ci, percent, usd
+    from core.report import mean_ci, method_rows, pairwise_rows, percent, usd
 
     console = common.console
     console.print(
@@ -171,20 +156,20 @@ def _print_eval(report: dict[str, Any]) -> None:
     table = Table(title="Agent vs baselines (both orders; flips count as ties; 95% Wilson)", title_justify="left")
     for column in ("baseline", "n", "win", "tie", "loss", "invalid", "flipped", "win rate", "wins/(wins+losses)", "loss rate"):
         table.add_column(column, justify="left" if column in ("baseline", "win rate", "wins/(wins+losses)", "loss rate") else "right")
-    for row in report["pairwise"]:
+    for pair in pairwise_rows(report):
         table.add_row(
-            row["baseline"], str(row["n"]), str(row["win"]), str(row["tie"]), str(row["loss"]), str(row["invalid"]),
-            str(row["flipped"]), percent(row["win_rate"]), percent(row["decisive_win_rate"]), percent(row["loss_rate"]),
+            pair.baseline, str(pair.n), str(pair.win), str(pair.tie), str(pair.loss), str(pair.invalid),
+            str(pair.flipped), percent(pair.win_rate), percent(pair.decisive_win_rate), percent(pair.loss_rate),
         )
     console.print(table)
     similarity = Table(title="Similarity to the real text (mean, 95% bootstrap)", title_justify="left")
     for column in ("method", "n", "BERTScore F1", "cosine", "length ratio", "tokens in/out", "cost"):
         similarity.add_column(column, justify="right" if column in ("n", "tokens in/out") else "left")
-    for name, row in report["methods"].items():
-        sim = row["similarity"]
+    methods = method_rows(report)
+    for method in methods:
         similarity.add_row(
-            name, str(row["documents"]), mean_ci(sim["bertscore_f1"]), mean_ci(sim["cosine"]), mean_ci(sim["length_ratio"], 2),
-            f"{row['tokens']['prompt']}/{row['tokens']['completion']}", usd(row["cost_usd"]),
+            method.method, str(method.documents), mean_ci(method.bertscore_f1), mean_ci(method.cosine),
+            mean_ci(method.length_ratio, 2), f"{method.prompt_tokens}/{method.completion_tokens}", usd(method.cost_usd),
         )
     console.print(similarity)
     _print_style_lines(report)
@@ -197,9 +182,9 @@ def _print_eval(report: dict[str, Any]) -> None:
     )
     for name, why in report["skipped"].items():
         common.err_console.print(f"[yellow]skipped baseline {name}[/]: {why}")
-    for name, row in report["methods"].items():
-        for error in row["failed"]:
-            common.err_console.print(f"[yellow]{name} failed[/] on {error} (the next run retries it)")
+    for method in methods:
+        for error in method.failed:
+            common.err_console.print(f"[yellow]{method.method} failed[/] on {error} (the next run retries it)")
 
 
 def _print_permutation(report: dict[str, Any]) -> None:

@@ -32,17 +32,17 @@ def serve_command(
         host=host, port=port, api_key=read_api_key(api_key_env, host), max_concurrent=max_concurrent,
         max_request_bytes=max_request_bytes, max_tokens_limit=max_tokens, log_texts=log_texts, shared_base=shared_base,
     )
-    paths, config = common.paths(), common.config()
-    store = common.open_store()
+    workspace = common.open_workspace()
+    paths, config = workspace.paths, workspace.config
     pool = None
     if shared_base:
         from core.serve.shared_base import SharedBasePool
 
         pool = SharedBasePool(paths, config)
-    flow = DraftingFlow(paths, config, store, agent_backend=pool.backend_for if pool else None)
+    flow = DraftingFlow(paths, config, workspace.store, agent_backend=pool.backend_for if pool else None)
     try:
         run_server(flow, settings, announce=lambda line: print(line, flush=True))
     finally:
         if pool is not None:
             pool.close()  # before interpreter teardown, where llama.cpp's own cleanup fails
-        store.close()
+        workspace.close()

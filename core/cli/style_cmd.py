@@ -20,13 +20,11 @@ def style_command(
 ) -> None:
     """Show how the profile greets, closes, how long it writes and its punctuation habits (measured, no model)."""
     from core.errors import UsageError
-    from core.style.facts_store import load_profile_facts
 
     if split not in ("train", "test", "all"):
         raise UsageError(f"--split {split!r}: use train, test or all")
-    with common.open_store() as store:
-        found = store.get_profile(profile)
-        facts = load_profile_facts(store, found, None if split == "all" else split)
+    with common.open_workspace() as workspace:
+        facts = workspace.style_facts(profile, None if split == "all" else split)
     data = {"profile": profile, "split": split, "measured_by": "pa (code, no model)", **facts.as_dict()}
     if as_json:
         common.print_json(data)

@@ -14,180 +14,148 @@ from typing import Any, Optional
 
 import typer
 
+from core.agents import KINDS
 from core.cli import common
+from finetune.runs import QUANTS
 
 
-class KindChoice(str, Enum):
-    agent = "agent"
-    naive = "naive"
-    no_baseline = "no-baseline"
+def choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A click choice enum made from one of the core's tables, so the two cannot drift apart."""
+    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)  # type: ignore[return-value]
 
 
-class QuantChoice(str, Enum):
-    auto = "auto"
-    q8_0 = "q8_0"
-    q4_k_m = "q4_k_m"
-    f16 = "f16"
+KindChoice = choices("KindChoice", KINDS)
+QuantChoice = choices("QuantChoice", QUANTS)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("train")
-    def train_cmd(
-        profile: str = typer.Option(..., "--profile", "-p", help="The profile whose distilled data to train on."),
-        kind: KindChoice = typer.Option(
-            KindChoice.agent, "--kind", "-k",
-            help="agent: intent -> rules; naive: intent -> text; no-baseline: intent -> rules without a zero-shot draft.",
-        ),
-        quant: QuantChoice = typer.Option(
-            QuantChoice.auto, "--quant", "-q",
-            help="GGUF type of the exported model; auto: q8_0 when k-quants do not fit the rows (SmolLM2), else q4_k_m.",
-        ),
-        epochs: Optional[int] = typer.Option(None, "--epochs", "-e", min=1, help="Passes over the data (default: train.epochs in config)."),
-        resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run of this kind from its checkpoint."),
-        as_json: bool = typer.Option(False, "--json", help="Print progress events and the result as JSON lines."),
-    ) -> None:
-        """Fine-tune the profile's small model with LoRA and export it to GGUF (resumable)."""
-        from core.errors import PaError
-        from core.locks import profile_writer
-        from finetune.runs import prepare_run, resumable_run, start_training
-
-        paths = common.paths()
-        with profile_writer(paths.data_dir, profile, "pa train"):  # one writer per profile (core.locks)
-            with common.open_store() as store:
-                store.get_profile(profile)
-                if resume:
-                    run = resumable_run(paths, profile, kind.value)
-                else:
-                    run = prepare_run(paths, store, common.config(), profile, kind.value, quant=quant.value, epochs=epochs)
-            process = start_training(run, resume=resume)
-            resume_hint = f"continue with `pa train --profile {profile} --kind {kind.value} --resume`"
-            try:
-                final = _follow(run, process, as_json)
-            except KeyboardInterrupt:
-                # The terminal sent SIGINT to the training process too; make sure, then let it checkpoint.
-                process.send_signal(signal.SIGINT)
-                process.wait()
-                common.err_console.print(f"training stopped and checkpointed; {resume_hint}")
-                raise
-            code = process.wait()
-            if final is None or final.get("event") == "failed":
-                message = (final or {}).get("message") or f"training process exited with code {code}; see {run.folder / 'train.log'}"
-                raise PaError(message)
-            if final["event"] == "interrupted":
-                common.err_console.print(f"training stopped at step {final.get('step')}/{final.get('total')}; {resume_hint}")
-                raise KeyboardInterrupt
-            if not as_json:
-                _print_result(run, final)
-
+    app.command("train")(train_cmd)
     agents = typer.Typer(help="Trained preference agents and baselines.", no_args_is_help=True)
-
-    @agents.command("list")
-    def agents_list(
-        profile: str = typer.Option(..., "--profile", "-p"),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    ) -> None:
-        """List a profile's trained models (every kind and version)."""
-        from core.agents import list_agents
-
-        with common.open_store() as store:
-            store.get_profile(profile)
-        found = list_agents(common.paths(), profile)
-        if as_json:
-            common.print_json([_agent_row(a) for a in found])
-            return
-        if not found:
-            common.console.print(f"no trained models for {profile!r}; train one with `pa train --profile {profile}`")
-            return
-        from rich.table import Table
-
-        table = Table("kind", "version", "quant", "size", "eval loss", "examples", "created", "file")
-        for agent in found:
-            row = _agent_row(agent)
-            table.add_row(
-                agent.kind, f"v{agent.version}", row["quant"] or "-", _size(row["size_bytes"]),
-                _loss(row["eval_loss"]), str(row["train_examples"] or "-"), row["created_at"] or "-", str(agent.gguf),
-            )
-        common.console.print(table)
-
+    agents.command("list")(agents_list)
     app.add_typer(agents, name="agents")
 
 
-def _follow(run, process, as_json: bool) -> dict[str, Any] | None:
-    """Render events until the process exits; returns the last terminal event."""
+def train_cmd(
+    profile: str = typer.Option(..., "--profile", "-p", help="The profile whose distilled data to train on."),
+    kind: KindChoice = typer.Option(  # type: ignore[valid-type]
+        "agent", "--kind", "-k",
+        help="agent: intent -> rules; naive: intent -> text; no-baseline: intent -> rules without a zero-shot draft.",
+    ),
+    quant: QuantChoice = typer.Option(  # type: ignore[valid-type]
+        "auto", "--quant", "-q",
+        help="GGUF type of the exported model; auto: q8_0 when k-quants do not fit the rows (SmolLM2), else q4_k_m.",
+    ),
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", min=1, help="Passes over the data (default: train.epochs in config)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run of this kind from its checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print progress events and the result as JSON lines."),
+) -> None:
+    """Fine-tune the profile's small model with LoRA and export it to GGUF (resumable)."""
+    from core.errors import PaError
+    from finetune.transcript import Failed, Finished, Interrupted, TrainingTranscript
+
+    with common.open_workspace() as workspace, workspace.writer(profile, "pa train"):  # one writer per profile
+        run, process = workspace.start_training(profile, kind.value, resume=resume, quant=quant.value, epochs=epochs)
+        resume_hint = f"continue with `pa train --profile {profile} --kind {kind.value} --resume`"
+        transcript = TrainingTranscript(run=run.folder)
+        try:
+            _follow(workspace, run, process, transcript, as_json)
+        except KeyboardInterrupt:
+            # The terminal sent SIGINT to the training process too; make sure, then let it checkpoint.
+            process.send_signal(signal.SIGINT)
+            process.wait()
+            common.err_console.print(f"training stopped and checkpointed; {resume_hint}")
+            raise
+    code = process.wait()
+    final = transcript.terminal
+    if final is None or isinstance(final, Failed):
+        message = getattr(final, "message", "") or f"training process exited with code {code}; see {run.folder / 'train.log'}"
+        raise PaError(message)
+    if isinstance(final, Interrupted):
+        common.err_console.print(f"training stopped at step {final.step}/{final.total}; {resume_hint}")
+        raise KeyboardInterrupt
+    if as_json:
+        return
+    assert isinstance(final, Finished)
+    _print_result(run, final)
+
+
+def agents_list(
+    profile: str = typer.Option(..., "--profile", "-p"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List a profile's trained models (every kind and version)."""
+    with common.open_workspace() as workspace:
+        found = workspace.agents(profile)
+    if as_json:
+        common.print_json([_agent_row(a) for a in found])
+        return
+    if not found:
+        common.console.print(f"no trained models for {profile!r}; train one with `pa train --profile {profile}`")
+        return
+    from rich.table import Table
+
+    table = Table("kind", "version", "quant", "size", "eval loss", "examples", "created", "file")
+    for agent in found:
+        row = _agent_row(agent)
+        table.add_row(
+            agent.kind, f"v{agent.version}", row["quant"] or "-", _size(row["size_bytes"]),
+            _loss(row["eval_loss"]), str(row["train_examples"] or "-"), row["created_at"] or "-", str(agent.gguf),
+        )
+    common.console.print(table)
+
+
+def _follow(workspace, run, process, transcript, as_json: bool) -> None:
+    """Render the run's events (folded into `transcript`) until the process exits."""
     import json
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from finetune.runs import watch
+    from finetune.transcript import Evaluated, Exporting, Preparing, Started, Stepped
 
-    final = None
     if as_json:
-        for event in watch(run, process):
-            print(json.dumps(event, ensure_ascii=False), flush=True)
-            if event["event"] in ("done", "failed", "interrupted"):
-                final = event
-        return final
+        for event in workspace.follow_training(run, process, transcript):
+            print(json.dumps(event.to_record(), ensure_ascii=False), flush=True)
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn())
     with Progress(*columns, console=common.err_console, transient=False) as bar:
-        task = bar.add_task(f"training {run.spec['kind']}", total=None, info="loading")
-        for event in watch(run, process):
-            name = event["event"]
-            if name == "preparing":
-                bar.update(task, info=event.get("message", ""))
-            elif name == "start":
-                report = event.get("dataset") or {}
-                bar.update(task, total=event["total"], completed=event["step"],
-                           info=f"{event['train_examples']} examples, {event['mode']}")
-                for note in _dataset_notes(report):
+        task = bar.add_task(f"training {run.kind}", total=None, info="loading")
+        for event in workspace.follow_training(run, process, transcript):
+            if isinstance(event, Preparing):
+                bar.update(task, info=event.message)
+            elif isinstance(event, Started):
+                bar.update(task, total=event.total, completed=event.step, info=f"{event.train_examples} examples, {event.mode}")
+                for note in transcript.notes:
                     common.err_console.print(f"[yellow]{note}[/]")
-            elif name == "step":
-                eta = event.get("eta")
-                bar.update(task, completed=event["step"], info=(
-                    f"epoch {event['epoch']}  loss {event['loss']:.3f}  eval {_loss(event.get('eval_loss'))}  "
-                    f"{event['tokens_per_s']:.0f} tok/s  eta {_duration(eta)}"
+            elif isinstance(event, Stepped):
+                bar.update(task, completed=event.step, info=(
+                    f"epoch {event.epoch}  loss {_loss(event.loss)}  eval {_loss(event.eval_loss)}  "
+                    f"{event.tokens_per_s or 0:.0f} tok/s  eta {_duration(transcript.eta)}"
                 ))
-            elif name == "eval":
-                common.err_console.print(f"epoch {event['epoch']}: eval loss {_loss(event['eval_loss'])}")
-            elif name == "export":
-                bar.update(task, info=f"export: {event['message']}")
-            elif name in ("done", "failed", "interrupted"):
-                final = event
-    return final
+            elif isinstance(event, Evaluated):
+                common.err_console.print(f"epoch {event.epoch}: eval loss {_loss(event.eval_loss)}")
+            elif isinstance(event, Exporting):
+                bar.update(task, info=f"export: {event.message}")
 
 
-def _dataset_notes(report: dict[str, Any]) -> list[str]:
-    notes = list(report.get("notes") or [])
-    if report.get("missing_intent") or report.get("missing_target"):
-        notes.append(f"skipped {report.get('missing_intent', 0)} documents without an intent and "
-                     f"{report.get('missing_target', 0)} without a target; run `pa distill` to add them")
-    if report.get("previous_trimmed"):
-        notes.append(f"{report['previous_trimmed']} examples had their previous context cut to fit train.max_length")
-    if report.get("dropped_too_long"):
-        notes.append(f"{report['dropped_too_long']} examples were longer than train.max_length and left out")
-    if report.get("thinking_trimmed"):
-        notes.append(f"{report['thinking_trimmed']} targets had their thinking cut to fit the agent's answer budget "
-                     f"({report.get('answer_tokens')} tokens, 3/8 of train.max_length)")
-    return notes
+def _print_result(run, final) -> None:
+    from pathlib import Path
 
-
-def _print_result(run, final: dict[str, Any]) -> None:
     from rich.table import Table
 
     from core.agents import read_agent
-    from pathlib import Path
 
     spec = run.spec
-    agent = read_agent(Path(final["agent"]), spec["profile"], spec["kind"])
+    agent = read_agent(Path(final.agent), spec["profile"], spec["kind"])
     manifest = agent.manifest if agent else {}
     training = manifest.get("training", {})
     losses = training.get("eval_losses") or []
-    table = Table(title=f"{spec['profile']}/{spec['kind']}/v{final['version']}", show_header=False)
+    table = Table(title=f"{spec['profile']}/{spec['kind']}/v{final.version}", show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
-    table.add_row("model file", final["gguf"])
-    table.add_row("quantization", str(final.get("quant")))
-    table.add_row("size", _size(final.get("size")))
+    table.add_row("model file", final.gguf)
+    table.add_row("quantization", str(final.quant))
+    table.add_row("size", _size(final.size))
     table.add_row("base", str(manifest.get("base_model", {}).get("spec")))
     table.add_row("examples", f"{manifest.get('dataset', {}).get('train')} train, {manifest.get('dataset', {}).get('eval')} eval")
     table.add_row("steps", str(training.get("steps")))

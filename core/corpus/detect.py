@@ -11,13 +11,15 @@ from collections import Counter
 from pathlib import Path
 
 from core.corpus.csv_rows import CSV_SUFFIXES
-from core.corpus.eml import EML_SUFFIXES
 from core.corpus.files import looks_binary, walk_files
 from core.corpus.jsonl import JSONL_SUFFIXES
 from core.corpus.maildir import is_maildir
 from core.corpus.mbox import is_mbox_start
 from core.corpus.text_files import TEXT_SUFFIXES
 from core.errors import CorpusError, UsageError
+
+EML_SUFFIXES = (".eml",)
+"""One RFC 822 message per file (core.corpus.eml reads them)."""
 
 _HEADER_NAMES = (b"from:", b"to:", b"subject:", b"date:", b"message-id:", b"received:", b"return-path:",
                  b"mime-version:", b"content-type:", b"delivered-to:", b"x-")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from core.corpus.detect import EML_SUFFIXES, file_kind
 from core.corpus.files import file_size, read_bounded, walk_files
 from core.corpus.records import SourceRecord
-
-EML_SUFFIXES = (".eml",)
 
 
 def eml_files(path: Path) -> list[Path]:
@@ -19,8 +18,6 @@ def eml_files(path: Path) -> list[Path]:
     named = [file for file in files if file.suffix.lower() in EML_SUFFIXES]
     if named:
         return named
-    from core.corpus.detect import file_kind
-
     return [file for file in files if file_kind(file) is None]
 
 

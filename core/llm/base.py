@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from core.errors import BackendError
@@ -77,14 +78,72 @@ class Completion:
     finish_reason: str
 
 
+SpecKind = Literal["embedded", "gguf", "ollama", "openai"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: SpecKind
+    name: str
+    """Model name for servers; the file stem for local GGUF files."""
+    path: Path | None = None
+    """The GGUF file, for `gguf:` specs (for `embedded` it is found when opened)."""
+
+    def __str__(self) -> str:
+        if self.kind == "embedded":
+            return "embedded"
+        if self.kind == "gguf":
+            return f"gguf:{self.path}"
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def is_local(self) -> bool:
+        """Runs in this process (llama.cpp), so LoRA adapters apply and no server is involved."""
+        return self.kind in ("embedded", "gguf")
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens, from config, so distillation and evaluation can estimate cost."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+
+    def cost(self, usage: Usage) -> float:
+        return (usage.prompt_tokens * self.input_per_mtok + usage.completion_tokens * self.output_per_mtok) / 1e6
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a backend found out before generating anything (`pa doctor` shows it)."""
+
+    reachable: bool
+    model_present: bool | None
+    """None when the server cannot say (an OpenAI-compatible server without /models)."""
+    problem: str | None = None
+    """Why the model cannot be used although the server answered (e.g. not pulled)."""
+
+
 @runtime_checkable
 class Backend(Protocol):
+    """What every backend declares and does. Capabilities are attributes, never guessed."""
+
     spec: str
     """The model spec this backend serves, e.g. `ollama:llama3.1:8b` (for logs and the store)."""
-    # Optional: `continues_answer = True` on a backend that continues a last assistant message
-    # instead of answering it, so callers can write the start of an answer (core.distill's guide).
+    streams: bool
+    """Text arrives while it is generated (False: one chunk with the whole answer)."""
+    continues_answer: bool
+    """A last assistant message is continued instead of answered, so callers may write the
+    start of an answer (core.distill's guided tags)."""
+    price: Price | None
+    """USD per million tokens; None when it costs nothing per token (local) or none is configured."""
 
     def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
+        ...
+
+    async def probe(self) -> Probe:
+        """Reach the server (or load the file) and look for the model, generating nothing.
+        Raises BackendError when it cannot be reached, naming what to fix."""
         ...
 
 

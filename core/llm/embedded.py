@@ -23,10 +23,14 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import BackendError
-from core.llm.base import Chunk, GenerationOptions, Message, StreamTimer
+from core.llm.base import Chunk, GenerationOptions, Message, Probe, StreamTimer
+
+if TYPE_CHECKING:
+    from core.config import Config
+    from core.llm.base import ModelSpec
 
 # Sampling defaults of llama-cpp-python's chat completion, used when a caller sets nothing.
 DEFAULT_TEMPERATURE = 0.2
@@ -92,7 +96,7 @@ def load_model(model_path: Path, *, n_ctx: int = 4096, threads: int | None = Non
 def _load(model_path: Path, *, n_ctx: int, threads: int, lora_path: Path | None) -> LoadedModel:
     import time
 
-    from core.llm.specs import check_gguf_file
+    from core.llm.gguf_file import check_gguf_file
 
     check_gguf_file(model_path)
     if lora_path is not None:
@@ -173,8 +177,14 @@ class EmbeddedBackend:
     """A GGUF chat model in this process. Loading is lazy: nothing happens until first use."""
 
     price = None  # runs locally, costs nothing per token
+    streams = True
     continues_answer = True
     """A last assistant message is continued, not answered: callers may write an answer's start."""
+
+    async def probe(self) -> Probe:
+        """Load the file (the model is in it, so it is present once it loads)."""
+        await asyncio.to_thread(self.load)
+        return Probe(reachable=True, model_present=True)
 
     def __init__(
         self,
@@ -190,6 +200,18 @@ class EmbeddedBackend:
         self.threads = threads
         self.lora_path = Path(lora_path) if lora_path else None
         self.spec = spec or f"gguf:{self.model_path}"
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, config: Config, *, lora: Path | None = None) -> EmbeddedBackend:
+        """`embedded` (the packaged SmolLM2) or `gguf:PATH`, with an optional LoRA adapter GGUF."""
+        from core.llm.gguf_file import check_gguf_file
+        from core.llm.specs import embedded_model_path
+
+        model_path = embedded_model_path() if spec.kind == "embedded" else check_gguf_file(spec.path)  # type: ignore[arg-type]
+        if lora is not None:
+            check_gguf_file(Path(lora), "LoRA adapter")
+        return cls(model_path, n_ctx=config.embedded.n_ctx, threads=config.embedded.threads,
+                   lora_path=Path(lora) if lora is not None else None, spec=str(spec))
 
     def __repr__(self) -> str:
         return f"EmbeddedBackend({self.spec!r}, n_ctx={self.n_ctx}, threads={self.threads}, lora={self.lora_path})"

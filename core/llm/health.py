@@ -1,7 +1,8 @@
 """Is each configured model usable? The checks behind `pa doctor` (and any UI that wants them).
 
-For every role (large, agent, judge) we check, in order: the spec parses, the server or file
-is reachable, the model is there, and a 5-token generation works; we time that generation.
+For every role (large, agent, judge) we check, in order: the spec parses, the backend's own
+`probe()` reaches the server or file and finds the model, and a 5-token generation works; we
+time that generation. No check knows which kind of backend it talks to.
 A role is usable only if all of that passed. Roles that share a spec are checked once.
 """
 
@@ -55,23 +56,10 @@ async def check_spec(role: str, spec: str, config: Config) -> RoleCheck:
 
         check = replace(check, spec=str(parsed), sends_to=destination(parsed, config).describe())
         backend = open_backend(parsed, config)
-        if parsed.kind == "ollama":
-            from core.llm.ollama_backend import has_model, list_models
-
-            models = await list_models(config.ollama.host, timeout=min(config.ollama.timeout, 30.0))
-            check = replace(check, reachable=True, model_present=has_model(models, parsed.name))
-            if not check.model_present:
-                return replace(check, problem=f"Ollama at {backend.host} has no model {parsed.name!r}; run `ollama pull {parsed.name}`")  # type: ignore[attr-defined]
-        elif parsed.kind == "openai":
-            offered = await backend.list_models()  # type: ignore[attr-defined]
-            check = replace(check, reachable=True, model_present=None if offered is None else parsed.name in offered)
-            if check.model_present is False:
-                await backend.check_model()  # raises with the list of offered models
-        else:
-            import asyncio
-
-            await asyncio.to_thread(backend.load)  # type: ignore[attr-defined]
-            check = replace(check, reachable=True, model_present=True)
+        probe = await backend.probe()
+        check = replace(check, reachable=probe.reachable, model_present=probe.model_present)
+        if probe.problem is not None:
+            return replace(check, problem=probe.problem)
         answer = await complete(backend, PROBE, PROBE_OPTIONS)
     except PaError as err:
         return replace(check, problem=str(err))

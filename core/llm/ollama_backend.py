@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import BackendError
 from core.fencing import neutralise_control
+from core.llm.base import Chunk, GenerationOptions, Message, Probe, StreamTimer
 from core.llm.transport import check_transport
-from core.llm.base import Chunk, GenerationOptions, Message, StreamTimer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from core.config import Config
+    from core.llm.base import ModelSpec
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 DEFAULT_PORT = 11434
@@ -92,6 +95,8 @@ def _translate(exc: BaseException, host: str, model: str | None, timeout: float)
 
 class OllamaBackend:
     price = None  # Ollama runs on the user's own hardware
+    streams = True
+    continues_answer = False  # /api/chat answers a trailing assistant message instead of continuing it
 
     def __init__(self, model: str, *, host: str | None = None, timeout: float = 120.0, allow_http: bool = False,
                  max_retries: int = 2, backoff_seconds: float = 0.5):
@@ -107,6 +112,18 @@ class OllamaBackend:
     def from_config(cls, model: str, config: Config) -> OllamaBackend:
         return cls(model, host=config.ollama.host, timeout=config.ollama.timeout, allow_http=config.ollama.allow_http,
                    max_retries=config.ollama.max_retries)
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, config: Config, *, lora: Path | None = None) -> OllamaBackend:
+        return cls.from_config(spec.name, config)
+
+    async def probe(self) -> Probe:
+        """The server answers /api/tags and has pulled the model."""
+        models = await list_models(self.host, timeout=min(self.timeout, 30.0))
+        if has_model(models, self.model):
+            return Probe(reachable=True, model_present=True)
+        return Probe(reachable=True, model_present=False,
+                     problem=f"Ollama at {self.host} has no model {self.model!r}; run `ollama pull {self.model}`")
 
     def __repr__(self) -> str:
         return f"OllamaBackend({self.model!r}, host={self.host!r})"

@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.errors import BackendError
 from core.fencing import neutralise_control
-from core.llm.base import Chunk, GenerationOptions, Message, StreamTimer
-from core.llm.specs import Price
+from core.llm.base import Chunk, GenerationOptions, Message, Price, Probe, StreamTimer
 from core.llm.transport import check_transport, host_of
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from core.config import Config
+    from core.llm.base import ModelSpec
 
 T = TypeVar("T")
 
@@ -67,6 +69,9 @@ def _server_message(exc: Any) -> str:
 
 
 class OpenAIBackend:
+    streams = True
+    continues_answer = False  # chat completions answer a trailing assistant message
+
     def __init__(
         self,
         model: str,
@@ -120,6 +125,10 @@ class OpenAIBackend:
             allow_http=section.allow_http,
             continue_final_message=section.continue_final_message,
         )
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, config: Config, *, lora: Path | None = None) -> OpenAIBackend:
+        return cls.from_config(spec.name, config)
 
     def __repr__(self) -> str:  # no key here, ever
         return f"OpenAIBackend({self.model!r}, base_url={self.base_url!r}, key from ${self.api_key_env})"
@@ -274,6 +283,19 @@ class OpenAIBackend:
                     raise
 
             return await self._with_retries(fetch)
+
+    async def probe(self) -> Probe:
+        """The server answers /models and offers the model (None when it has no /models)."""
+        offered = await self.list_models()
+        if offered is None:
+            return Probe(reachable=True, model_present=None)
+        if self.model in offered:
+            return Probe(reachable=True, model_present=True)
+        try:
+            await self.check_model()
+        except BackendError as err:
+            return Probe(reachable=True, model_present=False, problem=str(err))
+        return Probe(reachable=True, model_present=True)
 
     async def check_model(self) -> None:
         """Fail unless the server offers the model (when it can say which models it offers)."""

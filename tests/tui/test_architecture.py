@@ -31,6 +31,9 @@ def test_import_linter_contracts_hold():
     result = subprocess.run([lint], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "the UI never talks HTTP itself KEPT" in result.stdout
+    assert "the views never touch SQL: queries are Store methods KEPT" in result.stdout
+    assert "views over use cases over the domain KEPT" in result.stdout
+    assert "no import cycles between sibling modules KEPT" in result.stdout
 
 
 def test_start_up_imports_no_model_library(pa_home):

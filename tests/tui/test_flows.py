@@ -92,7 +92,7 @@ async def test_draft_streams_three_panes_edits_rules_and_keeps_history(jeff_app)
         assert "tok/s" in status
         assert screen.query_one("#intent").text == ""
 
-        (saved,) = app.session.draft_history()
+        (saved,) = app.workspace.history("jeff")
         assert saved.intent == INTENT + "\n- keep it short"
         assert (saved.naive, saved.rules, saved.final) == tuple(screen.pane(s).text for s in ("naive", "rules", "final"))
         assert saved.agent_version == "jeff/agent/v1"
@@ -106,7 +106,7 @@ async def test_draft_streams_three_panes_edits_rules_and_keeps_history(jeff_app)
         assert screen.pane("rules").state == "edited"
         assert screen.pane("rules").text == "- Start with 'Sue,'\n- Sign off: Jeff"
         assert screen.pane("final").state == "done" and screen.pane("final").text.strip()
-        newest, first = app.session.draft_history()
+        newest, first = app.workspace.history("jeff")
         assert newest.parent_id == first.id and newest.edited_rules == "- Start with 'Sue,'\n- Sign off: Jeff"
         assert newest.rules == first.rules  # the agent's own rules stay the origin of the edit
 
@@ -114,9 +114,9 @@ async def test_draft_streams_three_panes_edits_rules_and_keeps_history(jeff_app)
         assert app.clipboard == screen.pane("final").text
         await pilot.press("ctrl+s")
         await pilot.pause()
-        kept = app.session.paths.profile_dir("jeff") / "drafts" / f"draft-{newest.id}.md"
+        kept = app.workspace.paths.profile_dir("jeff") / "drafts" / f"draft-{newest.id}.md"
         assert kept.read_text(encoding="utf-8").strip() == screen.pane("final").text.strip()
-        assert app.session.draft_history()[0].chosen == "final"
+        assert app.workspace.history("jeff")[0].chosen == "final"
 
         await pilot.press("ctrl+l")
         await pilot.pause()
@@ -144,7 +144,7 @@ async def test_escape_cancels_and_gives_the_intent_back(pa_home, tiny_trained_ag
             await settle(pilot)
             assert screen.pane("naive").state == "cancelled", errors(app)
             assert screen.query_one("#intent").text == LONG_INTENT
-            assert app.session.draft_history() == []  # a cancelled draft is not history
+            assert app.workspace.history("jeff") == []  # a cancelled draft is not history
 
 
 async def test_a_new_intent_cancels_the_stale_one(pa_home, tiny_trained_agent):
@@ -166,7 +166,7 @@ async def test_a_new_intent_cancels_the_stale_one(pa_home, tiny_trained_agent):
             screen.query_one("#intent").text = INTENT + "\n- second thought"
             await pilot.press("enter")
             await settle(pilot)
-            (saved,) = app.session.draft_history()
+            (saved,) = app.workspace.history("jeff")
             assert saved.intent == INTENT + "\n- second thought"
             assert [pane.state for pane in screen.panes] == ["done", "done", "done"], errors(app)
 

@@ -77,7 +77,7 @@ def test_compare(fixture_app, snap_compare):
     async def fill(pilot):
         await pilot.press("f6")
         screen = pilot.app.screen
-        context = pilot.app.session.draft_context()
+        context = pilot.app.workspace.draft_context(fixture_data.PROFILE)
         for method in ("agent", "small", "large", "few-shot", "naive-finetune", "no-baseline"):
             why = context.unavailable(method)
             if why:

@@ -9,10 +9,11 @@ from textual.app import ComposeResult, SystemCommand
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from tui.widgets.worker_failures import ForwardsWorkerFailures
+from core.workspace import Workspace
 from tui.keys import key_label
 from tui.session import Session
 from tui.widgets.navbar import NavBar
+from tui.widgets.worker_failures import ForwardsWorkerFailures
 
 
 class PaScreen(ForwardsWorkerFailures, Screen):
@@ -20,7 +21,13 @@ class PaScreen(ForwardsWorkerFailures, Screen):
 
     @property
     def session(self) -> Session:
+        """UI state: the chosen profile, the last intent."""
         return self.app.session  # type: ignore[attr-defined]
+
+    @property
+    def workspace(self) -> Workspace:
+        """The use cases (`core.workspace`): the only way a screen reaches models, store and runs."""
+        return self.session.workspace
 
     def compose(self) -> ComposeResult:
         yield NavBar(self.MODE)

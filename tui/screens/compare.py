@@ -78,17 +78,17 @@ class CompareScreen(PaScreen):
 
     @work(group="compare", exit_on_error=False)
     async def run_method(self, method: str, intent: str) -> None:
-        from core.drafting import DraftRequest, stream_method
+        from core.drafting import DraftRequest
 
         pane = self.pane(method)
         await pane.reset()
-        context = self.session.draft_context()
-        why = await asyncio.to_thread(context.unavailable, method)
+        profile = self.session.require_profile()
+        why = await asyncio.to_thread(self.workspace.unavailable, profile, method)
         if why:
             await pane.show(f"*unavailable:* {why}", state="unavailable")
             return
         try:
-            async for event in stream_method(method, DraftRequest(intent), context):
+            async for event in self.workspace.stream_method(profile, method, DraftRequest(intent)):
                 if event.stream == "rules":
                     if event.kind == "started":
                         await pane.reset("writing rules")

@@ -95,36 +95,29 @@ class DraftScreen(PaScreen):
 
     @work(exclusive=True, group="draft", exit_on_error=False)
     async def run_draft(self, intent: str) -> None:
-        from core.drafting import DraftRequest, DraftTranscript, draft, stream_naive
+        from core.drafting import DraftRequest, DraftTranscript
 
         for pane in self.panes:
             await pane.reset()
         self._update_status("starting…")
-        context = self.session.draft_context()
+        profile = self.session.require_profile()
         request = DraftRequest(intent)
         try:
-            agent_info = context.agent_info("agent")
-        except NotTrainedError as err:
-            agent_info = None
-            for stream in ("rules", "final"):
-                await self.pane(stream).show(f"*unavailable:* {err}", state="unavailable")
-            self.notify(str(err), title="Naive draft only", severity="warning", timeout=8)
-        large = await asyncio.to_thread(context.large)
-        if agent_info is None:
-            events = stream_naive(large, request, genre=context.genre, options=context.text_options)
-        else:
-            agent = await asyncio.to_thread(context.agent, "agent")
-            checker = await asyncio.to_thread(context.final_checker, request)  # pa's checked final (drafting.check_final)
-            events = draft(large, agent, request, genre=context.genre, text_options=context.text_options,
-                           rules_options=context.rules_options, checker=checker)
+            started = self.workspace.draft(profile, request)
+        except NotTrainedError as err:  # the same refusal as `pa draft`: no text passed off as the agent's
+            for pane in self.panes:
+                await pane.show(f"*unavailable:* {err}", state="unavailable")
+            self._update_status("no agent yet")
+            self.notify(str(err), title="Train the agent first", severity="warning", timeout=8)
+            return
         transcript = DraftTranscript()
-        await self._consume(events, transcript)
+        await self._consume(started.events, transcript)
         final = transcript.streams.get("final")
         if final is not None and final.checks is not None:  # pa's checks of the final against the style facts
             self.notify(final.checks.summary(), title="Checked by pa", severity="information" if final.checks.passed else "warning", timeout=10)
         self.agent_rules = transcript.text("rules")
-        self.agent_label = agent_info.label if agent_info else None
-        self.draft_id = self.session.save_draft(request, transcript, agent=self.agent_label)
+        self.agent_label = started.agent.label
+        self.draft_id = self.workspace.save_draft(profile, request, transcript, agent=self.agent_label)
         self._update_status("done")
 
     async def _consume(self, events, transcript) -> None:
@@ -191,20 +184,18 @@ class DraftScreen(PaScreen):
 
     @work(exclusive=True, group="draft", exit_on_error=False)
     async def regenerate_final(self, rules: str) -> None:
-        from core.drafting import DraftRequest, DraftTranscript, stream_final
+        from core.drafting import DraftRequest, DraftTranscript
 
         assert self.intent is not None
+        profile = self.session.require_profile()
         agent_rules = self.agent_rules
         self.edited_rules = rules
         await self.pane("rules").show(rules, state="edited")
-        context = self.session.draft_context()
-        large = await asyncio.to_thread(context.large)
         transcript = DraftTranscript()
         request = DraftRequest(self.intent)
-        events = stream_final(large, request, rules, genre=context.genre, options=context.text_options)
-        await self._consume(events, transcript)
-        self.draft_id = self.session.save_draft(
-            request, transcript, agent=self.agent_label, rules=agent_rules, edited_rules=rules, parent_id=self.draft_id,
+        await self._consume(self.workspace.rewrite(profile, request, rules), transcript)
+        self.draft_id = self.workspace.save_draft(
+            profile, request, transcript, agent=self.agent_label, rules=agent_rules, edited_rules=rules, parent_id=self.draft_id,
         )
         self._update_status("final regenerated from your rules")
 
@@ -224,13 +215,13 @@ class DraftScreen(PaScreen):
         if self.draft_id is None or final.state != "done" or not final.text:
             self.notify("no finished final draft to save yet", severity="warning", timeout=4)
             return
-        self.session.choose_draft_text(self.draft_id, "final")
-        file = self.session.save_final_file(self.draft_id, final.text)
+        self.workspace.keep(self.draft_id, "final")
+        file = self.workspace.save_final_file(self.session.require_profile(), self.draft_id, final.text)
         self.notify(f"saved to {file}", timeout=6)
 
     @work(exit_on_error=False, group="history")
     async def action_history(self) -> None:
-        entries = self.session.draft_history()
+        entries = self.workspace.history(self.session.require_profile())
         if not entries:
             self.notify("no drafts yet for this profile", severity="warning", timeout=3)
             return

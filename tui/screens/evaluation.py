@@ -3,7 +3,6 @@ the real text, and what the judge cost. `pa eval` writes the report; this screen
 
 from __future__ import annotations
 
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from core.report import PairwiseRow, method_rows, pairwise_rows
 from tui.screens.base import PaScreen
 
 BAR_WIDTH = 36
@@ -26,21 +26,21 @@ def mean(interval: dict[str, float] | None) -> str:
     return "–" if not interval else f"{interval['estimate']:.3f}"
 
 
-def win_tie_loss_chart(pairwise: list[dict[str, Any]]) -> Text:
+def win_tie_loss_chart(pairwise: list[PairwiseRow]) -> Text:
     """One stacked bar per baseline: agent wins █, ties ▒, losses ░ (invalid verdicts left blank)."""
     chart = Text()
     for row in pairwise:
-        n = row.get("n") or 0
-        chart.append(f"{row['baseline'][:14]:<15}")
+        n = row.n
+        chart.append(f"{row.baseline[:14]:<15}")
         if not n:
             chart.append("no verdicts\n", style="dim")
             continue
-        widths = [round(BAR_WIDTH * row.get(kind, 0) / n) for kind in ("win", "tie", "loss")]
+        widths = [round(BAR_WIDTH * count / n) for count in (row.win, row.tie, row.loss)]
         chart.append("█" * widths[0], style="green")
         chart.append("▒" * widths[1], style="yellow")
         chart.append("░" * widths[2], style="red")
         chart.append(" " * max(0, BAR_WIDTH - sum(widths)))
-        chart.append(f" {row.get('win', 0) / n:.0%} win\n")
+        chart.append(f" {row.win / n:.0%} win\n")
     chart.append("█ agent wins  ▒ tie  ░ baseline wins", style="dim")
     return chart
 
@@ -67,7 +67,7 @@ class EvaluationScreen(PaScreen):
 
     def reload(self) -> None:
         profile = self.session.profile
-        report = self.session.latest_report(profile) if profile else None
+        report = self.workspace.latest_report(profile) if profile else None
         summary = self.query_one("#eval-summary", Static)
         table = self.query_one("#eval-table", DataTable)
         methods = self.query_one("#eval-methods", DataTable)
@@ -86,15 +86,13 @@ class EvaluationScreen(PaScreen):
             f"judge {report.get('models', {}).get('judge')} ({judge.get('verdicts', 0)} verdicts, "
             f"{judge.get('unparseable_verdicts', 0)} unparseable) · {str(report.get('generated_at', ''))[:16]}"
         )
-        for row in report.get("pairwise", []):
-            table.add_row(row["baseline"], str(row.get("n", 0)), str(row.get("win", 0)), str(row.get("tie", 0)),
-                          str(row.get("loss", 0)), rate(row.get("win_rate")))
-        self.query_one("#eval-chart", Static).update(win_tie_loss_chart(report.get("pairwise", [])))
-        for name, row in report.get("methods", {}).items():
-            similarity = row.get("similarity") or {}
-            seconds = row.get("seconds_mean")
-            methods.add_row(name, str(row.get("documents", 0)), mean(similarity.get("bertscore_f1")),
-                            mean(similarity.get("cosine")), mean(similarity.get("length_ratio")),
-                            f"{seconds:.1f}" if seconds is not None else "–")
+        pairs = pairwise_rows(report)
+        for pair in pairs:
+            table.add_row(pair.baseline, str(pair.n), str(pair.win), str(pair.tie), str(pair.loss), rate(pair.win_rate))
+        self.query_one("#eval-chart", Static).update(win_tie_loss_chart(pairs))
+        for method in method_rows(report):
+            seconds = method.seconds_mean
+            methods.add_row(method.method, str(method.documents), mean(method.bertscore_f1), mean(method.cosine),
+                            mean(method.length_ratio), f"{seconds:.1f}" if seconds is not None else "–")
         for name, why in (report.get("skipped") or {}).items():
             methods.add_row(name, "–", "skipped", "", "", "")

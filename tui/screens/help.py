@@ -1,9 +1,15 @@
-"""Every key, read from the bindings themselves so the help can never drift from them."""
+"""Every key, read from the bindings it is handed, so the help can never drift from them.
+
+The app hands it what it describes (one section per place, see `tui.navigation`); the help
+screen imports neither the app nor the other screens."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
@@ -19,40 +25,26 @@ palette: every action below is there too.
 """
 
 
-def _rows(bindings) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class Section:
+    title: str
+    bindings: Sequence[BindingType]
+
+
+def _rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
     rows = []
     for binding in bindings:
-        key, description = (binding[0], binding[2]) if isinstance(binding, tuple) else (binding.key, binding.tooltip or binding.description)
+        key, description = (binding[0], binding[2]) if isinstance(binding, tuple) else (binding.key, binding.tooltip or binding.description)  # type: ignore[misc]
         if description:
             rows.append((key_label(key), description))
     return rows
 
 
-def help_markdown() -> str:
-    from tui.app import NAVIGATION, PaApp
-    from tui.screens.compare import CompareScreen
-    from tui.screens.draft import DraftScreen
-    from tui.screens.evaluation import EvaluationScreen
-    from tui.screens.home import HomeScreen
-    from tui.screens.import_corpus import ImportScreen
-    from tui.screens.pipeline import PipelineScreen
-    from tui.widgets.intent_input import IntentInput
-
-    parts = [INTRO, "## Everywhere\n", "| key | action |", "|---|---|"]
-    parts += [f"| {key.upper()} | {title} |" for key, title in NAVIGATION.values()]
-    parts += [f"| {key} | {what} |" for key, what in _rows(b for b in PaApp.BINDINGS if b.show)]
-    parts += ["| Ctrl+T | Toggle light/dark theme |", "| Ctrl+P | Command palette |", ""]
-    screens = [
-        ("Profiles (F2)", HomeScreen.BINDINGS),
-        ("Import (F3)", ImportScreen.BINDINGS),
-        ("Pipeline (F4)", PipelineScreen.BINDINGS),
-        ("Draft (F5)", list(DraftScreen.BINDINGS) + list(IntentInput.BINDINGS)),
-        ("Compare (F6)", CompareScreen.BINDINGS),
-        ("Evaluation (F7)", EvaluationScreen.BINDINGS),
-    ]
-    for title, bindings in screens:
-        parts += [f"## {title}\n", "| key | action |", "|---|---|"]
-        parts += [f"| {key} | {what} |" for key, what in _rows(bindings)]
+def help_markdown(sections: Sequence[Section]) -> str:
+    parts = [INTRO]
+    for section in sections:
+        parts += [f"## {section.title}\n", "| key | action |", "|---|---|"]
+        parts += [f"| {key} | {what} |" for key, what in _rows(section.bindings)]
         parts.append("")
     return "\n".join(parts)
 
@@ -60,9 +52,13 @@ def help_markdown() -> str:
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,q", "close", "Close")]
 
+    def __init__(self, sections: Sequence[Section]) -> None:
+        super().__init__()
+        self.markdown = help_markdown(sections)
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Markdown(help_markdown())
+            yield Markdown(self.markdown)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -8,8 +8,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from core.pipeline_state import ProfileState
 from tui.screens.base import PaScreen
-from tui.session import ProfileState
 from tui.widgets.dialogs import AskText, Confirm
 
 COLUMNS = ("profile", "docs", "distilled", "agent", "last eval", "next")
@@ -38,7 +38,7 @@ class HomeScreen(PaScreen):
         self.reload()
 
     def reload(self) -> None:
-        states = self.session.profile_states()
+        states = self.workspace.profile_states()
         self.states = {state.name: state for state in states}
         table = self.query_one("#profiles", DataTable)
         table.clear()
@@ -56,7 +56,7 @@ class HomeScreen(PaScreen):
         if self.session.profile in self.states:
             table.move_cursor(row=list(self.states).index(self.session.profile))
         self._show_detail(self.selected_state())
-        models = self.session.config.models
+        models = self.workspace.config.models
         self.query_one("#models-summary", Static).update(
             f"Models  large: {models.large}  agent: {models.agent}  judge: {models.judge or '(large)'}"
         )
@@ -101,7 +101,7 @@ class HomeScreen(PaScreen):
     async def action_new(self) -> None:
         name = await self.app.push_screen_wait(AskText("New profile name", placeholder="letters, digits, . _ -"))
         if name:
-            self.session.create_profile(name)
+            self.workspace.create_profile(name)
             self.use_profile(name)
 
     @work(exit_on_error=False)
@@ -112,7 +112,9 @@ class HomeScreen(PaScreen):
             return
         new = await self.app.push_screen_wait(AskText(f"Rename {state.name} to", value=state.name))
         if new and new != state.name:
-            self.session.rename_profile(state.name, new)
+            self.workspace.rename_profile(state.name, new)
+            if self.session.profile == state.name:
+                self.session.choose_profile(new)
             self.reload()
             self.query_one("NavBar").refresh_profile()
             self.notify(f"renamed {state.name} to {new}", timeout=3)
@@ -127,7 +129,9 @@ class HomeScreen(PaScreen):
             Confirm(f"Delete profile {state.name}, its {state.documents} documents, distillations, agents and reports?")
         )
         if sure:
-            self.session.delete_profile(state.name)
+            self.workspace.delete_profile(state.name)
+            if self.session.profile == state.name:
+                self.session.choose_profile(None)
             self.reload()
             self.query_one("NavBar").refresh_profile()
             self.notify(f"deleted {state.name}", timeout=3)

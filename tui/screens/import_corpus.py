@@ -13,12 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DirectoryTree, Input, Label, OptionList, ProgressBar, Select, Static
+from textual.widgets import DirectoryTree, Input, OptionList, ProgressBar, Select, Static
 from textual.widgets.option_list import Option
 
+from core.workspace import ImportPreview
 from tui.messages import ProgressReported
 from tui.screens.base import PaScreen
-from tui.session import ImportPreview
 
 
 class PreviewLoaded(Message):
@@ -46,7 +46,7 @@ class ImportScreen(PaScreen):
         self.preview: ImportPreview | None = None
 
     def compose_body(self) -> ComposeResult:
-        root = getattr(self.session, "browse_root", None) or Path.cwd()
+        root = self.session.browse_root or Path.cwd()
         with Horizontal(id="import"):
             with Vertical(id="import-left"):
                 yield DirectoryTree(root, id="import-tree")
@@ -98,7 +98,7 @@ class ImportScreen(PaScreen):
 
     @work(thread=True, exclusive=True, group="import-preview", exit_on_error=False)
     def load_preview(self, path: Path, sender: str | None) -> None:
-        self.post_message(PreviewLoaded(self.session.preview_import(path, sender)))
+        self.post_message(PreviewLoaded(self.workspace.preview_import(self.session.require_profile(), path, sender)))
 
     @on(PreviewLoaded)
     def _preview_loaded(self, message: PreviewLoaded) -> None:
@@ -149,7 +149,8 @@ class ImportScreen(PaScreen):
 
     @work(thread=True, exclusive=True, group="import", exit_on_error=False)
     def run_import(self, path: Path, sender: str | None) -> None:
-        report = self.session.run_import(path, sender, lambda progress: self.post_message(ProgressReported(progress)))
+        options = self.workspace.import_options(self.session.require_profile(), (sender,) if sender else ())
+        report = self.workspace.import_corpus(path, options, lambda progress: self.post_message(ProgressReported(progress)))
         self.post_message(ImportFinished(report))
 
     @on(ProgressReported)

@@ -19,7 +19,7 @@ class ModelsScreen(ForwardsWorkerFailures, ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
 
     def compose(self) -> ComposeResult:
-        models = self.app.session.config.models  # type: ignore[attr-defined]
+        models = self.app.workspace.config.models  # type: ignore[attr-defined]
         with Vertical(classes="dialog", id="models-dialog"):
             yield Label("Models per role: embedded, gguf:PATH, ollama:NAME[:TAG], openai:NAME", classes="dialog-title")
             for role, title in ROLES:
@@ -31,12 +31,13 @@ class ModelsScreen(ForwardsWorkerFailures, ModalScreen[bool]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        if self.app.session.ollama_configured():  # type: ignore[attr-defined]
+        if self.app.workspace.ollama_configured():  # type: ignore[attr-defined]
             self.load_ollama_models()
 
     @work(exit_on_error=False, exclusive=True, group="ollama-models")
     async def load_ollama_models(self) -> None:
-        self._show_ollama_models(await self.app.session.ollama_models())  # type: ignore[attr-defined]
+        models = await self.app.workspace.ollama_models()  # type: ignore[attr-defined]
+        self._show_ollama_models([model.name for model in models])
 
     def _show_ollama_models(self, names: list[str]) -> None:
         select = self.query_one("#ollama-models", Select)
@@ -69,7 +70,7 @@ class ModelsScreen(ForwardsWorkerFailures, ModalScreen[bool]):
     def action_save(self) -> None:
         values = {role: self.query_one(f"#spec-{role}", Input).value.strip() for role, _ in ROLES}
         try:
-            self.app.session.save_models(values["large"], values["agent"], values["judge"] or None)  # type: ignore[attr-defined]
+            self.app.workspace.save_models(values["large"], values["agent"], values["judge"] or None)  # type: ignore[attr-defined]
         except PaError as err:
             self.notify(str(err), severity="error", timeout=8)
             return

@@ -1,17 +1,16 @@
 """The pipeline panel: distill (intents, drafts, rules), train, export, in one place.
 
-What it shows is read from disk (store + run folder) on every tick, so it is true after
-leaving and coming back or restarting the app. Distillation runs in an async worker here;
-training runs in its own process and reports through the run folder's JSON lines, which the
-panel tails for the loss curve. Cancel stops distillation between calls and asks training to
-checkpoint (SIGINT); start again resumes both.
+What it shows is `Workspace.pipeline_state`, read from disk (store + run folder) on every
+tick, so it is true after leaving and coming back, restarting the app, or training from
+`pa train` in another terminal (the run folder says whether its process is alive). Distillation
+runs in an async worker here; training runs in its own process and its events are folded by
+the same `TrainingTranscript` that `pa train` renders. Cancel stops distillation between calls
+and asks training to checkpoint (SIGINT), whoever started it; start again resumes both.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 
 from textual import on, work
@@ -21,8 +20,8 @@ from textual.containers import Vertical
 from textual.widgets import Log, Static
 
 from core.events import Progress
+from core.pipeline_state import DISTILL_STAGES, STAGE_TITLES, PipelineState
 from tui.messages import ProgressReported
-from tui.pipeline_state import DISTILL_STAGES, STAGE_TITLES, PipelineState, process_alive, read_pipeline_state
 from tui.screens.base import PaScreen
 from tui.widgets.stage_row import StageRow, format_seconds, format_tokens
 
@@ -43,7 +42,6 @@ class PipelineScreen(PaScreen):
         """The latest Progress per distill stage from the running worker (tokens, errors)."""
         self._rates: dict[str, tuple[float, int]] = {}
         self._log_lines_shown = 0
-        self._training_process = None
 
     def compose_body(self) -> ComposeResult:
         from textual_plotext import PlotextPlot
@@ -62,7 +60,8 @@ class PipelineScreen(PaScreen):
         self.set_interval(TICK_SECONDS, self._tick)
 
     def _tick(self) -> None:
-        if self.app.screen is self and (self._busy() or (self.state and self.state.training.status == "running")):
+        # is_current, not `app.screen is self`: a tick may land while the app is closing (no screen at all)
+        if self.is_current and (self._busy() or (self.state and self.state.training.status == "running")):
             self.reload()
 
     def _busy(self) -> bool:
@@ -72,17 +71,12 @@ class PipelineScreen(PaScreen):
 
     def reload(self) -> None:
         profile = self.session.profile
-        if not profile or self.session.store.find_profile(profile) is None:
+        if not profile or not self.workspace.has_profile(profile):
             self.state = None
             self.query_one("#pipeline-status", Static).update("No profile: pick one on the Profiles screen (F2).")
             return
-        self.state = read_pipeline_state(self.session.store, self.session.paths, profile, self._pid(profile))
+        self.state = self.workspace.pipeline_state(profile)
         self._show(self.state)
-
-    def _pid(self, profile: str) -> int | None:
-        if self._training_process is not None and self._training_process.poll() is None:
-            return self._training_process.pid
-        return self.session.training_pid(profile)
 
     def _show(self, state: PipelineState) -> None:
         for count, (stage, label, _) in zip(state.stages, DISTILL_STAGES):
@@ -137,10 +131,12 @@ class PipelineScreen(PaScreen):
             return "Running… x cancels (work done so far is kept)."
         training = state.training
         if training.status == "running":
-            return "Training in its own process… x asks it to stop at a checkpoint."
+            return f"Training in its own process (pid {training.pid})… x asks it to stop at a checkpoint."
         if training.status == "done":
             return f"Agent {training.agent} is ready: draft with it (F5)."
-        if training.status in ("interrupted", "failed", "stopped"):
+        if training.status == "stopped":
+            return "Training stopped: its process is gone; s resumes from its last checkpoint."
+        if training.status in ("interrupted", "failed"):
             return f"Training {training.status}: {training.message or ''} s resumes."
         if state.distilled:
             return "Distilled. s trains the agent."
@@ -179,18 +175,14 @@ class PipelineScreen(PaScreen):
 
     @work(exclusive=True, group="pipeline", exit_on_error=False)
     async def run_pipeline(self, profile: str) -> None:
-        from core.distill import distill_profile
-        from core.llm.specs import open_backend
-
-        session = self.session
-        record = session.store.get_profile(profile)
-        state = read_pipeline_state(session.store, session.paths, profile)
+        workspace = self.workspace
+        state = workspace.pipeline_state(profile)
         log = self.query_one(Log)
         if not state.distilled:
-            log.write_line(f"distilling {state.documents} documents with {session.config.models.large}")
-            large = await asyncio.to_thread(open_backend, session.config.models.large, session.config)
-            summary = await distill_profile(session.store, record, large, session.config,
-                                            on_progress=lambda p: self.post_message(ProgressReported(p)))
+            log.write_line(f"distilling {state.documents} documents with {workspace.config.models.large}")
+            large = await asyncio.to_thread(workspace.open_backend)
+            summary = await workspace.distill(profile, large=large,
+                                              on_progress=lambda p: self.post_message(ProgressReported(p)))
             failed = sum(stats.failed for stats in summary.stages.values())
             log.write_line(f"distilled in {summary.seconds:.1f} s ({summary.calls} calls, {failed} failed)")
             self.reload()
@@ -200,28 +192,17 @@ class PipelineScreen(PaScreen):
         await self._train(profile)
 
     async def _train(self, profile: str) -> None:
-        from finetune.runs import prepare_run, resumable_run, start_training
-
-        session = self.session
         training = self.state.training if self.state else None
         log = self.query_one(Log)
-        if training is not None and training.status in ("interrupted", "failed", "stopped", "running", "new"):
-            run = await asyncio.to_thread(resumable_run, session.paths, profile, "agent")
-            resume = training.status != "new"
-            log.write_line(f"{'resuming' if resume else 'starting'} training in {run.folder.name}")
-        else:
-            run = await asyncio.to_thread(prepare_run, session.paths, session.store, session.config, profile, "agent")
-            resume = False
-            log.write_line(f"training in {run.folder.name}")
+        resume = training is not None and training.status in ("interrupted", "failed", "stopped")
+        run, process = await asyncio.to_thread(self.workspace.start_training, profile, "agent", resume=resume)
+        log.write_line(f"{'resuming' if resume else 'starting'} training in {run.folder.name}")
         self._log_lines_shown = 0
-        process = await asyncio.to_thread(start_training, run, resume=resume)
-        self._training_process = process
-        session.remember_training_pid(profile, process.pid)
         try:
             while process.poll() is None:
                 await asyncio.sleep(TICK_SECONDS)
         except asyncio.CancelledError:
-            self._stop_training(process.pid)
+            self.workspace.stop_training(profile)
             raise
         finally:
             self.reload()
@@ -232,10 +213,6 @@ class PipelineScreen(PaScreen):
             raise PaError(f"training stopped: {training.message if training and training.message else 'see train.log in ' + str(run.folder)}")
         self.notify("agent trained and exported", timeout=5)
 
-    def _stop_training(self, pid: int | None) -> None:
-        if pid and process_alive(pid):
-            os.kill(pid, signal.SIGINT)
-
     def action_cancel(self) -> None:
         profile = self.session.profile
         stopped = False
@@ -243,8 +220,7 @@ class PipelineScreen(PaScreen):
             self.workers.cancel_group(self, "pipeline")
             stopped = True
         elif profile and self.state and self.state.training.status == "running":
-            self._stop_training(self._pid(profile))
-            stopped = True
+            stopped = self.workspace.stop_training(profile)
         if stopped:
             self.notify("stopping; press s to resume later", timeout=4)
         else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.navigation import NAVIGATION
+
 
 class NavBar(Static):
     def __init__(self, current: str) -> None:
@@ -15,8 +17,6 @@ class NavBar(Static):
         self.refresh_profile()
 
     def refresh_profile(self) -> None:
-        from tui.app import NAVIGATION
-
         text = Text(no_wrap=True, overflow="ellipsis")
         for mode, (key, title) in NAVIGATION.items():
             style = "reverse bold" if mode == self.current else ""
