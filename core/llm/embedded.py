@@ -55,6 +55,7 @@ def clear_model_cache() -> None:
     with _models_lock:
         for model in _models.values():
             with model.lock:
+                _close_batching(model)
                 model.llama.close()
         _models.clear()
 
@@ -64,6 +65,7 @@ def _close_models_at_exit() -> None:
     for model in list(_models.values()):
         if model.lock.acquire(blocking=False):  # a generation still running keeps its model
             try:
+                _close_batching(model)
                 model.llama.close()
             finally:
                 model.lock.release()
@@ -71,6 +73,13 @@ def _close_models_at_exit() -> None:
 
 
 atexit.register(_close_models_at_exit)
+
+
+def _close_batching(model: LoadedModel) -> None:
+    """Stop the model's batching engine (if one was started) before the model is freed."""
+    from core.llm.embedded_batch import close_engine
+
+    close_engine(model.llama)
 
 
 def default_threads() -> int:
@@ -184,8 +193,11 @@ class EmbeddedBackend:
         threads: int | None = None,
         lora_path: Path | None = None,
         spec: str | None = None,
+        parallel: int = 1,
     ):
         self.model_path = Path(model_path)
+        self.parallel = parallel
+        """Calls decoded together (core.llm.embedded_batch); 1 runs them one at a time."""
         self.n_ctx = n_ctx
         self.threads = threads
         self.lora_path = Path(lora_path) if lora_path else None
@@ -245,6 +257,9 @@ class EmbeddedBackend:
         """Worker thread: load if needed, generate, and emit text, then ('done', ...) or ('error', ...)."""
         try:
             model = self.load()
+            if self.parallel > 1:
+                self._submit_batched(model, messages, options, emit, cancelled)
+                return
             with model.lock:
                 if cancelled.is_set():
                     return
@@ -254,6 +269,49 @@ class EmbeddedBackend:
             emit("error", exc)
         except Exception as exc:  # llama.cpp raises plain ValueError/RuntimeError; the loop must hear of it
             emit("error", BackendError(f"{self.spec}: generation failed ({exc.__class__.__name__}: {exc})"))
+
+    def _submit_batched(
+        self,
+        model: LoadedModel,
+        messages: list[Message],
+        options: GenerationOptions,
+        emit: Callable[[str, Any], None],
+        cancelled: threading.Event,
+    ) -> None:
+        """Hand the call to the model's batching engine, which emits its text and end itself."""
+        from core.llm.embedded_batch import BatchRequest, SamplingSettings, engine_for
+
+        formatted, prompt = _render_prompt(model, messages)
+        self._check_prompt_fits(prompt)
+        room = self.n_ctx - len(prompt)
+        engine = engine_for(
+            model.llama,
+            parallel=self.parallel,
+            n_ctx=self.n_ctx,
+            threads=self.threads or default_threads(),
+        )
+        engine.submit(
+            BatchRequest(
+                prompt=prompt,
+                max_tokens=min(options.max_tokens, room) if options.max_tokens is not None else room,
+                sampling=SamplingSettings(
+                    temperature=options.temperature if options.temperature is not None else DEFAULT_TEMPERATURE,
+                    top_p=options.top_p if options.top_p is not None else DEFAULT_TOP_P,
+                    repeat_penalty=DEFAULT_REPEAT_PENALTY,
+                    seed=options.seed,
+                ),
+                stops=[*options.stop, *(formatted.stop or [])],
+                emit=emit,
+                cancelled=cancelled,
+            )
+        )
+
+    def _check_prompt_fits(self, prompt: list[int]) -> None:
+        if len(prompt) >= self.n_ctx:
+            raise BackendError(
+                f"{self.spec}: the prompt is {len(prompt)} tokens but the context holds {self.n_ctx}; "
+                "shorten the input or raise embedded.n_ctx in config"
+            )
 
     def _generate_locked(
         self,
@@ -266,11 +324,7 @@ class EmbeddedBackend:
         from llama_cpp import StoppingCriteriaList
 
         formatted, prompt = _render_prompt(model, messages)
-        if len(prompt) >= self.n_ctx:
-            raise BackendError(
-                f"{self.spec}: the prompt is {len(prompt)} tokens but the context holds {self.n_ctx}; "
-                "shorten the input or raise embedded.n_ctx in config"
-            )
+        self._check_prompt_fits(prompt)
         counter = _TokenCounter(cancelled)
         criteria = [counter, *(formatted.stopping_criteria or [])]
         stops = list(options.stop) + list(formatted.stop or [])

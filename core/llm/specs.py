@@ -153,6 +153,7 @@ def _open(parsed: ModelSpec, config: Config, lora: Path | None) -> Backend:
             threads=config.embedded.threads,
             lora_path=Path(lora) if lora is not None else None,
             spec=str(parsed),
+            parallel=config.embedded.parallel,
         )
     if parsed.kind == "ollama":
         from core.llm.ollama_backend import OllamaBackend
