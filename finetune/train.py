@@ -32,6 +32,7 @@ from core.paths import Paths, resolve_paths
 from core.context_window import AgentBudget
 from finetune.dataset import Dataset, Encoded, encode_examples
 from finetune.runs import PROGRESS_FILE, STATUS_FILE, Run
+from finetune.step import training_loss
 
 CHECKPOINT_SECONDS = 180.0
 MEGABATCH = 50
@@ -162,7 +163,7 @@ def evaluate_loss(model, examples: list[Encoded], batch_size: int, pad_id: int, 
             batch = collate([examples[i] for i in order[start:start + batch_size]], pad_id)
             batch = {k: v.to(device) for k, v in batch.items()}
             count = int((batch["labels"][:, 1:] != -100).sum())
-            total += float(model(**batch).loss) * count
+            total += float(training_loss(model, batch)) * count
             tokens += count
     model.train()
     return total / max(tokens, 1)
@@ -308,7 +309,7 @@ def train_run(
             batch = collate([train_set[i] for i in batches[batch_index]], pad_id)
             tokens = int(batch["attention_mask"].sum())
             batch = {k: v.to(device) for k, v in batch.items()}
-            loss = model(**batch).loss
+            loss = training_loss(model, batch)  # the LM head only where labels count (finetune.step)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
