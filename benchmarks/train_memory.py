@@ -37,20 +37,32 @@ VARIANTS = {
 
 
 def peak_mb() -> float:
+    """This process's peak RSS (VmHWM; unlike ru_maxrss it is not inherited from the parent across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def current_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def worker(folder: str, labelled: bool, checkpointing: bool, batch: int, length: int, steps: int, prompt_share: float, threads: int) -> dict:
-    phases = {"start": peak_mb()}
+    phases = {"python started": peak_mb()}
     import torch
     import transformers  # noqa: F401
+    import peft  # noqa: F401
 
     from core.config import TrainConfig
     from finetune.step import enable_gradient_checkpointing, training_loss
     from finetune.train import add_lora, load_base_for_training
 
     torch.set_num_threads(threads)
-    phases["imports"] = peak_mb()
+    phases["torch, transformers, peft"] = peak_mb()
     model = load_base_for_training(folder, "cpu")
     phases["base loaded (fp32)"] = peak_mb()
     model = add_lora(model, TrainConfig(lora_dropout=0.0))
@@ -74,6 +86,7 @@ def worker(folder: str, labelled: bool, checkpointing: bool, batch: int, length:
         losses.append(float(loss.detach()))
     seconds = (time.perf_counter() - started) / steps
     phases["training steps"] = peak_mb()
+    phases["after steps, now"] = current_mb()
     return {"phases": phases, "step_s": seconds, "losses": losses}
 
 
@@ -114,11 +127,13 @@ def main() -> None:
           f"({args.prompt_share:.0%} prompt), {args.steps} step(s), {args.threads} thread(s); "
           f"load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}")
     names = list(results)
-    print(f"{'peak RSS after (MB)':<24}" + "".join(f"{n:>32}" for n in names))
+    print(f"{'peak RSS after (MB)':<26}" + "".join(f"{n:>31}" for n in names))
     for phase in results[names[0]]["phases"]:
-        print(f"{phase:<24}" + "".join(f"{results[n]['phases'][phase]:>32.0f}" for n in names))
-    print(f"{'seconds per step':<24}" + "".join(f"{results[n]['step_s']:>32.2f}" for n in names))
-    print(f"{'first loss':<24}" + "".join(f"{results[n]['losses'][0]:>32.4f}" for n in names))
+        print(f"{phase:<26}" + "".join(f"{results[n]['phases'][phase]:>31.0f}" for n in names))
+    print(f"{'seconds per step':<26}" + "".join(f"{results[n]['step_s']:>31.2f}" for n in names))
+    print(f"{'first loss':<26}" + "".join(f"{results[n]['losses'][0]:>31.4f}" for n in names))
+    logits = args.batch * args.length * 49152 * 4 / 2**20
+    print(f"(for scale: fp32 logits of every position are {logits:.0f} MB per copy; the fp32 base weights ~515 MB)")
     release, best = results["release"], results[names[-1]]
     grown = lambda r: r["phases"]["training steps"] - r["phases"]["LoRA + optimizer"]  # noqa: E731
     print(f"training steps add {grown(release):.0f} MB (release) vs {grown(best):.0f} MB ({names[-1]})")

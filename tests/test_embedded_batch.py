@@ -13,7 +13,7 @@ import pytest
 
 from core.llm.base import GenerationOptions, Message
 from core.llm.embedded import EmbeddedBackend, load_model
-from core.llm.embedded_batch import engine_for
+from core.llm.embedded_batch import engine_for, existing_engine
 from core.llm.specs import embedded_model_path
 
 N_CTX = 1024
@@ -100,3 +100,15 @@ async def test_a_cancelled_call_stops_without_disturbing_the_others():
     _, kept = await asyncio.gather(cancel_early(), answer(model, PROMPTS[1], options))
     assert kept == (await one_at_a_time([(PROMPTS[1], options)]))[0]
     assert not any(slot.busy for slot in engine()._slots)
+
+
+async def test_calls_one_after_another_never_start_the_engine_and_overlapping_ones_do():
+    """The engine's KV cache (parallel x n_ctx) is only paid for when calls really overlap."""
+    model = EmbeddedBackend(embedded_model_path(), n_ctx=768, threads=1, parallel=4)  # a model of its own
+    options = GenerationOptions(temperature=0.0, max_tokens=8)
+    for messages in PROMPTS[:2]:
+        await answer(model, messages, options)
+    llama = load_model(embedded_model_path(), n_ctx=768, threads=1).llama
+    assert existing_engine(llama) is None
+    await asyncio.gather(*(answer(model, messages, options) for messages in PROMPTS))
+    assert existing_engine(llama) is not None

@@ -257,8 +257,9 @@ class EmbeddedBackend:
         """Worker thread: load if needed, generate, and emit text, then ('done', ...) or ('error', ...)."""
         try:
             model = self.load()
-            if self.parallel > 1:
-                self._submit_batched(model, messages, options, emit, cancelled)
+            engine = self._batching_engine(model)
+            if engine is not None:
+                self._submit_batched(engine, model, messages, options, emit, cancelled)
                 return
             with model.lock:
                 if cancelled.is_set():
@@ -270,8 +271,24 @@ class EmbeddedBackend:
         except Exception as exc:  # llama.cpp raises plain ValueError/RuntimeError; the loop must hear of it
             emit("error", BackendError(f"{self.spec}: generation failed ({exc.__class__.__name__}: {exc})"))
 
+    def _batching_engine(self, model: LoadedModel) -> Any:
+        """The model's batching engine: started when a call arrives while another one runs.
+
+        Until then calls run one at a time on the model's own context, so a user who never
+        overlaps calls (drafting) never pays for the engine's KV cache (parallel x n_ctx cells).
+        """
+        if self.parallel <= 1:
+            return None
+        from core.llm.embedded_batch import engine_for, existing_engine
+
+        engine = existing_engine(model.llama)
+        if engine is None and model.lock.locked():
+            engine = engine_for(model.llama, parallel=self.parallel, n_ctx=self.n_ctx, threads=self.threads or default_threads())
+        return engine
+
     def _submit_batched(
         self,
+        engine: Any,
         model: LoadedModel,
         messages: list[Message],
         options: GenerationOptions,
@@ -279,17 +296,11 @@ class EmbeddedBackend:
         cancelled: threading.Event,
     ) -> None:
         """Hand the call to the model's batching engine, which emits its text and end itself."""
-        from core.llm.embedded_batch import BatchRequest, SamplingSettings, engine_for
+        from core.llm.embedded_batch import BatchRequest, SamplingSettings
 
         formatted, prompt = _render_prompt(model, messages)
         self._check_prompt_fits(prompt)
         room = self.n_ctx - len(prompt)
-        engine = engine_for(
-            model.llama,
-            parallel=self.parallel,
-            n_ctx=self.n_ctx,
-            threads=self.threads or default_threads(),
-        )
         engine.submit(
             BatchRequest(
                 prompt=prompt,

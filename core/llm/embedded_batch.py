@@ -6,6 +6,8 @@ reads the weights once for all of them and costs little more than one. `pa disti
 --concurrency N` keeps N calls in flight; here they decode together.
 
 How (llama.cpp's low-level API, one worker thread per loaded model):
+- The engine starts the first time a call arrives while another runs on the model (see
+  `EmbeddedBackend._batching_engine`); calls made one after another never pay for its cache.
 - One llama.cpp context with `parallel` sequence slots, each its own KV stream. Each call
   gets a slot (a `seq_id`); every step builds one `llama_batch` holding the next token of
   every decoding sequence plus chunks of the prompts still to be read, and calls
@@ -393,6 +395,13 @@ def engine_for(llama: Any, *, parallel: int, n_ctx: int, threads: int, lora_scal
             )
             _engines[id(llama)] = engine
         return engine
+
+
+def existing_engine(llama: Any) -> BatchEngine | None:
+    """The running engine of `llama`, if one was started."""
+    with _engines_lock:
+        engine = _engines.get(id(llama))
+    return engine if engine is not None and not engine._closed and engine._llama is llama else None
 
 
 def close_engine(llama: Any) -> None:
