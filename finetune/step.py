@@ -5,7 +5,8 @@ tokens are 4 x 512 x 49,152 fp32 values, 403 MB; transformers' causal-LM loss th
 shifted copy, a log-softmax and, in backward, a gradient of each: about 1.6 GB for positions
 that are mostly the prompt, whose labels are -100 and never count. Here the decoder's hidden
 states are gathered at the positions whose next token is labelled, and only those rows go
-through the head and the cross-entropy. The loss is the same number (mean over labelled
+through the head and the cross-entropy, `HEAD_CHUNK` rows at a time with the logits recomputed
+in backward rather than kept. The loss is the same number (mean over labelled
 tokens, as transformers computes it; tests/test_finetune_step.py checks that), the memory
 and the head's compute shrink to the labelled share.
 
@@ -25,20 +26,39 @@ def decoder_and_head(model: Any) -> tuple[Any, Any]:
     return base.get_decoder(), base.get_output_embeddings()
 
 
+HEAD_CHUNK = 256
+"""Labelled positions per pass through the LM head: its logits (chunk x vocab fp32, 50 MB for
+SmolLM2) are recomputed in backward instead of kept, so the head's memory no longer grows
+with batch x length."""
+
+
 def training_loss(model: Any, batch: dict[str, Any]) -> Any:
     """Mean cross-entropy over the labelled next tokens, the head applied to those positions only."""
     import torch
-    import torch.nn.functional as F
+    from torch.utils.checkpoint import checkpoint
 
     decoder, head = decoder_and_head(model)
     hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != -100
-    if not bool(keep.any()):
+    count = int(keep.sum())
+    if count == 0:
         return hidden.sum() * 0.0  # no labelled token: a zero loss that still has a graph
-    picked = hidden[:, :-1][keep]
-    logits = head(picked).float()
-    return F.cross_entropy(logits, targets[keep], reduction="mean")
+    picked, wanted = hidden[:, :-1][keep], targets[keep]
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, count, HEAD_CHUNK):
+        rows, labels = picked[start:start + HEAD_CHUNK], wanted[start:start + HEAD_CHUNK]
+        if torch.is_grad_enabled() and rows.requires_grad:
+            total = total + checkpoint(_summed_cross_entropy, head, rows, labels, use_reentrant=False)
+        else:
+            total = total + _summed_cross_entropy(head, rows, labels)
+    return total / count
+
+
+def _summed_cross_entropy(head: Any, rows: Any, labels: Any) -> Any:
+    import torch.nn.functional as F
+
+    return F.cross_entropy(head(rows).float(), labels, reduction="sum")
 
 
 def enable_gradient_checkpointing(model: Any) -> None:

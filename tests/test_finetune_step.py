@@ -29,7 +29,7 @@ def tiny_lora_model():
 
 def batch():
     torch.manual_seed(1)
-    ids = torch.randint(3, 300, (3, 12))
+    ids = torch.randint(3, 300, (3, 12))  # 3 x 11 next tokens; the head sees them in chunks when HEAD_CHUNK is small
     labels = ids.clone()
     labels[:, :5] = -100  # the prompt
     labels[2, 9:] = -100  # padding of a shorter row
@@ -45,7 +45,10 @@ def loss_and_grads(model, compute):
     return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def test_the_labelled_head_loss_and_its_gradients_equal_transformers_loss():
+@pytest.mark.parametrize("chunk", [256, 4])
+def test_the_labelled_head_loss_and_its_gradients_equal_transformers_loss(monkeypatch, chunk):
+    """In one pass through the head or in chunks recomputed in backward: the same loss and gradients."""
+    monkeypatch.setattr("finetune.step.HEAD_CHUNK", chunk)
     model = tiny_lora_model()
     model.train()
     expected_loss, expected_grads = loss_and_grads(model, lambda m, b: m(**b).loss)
