@@ -134,6 +134,9 @@ class TrainConfig(Section):
     seed: int = 0
     threads: int | None = Field(None, ge=1)
     """torch threads for training; empty means all cores (on a busy shared CPU, 1 can be faster)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in backward: peak memory about 40% lower, steps slower
+    (benchmarks/train_memory.py prints both); for machines short of memory."""
 
 
 class DraftingConfig(Section):

@@ -32,7 +32,7 @@ from core.paths import Paths, resolve_paths
 from core.context_window import AgentBudget
 from finetune.dataset import Dataset, Encoded, encode_examples
 from finetune.runs import PROGRESS_FILE, STATUS_FILE, Run
-from finetune.step import training_loss
+from finetune.step import enable_gradient_checkpointing, training_loss
 
 CHECKPOINT_SECONDS = 180.0
 MEGABATCH = 50
@@ -278,6 +278,8 @@ def train_run(
     model = add_lora(load_base_for_training(base.folder, device), hp)
     if device == "cpu":
         model.to(torch.float32)
+    if hp.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=0.0)
