@@ -35,6 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.llm.specs import embedded_model_path  # noqa: E402
 
 
+_quiet = None
+
+
 def clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
@@ -118,7 +121,9 @@ def main() -> None:
     args = parser.parse_args()
     import llama_cpp
 
-    llama_cpp.llama_log_set(llama_cpp.llama_log_callback(lambda *_: None), ctypes.c_void_p(0))
+    global _quiet  # the C side keeps the pointer: the callback object must outlive every call
+    _quiet = llama_cpp.llama_log_callback(lambda *_: None)
+    llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
     source = embedded_model_path()
     print(f"llama.cpp: {llama_cpp.llama_print_system_info().decode().strip()}")
     load = os.getloadavg()[0]
