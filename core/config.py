@@ -75,6 +75,9 @@ class EmbeddedConfig(Section):
     """llama.cpp threads; empty means all cores."""
     n_ctx: int = Field(4096, ge=256)
     """Context window in tokens."""
+    parallel: int = Field(4, ge=1, le=32)
+    """Calls decoded together in one forward pass (distill --concurrency); 1 = one at a time.
+    Each parallel slot holds its own n_ctx of KV cache in memory."""
 
 
 class CorpusConfig(Section):
@@ -94,7 +97,7 @@ class CorpusConfig(Section):
 
 class DistillConfig(Section):
     concurrency: int = Field(4, ge=1, le=64)
-    """Parallel requests for remote backends (the embedded model runs one at a time)."""
+    """Model calls in flight (the embedded model decodes up to embedded.parallel of them together)."""
     max_attempts: int = Field(3, ge=1, le=10)
     """Tries per stage before a document is recorded as failed."""
     seed: int = 0
@@ -131,6 +134,9 @@ class TrainConfig(Section):
     seed: int = 0
     threads: int | None = Field(None, ge=1)
     """torch threads for training; empty means all cores (on a busy shared CPU, 1 can be faster)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in backward: peak memory about 40% lower, steps slower
+    (benchmarks/train_memory.py prints both); for machines short of memory."""
 
 
 class DraftingConfig(Section):

@@ -39,6 +39,7 @@ from finetune.runs import HEARTBEAT_FILE, HEARTBEAT_SECONDS, LOCK_FILE, PID_FILE
 from finetune.transcript import (
     Checkpointed, Evaluated, Exporting, Failed, Finished, Interrupted, Preparing, Started, Stepped, Trained, TrainingEvent,
 )
+from finetune.step import enable_gradient_checkpointing, training_loss
 
 CHECKPOINT_SECONDS = 180.0
 MEGABATCH = 50
@@ -174,7 +175,7 @@ def evaluate_loss(model, examples: list[Encoded], batch_size: int, pad_id: int, 
             batch = collate([examples[i] for i in order[start:start + batch_size]], pad_id)
             batch = {k: v.to(device) for k, v in batch.items()}
             count = int((batch["labels"][:, 1:] != -100).sum())
-            total += float(model(**batch).loss) * count
+            total += float(training_loss(model, batch)) * count
             tokens += count
     model.train()
     return total / max(tokens, 1)
@@ -314,6 +315,8 @@ class TrainingLoop:
         self.model = add_lora(load_base_for_training(self.base.folder, self.device), hp)
         if self.device == "cpu":
             self.model.to(torch.float32)
+        if hp.gradient_checkpointing:
+            enable_gradient_checkpointing(self.model)
         self.model.train()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trainable, lr=hp.learning_rate, weight_decay=0.0)
@@ -355,7 +358,7 @@ class TrainingLoop:
         batch = collate([self.train_set[i] for i in members], self.pad_id)
         tokens = int(batch["attention_mask"].sum())
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        loss = self.model(**batch).loss
+        loss = training_loss(self.model, batch)  # the LM head only where labels count (finetune.step)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
         self.optimizer.step()

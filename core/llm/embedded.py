@@ -59,6 +59,7 @@ def clear_model_cache() -> None:
     with _models_lock:
         for model in _models.values():
             with model.lock:
+                _close_batching(model)
                 model.llama.close()
         _models.clear()
 
@@ -68,6 +69,7 @@ def _close_models_at_exit() -> None:
     for model in list(_models.values()):
         if model.lock.acquire(blocking=False):  # a generation still running keeps its model
             try:
+                _close_batching(model)
                 model.llama.close()
             finally:
                 model.lock.release()
@@ -75,6 +77,13 @@ def _close_models_at_exit() -> None:
 
 
 atexit.register(_close_models_at_exit)
+
+
+def _close_batching(model: LoadedModel) -> None:
+    """Stop the model's batching engine (if one was started) before the model is freed."""
+    from core.llm.embedded_batch import close_engine
+
+    close_engine(model.llama)
 
 
 def default_threads() -> int:
@@ -194,8 +203,11 @@ class EmbeddedBackend:
         threads: int | None = None,
         lora_path: Path | None = None,
         spec: str | None = None,
+        parallel: int = 1,
     ):
         self.model_path = Path(model_path)
+        self.parallel = parallel
+        """Calls decoded together (core.llm.embedded_batch); 1 runs them one at a time."""
         self.n_ctx = n_ctx
         self.threads = threads
         self.lora_path = Path(lora_path) if lora_path else None
@@ -211,7 +223,8 @@ class EmbeddedBackend:
         if lora is not None:
             check_gguf_file(Path(lora), "LoRA adapter")
         return cls(model_path, n_ctx=config.embedded.n_ctx, threads=config.embedded.threads,
-                   lora_path=Path(lora) if lora is not None else None, spec=str(spec))
+                   lora_path=Path(lora) if lora is not None else None, spec=str(spec),
+                   parallel=config.embedded.parallel)
 
     def __repr__(self) -> str:
         return f"EmbeddedBackend({self.spec!r}, n_ctx={self.n_ctx}, threads={self.threads}, lora={self.lora_path})"
@@ -267,6 +280,10 @@ class EmbeddedBackend:
         """Worker thread: load if needed, generate, and emit text, then ('done', ...) or ('error', ...)."""
         try:
             model = self.load()
+            engine = self._batching_engine(model)
+            if engine is not None:
+                self._submit_batched(engine, model, messages, options, emit, cancelled)
+                return
             with model.lock:
                 if cancelled.is_set():
                     return
@@ -276,6 +293,59 @@ class EmbeddedBackend:
             emit("error", exc)
         except Exception as exc:  # llama.cpp raises plain ValueError/RuntimeError; the loop must hear of it
             emit("error", BackendError(f"{self.spec}: generation failed ({exc.__class__.__name__}: {exc})"))
+
+    def _batching_engine(self, model: LoadedModel) -> Any:
+        """The model's batching engine: started when a call arrives while another one runs.
+
+        Until then calls run one at a time on the model's own context, so a user who never
+        overlaps calls (drafting) never pays for the engine's KV cache (parallel x n_ctx cells).
+        """
+        if self.parallel <= 1:
+            return None
+        from core.llm.embedded_batch import engine_for, existing_engine
+
+        engine = existing_engine(model.llama)
+        if engine is None and model.lock.locked():
+            engine = engine_for(model.llama, parallel=self.parallel, n_ctx=self.n_ctx, threads=self.threads or default_threads())
+        return engine
+
+    def _submit_batched(
+        self,
+        engine: Any,
+        model: LoadedModel,
+        messages: list[Message],
+        options: GenerationOptions,
+        emit: Callable[[str, Any], None],
+        cancelled: threading.Event,
+    ) -> None:
+        """Hand the call to the model's batching engine, which emits its text and end itself."""
+        from core.llm.embedded_batch import BatchRequest, SamplingSettings
+
+        formatted, prompt = _render_prompt(model, messages)
+        self._check_prompt_fits(prompt)
+        room = self.n_ctx - len(prompt)
+        engine.submit(
+            BatchRequest(
+                prompt=prompt,
+                max_tokens=min(options.max_tokens, room) if options.max_tokens is not None else room,
+                sampling=SamplingSettings(
+                    temperature=options.temperature if options.temperature is not None else DEFAULT_TEMPERATURE,
+                    top_p=options.top_p if options.top_p is not None else DEFAULT_TOP_P,
+                    repeat_penalty=DEFAULT_REPEAT_PENALTY,
+                    seed=options.seed,
+                ),
+                stops=[*options.stop, *(formatted.stop or [])],
+                emit=emit,
+                cancelled=cancelled,
+            )
+        )
+
+    def _check_prompt_fits(self, prompt: list[int]) -> None:
+        if len(prompt) >= self.n_ctx:
+            raise BackendError(
+                f"{self.spec}: the prompt is {len(prompt)} tokens but the context holds {self.n_ctx}; "
+                "shorten the input or raise embedded.n_ctx in config"
+            )
 
     def _generate_locked(
         self,
@@ -288,11 +358,7 @@ class EmbeddedBackend:
         from llama_cpp import StoppingCriteriaList
 
         formatted, prompt = _render_prompt(model, messages)
-        if len(prompt) >= self.n_ctx:
-            raise BackendError(
-                f"{self.spec}: the prompt is {len(prompt)} tokens but the context holds {self.n_ctx}; "
-                "shorten the input or raise embedded.n_ctx in config"
-            )
+        self._check_prompt_fits(prompt)
         counter = _TokenCounter(cancelled)
         criteria = [counter, *(formatted.stopping_criteria or [])]
         stops = list(options.stop) + list(formatted.stop or [])
