@@ -77,8 +77,19 @@ def register(app: typer.Typer) -> None:
                     "[green]ok[/]" if check.usable else f"[red]unusable:[/] {escape(check.problem or '')}",
                 )
             common.console.print(table)
+            _print_gguf_export_tools()
         unusable = [check.role for check in checks if not check.usable]
         if unusable:
             from core.errors import BackendError
 
             raise BackendError(f"unusable model role(s): {', '.join(unusable)}; see the status column above")
+
+
+def _print_gguf_export_tools() -> None:
+    """One line on the llama.cpp converters `pa train` exports agents with (finetune/llama_converters.py)."""
+    from rich.markup import escape
+
+    from finetune.llama_converters import describe_converters
+
+    ok, line = describe_converters()
+    common.console.print(f"GGUF export: {'[green]ok[/]' if ok else '[red]missing[/]'} {escape(line)}")
