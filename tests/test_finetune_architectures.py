@@ -75,7 +75,7 @@ def test_agent_of_each_architecture_answers_in_llama_cpp_like_in_transformers(na
     # to models named phi3, and they name tokens ("</s>") that the SmolLM2 vocabulary lacks.
     base = make_base(arch, tmp_path / "base", tokenizer_folders[arch.tokenizer])
     config = TrainConfig(base_model=str(base), lora_r=8, lora_alpha=16, lora_dropout=0.0, learning_rate=1e-2,
-                         epochs=arch.epochs, batch_size=3, max_length=256, seed=0, target_modules=arch.target_modules)
+                         epochs=arch.epochs, batch_size=3, max_length=384, seed=0, target_modules=arch.target_modules)
     _, agent, _ = train_agent(tmp_path / "home", config, quant="q8_0", float_type="f16")
 
     manifest = agent.manifest
