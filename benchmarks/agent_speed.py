@@ -94,18 +94,15 @@ def worker(kind: str, path: str, new_tokens: int, threads: int) -> dict:
 
 def build_variants(agent_folder: Path, scratch: Path, threads: int) -> dict[str, Path]:
     from core.agents import MANIFEST
-    from finetune.export import merge_adapter, quantize_gguf, write_gguf
-    from finetune.gguf_tokenizer import load_tokenizer_metadata
+    from finetune.export import merge_adapter, quantize_gguf, save_merged_folder
+    from finetune.llama_converters import hf_to_gguf, run_conversions
 
     manifest = json.loads((agent_folder / MANIFEST).read_text())
     base_folder = Path(manifest["base_model"]["folder"])
     merged = merge_adapter(str(base_folder), agent_folder / "adapter")
-    hf_folder = scratch / "merged-fp32"
-    merged.save_pretrained(hf_folder)
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.from_pretrained(base_folder).save_pretrained(hf_folder)
-    f16 = write_gguf(merged, load_tokenizer_metadata(base_folder), scratch / "agent-f16.gguf", "f16")
+    hf_folder = save_merged_folder(merged, base_folder, scratch / "merged-fp32")
+    f16 = scratch / "agent-f16.gguf"
+    run_conversions([hf_to_gguf(hf_folder, f16, "f16")], scratch / "convert.log")
     del merged
     return {
         "transformers": hf_folder,

@@ -251,6 +251,12 @@ class Workspace:
 
         return await check_roles(self.config)
 
+    def gguf_export_tools(self) -> tuple[bool, str]:
+        """`pa doctor`: whether llama.cpp's converters that export agents are installed, and their version."""
+        from finetune.llama_converters import describe_converters
+
+        return describe_converters()
+
     def open_backend(self, spec: str | None = None) -> Backend:
         """A backend for `spec` (default: M_L, `models.large`)."""
         from core.llm.specs import open_backend

@@ -17,21 +17,49 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade pip wheel setuptools
 python -m pip install --quiet "torch==2.13.0"
 
-# pip's own wheel cache ignores CMAKE_ARGS, so keep our build in a cache keyed by them.
+# pip's own wheel cache ignores CMAKE_ARGS, so keep our build in a cache keyed by them. The same
+# source archive carries llama.cpp's own HF->GGUF converters (convert_hf_to_gguf.py,
+# convert_lora_to_gguf.py, conversion/, gguf-py/) of exactly the llama.cpp that pa runs: pa exports
+# agents with them, so they are kept next to the wheel (one download, from PyPI, per cache).
 key=$(printf '%s %s %s' "$LLAMA_CPP_VERSION" "$LLAMA_CMAKE_ARGS" "$(uname -m)" | sha256sum | cut -c1-16)
 wheels="${PA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pa-wheels}/llama-cpp-$key"
-if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
-  echo "building llama-cpp-python $LLAMA_CPP_VERSION from source (several minutes, once)..."
-  mkdir -p "$wheels.partial"
-  CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    python -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
-    -w "$wheels.partial" "llama-cpp-python==$LLAMA_CPP_VERSION"
-  rm -rf "$wheels" && mv "$wheels.partial" "$wheels"
+converters="$wheels/llama.cpp-converters"
+if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1 || [ ! -f "$converters/pa_converters.json" ]; then
+  rm -rf "$wheels.partial" && mkdir -p "$wheels.partial/src"
+  python -m pip download --quiet --no-deps --no-binary llama-cpp-python -d "$wheels.partial/src" \
+    "llama-cpp-python==$LLAMA_CPP_VERSION"
+  sdist=$(ls "$wheels.partial"/src/llama_cpp_python-*.tar.gz)
+  if ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    cp "$wheels"/llama_cpp_python-*.whl "$wheels.partial/"
+  else
+    echo "building llama-cpp-python $LLAMA_CPP_VERSION from source (several minutes, once)..."
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+      python -m pip wheel --quiet --no-deps --no-cache-dir -w "$wheels.partial" "$sdist"
+  fi
+  top="llama_cpp_python-$LLAMA_CPP_VERSION"
+  vendor="$top/vendor/llama.cpp"
+  tar -xzf "$sdist" -C "$wheels.partial/src" "$vendor/convert_hf_to_gguf.py" "$vendor/convert_lora_to_gguf.py" \
+    "$vendor/conversion" "$vendor/gguf-py/gguf" "$vendor/gguf-py/pyproject.toml" "$vendor/LICENSE"
+  commit=$(tar -xzOf "$sdist" "$top/.git/modules/vendor/llama.cpp/HEAD" 2>/dev/null || true)
+  mv "$wheels.partial/src/$vendor" "$wheels.partial/llama.cpp-converters"
+  python - "$wheels.partial/llama.cpp-converters" "$LLAMA_CPP_VERSION" "$commit" <<'PY'
+import json, re, sys
+from pathlib import Path
+folder, version, commit = Path(sys.argv[1]), sys.argv[2], sys.argv[3].strip()
+gguf = re.search(r'^version = "([^"]+)"', (folder / "gguf-py/pyproject.toml").read_text(), re.M)
+info = {"llama_cpp_python": version, "llama_cpp_commit": commit or None, "gguf_py": gguf.group(1) if gguf else None}
+(folder / "pa_converters.json").write_text(json.dumps(info, indent=2) + "\n")
+PY
+  rm -rf "$wheels.partial/src" "$wheels"
+  mv "$wheels.partial" "$wheels"
 fi
 # --force-reinstall: pip would keep an already-installed llama-cpp-python of the same version,
 # which may be a crashing native build from elsewhere.
 python -m pip install --quiet --force-reinstall --no-deps "$wheels"/llama_cpp_python-*.whl
 python -m pip install --quiet "$wheels"/llama_cpp_python-*.whl  # its dependencies
+# Where pa looks for the converters (finetune/llama_converters.py): <venv>/share/pa/llama.cpp.
+rm -rf .venv/share/pa/llama.cpp && mkdir -p .venv/share/pa
+cp -r "$converters" .venv/share/pa/llama.cpp
 python -m pip install --quiet -e ".[dev]"
 # tmux: the TUI test that drives `pa-tui` in a real terminal needs it (only installed as root).
 if [ "$(id -u)" = "0" ]; then

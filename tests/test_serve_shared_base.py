@@ -99,11 +99,18 @@ def test_adapters_switched_per_request_match_each_profiles_own_model(tiny_traine
 
 
 def test_an_agent_without_an_adapter_gguf_cannot_be_served_on_a_shared_base(tiny_agent):
+    from core.agents import read_agent
     from core.errors import NotTrainedError
 
+    # Every export now writes an adapter GGUF; an agent exported before that has none.
+    manifest_file = tiny_agent.folder / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest.update(lora_gguf=None, lora_base_gguf=None)
+    manifest_file.write_text(json.dumps(manifest))
+    old_agent = read_agent(tiny_agent.folder, tiny_agent.profile, tiny_agent.kind)
     pool = SharedBasePool(None, Config())
     with pytest.raises(NotTrainedError, match="--shared-base"):
-        pool.backend_for(tiny_agent)
+        pool.backend_for(old_agent)
 
 
 def test_an_agent_served_as_a_named_lora_module_by_an_openai_server(tiny_agent, adapters, tmp_path):

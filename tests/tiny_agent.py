@@ -57,17 +57,14 @@ def tiny_train_config(base_folder: Path) -> TrainConfig:
 
 
 def make_tokenizer_folder(folder: Path) -> Path:
-    """The SmolLM2 tokenizer (HF files + GGUF tokenizer metadata) taken from the embedded GGUF."""
+    """The SmolLM2 tokenizer (HF files) taken from the embedded GGUF; llama.cpp's converter knows it as `smollm`."""
     from transformers import AutoTokenizer
 
-    from finetune.base_model import GGUF_TOKENIZER_FILE, embedded_gguf_path
-    from finetune.gguf_tokenizer import read_tokenizer_metadata
+    from finetune.base_model import embedded_gguf_path
 
     gguf = embedded_gguf_path()
     folder.mkdir(parents=True, exist_ok=True)
     AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(folder)
-    metadata = read_tokenizer_metadata(gguf)
-    (folder / GGUF_TOKENIZER_FILE).write_text(json.dumps(metadata, ensure_ascii=False), encoding="utf-8")
     return folder
 
 
@@ -156,24 +153,32 @@ class TinyAgent:
         return agent
 
 
-def build_tiny_agent(home: Path, tokenizer_folder: Path) -> TinyAgent:
-    """Train and export the tiny agent inside the installation at `home` (in-process, seconds)."""
+def train_agent(home: Path, train_config: TrainConfig, *, quant: str = "q8_0", float_type: str = "f32"):
+    """Seed profile `tiny` in the installation at `home`, train and export its agent; (paths, agent, run folder).
+
+    The float GGUF is kept (`float_type`) for parity checks against transformers.
+    """
     from core.paths import resolve_paths
     from finetune.runs import prepare_run
     from finetune.train import train_run
 
     paths = resolve_paths({"PA_HOME": str(home)})
-    base = make_tiny_base(home / "tiny-base", tokenizer_folder)
     store = Store.open(paths.store_file)
     try:
         seed_store(store)
-        config = Config(train=tiny_train_config(base))
-        run = prepare_run(paths, store, config, PROFILE, "agent", quant="q8_0")
+        run = prepare_run(paths, store, Config(train=train_config), PROFILE, "agent", quant=quant)
     finally:
         store.close()
     spec = json.loads((run.folder / "run.json").read_text())
-    spec.update(keep_float=True, float_type="f32")
+    spec.update(keep_float=True, float_type=float_type)
     (run.folder / "run.json").write_text(json.dumps(spec))
     agent = train_run(run, paths=paths)
     assert agent is not None, "tiny agent training stopped early"
-    return TinyAgent(home, paths, PROFILE, agent, base, agent.folder / agent.manifest["float_gguf"], run.folder)
+    return paths, agent, run.folder
+
+
+def build_tiny_agent(home: Path, tokenizer_folder: Path) -> TinyAgent:
+    """Train and export the tiny agent inside the installation at `home` (in-process, seconds)."""
+    base = make_tiny_base(home / "tiny-base", tokenizer_folder)
+    paths, agent, run_folder = train_agent(home, tiny_train_config(base))
+    return TinyAgent(home, paths, PROFILE, agent, base, agent.folder / agent.manifest["float_gguf"], run_folder)

@@ -61,6 +61,7 @@ def doctor_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON in
 
     with common.open_workspace() as workspace:
         checks = asyncio.run(workspace.check_models())
+        export_ok, export_tools = workspace.gguf_export_tools()
     if as_json:
         common.print_json([{**vars(check), "usable": check.usable} for check in checks])
     else:
@@ -79,6 +80,7 @@ def doctor_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON in
                 "[green]ok[/]" if check.usable else f"[red]unusable:[/] {escape(check.problem or '')}",
             )
         common.console.print(table)
+        common.console.print(f"GGUF export: {'[green]ok[/]' if export_ok else '[red]missing[/]'} {escape(export_tools)}")
     unusable = [check.role for check in checks if not check.usable]
     if unusable:
         from core.errors import BackendError
