@@ -342,8 +342,11 @@ class CountingBackend:
     """Wraps a backend; records the key of every call whose answer was delivered whole."""
 
     def __init__(self, inner, cancel_after: int | None = None, delay: float = 0.0):
+        from core.drafting import prompt_form
+
         self.inner = inner
         self.spec = inner.spec
+        self.prompt_form = prompt_form(inner)  # the wrapped model's (plain for the embedded SmolLM2)
         self.completed: list[str] = []
         self.prompts: list[list[Message]] = []
         self.cancel_after = cancel_after
