@@ -166,6 +166,8 @@ def agent_messages(
     values = {"genre": genre, "details": "\n".join(lines)}
     if "aspects" in template.fields:
         values["aspects"] = ASPECTS.get(genre, ASPECTS["email"])
+    if "article" in template.fields:
+        values["article"] = "an" if genre[:1].lower() in "aeiou" else "a"
     return template.render(**values)
 
 

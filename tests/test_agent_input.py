@@ -72,4 +72,7 @@ def test_the_agent_prompt_reads_right_for_every_genre():
     assert "greeting" in email and "sign-off" in email
     for text, genre in ((post, "post"), (review, "review")):
         assert f"an {genre}" not in text and "greeting" not in text and "sign-off" not in text
-        assert f"their next {genre}" in text
+        assert f"(a {genre})" in text
+    # The e-mail prompt is v1's word for word: agents trained on it keep answering the same way.
+    assert "Given what a person wants to write (an email), write the rules their own writing follows for it: " \
+           "tone, length, greeting, sign-off, structure, phrasing." in email
