@@ -67,6 +67,8 @@ class DatasetReport:
     dropped_too_long: int = 0
     thinking_trimmed: int = 0
     """Targets whose thinking was cut (at a sentence) to fit the agent's answer budget."""
+    rules_over_budget: int = 0
+    """Targets whose rules alone are longer than the answer budget (kept; the thinking is left out)."""
     answer_tokens: int | None = None
     """The agent's answer budget (core.context_window.AgentBudget.answer) targets were fitted to."""
     max_length: int | None = None
@@ -270,9 +272,9 @@ def encode_example(tokenizer, kind: str, example: Example, max_length: int, repo
     if answer_tokens is not None and kind != "naive":
         target, cut = fit_answer(tokenizer, target, answer_tokens)
         report.thinking_trimmed += cut
-        if len(text_ids(tokenizer, target)) >= answer_tokens:
-            report.dropped_too_long += 1
-            return None
+        # Rules longer than the budget on their own are kept whole (the agent still starts its
+        # <rules> at once, the thinking gone) and counted: raise train.max_length to fit them.
+        report.rules_over_budget += len(text_ids(tokenizer, target)) >= answer_tokens
     target_ids = text_ids(tokenizer, target) + [end_of_turn_id(tokenizer)]
     previous = previous_window(example.previous, AGENT_PREVIOUS_CHARS)  # the window agent_messages applies
     prompt = prompt_ids(tokenizer, kind, example, previous)

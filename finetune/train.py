@@ -304,7 +304,7 @@ class TrainingLoop:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         dataset = Dataset.load(self.run_folder.folder / "data")
         self.report = report = dataset.report
-        report.previous_trimmed = report.dropped_too_long = report.thinking_trimmed = 0
+        report.previous_trimmed = report.dropped_too_long = report.thinking_trimmed = report.rules_over_budget = 0
         answer_tokens = self.spec.get("agent_answer_tokens") or AgentBudget(hp.max_length).answer
         self.train_set = encode_examples(tokenizer, self.kind, dataset.train, hp.max_length, report, answer_tokens)
         self.eval_set = encode_examples(tokenizer, self.kind, dataset.eval, hp.max_length, report, answer_tokens)

@@ -178,6 +178,9 @@ def dataset_notes(report: dict[str, Any]) -> list[str]:
     if report.get("thinking_trimmed"):
         notes.append(f"{report['thinking_trimmed']} targets had their thinking cut to fit the agent's answer budget "
                      f"({report.get('answer_tokens')} tokens, 3/8 of train.max_length)")
+    if report.get("rules_over_budget"):
+        notes.append(f"{report['rules_over_budget']} targets have rules longer than the agent's answer budget "
+                     f"({report.get('answer_tokens')} tokens): kept, without thinking; raise train.max_length to fit them")
     return notes
 
 

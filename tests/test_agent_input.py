@@ -57,7 +57,7 @@ def test_a_long_thinking_is_cut_to_the_answer_budget_and_reported_never_the_rule
     example = Example(1, "train", "- send the numbers", "bo@x.com", "numbers", None, format_rules_target(RULES, THINKING), "email")
     report = DatasetReport("agent")
     encoded = encode_example(tokenizer, "agent", example, 1024, report, answer_tokens=120)
-    assert encoded is not None and report.thinking_trimmed == 1 and report.dropped_too_long == 0
+    assert encoded is not None and report.thinking_trimmed == 1 and report.dropped_too_long == report.rules_over_budget == 0
     target = tokenizer.decode([t for t in encoded.labels if t != -100][:-1])
     assert len(tokenizer(target, add_special_tokens=False).input_ids) < 120
     thinking, rules = split_agent_output(target)
