@@ -7,6 +7,7 @@ the real SmolLM2 runs in test_distill_embedded.py, a real HTTP server in test_di
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -209,10 +210,11 @@ def test_rules_without_a_counted_length_get_the_real_texts_length_and_a_note(sto
     assert rows(store)[(document.id, "intent")]["notes"] is None
 
 
+@dataclass
 class ContinuingBackend(ScriptedBackend):
     """A scripted backend that, like the embedded model, continues an answer pa has started."""
 
-    continues_answer = True
+    continues_answer: bool = True  # a dataclass field: ScriptedBackend declares the capability as one
 
 
 def test_a_backend_that_continues_answers_is_guided_through_thinking_then_rules(store):
