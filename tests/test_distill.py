@@ -7,10 +7,10 @@ the real SmolLM2 runs in test_distill_embedded.py, a real HTTP server in test_di
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import pytest
 
