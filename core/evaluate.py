@@ -438,8 +438,45 @@ def _profile_report(
     tally: _Tally,
     titles: dict[str, str],
 ) -> dict[str, Any]:
-    from core.llm.specs import price_of
+    """The report of one profile: per-method rows, pairwise rows, the judge's usage, the documents."""
+    method_rows = _method_rows(config, methods, generations, scores, tally, titles)
+    pairwise = _pairwise_rows(methods, verdicts, titles)
+    judge_usage = _judge_usage(context, judge, verdicts)
+    documents = _document_details(items, methods, generations, scores, verdicts)
+    return {
+        "kind": REPORT_KIND,
+        "version": REPORT_VERSION,
+        "profile": profile.name,
+        "genre": profile.genre,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "models": {"large": config.models.large, "agent_base": config.models.agent, "judge": judge.spec},
+        "agent": context.agent_info(AGENT).label,
+        "documents": len(items),
+        "methods": method_rows,
+        "skipped": skipped,
+        "pairwise": pairwise,
+        "judge_usage": judge_usage,
+        "run": {
+            "generated": tally.generated,
+            "reused_generations": tally.reused_generations,
+            "judged": tally.judged,
+            "reused_verdicts": tally.reused_verdicts,
+        },
+        "details": documents,
+    }
 
+
+
+
+def _method_rows(
+    config: Config,
+    methods: list[str],
+    generations: dict[tuple[int, str], Generation],
+    scores: dict[tuple[int, str], dict[str, float]],
+    tally: _Tally,
+    titles: dict[str, str],
+) -> dict[str, Any]:
+    """Per method: documents written, failures, similarity with bootstrap intervals, tokens, cost."""
     seed, samples = config.eval.seed, config.eval.bootstrap_samples
     method_rows: dict[str, Any] = {}
     for method in methods:
@@ -463,7 +500,14 @@ def _profile_report(
             "cost_usd": sum(costs) if costs else None,
         }
 
-    pairwise = []
+    return method_rows
+
+
+def _pairwise_rows(
+    methods: list[str], verdicts: list[tuple[HeldOut, str, StoredVerdict, StoredVerdict]], titles: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The agent against each baseline: win/tie/loss/invalid counts and Wilson intervals."""
+    pairwise: list[dict[str, Any]] = []
     for baseline in [m for m in methods if m != AGENT]:
         outcomes = [combine(AGENT, first.winner, second.winner) for _, b, first, second in verdicts if b == baseline]
         n = len(outcomes)
@@ -481,6 +525,15 @@ def _profile_report(
             "loss_rate": wilson(counts["loss"], n).as_dict(),
             "invalid_rate": wilson(counts["invalid"], n).as_dict(),
         })
+
+    return pairwise
+
+
+def _judge_usage(
+    context: DraftContext, judge: Backend, verdicts: list[tuple[HeldOut, str, StoredVerdict, StoredVerdict]]
+) -> dict[str, Any]:
+    """What judging cost and how reliable the verdicts were; whether the judge is M_L itself."""
+    from core.llm.specs import price_of
 
     all_verdicts = [v for _, _, first, second in verdicts for v in (first, second)]
     calls = sum(v.attempts for v in all_verdicts)
@@ -507,7 +560,18 @@ def _profile_report(
         "cost_usd": price.cost(_usage(judge_prompt, judge_completion)) if price else None,
     }
 
-    documents = []
+    return judge_usage
+
+
+def _document_details(
+    items: list[HeldOut],
+    methods: list[str],
+    generations: dict[tuple[int, str], Generation],
+    scores: dict[tuple[int, str], dict[str, float]],
+    verdicts: list[tuple[HeldOut, str, StoredVerdict, StoredVerdict]],
+) -> list[dict[str, Any]]:
+    """Each held-out document with every method's text, rules, scores and both verdicts."""
+    documents: list[dict[str, Any]] = []
     by_pair = {(item.document.id, b): (first, second) for item, b, first, second in verdicts}
     for item in items:
         doc = item.document
@@ -531,27 +595,7 @@ def _profile_report(
             },
         })
 
-    return {
-        "kind": REPORT_KIND,
-        "version": REPORT_VERSION,
-        "profile": profile.name,
-        "genre": profile.genre,
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "models": {"large": config.models.large, "agent_base": config.models.agent, "judge": judge.spec},
-        "agent": context.agent_info(AGENT).label,
-        "documents": len(items),
-        "methods": method_rows,
-        "skipped": skipped,
-        "pairwise": pairwise,
-        "judge_usage": judge_usage,
-        "run": {
-            "generated": tally.generated,
-            "reused_generations": tally.reused_generations,
-            "judged": tally.judged,
-            "reused_verdicts": tally.reused_verdicts,
-        },
-        "details": documents,
-    }
+    return documents
 
 
 def _usage(prompt_tokens: int, completion_tokens: int):
