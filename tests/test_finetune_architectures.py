@@ -4,9 +4,11 @@ For each architecture a tiny random base (tests.tiny_bases) goes through pa's re
 a few LoRA steps, merge, `convert_hf_to_gguf.py` (merged agent) and `convert_lora_to_gguf.py`
 (adapter), the post-export tokenizer/template/stop check, llama.cpp's Q8_0 quantizer. Then
 llama.cpp's greedy tokens are compared with transformers' on the merged model: the F16 agent
-must give the very same tokens, the Q8_0 agent the same on at least 2 of 3 prompts (the
-SmolLM2 parity test's tolerance), and the adapter GGUF applied on the base GGUF the same
-tokens as F16. (Llama is the tiny agent of tests/tiny_agent.py, checked in
+must give the very same tokens, and the adapter GGUF applied on the base GGUF the same tokens
+as F16. The Q8_0 agent is read teacher-forced: fed the trained answer, its next-token choice
+must match at 90% of the answer's positions or more. (Free-running greedy comparisons of a
+random tiny model are fragile under quantization: one near-tie flipped early changes every
+later token, so a 2-of-3 prompts rule failed on sound exports.) (Llama is the tiny agent of tests/tiny_agent.py, checked in
 tests/test_finetune_export.py and tests/test_finetune_tiny.py.)
 """
 
@@ -51,6 +53,16 @@ def _hf_greedy(model, ids):
     return out[0, len(ids):].tolist()
 
 
+def _teacher_forced_agreement(llm, ids, answer):
+    """Share of the answer's positions where llama.cpp's argmax, fed the answer so far, is its next token."""
+    import numpy as np
+
+    llm.reset()
+    llm.eval(ids + answer[:-1])
+    logits = np.asarray(llm.scores[len(ids) - 1:len(ids) - 1 + len(answer)])
+    return float(np.mean(logits.argmax(axis=-1) == np.asarray(answer)))
+
+
 def _llama_greedy(llm, ids):
     tokens = []
     for token in llm.generate(ids, temp=0.0, top_k=1, reset=True):
@@ -90,10 +102,10 @@ def test_agent_of_each_architecture_answers_in_llama_cpp_like_in_transformers(na
     merged = merge_adapter(str(base), agent.folder / "adapter").eval()
     plain = AutoModelForCausalLM.from_pretrained(base).eval()
     f16 = llama_cpp.Llama(str(float_gguf), n_ctx=512, n_threads=2, verbose=False)
-    q8 = llama_cpp.Llama(str(agent.gguf), n_ctx=512, n_threads=2, verbose=False)
+    q8 = llama_cpp.Llama(str(agent.gguf), n_ctx=512, n_threads=2, verbose=False, logits_all=True)
     with_lora = llama_cpp.Llama(manifest["lora_base_gguf"], lora_path=str(agent.lora_gguf), n_ctx=512, n_threads=2,
                                 verbose=False)
-    q8_agree = 0
+    q8_agreement = []
     for prompt in PROMPTS:
         ids = _prompt_ids(tokenizer, *prompt)
         assert f16.tokenize(tokenizer.decode(ids).encode(), add_bos=False, special=True) == ids
@@ -101,5 +113,5 @@ def test_agent_of_each_architecture_answers_in_llama_cpp_like_in_transformers(na
         assert _hf_greedy(plain, ids) != trained, "the LoRA steps changed nothing: the comparison would prove little"
         assert _llama_greedy(f16, ids) == trained
         assert _llama_greedy(with_lora, ids) == trained
-        q8_agree += _llama_greedy(q8, ids) == trained
-    assert q8_agree >= 2
+        q8_agreement.append(_teacher_forced_agreement(q8, ids, trained))
+    assert min(q8_agreement) >= 0.9, f"Q8_0 agrees with the trained answer at {q8_agreement} of positions"
