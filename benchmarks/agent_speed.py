@@ -68,7 +68,6 @@ def worker(kind: str, path: str, new_tokens: int, threads: int) -> dict:
             generated += out.shape[1] - ids.shape[1]
     else:
         import llama_cpp
-
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         llm = llama_cpp.Llama(path, n_ctx=1024, n_threads=threads, verbose=False)

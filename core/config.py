@@ -7,7 +7,6 @@ raise ConfigError naming the key path (`models.large`), because a typo must not 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError

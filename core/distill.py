@@ -36,12 +36,13 @@ import json
 import random
 import time
 import zlib
-from functools import partial
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from core.config import Config
+from core.context_window import previous_window
 from core.distill_calls import CURRENT_CALL, CallKey
 from core.errors import BackendError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
@@ -49,8 +50,7 @@ from core.llm.base import Backend, GenerationOptions, Message, Usage
 from core.locks import writes_profile
 from core.prompts import Template, fence, load_template
 from core.store import Document, Profile, Store
-from core.context_window import previous_window
-from core.tagged import ParseResult, Parsed, Rejected, TextLength, parse_intent, parse_rules, parse_written
+from core.tagged import Parsed, ParseResult, Rejected, TextLength, parse_intent, parse_rules, parse_written
 
 STAGES = ("intent", "draft", "rules", "nobaseline_rules")
 STAGE_CHOICES: dict[str, tuple[str, ...]] = {

@@ -777,7 +777,6 @@ class DraftContext:
     def agent(self, kind: str = "agent") -> Backend:
         """The latest trained model of `kind` as a backend (its GGUF via llama.cpp)."""
         from core.llm.specs import ModelSpec
-
         from core.remote_agents import remote_agent_backend
 
         info = self.agent_info(kind)

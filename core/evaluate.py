@@ -30,8 +30,8 @@ from core.errors import NotTrainedError, PaError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
 from core.intervals import bootstrap_mean, wilson
 from core.judging import combine, judge_key, judge_ordered, winner_of
-from core.similarity import METRICS
 from core.locks import writes_profile
+from core.similarity import METRICS
 
 if TYPE_CHECKING:
     from core.config import Config

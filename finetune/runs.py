@@ -37,10 +37,10 @@ from typing import Any
 
 from core.agents import validate_kind
 from core.config import Config
+from core.context_window import AgentBudget
 from core.errors import TrainingBusyError, UsageError
 from core.paths import Paths
 from core.store import Store
-from core.context_window import AgentBudget
 from finetune.dataset import collect_examples
 
 QUANTS = ("auto", "q8_0", "q4_k_m", "f16", "f32")
@@ -223,7 +223,8 @@ def watch(run: Run, process: subprocess.Popen, poll_seconds: float = 0.3) -> Ite
     offset = 0
     while True:
         finished = process.poll() is not None
-        for offset, event in follow_events(run.progress_file, offset):
+        for new_offset, event in follow_events(run.progress_file, offset):
+            offset = new_offset
             yield event
         if finished:
             return

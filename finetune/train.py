@@ -21,8 +21,8 @@ import random
 import shutil
 import signal
 import sys
-import time
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,13 +31,23 @@ from pathlib import Path
 from typing import Any
 
 from core.config import TrainConfig
+from core.context_window import AgentBudget
 from core.errors import PaError, TrainingBusyError
 from core.paths import Paths, resolve_paths
-from core.context_window import AgentBudget
 from finetune.dataset import Dataset, Encoded, encode_examples
 from finetune.runs import HEARTBEAT_FILE, HEARTBEAT_SECONDS, LOCK_FILE, PID_FILE, PROGRESS_FILE, STATUS_FILE, Run
 from finetune.transcript import (
-    Checkpointed, Evaluated, Exporting, Failed, Finished, Interrupted, Preparing, Started, Stepped, Trained, TrainingEvent,
+    Checkpointed,
+    Evaluated,
+    Exporting,
+    Failed,
+    Finished,
+    Interrupted,
+    Preparing,
+    Started,
+    Stepped,
+    Trained,
+    TrainingEvent,
 )
 from finetune.step import enable_gradient_checkpointing, training_loss
 

@@ -22,7 +22,7 @@ class Mail:
         return (
             f"From: {self.sender}\nTo: {self.to}\nSubject: {self.subject}\nDate: {self.date}\n"
             f"Message-ID: {self.message_id}\nContent-Type: text/plain; charset=utf-8\n\n{self.body}"
-        ).encode("utf-8")
+        ).encode()
 
 
 def ann_mails(count: int = 12) -> list[Mail]:

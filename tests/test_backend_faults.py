@@ -15,7 +15,7 @@ from core.errors import BackendError
 from core.llm.base import GenerationOptions, Message, complete
 from core.llm.ollama_backend import OllamaBackend
 from core.llm.openai_backend import OpenAIBackend
-from tests.test_backend_openai import CHAT, GOOD_STREAM, delta, sse
+from tests.test_backend_openai import CHAT, GOOD_STREAM, delta
 
 HELLO = [Message("user", "Say hello.")]
 HEADERS = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -58,7 +58,7 @@ class RawServer:
             while b"\r\n\r\n" not in data:
                 data += conn.recv(65536)
             head, _, body = data.partition(b"\r\n\r\n")
-            length = int(next((l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")), b"0"))
+            length = int(next((line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), b"0"))
             while len(body) < length:
                 body += conn.recv(65536)
             try:

@@ -162,7 +162,7 @@ def test_placeholders_and_mobile_footers_are_dropped():
 
 
 def test_quoted_printable_utf8_body():
-    body = quopri.encodestring("Två veckor räcker, tycker du inte det?\n".encode("utf-8"))
+    body = quopri.encodestring("Två veckor räcker, tycker du inte det?\n".encode())
     parsed = parse_email(message(body, cte="quoted-printable"))
     assert parsed.body.strip() == "Två veckor räcker, tycker du inte det?"
 
@@ -192,11 +192,11 @@ def test_multipart_alternative_prefers_plain_text():
 @pytest.mark.parametrize(
     ("declared", "payload"),
     [
-        ("us-ascii", "Café crème at noon".encode("utf-8")),  # wrong: it is UTF-8
+        ("us-ascii", "Café crème at noon".encode()),  # wrong: it is UTF-8
         ("utf-8", "Café crème at noon".encode("cp1252")),  # wrong: it is cp1252
-        ("x-unknown-charset", "Café crème at noon".encode("utf-8")),  # unknown codec
-        (None, "Café crème at noon".encode("utf-8")),  # undeclared
-        ("iso-8859-1", "Café crème at noon".encode("utf-8")),  # latin-1 declared, UTF-8 sent
+        ("x-unknown-charset", "Café crème at noon".encode()),  # unknown codec
+        (None, "Café crème at noon".encode()),  # undeclared
+        ("iso-8859-1", "Café crème at noon".encode()),  # latin-1 declared, UTF-8 sent
     ],
 )
 def test_wrong_or_missing_charset_still_decodes(declared: str | None, payload: bytes):
@@ -209,7 +209,7 @@ def test_encoded_and_raw_8bit_headers_are_decoded():
     parsed = parse_email(raw)
     assert parsed.subject == "Räksmörgås"
     assert parsed.sender == "jorg@example.com" and parsed.sender_name == "Jörg"
-    raw8 = "Subject: Grüße\nFrom: Jörg <jorg@example.com>\n\nHallo.".encode("utf-8")
+    raw8 = "Subject: Grüße\nFrom: Jörg <jorg@example.com>\n\nHallo.".encode()
     parsed8 = parse_email(raw8)
     assert parsed8.subject == "Grüße" and parsed8.sender_name == "Jörg"
 

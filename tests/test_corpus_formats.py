@@ -60,7 +60,7 @@ def test_text_folder_one_document_per_file(tmp_path: Path):
     (folder / "2023").mkdir(parents=True)
     (folder / "a.md").write_text("---\ntitle: First post\n---\nI love quiet mornings and strong coffee.\n")
     (folder / "2023" / "b.txt").write_text("Rain again today, so the garden can wait.\n", encoding="cp1252")
-    (folder / "2023" / "c.txt").write_bytes("Smörgåsbord on Sunday with the whole family.\n".encode("utf-8"))
+    (folder / "2023" / "c.txt").write_bytes("Smörgåsbord on Sunday with the whole family.\n".encode())
     (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     with Store.open(tmp_path / "s.sqlite3") as store:
         report = import_corpus(store, folder, ImportOptions(profile="blog", genre="post"))

@@ -3,7 +3,6 @@ and cleaner: no exception escapes, and every input ends as a document or a drop 
 
 from __future__ import annotations
 
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

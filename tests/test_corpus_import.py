@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
-from core.corpus import ImportOptions, import_corpus
-from core.corpus import pipeline
+from core.corpus import ImportOptions, import_corpus, pipeline
 from core.events import Progress
 from core.store import Store
 from tests.conftest import REPO

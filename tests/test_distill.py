@@ -24,11 +24,11 @@ from core.distill import (
     stage_messages,
 )
 from core.errors import BackendError, UsageError
-from core.prompts import load_template
 from core.events import Progress
 from core.llm.base import Chunk, GenerationOptions, Message
 from core.llm.scripted import ScriptedBackend
 from core.llm.specs import Price
+from core.prompts import load_template
 from core.store import Store, open_store
 
 INTENT = "<scratchpad>asks for a call</scratchpad>\n<intent>\n- I sent the estimate\n- Call me with questions\n</intent>"
@@ -389,7 +389,7 @@ def test_an_interrupted_run_resumes_without_repeating_an_answered_call(store, co
     assert journalled == len(first.completed)  # every delivered answer was committed
 
     second = CountingBackend(ScriptedBackend(reply))
-    summary = run(store, profile, second, concurrency=concurrency)
+    run(store, profile, second, concurrency=concurrency)
     assert set(first.completed).isdisjoint(second.completed)
     # The result is what an uninterrupted run gives.
     states = {(d, s): r["status"] for (d, s), r in rows(store).items()}

@@ -10,7 +10,7 @@ import json
 
 from core.config import Config
 from core.distill_batch import export_batch, import_batch
-from core.store import Store, open_store
+from core.store import open_store
 from tests.batch_engine import run_batch
 from tests.openai_loopback import LoopbackServer
 from tests.test_distill import add_documents, rows

@@ -16,9 +16,9 @@ import pytest
 
 from core.config import Config
 from core.distill import STAGE_SPLITS, STAGES, distill_profile, stage_parser, template_id
+from core.llm.scripted import ScriptedBackend
 from core.store import open_store
 from core.tagged import Parsed, parse_intent
-from core.llm.scripted import ScriptedBackend
 from tests.test_distill import INJECTION, CountingBackend, add_documents, by_stage
 
 pytestmark = pytest.mark.slow

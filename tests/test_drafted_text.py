@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from core.drafting import DraftRejected, DraftRequest, DraftTranscript, prompt_form, stream_naive, stream_final, zero_shot_messages
+from core.drafting import (
+    DraftRejected,
+    DraftRequest,
+    DraftTranscript,
+    prompt_form,
+    stream_final,
+    stream_naive,
+    zero_shot_messages,
+)
 from core.llm.scripted import ScriptedBackend
 from core.tagged import Parsed, PromptEcho, Rejected, parse_written
 from tests.test_drafting import profile, store, trained_agent  # noqa: F401  (fixtures)

@@ -156,8 +156,8 @@ def test_naive_and_final_prompts_share_their_prefix_up_to_the_intent():
     ],
 )
 def test_agent_answers_are_read_tolerantly(raw, thinking, rules):
-    from core.drafting import read_agent_answer
     from core.agents import format_rules_target
+    from core.drafting import read_agent_answer
 
     assert read_agent_answer(raw) == (thinking, rules)
     assert read_agent_answer(format_rules_target("- x\n- y", "why")) == ("why", "- x\n- y")

@@ -469,7 +469,9 @@ def test_permutation_puts_each_agent_on_every_profiles_documents(setup, similari
     sara = add_profile(store, "sara", {"numbers": "Jim - numbers attached. Sara", "call": "Call me at 3. Sara"})
 
     def writes_like(name: str, sign: str) -> dict[str, ScriptedBackend]:
-        final = lambda messages, options: f"{sign} numbers attached, call me at 3" if "PREFERENCE RULES" in messages[-1].content else "x"
+        def final(messages, options):
+            return f"{sign} numbers attached, call me at 3" if "PREFERENCE RULES" in messages[-1].content else "x"
+
         return {"large": ScriptedBackend(final, spec="embedded"), "agent": ScriptedBackend(f"<rules>{name}</rules>", spec=f"gguf:{name}")}
 
     contexts = {

@@ -7,7 +7,7 @@ import json
 from pytest_httpserver import HTTPServer
 
 from core.config import parse_config
-from core.llm.base import Message, complete
+from core.llm.base import Message
 from core.llm.openai_backend import OpenAIBackend
 from core.llm.specs import open_backend, parse_spec
 from core.privacy import RedactingBackend, Redactor, destination

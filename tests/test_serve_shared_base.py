@@ -118,13 +118,11 @@ def test_an_agent_served_as_a_named_lora_module_by_an_openai_server(tiny_agent, 
     from core.config import parse_config
     from core.drafting import DraftRequest
     from core.paths import resolve_paths
-    from core.remote_agents import served_adapter_name
+    from core.remote_agents import remote_model_name, served_adapter_name
     from core.serve.flow import DraftingFlow
     from core.store import open_store
     from tests.test_backend_openai import free_port
     from tests.tiny_agent import RULES
-
-    from core.remote_agents import remote_model_name
 
     assert served_adapter_name(tiny_agent) == "pa-tiny-v1"
     assert remote_model_name("SmolLM2:{adapter}", "pa-tiny-v1") == "SmolLM2:pa-tiny-v1"  # SGLang's form

@@ -218,7 +218,7 @@ def test_the_length_band_spans_the_usual_word_counts():
 
 def test_never_means_no_text_of_enough_shows_the_habit():
     calm = _profile([f"Item {i} is done." for i in range(6)])
-    assert calm.never("exclamations") and not calm.never("questions") is False
+    assert calm.never("exclamations") and calm.never("questions") is not False
     excited = _profile([f"Item {i} is done!" for i in range(6)])
     assert not excited.never("exclamations")
 

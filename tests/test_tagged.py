@@ -7,17 +7,16 @@ import pytest
 from core.tagged import (
     Parsed,
     Rejected,
+    TextLength,
     bullets,
+    claims_length,
     compared_text_reference,
     extract_tag,
     find_tag,
     parse_draft,
     parse_intent,
     parse_rules,
-    states_counted_length,
-    claims_length,
     states_length,
-    TextLength,
 )
 
 GOOD_RULES = """<thinking>

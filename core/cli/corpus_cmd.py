@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -26,11 +25,11 @@ def register(app: typer.Typer) -> None:
 def import_cmd(
     path: Path = typer.Argument(..., metavar="PATH", help="An mbox file, a maildir, a folder of .eml/.txt/.md files, a JSONL or CSV file."),
     profile: str = typer.Option(..., "--profile", "-p", metavar="NAME", help="Profile (one person's voice) to import into."),
-    sender: Optional[list[str]] = typer.Option(None, "--sender", "-s", metavar="ADDRESS", help="Keep mail from this address (repeat for more); default: the most frequent From."),
+    sender: list[str] | None = typer.Option(None, "--sender", "-s", metavar="ADDRESS", help="Keep mail from this address (repeat for more); default: the most frequent From."),
     format: str = typer.Option("auto", "--format", "-f", metavar="FORMAT", help=FORMAT_HELP),
-    text_field: Optional[str] = typer.Option(None, "--text-field", metavar="COLUMN", help="JSONL/CSV column holding the text (default: text, body, content or message)."),
-    field: Optional[list[str]] = typer.Option(None, "--field", metavar="KEY=COLUMN", help="JSONL/CSV metadata column, KEY=COLUMN with KEY in sender, recipients, subject, date, message_id, previous_context."),
-    genre: Optional[str] = typer.Option(None, "--genre", metavar="GENRE", help="email, post or review (for a new profile; default email)."),
+    text_field: str | None = typer.Option(None, "--text-field", metavar="COLUMN", help="JSONL/CSV column holding the text (default: text, body, content or message)."),
+    field: list[str] | None = typer.Option(None, "--field", metavar="KEY=COLUMN", help="JSONL/CSV metadata column, KEY=COLUMN with KEY in sender, recipients, subject, date, message_id, previous_context."),
+    genre: str | None = typer.Option(None, "--genre", metavar="GENRE", help="email, post or review (for a new profile; default email)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Read and clean everything, store nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -111,7 +110,7 @@ def _print_summary(report) -> None:
 
 def list_cmd(
     profile: str = typer.Option(..., "--profile", "-p"),
-    split: Optional[str] = typer.Option(None, "--split", help="train or test"),
+    split: str | None = typer.Option(None, "--split", help="train or test"),
     limit: int = typer.Option(50, "--limit", "-n", min=1),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -35,18 +35,18 @@ def register(app: typer.Typer) -> None:
 
 def distill_cmd(
     profile: str = typer.Option(..., "--profile", "-p", help="The profile whose texts to distil."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Only the first N documents (by id)."),
-    concurrency: Optional[int] = typer.Option(
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Only the first N documents (by id)."),
+    concurrency: int | None = typer.Option(
         None, "--concurrency", "-c", min=1, max=64, help="Model calls in flight (default: distill.concurrency in config)."
     ),
     stage: StageChoice = typer.Option(StageChoice.all, "--stage", help="Which stage to run; 'rules' runs both rule variants."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Give stages that failed before a new round of tries."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="M_L spec for this run (default: models.large in config)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="M_L spec for this run (default: models.large in config)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of progress bars and tables."),
-    batch_export: Optional[Path] = typer.Option(
+    batch_export: Path | None = typer.Option(
         None, "--batch-export", help="Write every pending call to this JSONL (OpenAI Batch API / vllm run-batch format)."
     ),
-    batch_import: Optional[Path] = typer.Option(
+    batch_import: Path | None = typer.Option(
         None, "--batch-import", help="Read a batch engine's output JSONL into the journal and continue (then export again)."
     ),
 ) -> None:
@@ -91,7 +91,7 @@ def distill_cmd(
 
 def rules_show(
     profile: str = typer.Option(..., "--profile", "-p"),
-    doc: Optional[int] = typer.Option(None, "--doc", "-d", help="One document: its text, intent, draft and rules side by side."),
+    doc: int | None = typer.Option(None, "--doc", "-d", help="One document: its text, intent, draft and rules side by side."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List each document's distillation status, or show one document's results side by side."""
@@ -112,7 +112,14 @@ class _ProgressView:
     """Rich progress bars, one per stage, driven by core.events.Progress (on stderr)."""
 
     def __enter__(self) -> _ProgressView:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bars = Progress(
             TextColumn("{task.description:<18}"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -36,12 +35,12 @@ def register(app: typer.Typer) -> None:
 def draft_command(
     intent: str = typer.Argument(..., help="What you want to say."),
     profile: str = typer.Option(..., "--profile", "-p", help="Whose style to write in."),
-    to: Optional[str] = typer.Option(None, "--to", help="Recipient."),
-    subject: Optional[str] = typer.Option(None, "--subject", help="Subject line."),
-    previous: Optional[str] = typer.Option(None, "--previous", help="The message you reply to (text, or @FILE)."),
+    to: str | None = typer.Option(None, "--to", help="Recipient."),
+    subject: str | None = typer.Option(None, "--subject", help="Subject line."),
+    previous: str | None = typer.Option(None, "--previous", help="The message you reply to (text, or @FILE)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of live output."),
     edit_rules: bool = typer.Option(False, "--edit-rules", help="Edit the rules in $EDITOR afterwards and rewrite the final."),
-    keep: Optional[str] = typer.Option(None, "--keep", help="Record which text you keep: naive or final."),
+    keep: str | None = typer.Option(None, "--keep", help="Record which text you keep: naive or final."),
 ) -> None:
     """Write INTENT in the profile's style: naive draft and agent rules at once, then the final."""
     from core.drafting import DraftRequest
@@ -198,12 +197,12 @@ def _timing_line(record) -> str:
 def compare_command(
     intent: str = typer.Argument(..., help="What you want to say."),
     profile: str = typer.Option(..., "--profile", "-p", help="Whose style to write in."),
-    baselines: Optional[list[str]] = typer.Option(
+    baselines: list[str] | None = typer.Option(
         None, "--baselines", "-b", help="Methods to run (repeat or comma-separate); default: the agent and every baseline."
     ),
-    to: Optional[str] = typer.Option(None, "--to", help="Recipient."),
-    subject: Optional[str] = typer.Option(None, "--subject", help="Subject line."),
-    previous: Optional[str] = typer.Option(None, "--previous", help="The message you reply to (text, or @FILE)."),
+    to: str | None = typer.Option(None, "--to", help="Recipient."),
+    subject: str | None = typer.Option(None, "--subject", help="Subject line."),
+    previous: str | None = typer.Option(None, "--previous", help="The message you reply to (text, or @FILE)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Every method of the paper's Table 2 for one intent, side by side, with timings.
@@ -273,7 +272,7 @@ def _print_compare_table(rows: list[dict[str, object]]) -> None:
 def history_command(
     profile: str = typer.Option(..., "--profile", "-p", help="Whose drafts to list."),
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many, newest first."),
-    draft_id: Optional[int] = typer.Option(None, "--id", help="Show one draft in full."),
+    draft_id: int | None = typer.Option(None, "--id", help="Show one draft in full."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The profile's drafts: intent, rules, edits and the text kept."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -66,13 +66,13 @@ def register(app: typer.Typer) -> None:
 @eval_app.callback()
 def eval_command(
     ctx: typer.Context,
-    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="The profile to evaluate."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="Judge model spec (default: models.judge, else models.large)."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Held-out documents to use (default: eval.limit)."),
-    baselines: Optional[list[str]] = typer.Option(
+    profile: str | None = typer.Option(None, "--profile", "-p", help="The profile to evaluate."),
+    judge: str | None = typer.Option(None, "--judge", help="Judge model spec (default: models.judge, else models.large)."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Held-out documents to use (default: eval.limit)."),
+    baselines: list[str] | None = typer.Option(
         None, "--baselines", "-b", help="Baselines to judge against (default: eval.baselines, else every available one)."
     ),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the report files here instead of the profile's report folder."),
+    out: Path | None = typer.Option(None, "--out", help="Write the report files here instead of the profile's report folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Generate, score and judge the agent and the baselines on the profile's held-out documents."""
@@ -96,9 +96,9 @@ def eval_command(
 @eval_app.command("permutation", context_settings={"allow_extra_args": False})
 def permutation_command(
     profiles: list[str] = typer.Option(..., "--profiles", help="Two or more profiles, e.g. --profiles A B C."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Held-out documents per profile (default: eval.limit)."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Held-out documents per profile (default: eval.limit)."),
     metric: str = typer.Option("bertscore_f1", "--metric", help="bertscore_f1, cosine or length_ratio."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the report files here instead of the data folder's reports/."),
+    out: Path | None = typer.Option(None, "--out", help="Write the report files here instead of the data folder's reports/."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Apply each profile's agent to every profile's held-out intents and score against the real texts."""

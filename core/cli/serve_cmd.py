@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from core.cli import common
@@ -16,7 +14,7 @@ def register(app: typer.Typer) -> None:
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs --api-key-env."),
     port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port (0 picks a free one and prints it)."),
-    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the key callers must send."),
+    api_key_env: str | None = typer.Option(None, "--api-key-env", help="Environment variable holding the key callers must send."),
     max_concurrent: int = typer.Option(4, "--max-concurrent", min=1, help="Requests admitted at once; more get HTTP 429."),
     max_request_bytes: int = typer.Option(256_000, "--max-request-bytes", min=1024, help="Largest request body accepted."),
     max_tokens: int = typer.Option(2048, "--max-tokens-limit", min=16, help="Largest max_tokens a request may ask for."),

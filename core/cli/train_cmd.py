@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -45,7 +45,7 @@ def train_cmd(
         "auto", "--quant", "-q",
         help="GGUF type of the exported model; auto: q8_0 when k-quants do not fit the rows (SmolLM2), else q4_k_m.",
     ),
-    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", min=1, help="Passes over the data (default: train.epochs in config)."),
+    epochs: int | None = typer.Option(None, "--epochs", "-e", min=1, help="Passes over the data (default: train.epochs in config)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run of this kind from its checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print progress events and the result as JSON lines."),
 ) -> None:

@@ -115,7 +115,7 @@ _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:|[ \t]")  # a header field, or a fo
 
 def _is_message_head(block: list[bytes]) -> bool:
     """Two or more header lines, a From: among them: the start of the next message."""
-    fields = [line for line in block if not line[:1] in (b" ", b"\t")]
+    fields = [line for line in block if line[:1] not in (b" ", b"\t")]
     return len(fields) >= 2 and any(line[:5].lower() == b"from:" for line in fields)
 
 

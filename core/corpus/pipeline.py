@@ -32,14 +32,21 @@ from core.corpus.jsonl import iter_jsonl, jsonl_files
 from core.corpus.maildir import iter_maildir, maildir_files
 from core.corpus.mbox import iter_mbox, mbox_files
 from core.corpus.records import (
-    DUPLICATE, EMAIL_FORMATS, FORMATS, OTHER_FORMAT, UNREADABLE_FOLDER, Candidate, Dropped, SourceRecord,
+    DUPLICATE,
+    EMAIL_FORMATS,
+    FORMATS,
+    OTHER_FORMAT,
+    UNREADABLE_FOLDER,
+    Candidate,
+    Dropped,
+    SourceRecord,
 )
 from core.corpus.text_files import iter_text, text_files
 from core.errors import CorpusError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
-from core.store import GENRES, Store, validate_profile_name
 from core.locks import writes_profile
 from core.safe_text import storable
+from core.store import GENRES, Store, validate_profile_name
 
 PROGRESS_EVERY_S = 0.1
 _HEADER_END = re.compile(rb"\r?\n\r?\n")

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from core.llm.base import Message
@@ -80,7 +80,7 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(template_id: str) -> Template:
     """Load `email.intent` from `core/prompts/email/intent.toml`."""
     *folders, name = template_id.split(".")

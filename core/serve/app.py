@@ -17,7 +17,15 @@ from core.errors import BackendError, NotTrainedError, PaError, UsageError
 from core.serve.flow import UnknownModelError
 from core.serve.guard import RequestGate, ServeSettings, key_matches
 from core.serve.wire import (
-    ChatRequest, WireError, chunk_body, completion_body, completion_id, headers_for, pa_extra, parse_chat_request, sse,
+    ChatRequest,
+    WireError,
+    chunk_body,
+    completion_body,
+    completion_id,
+    headers_for,
+    pa_extra,
+    parse_chat_request,
+    sse,
 )
 
 if TYPE_CHECKING:

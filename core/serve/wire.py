@@ -231,7 +231,7 @@ def chunk_body(cid: str, created: int, model: str, delta: dict[str, Any], finish
 def sse(data: dict[str, Any] | str) -> bytes:
     """One server-sent event: `data: {json}` and a blank line."""
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"data: {payload}\n\n".encode("utf-8")
+    return f"data: {payload}\n\n".encode()
 
 
 def _finish(reason: str | None) -> str:
