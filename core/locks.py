@@ -111,7 +111,7 @@ def writes_profile(command: str, profile_of: Callable[[dict[str, Any]], str | No
     def decorate(function: F) -> F:
         signature = inspect.signature(function)
 
-        def lock_for(args: tuple, kwargs: dict) -> Any:
+        def lock_for(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             profile = profile_of(bound.arguments)

@@ -10,6 +10,7 @@ removes terminal control sequences and control characters (newlines and tabs sta
 from __future__ import annotations
 
 import re
+from typing import overload
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), DCS/SOS/PM/APC strings, other two-byte
 # escapes, 8-bit C1 controls, and C0 controls other than tab and newline (CR too: it rewrites lines).
@@ -27,6 +28,12 @@ def plain(text: object) -> str:
     return _SEQUENCES.sub("", "" if text is None else str(text))
 
 
+@overload
+def storable(text: str) -> str: ...
+@overload
+def storable(text: None) -> None: ...
+@overload
+def storable(text: str | None) -> str | None: ...
 def storable(text: str | None) -> str | None:
     """Text SQLite can store: bytes a file name or header could not decode (Python keeps them as
     lone surrogates) become visible `\\xff` escapes instead of failing the whole batch."""

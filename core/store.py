@@ -17,8 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreError, UsageError
+
+if TYPE_CHECKING:
+    from core.paths import Paths
 
 PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: `$` would let a trailing newline in
 GENRES = ("email", "post", "review")
@@ -332,7 +336,7 @@ class Store:
                     self.connection.execute("ROLLBACK")
                     raise store_error(self.path, exc) from None
 
-    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return self.connection.execute(sql, params).fetchall()
@@ -341,7 +345,7 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return self.connection.execute("PRAGMA user_version").fetchone()[0]
+        return int(self.connection.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
         current = self.schema_version
@@ -476,7 +480,7 @@ class Store:
               AND s.content IS NOT NULL AND TRIM(s.content) != ''
             ORDER BY d.id
             """
-        params: tuple = (profile_id, split)
+        params: tuple[Any, ...] = (profile_id, split)
         if limit is not None:
             sql += " LIMIT ?"
             params = (profile_id, split, limit)
@@ -522,7 +526,7 @@ class Store:
     def draft_rows(self, profile_id: int, limit: int | None = 20) -> list[dict[str, object]]:
         """The profile's drafts, newest first."""
         sql = "SELECT * FROM drafts WHERE profile_id = ? ORDER BY id DESC"
-        params: tuple = (profile_id,)
+        params: tuple[Any, ...] = (profile_id,)
         if limit is not None:
             sql += " LIMIT ?"
             params = (profile_id, limit)
@@ -577,7 +581,7 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
-def open_store(paths=None) -> Store:
+def open_store(paths: Paths | None = None) -> Store:
     """Open the installation's store (resolving PA_HOME and friends)."""
     from core.paths import resolve_paths
 

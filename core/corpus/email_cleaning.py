@@ -494,7 +494,7 @@ def _split_signoff(lines: list[str], names: SenderNames) -> tuple[list[str], lis
         if len(below) > 6 or not all(_is_contact_or_title(l) for l in below):
             break
         previous = lines[tail[position - 1]].strip() if position > 0 else None
-        after_valediction = bool(previous) and _is_valediction(previous)
+        after_valediction = previous is not None and bool(previous) and _is_valediction(previous)
         set_apart = after_valediction or (index > 0 and not lines[index - 1].strip())
         if not set_apart and not all(_is_contact(l) for l in below):
             continue

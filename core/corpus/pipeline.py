@@ -63,7 +63,7 @@ class ImportOptions:
     """Metadata columns of JSONL/CSV sources: {"sender": "author", ...}."""
     genre: str | None = None
     dry_run: bool = False
-    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig())
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from core.store import Profile, Store
 from core.style.profile_facts import ProfileFacts
@@ -62,7 +63,7 @@ def refresh_facts(store: Store, profile: Profile) -> Refreshed:
 def document_facts(store: Store, profile: Profile, split: str | None = "train") -> dict[int, TextFacts]:
     """Stored facts by document id (call `refresh_facts` first)."""
     sql = "SELECT f.document_id, f.facts FROM style_facts f JOIN documents d ON d.id = f.document_id WHERE f.profile_id = ?"
-    params: tuple = (profile.id,)
+    params: tuple[Any, ...] = (profile.id,)
     if split:
         sql += " AND d.split = ?"
         params = (profile.id, split)

@@ -250,7 +250,7 @@ def _share(part: int, whole: int) -> float:
     return round(part / whole, 3) if whole else 0.0
 
 
-def _ranked(counts: Counter, total: int, minimum: int = 1) -> list[list[Any]]:
+def _ranked(counts: Counter[Any], total: int, minimum: int = 1) -> list[list[Any]]:
     """[[form, count, share], ...] most common first; None is shown as "(none)"."""
     return [
         ["(none)" if form is None else form, count, _share(count, total)]

@@ -87,7 +87,7 @@ def profile_measures(
             predicted = attributor.attribute([generated[i] for i in ids])
             right = sum(p == profile.name for p in predicted)
             row["attribution"] = {"right": right, "n": len(ids), "share": wilson(right, len(ids)).as_dict()}
-        matches = {name: [] for name in FACTS}
+        matches: dict[str, list[bool]] = {name: [] for name in FACTS}
         for i in ids:
             document = by_id[i]
             expected = expectations_for(facts, document.recipients, document.subject, document.previous_context)

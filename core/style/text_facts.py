@@ -224,9 +224,9 @@ def find_closing(text: str, signoff: str | None = None) -> tuple[Closing | None,
         closing, start = found
         return closing, "\n".join(lines[:start]).rstrip()
     if signoff and signoff.strip():
-        closing = _closing_at_start(normalise(signoff).split("\n"))
-        if closing is not None:
-            return closing, text
+        at_start = _closing_at_start(normalise(signoff).split("\n"))
+        if at_start is not None:
+            return at_start, text
     return None, text
 
 
