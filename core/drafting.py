@@ -225,7 +225,7 @@ def prompt_form(backend: Backend) -> PromptForm:
     """
     declared = getattr(backend, "prompt_form", None)
     if declared in ("plain", "tagged"):
-        return declared
+        return "plain" if declared == "plain" else "tagged"
     path = getattr(backend, "model_path", None)
     if path is not None:
         try:

@@ -21,6 +21,7 @@ paper's sender permutation): the matrix of mean similarity, normalised by row an
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,7 +37,7 @@ from core.similarity import METRICS
 if TYPE_CHECKING:
     from core.config import Config
     from core.drafting import DraftContext, DraftRequest
-    from core.llm.base import Backend
+    from core.llm.base import Backend, Usage
     from core.paths import Paths
     from core.similarity import SimilarityModel
     from core.store import Document, Profile, Store
@@ -152,7 +153,7 @@ def _stored_generation(store: Store, profile_id: int, document_id: int, method: 
     ]
 
 
-def _forget(db, profile_id: int, document_id: int, method: str) -> None:
+def _forget(db: sqlite3.Connection, profile_id: int, document_id: int, method: str) -> None:
     """Drop a method's generation for one document and everything computed from it."""
     db.execute("DELETE FROM eval_generations WHERE profile_id = ? AND document_id = ? AND method = ?", (profile_id, document_id, method))
     db.execute("DELETE FROM eval_scores WHERE profile_id = ? AND document_id = ? AND method = ?", (profile_id, document_id, method))
@@ -598,7 +599,7 @@ def _document_details(
     return documents
 
 
-def _usage(prompt_tokens: int, completion_tokens: int):
+def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
     from core.llm.base import Usage
 
     return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, seconds=0.0)
@@ -704,7 +705,7 @@ def normalise(raw: list[list[float | None]]) -> dict[str, Any]:
         return None if value is None or total == 0 else value / total
 
     row_sums = [sum(v for v in line if v is not None) for line in raw]
-    column_sums = [sum(raw[i][j] for i in range(size) if raw[i][j] is not None) for j in range(size)]
+    column_sums = [sum(value for value in (raw[i][j] for i in range(size)) if value is not None) for j in range(size)]
     by_row = [[share(raw[i][j], row_sums[i]) for j in range(size)] for i in range(size)]
     by_column = [[share(raw[i][j], column_sums[j]) for j in range(size)] for i in range(size)]
 

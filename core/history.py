@@ -8,8 +8,9 @@ from (`parent_id`), and no final text is ever overwritten.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.errors import UsageError
 
@@ -89,7 +90,7 @@ def list_drafts(store: Store, profile_id: int, limit: int | None = 20) -> list[D
     return [_record(row) for row in store.draft_rows(profile_id, limit)]
 
 
-def _record(row: dict) -> DraftRecord:
+def _record(row: Mapping[str, Any]) -> DraftRecord:
     data = dict(row)
     data["models"] = json.loads(data["models"] or "{}")
     data["timings"] = json.loads(data["timings"] or "{}")

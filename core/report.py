@@ -22,10 +22,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.atomic import write_text_atomic
 from core.errors import PaError
+
+if TYPE_CHECKING:
+    from core.paths import Paths
 
 EVAL_JSON = "eval.json"
 EVAL_MD = "eval.md"
@@ -39,23 +42,24 @@ EXAMPLES_SHOWN = 3
 METRIC_TITLES = {"bertscore_f1": "BERTScore F1", "cosine": "embedding cosine", "length_ratio": "length ratio"}
 
 
-def permutation_dir(paths) -> Path:
+def permutation_dir(paths: Paths) -> Path:
     """Where the permutation report goes: it belongs to no one profile."""
     return paths.data_dir / "reports"
 
 
-def latest_eval_report(paths, profile: str) -> dict[str, Any] | None:
+def latest_eval_report(paths: Paths, profile: str) -> dict[str, Any] | None:
     """The last `pa eval` report of a profile (for the TUI), or None when there is none yet."""
     return _read_json(paths.reports_dir(profile) / EVAL_JSON)
 
 
-def latest_permutation_report(paths) -> dict[str, Any] | None:
+def latest_permutation_report(paths: Paths) -> dict[str, Any] | None:
     return _read_json(permutation_dir(paths) / PERMUTATION_JSON)
 
 
 def _read_json(file: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+        return data
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -272,7 +276,7 @@ def write_eval_report(report: dict[str, Any], folder: Path) -> list[Path]:
     return files
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg", force=True)

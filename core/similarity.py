@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 
 if TYPE_CHECKING:
@@ -72,16 +72,16 @@ class SimilarityModel:
     def __init__(self, folder: Path | None = None):
         self._folder = folder
         self._lock = threading.Lock()
-        self._tokenizer = None
-        self._model = None
+        self._tokenizer: Any = None
+        self._model: Any = None
 
-    def _load(self):
+    def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._model is None:
                 from transformers import AutoModel, AutoTokenizer
                 from transformers.utils import logging as hf_logging
 
-                hf_logging.disable_progress_bar()
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
                 folder = self._folder or model_folder()
                 tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
                 tokenizer.model_max_length = 1 << 30  # we cut windows ourselves; no warning
