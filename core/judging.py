@@ -47,7 +47,7 @@ def parse_verdict(answer: str) -> Letter | None:
         return bare.group(1).upper()  # type: ignore[return-value]
     named = {letter.upper() for letter in _NAMED.findall(text)} | set(_CLOSER.findall(text))
     if named:
-        return named.pop() if len(named) == 1 else None  # type: ignore[return-value]
+        return named.pop() if len(named) == 1 else None
     if (leading := _LEADING.match(text)) is not None:
         return leading.group(1)  # type: ignore[return-value]
     if _TIE.search(text):

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 class SpecLike(Protocol):
     """What this module reads of a `core.llm.specs.ModelSpec` (not imported: specs calls `guard`)."""
 
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     @property
     def is_local(self) -> bool: ...

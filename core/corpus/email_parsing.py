@@ -224,7 +224,7 @@ def _is_attachment(part: Message) -> bool:
 def _part_text(part: Message) -> str:
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     try:
-        payload = part.get_payload(decode=encoding != "base64")
+        payload = part.get_payload(decode=True) if encoding != "base64" else part.get_payload()
         if encoding == "base64" and isinstance(payload, str):
             payload = _decode_base64(payload)
     except (ValueError, TypeError, AssertionError):

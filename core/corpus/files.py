@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 READ_CHUNK = 1 << 16
 TEXT_CHARSETS = ("utf-8-sig", "cp1252", "latin-1")
@@ -61,7 +62,13 @@ def read_bounded(path: Path, max_bytes: int) -> tuple[bytes | None, str | None, 
     return data, None, ""
 
 
-def bounded_lines(handle, max_bytes: int) -> Iterator[tuple[bytes | None, int]]:
+class LineReader(Protocol):
+    """A binary file, or anything else that reads lines of bytes up to a limit."""
+
+    def readline(self, limit: int = -1, /) -> bytes: ...
+
+
+def bounded_lines(handle: LineReader, max_bytes: int) -> Iterator[tuple[bytes | None, int]]:
     """Lines of a binary file as (line, size); a line longer than `max_bytes` comes back as
     (None, size) after being skipped in pieces, so a 100 MB line never sits in memory."""
     while True:

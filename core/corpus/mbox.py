@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from core.corpus.files import bounded_lines, file_size
 from core.corpus.records import TOO_LARGE, UNREADABLE, SourceRecord
@@ -122,7 +123,7 @@ def _is_message_head(block: list[bytes]) -> bool:
 class _CrLines:
     """A binary reader whose lines end in CR, read as lines ending in LF (bounded like readline)."""
 
-    def __init__(self, handle):
+    def __init__(self, handle: BinaryIO) -> None:
         self.handle = handle
         self.buffer = b""
 

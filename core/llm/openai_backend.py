@@ -213,7 +213,7 @@ class OpenAIBackend:
             if seconds is not None and 0 <= seconds <= MAX_RETRY_AFTER_SECONDS:
                 return seconds
         base = min(MAX_BACKOFF_SECONDS, self.backoff_seconds * (2**attempt))
-        return base + random.uniform(0, base / 10)
+        return float(base + random.uniform(0, base / 10))
 
     def _translate(self, exc: BaseException, tries: int = 1) -> BackendError:
         import openai
@@ -398,7 +398,7 @@ class OpenAIBackend:
         read as an empty answer."""
         http = getattr(response, "response", None)
         kind = (http.headers.get("content-type", "") if http is not None else "").split(";")[0].strip().lower()
-        if not kind or kind == "text/event-stream":
+        if not kind or kind == "text/event-stream" or http is None:
             return
         try:
             body = (await http.aread()).decode("utf-8", "replace")

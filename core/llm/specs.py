@@ -9,7 +9,7 @@ the prefix, and for local files that they exist and really are GGUF.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.errors import BackendError, UsageError
 from core.llm.base import ModelSpec, Price, SpecKind
@@ -78,11 +78,12 @@ openai) load only when a spec of its kind is opened. Each class has
 `from_spec(spec, config, lora=None)`. A new backend is one line here and one class."""
 
 
-def backend_class(kind: str) -> type:
+def backend_class(kind: str) -> type[Any]:
     import importlib
 
     module, _, name = BACKENDS[kind].partition(":")
-    return getattr(importlib.import_module(module), name)
+    found: type[Any] = getattr(importlib.import_module(module), name)
+    return found
 
 
 def open_backend(spec: str | ModelSpec, config: Config, *, lora: Path | None = None) -> Backend:
@@ -90,10 +91,12 @@ def open_backend(spec: str | ModelSpec, config: Config, *, lora: Path | None = N
     parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
     from core.privacy import guard
 
-    return guard(parsed, config, _open(parsed, config, lora))
+    guarded: Backend = guard(parsed, config, _open(parsed, config, lora))
+    return guarded
 
 
 def _open(parsed: ModelSpec, config: Config, lora: Path | None) -> Backend:
     if lora is not None and not parsed.is_local:
         raise UsageError(f"a LoRA adapter needs a local model (embedded or gguf:PATH), not {parsed}")
-    return backend_class(parsed.kind).from_spec(parsed, config, lora=lora)
+    backend: Backend = backend_class(parsed.kind).from_spec(parsed, config, lora=lora)
+    return backend

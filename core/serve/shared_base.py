@@ -60,7 +60,7 @@ class _SharedBase:
         if key == self.current:
             return
         llama = self.model.llama
-        if key is None:
+        if path is None:
             code = llama_cpp.llama_set_adapters_lora(llama._ctx.ctx, None, 0, None)
         else:
             adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self.adapter(path))

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import UsageError
+
+if TYPE_CHECKING:
+    from core.store import Store
 
 _FUNCTION_WORDS = """
 a about above after again all also although am an and any are as at be because been before being
@@ -70,7 +73,7 @@ class Attributor:
         return [str(label) for label in self.pipeline.predict(list(texts))]
 
 
-def profile_training_texts(store, profile_names: Sequence[str] | None = None) -> dict[str, list[str]]:
+def profile_training_texts(store: Store, profile_names: Sequence[str] | None = None) -> dict[str, list[str]]:
     """Every profile's training-split texts (all profiles in the store when none are named)."""
     names = profile_names or [p.name for p in store.list_profiles()]
     out = {}

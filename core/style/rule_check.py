@@ -124,15 +124,16 @@ def consistent(claim: Claim, text: TextFacts) -> bool | None:
         expected, _ = find_greeting(f"{claim.value}\nx")
         if expected is None:
             return None
-        return bool(text.greeting) and text.greeting.split()[0].lower() == expected.form.split()[0].lower()
+        return bool(text.greeting) and (text.greeting or "").split()[0].lower() == expected.form.split()[0].lower()
     if claim.kind == "no_greeting":
         return text.greeting is None
     if claim.kind == "closing":
-        expected = _closing_at_start(claim.value.replace("\\n", "\n").split("\n"))
-        if expected is None:
+        assert claim.value is not None, "a closing claim has a value"
+        closing = _closing_at_start(claim.value.replace("\\n", "\n").split("\n"))
+        if closing is None:
             return None
-        same_valediction = expected.valediction is None or _plain(text.valediction) == _plain(expected.valediction)
-        same_name = expected.name is None or _plain(text.signed_name) == _plain(expected.name)
+        same_valediction = closing.valediction is None or _plain(text.valediction) == _plain(closing.valediction)
+        same_name = closing.name is None or _plain(text.signed_name) == _plain(closing.name)
         return same_valediction and same_name
     if claim.kind == "no_closing":
         return text.valediction is None and text.signed_name is None
@@ -277,7 +278,9 @@ def facts_as_rules(expected: Expectations) -> list[str]:
         valediction = expected.valediction[0] if expected.valediction else None
         name = expected.signed_name[0] if expected.signed_name else None
         closing = "\n".join(p for p in (valediction, name) if p)
-        evidence = (expected.signed_name or expected.valediction)[1]
+        shown = expected.signed_name or expected.valediction
+        assert shown is not None  # one of the two is set (the test above)
+        evidence = shown[1]
         lines.append(f"{PA_MARK} Closing: {'none' if not closing else repr(closing)} ({evidence}).")
     for habit in expected.banned:
         lines.append(f"{PA_MARK} Never uses {'exclamation marks' if habit == 'exclamations' else habit}.")
