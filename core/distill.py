@@ -317,8 +317,8 @@ class _Run:
                     continue
                 stats = self.stats[stage]
                 stats.total += 1
-                row = self.rows.get((document.id, stage))
-                if row and (row.status == "ok" or not self.retry_failed):
+                known = self.rows.get((document.id, stage))
+                if known and (known.status == "ok" or not self.retry_failed):
                     stats.skipped += 1
 
     # -- progress ---------------------------------------------------------------------------
@@ -568,9 +568,11 @@ class _Run:
                *, candidates: str | None = None) -> None:
         """Commit a stage's result: ok with its content, or failed with the reason."""
         result = answer.result
-        ok = isinstance(result, Parsed)
-        if ok and document.id in self.cut_notes:
+        if isinstance(result, Parsed) and document.id in self.cut_notes:
             result = replace(result, notes=(*result.notes, self.cut_notes[document.id]))
+        ok = isinstance(result, Parsed)
+        parsed = result if isinstance(result, Parsed) else None
+        reason = result.reason if isinstance(result, Rejected) else None
         template = template or load_template(template_id(self.profile.genre, stage, self.form))
         with self.store.transaction() as db:
             db.execute(
@@ -584,24 +586,24 @@ class _Run:
                 "completion_tokens = excluded.completion_tokens, notes = excluded.notes, created_at = datetime('now')",
                 (
                     document.id, stage, "ok" if ok else "failed",
-                    result.content if ok else None,
-                    result.thinking if ok else None,
+                    parsed.content if parsed else None,
+                    parsed.thinking if parsed else None,
                     candidates, answer.raw or None,
-                    None if ok else result.reason,
+                    reason,
                     template.id, template.version, self.large.spec, answer.attempts,
                     answer.prompt_tokens, answer.completion_tokens,
-                    "\n".join(result.notes) if ok and result.notes else None,
+                    "\n".join(parsed.notes) if parsed and parsed.notes else None,
                 ),
             )
-        self.rows[(document.id, stage)] = _Row("ok" if ok else "failed", result.content if ok else None, answer.attempts, candidates)
+        self.rows[(document.id, stage)] = _Row("ok" if ok else "failed", parsed.content if parsed else None, answer.attempts, candidates)
         stats = self.stats[stage]
         if ok:
             stats.ok += 1
             self.report(stage)
         else:
             stats.failed += 1
-            self.failures.append(Failure(document.id, stage, result.reason))
-            self.report(stage, f"document {document.id}: {result.reason}")
+            self.failures.append(Failure(document.id, stage, str(reason)))
+            self.report(stage, f"document {document.id}: {reason}")
 
 
 def _round_start(row: _Row | None, slot: int) -> int:

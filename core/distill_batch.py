@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import BackendError, UsageError
-from core.llm.base import Chunk, GenerationOptions, Message
+from core.llm.base import Chunk, GenerationOptions, Message, Price, Probe
 from core.locks import writes_profile
 
 if TYPE_CHECKING:
@@ -69,16 +69,22 @@ def custom_id(profile: str, key: CallKey) -> str:
 class _Recorder:
     """A backend that records each call distillation makes, and leaves it unanswered."""
 
-    price = None
+    price: Price | None = None
+    streams = False  # the batch engine answers later, whole
     continues_answer = False  # one request per answer: a batch cannot continue a started answer
 
-    def __init__(self, spec: str, model_name: str, profile: str):
+    def __init__(self, spec: str, model_name: str, profile: str) -> None:
         self.spec = spec
         self.model_name = model_name
         self.profile = profile
         self.calls: dict[str, PendingCall] = {}
 
-    async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()):
+    async def probe(self) -> Probe:
+        """Nothing to reach: the calls go to a file for the batch engine."""
+        return Probe(reachable=True, model_present=None)
+
+    async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()
+                     ) -> AsyncIterator[Chunk]:
         from core.distill_calls import CURRENT_CALL
 
         key = CURRENT_CALL.get()
