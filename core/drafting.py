@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -525,7 +525,7 @@ async def stream_final(
     options: GenerationOptions = GenerationOptions(),
     clock: Clock | None = None,
     method: str = "agent",
-) -> AsyncIterator[DraftEvent]:
+) -> AsyncGenerator[DraftEvent, None]:
     """M_L writes the text following `rules` (the agent's, or the user's edit), on stream "final", validated."""
     form = prompt_form(large)
     messages = final_messages(request, rules, genre, form)
@@ -601,7 +601,7 @@ async def draft(
     naive: bool = True,
     clock: Clock | None = None,
     checker: FinalChecker | None = None,
-) -> AsyncIterator[DraftEvent]:
+) -> AsyncGenerator[DraftEvent, None]:
     """Naive draft and agent rules at the same time; the final as soon as the rules are done.
 
     Events of the streams interleave in the order they happen. A failing stream cancels the
@@ -865,7 +865,7 @@ async def stream_method(
     genre, text_options = context.genre, context.text_options
     if method.name in ("agent", "no-baseline"):
         agent, large = context.agent(method.agent_kind or "agent"), context.large()
-        source = draft(
+        source: AsyncIterator[DraftEvent] = draft(
             large, agent, request, genre=genre, text_options=text_options, rules_options=context.rules_options,
             agent_kind=method.agent_kind or "agent", naive=False, clock=clock,
             checker=context.final_checker(request) if context.checks_final(method.name) else None,

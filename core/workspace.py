@@ -25,15 +25,17 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import Config, config_as_toml, load_config
 from core.errors import BackendError, NotTrainedError, PaError, UsageError
+from core.events import ignore_progress
 from core.paths import Paths, resolve_paths
 from core.pipeline_state import PipelineState, ProfileState, read_pipeline_state
-from core.store import Profile, Store
+from core.store import Document, Profile, Store
 
 if TYPE_CHECKING:
     from core.agents import AgentInfo
@@ -43,6 +45,11 @@ if TYPE_CHECKING:
     from core.events import Progress
     from core.history import DraftRecord
     from core.llm.base import Backend
+    from core.llm.health import RoleCheck
+    from core.llm.ollama_backend import OllamaModel
+    from core.locks import Writer
+    from core.style.profile_facts import ProfileFacts
+    from core.style.rule_check import RuleVerdict
     from finetune.runs import Run
     from finetune.transcript import TrainingEvent, TrainingTranscript
 
@@ -195,25 +202,25 @@ class Workspace:
             "imports": self.store.import_log(owner.id),
         }
 
-    def style_facts(self, profile: str, split: str | None = "train"):
+    def style_facts(self, profile: str, split: str | None = "train") -> ProfileFacts:
         """The style facts pa measured from the profile's texts (`core.style`), with their counts."""
         from core.style.facts_store import load_profile_facts
 
         return load_profile_facts(self.store, self.profile(profile), split)
 
-    def documents(self, profile: str, split: str | None = None, limit: int | None = None):
+    def documents(self, profile: str, split: str | None = None, limit: int | None = None) -> list[Document]:
         if split not in (None, "train", "test"):
             raise UsageError(f"split {split!r}: use train or test")
         return self.store.documents(self.profile(profile).id, split=split, limit=limit)
 
-    def document(self, profile: str, document_id: int):
+    def document(self, profile: str, document_id: int) -> Document:
         owner = self.profile(profile)
         document = self.store.get_document(document_id)
         if document.profile_id != owner.id:
             raise UsageError(f"document {document_id} is not in profile {profile!r}; list them with `pa corpus list --profile {profile}`")
         return document
 
-    def writer(self, profile: str, command: str):
+    def writer(self, profile: str, command: str) -> AbstractContextManager[Writer]:
         """Hold the profile's writer lock (core.locks): a second pa command writing to it is refused."""
         from core.locks import profile_writer
 
@@ -224,7 +231,7 @@ class Workspace:
     def ollama_configured(self) -> bool:
         return bool(self.config.ollama.host or os.environ.get("OLLAMA_HOST"))
 
-    async def ollama_models(self, host: str | None = None) -> list:
+    async def ollama_models(self, host: str | None = None) -> list[OllamaModel]:
         """The models the Ollama server has pulled (`core.llm.ollama_backend.OllamaModel`)."""
         from core.llm.ollama_backend import list_models
 
@@ -245,7 +252,7 @@ class Workspace:
         self.config = config
         self._contexts.clear()
 
-    async def check_models(self):
+    async def check_models(self) -> list[RoleCheck]:
         """`pa doctor`: each configured role probed (`core.llm.health.RoleCheck`)."""
         from core.llm.health import check_roles
 
@@ -311,14 +318,14 @@ class Workspace:
         if stages is not None:
             options["stages"] = stages
         return await distill_profile(self.store, self.profile(profile), large or self.open_backend(), self.config,
-                                     on_progress=on_progress, **options)
+                                     on_progress=on_progress or ignore_progress, **options)
 
     def distillations(self, profile: str, document_id: int | None = None) -> list[DocumentDistillation]:
         from core.distill import read_distillations
 
         return read_distillations(self.store, self.profile(profile), document_id)
 
-    def rule_checks(self, profile: str, items: list[DocumentDistillation]) -> dict[int, list]:
+    def rule_checks(self, profile: str, items: list[DocumentDistillation]) -> dict[int, list[RuleVerdict]]:
         """pa's verdicts on each document's rules (kept, dropped with the reason, unchecked): core.style.rule_check."""
         from core.style.rule_check import check_profile_rules, rule_verdicts
 
@@ -528,7 +535,8 @@ class Workspace:
 
         judge_backend = self.open_backend(judge or self.config.judge_spec)
         report = await evaluate_profile(self.store, self.paths, self.config, profile, judge=judge_backend,
-                                        baselines=list(baselines) if baselines else None, limit=limit, on_progress=on_progress)
+                                        baselines=list(baselines) if baselines else None, limit=limit,
+                                        on_progress=on_progress or ignore_progress)
         return report, write_eval_report(report, out or self.paths.reports_dir(profile))
 
     async def permutation(self, profiles: Sequence[str], *, limit: int | None = None, metric: str = "bertscore_f1",
@@ -539,7 +547,7 @@ class Workspace:
         from core.report import permutation_dir, write_permutation_report
 
         report = await permutation(self.store, self.paths, self.config, list(profiles), limit=limit, metric=metric,
-                                   on_progress=on_progress)
+                                   on_progress=on_progress or ignore_progress)
         return report, write_permutation_report(report, out or permutation_dir(self.paths))
 
     def latest_report(self, profile: str) -> dict[str, Any] | None:
