@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -24,8 +24,17 @@ def choices(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)  # type: ignore[return-value]
 
 
-KindChoice = choices("KindChoice", KINDS)
-QuantChoice = choices("QuantChoice", QUANTS)
+if TYPE_CHECKING:  # mypy cannot follow Enum's functional API: to it these are plain enums
+    from core.agents import AgentInfo
+    from core.workspace import Workspace
+    from finetune.runs import Run
+    from finetune.transcript import Finished, TrainingTranscript
+
+    KindChoice = Enum
+    QuantChoice = Enum
+else:
+    KindChoice = choices("KindChoice", KINDS)
+    QuantChoice = choices("QuantChoice", QUANTS)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,11 +46,11 @@ def register(app: typer.Typer) -> None:
 
 def train_cmd(
     profile: str = typer.Option(..., "--profile", "-p", help="The profile whose distilled data to train on."),
-    kind: KindChoice = typer.Option(  # type: ignore[valid-type]
+    kind: KindChoice = typer.Option(
         "agent", "--kind", "-k",
         help="agent: intent -> rules; naive: intent -> text; no-baseline: intent -> rules without a zero-shot draft.",
     ),
-    quant: QuantChoice = typer.Option(  # type: ignore[valid-type]
+    quant: QuantChoice = typer.Option(
         "auto", "--quant", "-q",
         help="GGUF type of the exported model; auto: q8_0 when k-quants do not fit the rows (SmolLM2), else q4_k_m.",
     ),
@@ -104,7 +113,7 @@ def agents_list(
     common.console.print(table)
 
 
-def _follow(workspace, run, process, transcript, as_json: bool) -> None:
+def _follow(workspace: Workspace, run: Run, process: Any, transcript: TrainingTranscript, as_json: bool) -> None:
     """Render the run's events (folded into `transcript`) until the process exits."""
     import json
 
@@ -138,7 +147,7 @@ def _follow(workspace, run, process, transcript, as_json: bool) -> None:
                 bar.update(task, info=f"export: {event.message}")
 
 
-def _print_result(run, final) -> None:
+def _print_result(run: Run, final: Finished) -> None:
     from pathlib import Path
 
     from rich.table import Table
@@ -167,7 +176,7 @@ def _print_result(run, final) -> None:
     common.console.print(table)
 
 
-def _agent_row(agent) -> dict[str, Any]:
+def _agent_row(agent: AgentInfo) -> dict[str, Any]:
     manifest = agent.manifest
     losses = (manifest.get("training") or {}).get("eval_losses") or []
     return {
@@ -179,15 +188,15 @@ def _agent_row(agent) -> dict[str, Any]:
     }
 
 
-def _loss(value) -> str:
+def _loss(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _size(value) -> str:
+def _size(value: float | None) -> str:
     return "-" if value is None else f"{value / 2**20:.1f} MiB"
 
 
-def _duration(seconds) -> str:
+def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     seconds = int(seconds)
