@@ -188,7 +188,7 @@ class Workspace:
         shutil.rmtree(self.paths.profile_dir(name), ignore_errors=True)
         self._contexts.pop(name, None)
 
-    def corpus_stats(self, profile: str) -> dict[str, object]:
+    def corpus_stats(self, profile: str) -> dict[str, Any]:
         """Documents per split, words, dates, sign-offs and past imports."""
         owner = self.profile(profile)
         counts = self.store.count_documents(owner.id)

@@ -104,7 +104,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         from typer._click.exceptions import ClickException as TyperClickException
     except ImportError:  # pragma: no cover - older typer raises click's own
-        TyperClickException = click.exceptions.ClickException
+        TyperClickException = click.exceptions.ClickException  # type: ignore[misc,assignment]
     try:
         # Without standalone mode, typer returns the code of an Exit (Ctrl-C becomes Exit(130))
         # instead of raising it.

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from core.cli import common
 from core.errors import CorpusError
 from core.safe_text import shown
+
+if TYPE_CHECKING:
+    from core.corpus import ImportOptions, ImportReport
+    from core.events import Progress as ProgressEvent
+    from core.workspace import Workspace
 
 FORMAT_HELP = "auto, mbox, maildir, eml, text, jsonl or csv (auto: from names and content)"
 
@@ -54,15 +60,23 @@ def import_cmd(
         raise CorpusError(f"{path}: nothing imported ({report.messages_seen} items read; dropped: {reasons})")
 
 
-def _import_with_progress(workspace, path: Path, options):
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+def _import_with_progress(workspace: Workspace, path: Path, options: ImportOptions) -> ImportReport:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[note]}"))
     with Progress(*columns, console=common.err_console, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
-        def on_progress(event) -> None:
+        def on_progress(event: ProgressEvent) -> None:
             if event.stage not in tasks:
                 label = "scanning senders" if event.stage == "scan" else "importing"
                 tasks[event.stage] = bar.add_task(label, total=event.total, note="")
@@ -71,7 +85,7 @@ def _import_with_progress(workspace, path: Path, options):
         return workspace.import_corpus(path, options, on_progress)
 
 
-def _print_summary(report) -> None:
+def _print_summary(report: ImportReport) -> None:
     from rich.table import Table
 
     from core.corpus.records import DROP_REASONS

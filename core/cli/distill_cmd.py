@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -12,8 +12,11 @@ from core.cli import common
 from core.safe_text import shown
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from core.distill import DistillSummary, DocumentDistillation
-    from core.events import Progress
+    from core.events import Progress, ProgressCallback
+    from core.style.rule_check import RuleVerdict
 
 
 class StageChoice(str, Enum):
@@ -66,7 +69,7 @@ def distill_cmd(
             return
         large = workspace.open_backend(model)
 
-        async def run(on_progress) -> DistillSummary:
+        async def run(on_progress: ProgressCallback) -> DistillSummary:
             return await workspace.distill(
                 profile, large=large, stages=STAGE_CHOICES[stage.value], limit=limit, concurrency=concurrency,
                 retry_failed=retry_failed, on_progress=on_progress,
@@ -133,12 +136,12 @@ class _ProgressView:
             TimeRemainingColumn(),
             console=common.err_console,
         )
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
         self.bars.__enter__()
         return self
 
     def update(self, event: Progress) -> None:
-        fields = {
+        fields: dict[str, Any] = {
             "errors": event.errors,
             "tokens": event.tokens,
             "cost": f"${event.cost:.4f}" if event.cost is not None else "",
@@ -205,7 +208,7 @@ def _item_json(item: DocumentDistillation) -> dict[str, object]:
     }
 
 
-def _print_rule_checks(checks: dict[int, list], one: bool) -> None:
+def _print_rule_checks(checks: dict[int, list[RuleVerdict]], one: bool) -> None:
     from rich.text import Text
 
     verdicts = [v for found in checks.values() for v in found]

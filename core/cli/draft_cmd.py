@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from core.cli import common
 from core.errors import BackendError, NotTrainedError, UsageError
 from core.history import CHOICES
+
+if TYPE_CHECKING:
+    from rich.console import Group
+
+    from core.drafting import DraftEvent, DraftTranscript, StreamRecord
+    from core.history import DraftRecord
 
 STREAM_TITLES = {
     "naive": "Naive draft (M_L zero-shot)",
@@ -100,8 +108,8 @@ def _edit_in_editor(rules: str) -> str | None:
         raise UsageError(f"cannot open an editor for the rules ({exc.message}); set $EDITOR") from None
 
 
-def _transcript_json(transcript) -> dict[str, object]:
-    out: dict[str, object] = {}
+def _transcript_json(transcript: DraftTranscript) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for name, record in transcript.streams.items():
         out[name] = record.text
         if name == "rules" and record.thinking:
@@ -118,10 +126,11 @@ def _transcript_json(transcript) -> dict[str, object]:
 class _StreamView:
     """Shows draft events: live panels on a terminal, each stream once it is done elsewhere."""
 
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
 
-    async def run(self, events, streams: tuple[str, ...], titles: dict[str, str] | None = None):
+    async def run(self, events: AsyncIterator[DraftEvent], streams: tuple[str, ...],
+                  titles: dict[str, str] | None = None) -> DraftTranscript:
         from core.drafting import DraftTranscript
 
         titles = {**STREAM_TITLES, **(titles or {})}
@@ -147,7 +156,7 @@ class _StreamView:
         return transcript
 
     @staticmethod
-    def _render(transcript, streams, titles):
+    def _render(transcript: DraftTranscript, streams: tuple[str, ...], titles: dict[str, str]) -> Group:
         from rich.console import Group
         from rich.panel import Panel
         from rich.text import Text
@@ -158,13 +167,13 @@ class _StreamView:
             if record is None:
                 body, subtitle = Text("waiting for the rules..." if name == "final" else "starting...", style="dim"), ""
             else:
-                body = Text(record.text if record.done else record.live_text)
+                body = Text((record.text or "") if record.done else record.live_text)
                 subtitle = _timing_line(record)
             panels.append(Panel(body, title=titles[name], subtitle=subtitle, subtitle_align="right", border_style="green" if record and record.done else "blue"))
         return Group(*panels)
 
 
-def _print_checks(record) -> None:
+def _print_checks(record: StreamRecord) -> None:
     """pa's checks of a checked final, one line each (passed, repaired by pa, failed)."""
     if record.checks is None:
         return
@@ -178,7 +187,7 @@ def _print_checks(record) -> None:
                       highlight=False)
 
 
-def _timing_line(record) -> str:
+def _timing_line(record: StreamRecord) -> str:
     parts = []
     if record.model:
         parts.append(record.model if len(record.model) < 40 else "..." + record.model[-37:])
@@ -237,7 +246,7 @@ def _method_names(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _print_compare_table(rows: list[dict[str, object]]) -> None:
+def _print_compare_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -307,7 +316,7 @@ def history_command(
     common.console.print(table)
 
 
-def _print_draft(d) -> None:
+def _print_draft(d: DraftRecord) -> None:
     console = common.console
     console.rule(f"draft #{d.id} · {d.created_at} · agent {d.agent_version or '-'}")
     for label, value in (

@@ -11,8 +11,9 @@ well as comma lists and repeated flags.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
@@ -20,13 +21,18 @@ from typer.core import TyperGroup
 from core.cli import common
 from core.errors import UsageError
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from core.events import Progress as ProgressEvent
+
 GREEDY_OPTIONS = ("--baselines", "--profiles")
 
 
 class _GreedyListGroup(TyperGroup):
     """Lets `--profiles A B C` mean three values: the words after a greedy flag are joined by commas."""
 
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, join_greedy(args))
 
 
@@ -118,12 +124,12 @@ def permutation_command(
 class _progress:
     """A rich progress bar on stderr (one task per stage) while the evaluation runs."""
 
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.bar = None
+        self.bar: Progress | None = None
         self.tasks: dict[str, Any] = {}
 
-    def __enter__(self):
+    def __enter__(self) -> Callable[[ProgressEvent], None]:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(
@@ -134,13 +140,15 @@ class _progress:
         self.bar.__enter__()
         return self.update
 
-    def update(self, event) -> None:
+    def update(self, event: ProgressEvent) -> None:
+        assert self.bar is not None, "update() runs inside the with block"
         task = self.tasks.get(event.stage)
         if task is None:
             task = self.tasks[event.stage] = self.bar.add_task(event.stage, total=event.total, note="")
         self.bar.update(task, completed=event.done, total=event.total, note=event.message[:60])
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
+        assert self.bar is not None
         self.bar.__exit__(*exc_info)
 
 

@@ -30,7 +30,7 @@ from core.llm.base import Chunk, GenerationOptions, Message, Probe, StreamTimer
 
 if TYPE_CHECKING:
     from core.config import Config
-    from core.llm.base import ModelSpec
+    from core.llm.base import ModelSpec, Price
 
 # Sampling defaults of llama-cpp-python's chat completion, used when a caller sets nothing.
 DEFAULT_TEMPERATURE = 0.2
@@ -185,7 +185,7 @@ class _TokenCounter:
 class EmbeddedBackend:
     """A GGUF chat model in this process. Loading is lazy: nothing happens until first use."""
 
-    price = None  # runs locally, costs nothing per token
+    price: Price | None = None  # runs locally, costs nothing per token
     streams = True
     continues_answer = True
     """A last assistant message is continued, not answered: callers may write an answer's start."""
