@@ -87,7 +87,8 @@ class PaApp(App[None]):
             yield SystemCommand(f"Go to {title}", f"Open the {title} screen ({key.upper()})", lambda m=mode: self.action_go(m))
         yield SystemCommand("Help", "Every key and command (F1)", self.action_help)
         yield SystemCommand("Toggle light/dark theme", "Switch between the light and the dark theme (Ctrl+T)", self.action_toggle_theme)
-        yield from getattr(screen, "palette_commands", lambda: [])()
+        for command in getattr(screen, "palette_commands", lambda: [])():
+            yield command
         yield from super().get_system_commands(screen)
 
     # -- the one place worker failures go ------------------------------------------------------------
