@@ -35,7 +35,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     from core.config import Config
-    from core.drafting import DraftRequest, final_messages, prompt_echo, zero_shot_messages, _template
+    from core.drafting import DraftRequest, _template, final_messages, prompt_echo, zero_shot_messages
     from core.llm.base import GenerationOptions, complete
     from core.llm.specs import open_backend
     from core.tagged import Rejected, parse_written

@@ -144,7 +144,7 @@ def main() -> None:
         same = sum(a == b for a, b in zip(one["answers"], many["answers"]))
         print(f"\ncalls: {args.calls} greedy calls x max {args.max_tokens} tokens (load {load_mid} -> {load()})")
         print(f"{'path':<22} {'seconds':>8} {'calls/s':>8} {'tok/s':>8} {'passes':>7} {'same tokens':>12}")
-        for name, result in ((f"one at a time", one), (f"together (parallel {args.parallel})", many)):
+        for name, result in (("one at a time", one), (f"together (parallel {args.parallel})", many)):
             print(
                 f"{name:<22} {result['seconds']:>8.2f} {args.calls / result['seconds']:>8.2f} "
                 f"{result['tokens'] / result['seconds']:>8.1f} {result['passes']:>7} {same:>7}/{args.calls}"

@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.llm.specs import embedded_model_path  # noqa: E402
 
-
 _quiet = None
 
 

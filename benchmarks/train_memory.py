@@ -53,9 +53,9 @@ def current_mb() -> float:
 
 def worker(folder: str, labelled: bool, checkpointing: bool, batch: int, length: int, steps: int, prompt_share: float, threads: int) -> dict:
     phases = {"python started": peak_mb()}
+    import peft  # noqa: F401
     import torch
     import transformers  # noqa: F401
-    import peft  # noqa: F401
 
     from core.config import TrainConfig
     from finetune.step import enable_gradient_checkpointing, training_loss

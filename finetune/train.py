@@ -36,6 +36,7 @@ from core.errors import PaError, TrainingBusyError
 from core.paths import Paths, resolve_paths
 from finetune.dataset import Dataset, Encoded, encode_examples
 from finetune.runs import HEARTBEAT_FILE, HEARTBEAT_SECONDS, LOCK_FILE, PID_FILE, PROGRESS_FILE, STATUS_FILE, Run
+from finetune.step import enable_gradient_checkpointing, training_loss
 from finetune.transcript import (
     Checkpointed,
     Evaluated,
@@ -49,7 +50,6 @@ from finetune.transcript import (
     Trained,
     TrainingEvent,
 )
-from finetune.step import enable_gradient_checkpointing, training_loss
 
 CHECKPOINT_SECONDS = 180.0
 MEGABATCH = 50

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from core.llm.base import GenerationOptions, Message
 from core.llm.embedded import EmbeddedBackend, load_model
 from core.llm.embedded_batch import engine_for, existing_engine

@@ -119,7 +119,7 @@ class BatchEngine:
 
         self._llama = llama
         self._lib = llama_cpp
-        self._internals = _internals
+        self._internals: Any = _internals  # llama_cpp._internals: private, unannotated
         self.parallel = parallel
         self.n_ctx = n_ctx
         # The loaded model's own context settings (attention kernel, RoPE), so logits match its path.
@@ -136,7 +136,7 @@ class BatchEngine:
         params.n_threads = threads
         params.n_threads_batch = threads
         self.n_batch = params.n_batch
-        self._context = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+        self._context: Any = self._internals.LlamaContext(model=llama._model, params=params, verbose=False)
         if lora_adapter:
             adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(lora_adapter)
             scales = (ctypes.c_float * 1)(lora_scale)
