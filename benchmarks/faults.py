@@ -14,7 +14,7 @@ the same command again (`pa train --resume` for training) until it finishes, and
 - model calls repeated: answers the killed process had received whole that the resumed one
   asked for again (every backend is wrapped in the child to log the key of each call whose
   last chunk arrived: messages + options, so a retry with another seed is not a repeat);
-- orphans: processes of the killed command still alive a second after the kill (a training
+- orphans: processes of the killed command still alive 30 s after the kill (a training
   child), `.partial` files and `running` rows left after the resume;
 - resume failed: the second run did not end with exit 0.
 
@@ -149,6 +149,10 @@ def run_to_end(home: Path, calls: Path, argv: list[str], timeout: float) -> tupl
     return code, time.monotonic() - started
 
 
+GRACE_SECONDS = 30.0
+"""How long a killed command's children get to stop by themselves before they count as orphans."""
+
+
 def kill_at(home: Path, calls: Path, argv: list[str], delay: float) -> int:
     """Start, SIGKILL the pa process itself after `delay` s; returns its surviving processes."""
     process = start(home, calls, argv)
@@ -157,8 +161,13 @@ def kill_at(home: Path, calls: Path, argv: list[str], delay: float) -> int:
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-    time.sleep(1.0)
+    # A training child notices its parent's death, finishes its step, checkpoints and exits:
+    # give it GRACE_SECONDS to do so; what is still alive then is an orphan.
+    deadline = time.monotonic() + GRACE_SECONDS
     survivors = survivors_of(home)
+    while survivors and time.monotonic() < deadline:
+        time.sleep(0.5)
+        survivors = survivors_of(home)
     for pid in survivors:  # the benchmark cleans up what pa left, after counting it
         try:
             os.kill(pid, signal.SIGKILL)
