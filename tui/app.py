@@ -7,6 +7,7 @@ All worker failures land in one handler and become notifications, never a crash.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Iterable
 
@@ -16,6 +17,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from core.errors import PaError
+from tui.hints import describe_error, with_tui_keys  # noqa: F401  (screens and tests use them from here too)
 from tui.session import Session
 
 DARK, LIGHT = "textual-dark", "textual-light"
@@ -57,7 +59,8 @@ def _evaluation() -> Screen:
     return EvaluationScreen()
 
 
-# Screen name -> (key, title). The nav bar, the help screen and the palette read this.
+# Screen name -> (key, title). The nav bar, the help screen and the palette read this; each
+# screen is also on Alt+1…6 (terminals and laptops that eat F-keys), in this order.
 NAVIGATION = {
     "home": ("f2", "Profiles"),
     "import": ("f3", "Import"),
@@ -68,13 +71,15 @@ NAVIGATION = {
 }
 
 
-def describe_error(error: BaseException | None) -> str:
-    """The one line a writer sees: PaError messages are written for them; others get their type."""
-    if error is None:
-        return "something failed without saying why"
-    if isinstance(error, PaError):
-        return str(error)
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+SCREEN_CLASSES = {
+    "home": ("tui.screens.home", "HomeScreen"),
+    "import": ("tui.screens.import_corpus", "ImportScreen"),
+    "pipeline": ("tui.screens.pipeline", "PipelineScreen"),
+    "draft": ("tui.screens.draft", "DraftScreen"),
+    "compare": ("tui.screens.compare", "CompareScreen"),
+    "evaluation": ("tui.screens.evaluation", "EvaluationScreen"),
+}
+"""Where each mode's screen class lives (the palette lists every screen's keys)."""
 
 
 class PaApp(App[None]):
@@ -91,8 +96,9 @@ class PaApp(App[None]):
     }
     DEFAULT_MODE = "home"
     BINDINGS = [
-        Binding("f1", "help", "Help"),
-        *(Binding(key, f"go('{mode}')", title, show=False, priority=True) for mode, (key, title) in NAVIGATION.items()),
+        Binding("f1,question_mark", "help", "Help", key_display="?"),
+        *(Binding(f"{key},alt+{index}", f"go('{mode}')", title, show=False, priority=True)
+          for index, (mode, (key, title)) in enumerate(NAVIGATION.items(), 1)),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -100,7 +106,19 @@ class PaApp(App[None]):
     def __init__(self, session: Session | None = None) -> None:
         super().__init__()
         self.session = session or Session()
-        self.theme = DARK
+        self.theme = self.session.theme() if self.session.theme() in (DARK, LIGHT) else DARK
+        self._choose_profile_on_start()
+
+    def _choose_profile_on_start(self) -> None:
+        """A first run lands on a usable profile: the last one used if it still exists, else the
+        only one there is (with several and none remembered, the writer picks on the home screen)."""
+        try:
+            names = [profile.name for profile in self.session.store.list_profiles()]
+        except PaError:
+            return  # the home screen shows what is wrong with the store
+        if self.session.profile in names:
+            return
+        self.session.choose_profile(names[0] if len(names) == 1 else None)
 
     # -- navigation --------------------------------------------------------------------------------
 
@@ -116,6 +134,7 @@ class PaApp(App[None]):
 
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.theme == DARK else DARK
+        self.session.remember_theme(self.theme)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action is in the palette: navigation, the app's keys, then the screen's keys."""
@@ -123,9 +142,28 @@ class PaApp(App[None]):
             yield SystemCommand(f"Go to {title}", f"Open the {title} screen ({key.upper()})", lambda m=mode: self.action_go(m))
         yield SystemCommand("Help", "Every key and command (F1)", self.action_help)
         yield SystemCommand("Toggle light/dark theme", "Switch between the light and the dark theme (Ctrl+T)", self.action_toggle_theme)
-        for command in getattr(screen, "palette_commands", lambda: [])():
-            yield command
+        yield from getattr(screen, "palette_commands", list)()
+        yield from self._other_screens_commands(screen)
         yield from super().get_system_commands(screen)
+
+    def _other_screens_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every other screen's keys too: the command opens that screen, then does the action."""
+        from tui.screens.base import PaScreen
+
+        for mode in self.MODES:
+            if mode == getattr(screen, "MODE", None):
+                continue
+            title = NAVIGATION[mode][1]
+            module, name = SCREEN_CLASSES[mode]
+            screen_class = getattr(importlib.import_module(module), name)
+            if not issubclass(screen_class, PaScreen):
+                continue
+            for binding_title, help_text, action in screen_class.binding_commands():
+                yield SystemCommand(f"{title}: {binding_title}", help_text, lambda m=mode, a=action: self._go_and_run(m, a))
+
+    def _go_and_run(self, mode: str, action: str) -> None:
+        self.action_go(mode)
+        self.call_after_refresh(lambda: self.run_action(action, self.screen))
 
     # -- the one place worker failures go ------------------------------------------------------------
 
@@ -143,11 +181,37 @@ class PaApp(App[None]):
         self.session.close()
 
 
-def main() -> None:
-    """Console-script entry point: `pa-tui`."""
+def parse_arguments(argv: list[str] | None = None):
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="pa-tui",
+        description="pa's terminal app: import a corpus, distil it, train your agent and draft, all in one place. "
+                    "Inside: F1 or ? for every key, Ctrl+P for the command palette, Ctrl+Q quits.",
+    )
+    parser.add_argument("--profile", metavar="NAME", help="start with this profile (it must exist; create one with n on the home screen)")
+    parser.add_argument("--version", action="version", version=f"pa-tui {package_version()}")
+    return parser.parse_args(argv)
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pa")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: `pa-tui [--profile NAME]`."""
+    arguments = parse_arguments(argv)
     try:
         session = Session()
         session.store  # a broken or newer store is one line here, not a traceback inside the UI
+        if arguments.profile is not None:
+            session.store.get_profile(arguments.profile)  # an unknown name is one line, exit code != 0
+            session.choose_profile(arguments.profile)
         app = PaApp(session)
     except PaError as err:
         print(f"error: {err}", file=sys.stderr)

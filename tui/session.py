@@ -77,6 +77,14 @@ class Session:
         self.profile = name
         self._update_state(profile=name)
 
+    def theme(self) -> str | None:
+        """The theme the writer chose last time (Ctrl+T), None before they ever chose one."""
+        theme = self._load_state().get("theme")
+        return theme if isinstance(theme, str) else None
+
+    def remember_theme(self, theme: str) -> None:
+        self._update_state(theme=theme)
+
     def training_pid(self, profile: str) -> int | None:
         """The training process this app (or a previous run of it) started for `profile`."""
         pid = self._load_state().get("training", {}).get(profile)
@@ -190,22 +198,19 @@ class Session:
         return [model.name for model in await list_models(self.config.ollama.host, self.config.ollama.timeout)]
 
     def save_models(self, large: str, agent: str, judge: str | None) -> None:
-        """Check each spec, then write them to config.toml (other keys are kept)."""
-        from core.config import config_as_toml
+        """Check each spec, then set only the roles that changed in config.toml (comments and the
+        order of the writer's file are kept: `core.config_edit`)."""
+        from core.config_edit import edit_config_file
         from core.llm.specs import parse_spec
 
         specs = {"large": large, "agent": agent, "judge": judge or None}
         for role, spec in specs.items():
             if spec is not None:
                 specs[role] = str(parse_spec(spec)) if not spec.startswith("gguf:") else spec.strip()
-        models = self.config.models.model_copy(update=specs)
-        config = self.config.model_copy(update={"models": models})
-        file = self.paths.config_file
-        file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = file.with_suffix(".tmp")
-        temporary.write_text(config_as_toml(config), encoding="utf-8")
-        os.replace(temporary, file)
-        self.config = config
+        current = self.config.models
+        changes = {f"models.{role}": spec for role, spec in specs.items() if spec != getattr(current, role)}
+        if changes:
+            self.config = edit_config_file(self.paths.config_file, changes)
 
     # -- drafting ----------------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ class EvaluationScreen(PaScreen):
             yield DataTable(id="eval-methods", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        self.query_one("#eval-table", DataTable).add_columns("baseline", "n", "win", "tie", "loss", "win rate [95%]")
+        self.query_one("#eval-table", DataTable).add_columns("baseline", "n", "win", "tie", "loss", "flipped", "win rate [95%]")
         self.query_one("#eval-methods", DataTable).add_columns("method", "docs", "BERTScore", "cosine", "length", "s/doc")
         self.reload()
 
@@ -75,7 +75,8 @@ class EvaluationScreen(PaScreen):
         methods.clear()
         if report is None:
             summary.update(
-                f"No evaluation report for {profile} yet: run `pa eval --profile {profile}`."
+                f"No evaluation report for {profile} yet: evaluation runs outside pa-tui, with "
+                f"`pa eval --profile {profile}` in a shell; then Ctrl+R here reloads it."
                 if profile else "No profile: pick one on the Profiles screen (F2)."
             )
             self.query_one("#eval-chart", Static).update("")
@@ -88,7 +89,7 @@ class EvaluationScreen(PaScreen):
         )
         for row in report.get("pairwise", []):
             table.add_row(row["baseline"], str(row.get("n", 0)), str(row.get("win", 0)), str(row.get("tie", 0)),
-                          str(row.get("loss", 0)), rate(row.get("win_rate")))
+                          str(row.get("loss", 0)), str(row.get("flipped", "–")), rate(row.get("win_rate")))
         self.query_one("#eval-chart", Static).update(win_tie_loss_chart(report.get("pairwise", [])))
         for name, row in report.get("methods", {}).items():
             similarity = row.get("similarity") or {}

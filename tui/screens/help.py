@@ -39,14 +39,15 @@ def help_markdown() -> str:
     from tui.widgets.intent_input import IntentInput
 
     parts = [INTRO, "## Everywhere\n", "| key | action |", "|---|---|"]
-    parts += [f"| {key.upper()} | {title} |" for key, title in NAVIGATION.values()]
+    parts += [f"| {key.upper()} / Alt+{index} | {title} (or click its tab) |" for index, (key, title) in enumerate(NAVIGATION.values(), 1)]
     parts += [f"| {key} | {what} |" for key, what in _rows(b for b in PaApp.BINDINGS if b.show)]
     parts += ["| Ctrl+T | Toggle light/dark theme |", "| Ctrl+P | Command palette |", ""]
     screens = [
         ("Profiles (F2)", HomeScreen.BINDINGS),
         ("Import (F3)", ImportScreen.BINDINGS),
         ("Pipeline (F4)", PipelineScreen.BINDINGS),
-        ("Draft (F5)", list(DraftScreen.BINDINGS) + list(IntentInput.BINDINGS)),
+        ("Draft (F5)", list(DraftScreen.BINDINGS) + list(IntentInput.BINDINGS)
+         + [("tab", "", "Next field: To, Subject, the panes, the intent")]),
         ("Compare (F6)", CompareScreen.BINDINGS),
         ("Evaluation (F7)", EvaluationScreen.BINDINGS),
     ]
