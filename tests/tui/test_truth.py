@@ -209,11 +209,12 @@ async def test_a_failed_draft_says_why_and_gives_the_intent_back(store, pa_home)
         assert [pane.state for pane in screen.panes] == ["failed", "failed", "failed"]
         assert screen.query_one("#intent").text == "- tell Jonas the van comes Friday"
 
-        session.choose_profile("maya")  # now the model spec is what fails
+        session.choose_profile("maya")  # no agent yet: refused like `pa draft`, no text passed off as the agent's
         await pilot.press("enter")
         await settle(pilot)
-        assert "failed:" in str(screen.query_one("#draft-status").render())
-        assert "nonsense" in str(screen.query_one("#draft-status").render())
+        assert "no agent yet" in str(screen.query_one("#draft-status").render())
+        assert [pane.state for pane in screen.panes] == ["unavailable", "unavailable", "unavailable"]
+        assert "pa train --profile maya" in screen.pane("final").text and "F4 Pipeline" in screen.pane("final").text
         assert screen.query_one("#intent").text == "- tell Jonas the van comes Friday"
         assert "Intent: - tell Jonas the van comes Friday" in str(screen.query_one("#draft-sent").render())
 

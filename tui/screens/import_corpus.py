@@ -107,6 +107,7 @@ class ImportScreen(PaScreen):
             AskText("New profile name", placeholder="letters, digits, . _ -", check=self.workspace.create_profile)
         )
         if name:
+            self.session.choose_profile(name)
             self.reload()
             self.query_one("NavBar").refresh_profile()
             self._forget_preview()
