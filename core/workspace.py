@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.config import Config, config_as_toml, load_config
+from core.config import Config, load_config
 from core.errors import BackendError, NotTrainedError, PaError, UsageError
 from core.events import ignore_progress
 from core.paths import Paths, resolve_paths
@@ -238,19 +238,20 @@ class Workspace:
         return await list_models(host or self.config.ollama.host, timeout=min(self.config.ollama.timeout, 30.0))
 
     def save_models(self, large: str, agent: str, judge: str | None) -> None:
-        """Check each spec, then write them to config.toml (other keys are kept)."""
-        from core.atomic import write_text_atomic
+        """Check each spec, then set only the roles that changed in config.toml (the writer's
+        comments and order are kept: `core.config_edit`)."""
+        from core.config_edit import edit_config_file
         from core.llm.specs import parse_spec
 
         specs: dict[str, str | None] = {"large": large, "agent": agent, "judge": judge or None}
         for role, spec in specs.items():
             if spec is not None:
                 specs[role] = str(parse_spec(spec)) if not spec.startswith("gguf:") else spec.strip()
-        models = self.config.models.model_copy(update=specs)
-        config = self.config.model_copy(update={"models": models})
-        write_text_atomic(self.paths.config_file, config_as_toml(config))
-        self.config = config
-        self._contexts.clear()
+        current = self.config.models
+        changes = {f"models.{role}": spec for role, spec in specs.items() if spec != getattr(current, role)}
+        if changes:
+            self.config = edit_config_file(self.paths.config_file, changes)
+            self._contexts.clear()
 
     async def check_models(self) -> list[RoleCheck]:
         """`pa doctor`: each configured role probed (`core.llm.health.RoleCheck`)."""

@@ -17,19 +17,14 @@ from textual.worker import Worker, WorkerState
 
 from core.errors import PaError
 from core.workspace import Workspace
+from tui.hints import describe_error, with_tui_keys  # noqa: F401  (screens and tests use them from here too)
 from tui.navigation import NAVIGATION, PLACES
 from tui.session import Session
 
 DARK, LIGHT = "textual-dark", "textual-light"
+PLACE_BY_MODE = {place.mode: place for place in PLACES}
 
 
-def describe_error(error: BaseException | None) -> str:
-    """The one line a writer sees: PaError messages are written for them; others get their type."""
-    if error is None:
-        return "something failed without saying why"
-    if isinstance(error, PaError):
-        return str(error)
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 class PaApp(App[None]):
@@ -39,8 +34,9 @@ class PaApp(App[None]):
     MODES = {place.mode: place.factory() for place in PLACES}
     DEFAULT_MODE = "home"
     BINDINGS = [
-        Binding("f1", "help", "Help"),
-        *(Binding(key, f"go('{mode}')", title, show=False, priority=True) for mode, (key, title) in NAVIGATION.items()),
+        Binding("f1,question_mark", "help", "Help", key_display="?"),
+        *(Binding(f"{key},alt+{index}", f"go('{mode}')", title, show=False, priority=True)
+          for index, (mode, (key, title)) in enumerate(NAVIGATION.items(), 1)),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -48,7 +44,19 @@ class PaApp(App[None]):
     def __init__(self, session: Session | None = None) -> None:
         super().__init__()
         self.session = session or Session()
-        self.theme = DARK
+        self.theme = self.session.theme() if self.session.theme() in (DARK, LIGHT) else DARK
+        self._choose_profile_on_start()
+
+    def _choose_profile_on_start(self) -> None:
+        """A first run lands on a usable profile: the last one used if it still exists, else the
+        only one there is (with several and none remembered, the writer picks on the home screen)."""
+        try:
+            names = [state.name for state in self.workspace.profile_states()]
+        except PaError:
+            return  # the home screen shows what is wrong with the store
+        if self.session.profile in names:
+            return
+        self.session.choose_profile(names[0] if len(names) == 1 else None)
 
     @property
     def workspace(self) -> Workspace:
@@ -67,19 +75,21 @@ class PaApp(App[None]):
 
         if isinstance(self.screen, HelpScreen):
             return
-        everywhere = [Binding(key, "", title) for key, title in NAVIGATION.values()]
+        everywhere = [Binding(f"{key},alt+{index}", "", f"{title} (or click its tab)")
+                      for index, (key, title) in enumerate(NAVIGATION.values(), 1)]
         everywhere += [b for b in self.BINDINGS if b.show]
         everywhere += [Binding("ctrl+t", "", "Toggle light/dark theme"), Binding("ctrl+p", "", "Command palette")]
         sections = [Section("Everywhere", everywhere)]
         for place in PLACES:
             bindings = list(place.load().BINDINGS)
             if place.mode == "draft":
-                bindings += list(IntentInput.BINDINGS)
+                bindings += list(IntentInput.BINDINGS) + [Binding("tab", "", "Next field: To, Subject, the panes, the intent")]
             sections.append(Section(f"{place.heading or place.title} ({place.key.upper()})", bindings))
         self.push_screen(HelpScreen(sections))
 
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.theme == DARK else DARK
+        self.session.remember_theme(self.theme)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action is in the palette: navigation, the app's keys, then the screen's keys."""
@@ -87,9 +97,27 @@ class PaApp(App[None]):
             yield SystemCommand(f"Go to {title}", f"Open the {title} screen ({key.upper()})", lambda m=mode: self.action_go(m))
         yield SystemCommand("Help", "Every key and command (F1)", self.action_help)
         yield SystemCommand("Toggle light/dark theme", "Switch between the light and the dark theme (Ctrl+T)", self.action_toggle_theme)
-        for command in getattr(screen, "palette_commands", lambda: [])():
-            yield command
+        yield from getattr(screen, "palette_commands", list)()
+        yield from self._other_screens_commands(screen)
         yield from super().get_system_commands(screen)
+
+    def _other_screens_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every other screen's keys too: the command opens that screen, then does the action."""
+        from tui.screens.base import PaScreen
+
+        for mode in self.MODES:
+            if mode == getattr(screen, "MODE", None):
+                continue
+            title = NAVIGATION[mode][1]
+            screen_class = PLACE_BY_MODE[mode].load()
+            if not issubclass(screen_class, PaScreen):
+                continue
+            for binding_title, help_text, action in screen_class.binding_commands():
+                yield SystemCommand(f"{title}: {binding_title}", help_text, lambda m=mode, a=action: self._go_and_run(m, a))
+
+    def _go_and_run(self, mode: str, action: str) -> None:
+        self.action_go(mode)
+        self.call_after_refresh(lambda: self.run_action(action, self.screen))
 
     # -- the one place worker failures go ------------------------------------------------------------
 
@@ -107,10 +135,37 @@ class PaApp(App[None]):
         self.session.close()
 
 
-def main() -> None:
-    """Console-script entry point: `pa-tui`."""
+def parse_arguments(argv: list[str] | None = None):
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="pa-tui",
+        description="pa's terminal app: import a corpus, distil it, train your agent and draft, all in one place. "
+                    "Inside: F1 or ? for every key, Ctrl+P for the command palette, Ctrl+Q quits.",
+    )
+    parser.add_argument("--profile", metavar="NAME", help="start with this profile (it must exist; create one with n on the home screen)")
+    parser.add_argument("--version", action="version", version=f"pa-tui {package_version()}")
+    return parser.parse_args(argv)
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        app = PaApp(Session())  # a broken config or a newer store is one line here, not a traceback inside the UI
+        return version("pa")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: `pa-tui [--profile NAME]`."""
+    arguments = parse_arguments(argv)
+    try:
+        session = Session()  # a broken config or a newer store is one line here, not a traceback inside the UI
+        if arguments.profile is not None:
+            session.workspace.profile(arguments.profile)  # an unknown name is one line, exit code != 0
+            session.choose_profile(arguments.profile)
+        app = PaApp(session)
     except PaError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(err.exit_code) from None

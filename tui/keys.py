@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-NAMES = {"escape": "Esc", "enter": "Enter", "tab": "Tab", "space": "Space", "delete": "Del"}
+NAMES = {"escape": "Esc", "enter": "Enter", "tab": "Tab", "space": "Space", "delete": "Del", "question_mark": "?"}
 
 
 def key_label(key: str) -> str:

@@ -35,7 +35,18 @@ class Session:
 
     def choose_profile(self, name: str | None) -> None:
         self.profile = name
-        self._save_state({**self._load_state(), "profile": name})
+        self._update_state(profile=name)
+
+    def theme(self) -> str | None:
+        """The theme the writer chose last time (Ctrl+T), None before they ever chose one."""
+        theme = self._load_state().get("theme")
+        return theme if isinstance(theme, str) else None
+
+    def remember_theme(self, theme: str) -> None:
+        self._update_state(theme=theme)
+
+    def _update_state(self, **changes: Any) -> None:
+        self._save_state({**self._load_state(), **changes})
 
     def require_profile(self) -> str:
         if not self.profile:

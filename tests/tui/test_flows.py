@@ -201,8 +201,10 @@ async def test_a_backend_that_dies_mid_stream_leaves_the_ui_usable(pa_home, tiny
         assert screen.pane("naive").state == "failed"
         assert screen.pane("naive").text == "Hello Sue"  # what arrived stays readable
         assert any("ended before the answer was done" in n.message for n in app._notifications)
+        assert screen.query_one("#intent").text == INTENT  # the failed draft gives its intent back
+        await pilot.press("ctrl+j")
         await type_intent(pilot, "- still typing")  # the box still takes input
-        assert screen.query_one("#intent").text == "- still typing"
+        assert screen.query_one("#intent").text == INTENT + "\n- still typing"
         await pilot.press("f2")
         assert type(app.screen).__name__ == "HomeScreen"
 
@@ -221,6 +223,10 @@ async def test_compare_streams_every_method_or_says_how_to_train_it(jeff_app):
         assert "pa train --profile jeff --kind naive" in screen.pane("naive-finetune").text
         assert all(screen.pane(m).text.strip() for m in states)
         assert "s" in str(screen.pane("agent").query_one(".pane-title").render())  # the timing
+        status = str(screen.query_one("#compare-status").render())
+        assert status.startswith("done in ") and "4 ran (one at a time)" in status and "2 unavailable" in status
+        saved_rules = str(screen.query_one("#compare-rules").render())
+        assert saved_rules.startswith("agent's rules: ") and len(saved_rules) > len("agent's rules: ")  # pa's agent wrote them
 
 
 async def test_import_the_sample_corpus(pa_home, store, tmp_path):
@@ -238,7 +244,8 @@ async def test_import_the_sample_corpus(pa_home, store, tmp_path):
         prompts = [str(preview.get_option_at_index(i).prompt) for i in range(preview.option_count)]
         assert any(p.startswith("✗") and "not_from_sender" in p for p in prompts)
         assert any(p.startswith("✓") for p in prompts)
-        assert screen.query_one("#import-sender").value == "maya@lindqvist-studio.example"
+        assert screen.query_one("#import-sender").value == "*auto*"  # the import chooses as its preview did
+        assert screen.preview.report.senders == ["maya@lindqvist-studio.example"]
         assert store.count_documents(store.get_profile("maya").id) == {"train": 0, "test": 0}  # preview stores nothing
 
         await pilot.press("ctrl+g")

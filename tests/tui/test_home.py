@@ -40,16 +40,20 @@ async def test_create_rename_delete_a_profile(make_app, store):
         assert app.session.profile is None
 
 
-async def test_a_bad_name_is_a_notification_not_a_crash(make_app, store):
+async def test_a_bad_name_is_said_in_the_dialog_which_keeps_what_was_typed(make_app, store):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("n")
         await pilot.press(*"no way", "enter")
-        await app.workers.wait_for_complete()
         await pilot.pause()
         assert store.list_profiles() == []
-        assert any("not allowed" in n.message for n in app._notifications)
-        assert app.is_running
+        assert type(app.screen).__name__ == "AskText"
+        assert app.screen.query_one("#answer").value == "no way"
+        assert "not allowed" in str(app.screen.query_one("#answer-error").render())
+        await pilot.press("ctrl+a", "ctrl+k", *"noway", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [p.name for p in store.list_profiles()] == ["noway"] and app.session.profile == "noway"
 
 
 async def test_the_table_shows_each_profile_state(make_app, store):

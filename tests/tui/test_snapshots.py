@@ -13,6 +13,13 @@ from tui.app import PaApp
 from tui.session import Session
 
 SIZE = (80, 24)
+LAYOUTS = [
+    pytest.param((80, 24), "textual-dark", id="80x24-dark"),
+    pytest.param((80, 24), "textual-light", id="80x24-light"),
+    pytest.param((120, 36), "textual-dark", id="120x36-dark"),
+    pytest.param((120, 36), "textual-light", id="120x36-light"),
+]
+"""The five working screens at the smallest supported and a common size, in both themes."""
 
 
 @pytest.fixture
@@ -25,19 +32,22 @@ def fixture_app(store, tmp_path):
     return PaApp(session)
 
 
-def test_home(fixture_app, snap_compare):
-    assert snap_compare(fixture_app, terminal_size=SIZE)
+def themed(app: PaApp, theme: str) -> PaApp:
+    app.theme = theme
+    return app
 
 
-def test_home_light_theme(fixture_app, snap_compare):
-    assert snap_compare(fixture_app, terminal_size=SIZE, press=["ctrl+t"])
+@pytest.mark.parametrize(("size", "theme"), LAYOUTS)
+def test_home(fixture_app, snap_compare, size, theme):
+    assert snap_compare(themed(fixture_app, theme), terminal_size=size)
 
 
 def test_help(fixture_app, snap_compare):
     assert snap_compare(fixture_app, terminal_size=SIZE, press=["f1"])
 
 
-def test_import_preview(fixture_app, snap_compare):
+@pytest.mark.parametrize(("size", "theme"), LAYOUTS)
+def test_import_preview(fixture_app, snap_compare, size, theme):
     async def preview(pilot):
         await pilot.press("f3")
         screen = pilot.app.screen
@@ -49,44 +59,57 @@ def test_import_preview(fixture_app, snap_compare):
         await pilot.press("down", "down", "down")
         await steady(pilot)
 
-    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=preview)
+    assert snap_compare(themed(fixture_app, theme), terminal_size=size, run_before=preview)
 
 
-def test_pipeline(fixture_app, snap_compare):
+@pytest.mark.parametrize(("size", "theme"), LAYOUTS)
+def test_pipeline(fixture_app, snap_compare, size, theme):
     async def open_panel(pilot):
         await pilot.press("f4")
-        await pilot.pause()
+        pilot.app.screen.query_one("#distill-limit").value = "4"
+        await steady(pilot)
 
-    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=open_panel)
+    assert snap_compare(themed(fixture_app, theme), terminal_size=size, run_before=open_panel)
 
 
-def test_draft(fixture_app, snap_compare):
+@pytest.mark.parametrize(("size", "theme"), LAYOUTS)
+def test_draft(fixture_app, snap_compare, size, theme):
     async def fill(pilot):
         await pilot.press("f5")
         screen = pilot.app.screen
+        screen.query_one("#draft-to").value = "Jonas"
+        screen.query_one("#draft-subject").value = "Delivery on Friday"
         await screen.pane("naive").show(fixture_data.NAIVE)
         await screen.pane("rules").show(fixture_data.RULES)
         await screen.pane("final").show(fixture_data.FINAL)
-        screen.query_one("#intent").text = "- tell Jonas the delivery moves to Friday"
+        screen._show_sent("- tell Jonas the delivery moves to Friday")
+        screen.query_one("#intent").text = "- and the van comes at nine"
         await steady(pilot)
 
-    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=fill)
+    assert snap_compare(themed(fixture_app, theme), terminal_size=size, run_before=fill)
 
 
-def test_compare(fixture_app, snap_compare):
+@pytest.mark.parametrize(("size", "theme"), LAYOUTS)
+def test_compare(fixture_app, snap_compare, size, theme):
     async def fill(pilot):
+        from tui.hints import with_tui_keys
+
         await pilot.press("f6")
         screen = pilot.app.screen
         context = pilot.app.workspace.draft_context(fixture_data.PROFILE)
         for method in ("agent", "small", "large", "few-shot", "naive-finetune", "no-baseline"):
             why = context.unavailable(method)
             if why:
-                await screen.pane(method).show(f"*unavailable:* {why}", state="unavailable")
+                await screen.pane(method).show(f"unavailable: {with_tui_keys(why)}", state="unavailable")
             else:
                 await screen.pane(method).show(fixture_data.FINAL, note="1.0s")
+        from tui.screens.compare import rules_line
+
+        screen.query_one("#compare-rules").update(rules_line(fixture_data.RULES))
+        screen._status("done in 6.0s: 4 ran (one at a time), 2 unavailable")
         await steady(pilot)
 
-    assert snap_compare(fixture_app, terminal_size=SIZE, run_before=fill)
+    assert snap_compare(themed(fixture_app, theme), terminal_size=size, run_before=fill)
 
 
 def test_evaluation(fixture_app, snap_compare):

@@ -44,10 +44,15 @@ class PaScreen(ForwardsWorkerFailures, Screen):
     def reload(self) -> None:
         """Re-read what this screen shows from the store and disk (override)."""
 
+    @classmethod
+    def binding_commands(cls) -> Iterable[tuple[str, str, str]]:
+        """(title, help, action) of every described key of this screen."""
+        for binding in cls.BINDINGS:
+            key, action, description = binding if isinstance(binding, tuple) else (binding.key, binding.action, binding.tooltip or binding.description)
+            if description:
+                yield description, f"{cls.MODE.capitalize()} screen ({key_label(key)})", action
+
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Every key of this screen, as a palette command."""
-        for binding in self.BINDINGS:
-            key, action, description = binding if isinstance(binding, tuple) else (binding.key, binding.action, binding.tooltip or binding.description)
-            if not description:
-                continue
-            yield SystemCommand(description, f"{self.MODE.capitalize()} screen ({key_label(key)})", lambda a=action: self.run_action(a))
+        for title, help_text, action in self.binding_commands():
+            yield SystemCommand(title, help_text, lambda a=action: self.run_action(a))

@@ -1,5 +1,8 @@
 """The draft screen: type an intent, watch naive | rules | final stream side by side.
 
+To, Subject and the message being answered (Ctrl+B) go with the intent, as `pa draft --to
+--subject --previous` does. The panes show each text as it will be sent.
+
 Naive (M_L zero-shot) and the agent's rules start together; the final starts the moment the
 rules are complete. Enter sends, Esc cancels and gives the intent back, a new intent cancels
 the stale one (one exclusive worker group). Edited rules regenerate only the final.
@@ -10,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import time
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, OptionList, Static, TextArea
+from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from core.errors import NotTrainedError
+from tui.hints import with_tui_keys
 from tui.messages import IntentSubmitted
 from tui.screens.base import PaScreen
 from tui.widgets.intent_input import IntentInput
@@ -35,6 +40,8 @@ class DraftScreen(PaScreen):
         Binding("ctrl+s", "save_final", "Save", tooltip="Save final"),
         Binding("ctrl+o", "copy_pane", "Copy", tooltip="Copy the focused pane"),
         Binding("ctrl+l", "history", "History"),
+        Binding("ctrl+g", "regenerate", "Again", show=False, tooltip="Draft the same intent again (as Compare's Ctrl+G)"),
+        Binding("ctrl+b", "edit_previous", "Reply", tooltip="The message you answer (Reply-to)", show=False),  # said beside the fields
     ]
 
     def __init__(self) -> None:
@@ -47,19 +54,71 @@ class DraftScreen(PaScreen):
         """The rules as the agent wrote them (edits keep this as their origin)."""
         self.edited_rules: str | None = None
         self.agent_label: str | None = None
+        self.previous: str | None = None
+        """The message being answered (Ctrl+B), sent with the intent."""
         self._stream_started: dict[str, float] = {}
         self._stream_deltas: dict[str, int] = {}
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="draft"):
+            with Horizontal(id="draft-fields"):
+                yield Label("To", classes="field-label")
+                yield Input(placeholder="optional", id="draft-to", compact=True)
+                yield Label("Subject", classes="field-label")
+                yield Input(placeholder="optional", id="draft-subject", compact=True)
+                yield Static("", id="draft-reply")
             with Horizontal(id="panes"):
                 for stream, title in STREAMS:
                     yield StreamPane(stream, title)
-            yield Static("Type what you want to say and press Enter.", id="draft-status")
+            yield Static("", id="draft-sent")
+            yield Static("Type what you want to say and press Enter (Up: earlier intents).", id="draft-status")
             yield IntentInput(id="intent")
 
     def on_mount(self) -> None:
         self.query_one(IntentInput).focus()
+        self._show_previous()
+        self.reload()
+
+    def reload(self) -> None:
+        """Up in the intent box recalls this profile's earlier intents (from the history)."""
+        box = self.query_one(IntentInput)
+        try:
+            past = [entry.intent for entry in reversed(self.workspace.history(self.session.profile, 50))] if self.session.profile else []
+        except Exception:  # a missing profile is said when drafting; recall just starts empty
+            past = []
+        box.intents = []
+        for intent in past:
+            box.remember(intent)
+
+    @on(Input.Submitted, "#draft-to, #draft-subject")
+    def _field_submitted(self) -> None:
+        self.query_one(IntentInput).focus()
+
+    def request(self, intent: str):
+        """The intent with the fields around it, as `core.drafting` takes it."""
+        from core.drafting import DraftRequest
+
+        def field(selector: str) -> str | None:
+            return self.query_one(selector, Input).value.strip() or None
+
+        return DraftRequest(intent, recipient=field("#draft-to"), subject=field("#draft-subject"), previous=self.previous)
+
+    def _show_previous(self) -> None:
+        reply = self.query_one("#draft-reply", Static)
+        if self.previous:
+            first = next((line for line in self.previous.splitlines() if line.strip()), "")
+            reply.update(Text(f"↩ {first[:60]}", no_wrap=True, overflow="ellipsis"))
+        else:
+            reply.update("not a reply (Ctrl+B)")
+
+    @work(exit_on_error=False, group="edit-previous")
+    async def action_edit_previous(self) -> None:
+        text = await self.app.push_screen_wait(
+            EditText(self.previous or "", "The message you are replying to (Ctrl+S: keep, empty: not a reply, Esc: cancel)", "previous-editor")
+        )
+        if text is not None:
+            self.previous = text.strip() or None
+            self._show_previous()
 
     # -- panes -------------------------------------------------------------------------------------
 
@@ -88,27 +147,65 @@ class DraftScreen(PaScreen):
         if not intent:
             self.notify("type an intent first: what do you want to say?", severity="warning", timeout=4)
             return
-        self.query_one(IntentInput).clear()
+        box = self.query_one(IntentInput)
+        box.remember(intent)
+        box.clear()
         self.intent, self.draft_id, self.agent_rules, self.edited_rules = intent, None, None, None
         self.session.current_intent = intent
-        self.run_draft(intent)
+        self._show_sent(intent)
+        self.run_draft(self.request(intent))
+
+    def action_regenerate(self) -> None:
+        if not self.intent:
+            self.notify("nothing to draft again yet: type an intent and press Enter", severity="warning", timeout=4)
+            return
+        self.draft_id, self.agent_rules, self.edited_rules = None, None, None
+        self.run_draft(self.request(self.intent))
+
+    def _show_sent(self, intent: str | None) -> None:
+        """The intent of the panes stays in sight after the box is cleared for the next one."""
+        lines = [line for line in (intent or "").splitlines() if line.strip()]
+        text = ("Intent: " + " / ".join(line.strip() for line in lines)) if lines else ""
+        self.query_one("#draft-sent", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
+
+    def _give_intent_back(self) -> None:
+        box = self.query_one(IntentInput)
+        if self.intent and not box.text.strip():
+            box.text = self.intent
+            box.move_cursor(box.document.end)
+        box.focus()
 
     @work(exclusive=True, group="draft", exit_on_error=False)
-    async def run_draft(self, intent: str) -> None:
-        from core.drafting import DraftRequest, DraftTranscript
-
+    async def run_draft(self, request) -> None:
+        """Naive and agent streams for one request; any failure marks the panes and gives the intent back."""
         for pane in self.panes:
             await pane.reset()
         self._update_status("starting…")
+        try:
+            await self._draft(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            from tui.hints import describe_error
+
+            await self._stop_running("failed")
+            self._give_intent_back()
+            self._update_status(f"failed: {describe_error(error)}")
+            raise
+
+    async def _draft(self, request) -> None:
+        from core.drafting import DraftTranscript
+
         profile = self.session.require_profile()
-        request = DraftRequest(intent)
         try:
             started = self.workspace.draft(profile, request)
         except NotTrainedError as err:  # the same refusal as `pa draft`: no text passed off as the agent's
+            message = with_tui_keys(str(err))
             for pane in self.panes:
-                await pane.show(f"*unavailable:* {err}", state="unavailable")
+                await pane.show(f"unavailable: {message}", state="unavailable")
+            self._give_intent_back()
             self._update_status("no agent yet")
-            self.notify(str(err), title="Train the agent first", severity="warning", timeout=8)
+            self.notify(message, title="Train the agent first", severity="warning", timeout=8)
             return
         transcript = DraftTranscript()
         await self._consume(started.events, transcript)
@@ -161,11 +258,7 @@ class DraftScreen(PaScreen):
         if not self._draft_running():
             return
         self.workers.cancel_group(self, "draft")
-        box = self.query_one(IntentInput)
-        if self.intent and not box.text.strip():
-            box.text = self.intent
-            box.move_cursor(box.document.end)
-        box.focus()
+        self._give_intent_back()
         self.notify("cancelled; your intent is back in the box", timeout=3)
 
     # -- rules, copy, save, history --------------------------------------------------------------
@@ -178,13 +271,13 @@ class DraftScreen(PaScreen):
         if self._draft_running():
             self.notify("wait for the final to finish (or Esc) before editing the rules", severity="warning", timeout=4)
             return
-        rules = await self.app.push_screen_wait(EditRules(self.pane("rules").text))
+        rules = await self.app.push_screen_wait(EditText(self.pane("rules").text))
         if rules is not None and rules.strip():
             self.regenerate_final(rules.strip())
 
     @work(exclusive=True, group="draft", exit_on_error=False)
     async def regenerate_final(self, rules: str) -> None:
-        from core.drafting import DraftRequest, DraftTranscript
+        from core.drafting import DraftTranscript
 
         assert self.intent is not None
         profile = self.session.require_profile()
@@ -192,7 +285,7 @@ class DraftScreen(PaScreen):
         self.edited_rules = rules
         await self.pane("rules").show(rules, state="edited")
         transcript = DraftTranscript()
-        request = DraftRequest(self.intent)
+        request = self.request(self.intent)
         await self._consume(self.workspace.rewrite(profile, request, rules), transcript)
         self.draft_id = self.workspace.save_draft(
             profile, request, transcript, agent=self.agent_label, rules=agent_rules, edited_rules=rules, parent_id=self.draft_id,
@@ -203,12 +296,20 @@ class DraftScreen(PaScreen):
         if stream is None:
             focused = self.focused
             stream = next((pane.stream for pane in self.panes if focused is not None and pane in focused.ancestors_with_self), "final")
+        from tui.clipboard import system_copy
+
         text = self.pane(stream).text
-        if not text:
-            self.notify(f"the {stream} pane is empty", severity="warning", timeout=3)
+        if not text.strip():
+            self.notify(f"nothing copied: the {stream} pane is empty", severity="warning", timeout=3)
             return
-        self.app.copy_to_clipboard(text)
-        self.notify(f"copied the {stream} pane", timeout=3)
+        self.app.copy_to_clipboard(text)  # OSC 52: reaches the terminal's clipboard where it is supported
+        tool = system_copy(text)
+        if tool:
+            self.notify(f"copied the {stream} pane ({tool})", timeout=3)
+        else:
+            self.notify(f"sent the {stream} pane to the terminal's clipboard (OSC 52); no system clipboard tool "
+                        "was found, so if your terminal ignores OSC 52 nothing was copied: Ctrl+S saves it to a file",
+                        severity="warning", timeout=8)
 
     def action_save_final(self) -> None:
         final = self.pane("final")
@@ -233,7 +334,21 @@ class DraftScreen(PaScreen):
         entry = next(e for e in entries if e.id == chosen)
         self.intent, self.draft_id, self.agent_label = entry.intent, entry.id, entry.agent_version
         self.agent_rules, self.edited_rules = entry.rules, entry.edited_rules
-        await self.pane("naive").show(entry.naive or "", "done" if entry.naive else "empty")
+        naive = entry.naive
+        by_id = {e.id: e for e in entries}
+        parent = by_id.get(entry.parent_id) if entry.parent_id else None
+        while naive is None and parent is not None:  # a regenerated final keeps its origin's naive draft
+            naive = parent.naive
+            parent = by_id.get(parent.parent_id) if parent.parent_id else None
+        self.query_one("#draft-to", Input).value = entry.recipient or ""
+        self.query_one("#draft-subject", Input).value = entry.subject or ""
+        self.previous = entry.previous
+        self._show_previous()
+        self._show_sent(entry.intent)
+        box = self.query_one(IntentInput)
+        box.text = entry.intent
+        box.move_cursor(box.document.end)
+        await self.pane("naive").show(naive or "", "done" if naive else "empty")
         await self.pane("rules").show(entry.edited_rules or entry.rules or "", "edited" if entry.edited_rules else ("done" if entry.rules else "empty"))
         await self.pane("final").show(entry.final or "", "done" if entry.final else "empty")
         self._update_status(f"draft #{entry.id} from the history")
@@ -244,25 +359,28 @@ class DraftScreen(PaScreen):
             yield SystemCommand(f"Copy the {stream} pane", "Draft screen: put its text on the clipboard", lambda s=stream: self.action_copy_pane(s))
 
 
-class EditRules(ModalScreen[str | None]):
-    """Edit the agent's rules; Ctrl+S regenerates the final with them, Esc leaves them."""
+class EditText(ModalScreen[str | None]):
+    """Edit a text (the agent's rules, the message answered); Ctrl+S keeps it, Esc leaves it."""
 
-    BINDINGS = [Binding("ctrl+s", "accept", "Regenerate final"), Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("ctrl+s", "accept", "Save"), Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, rules: str) -> None:
+    def __init__(self, text: str, title: str = "Edit the rules, then Ctrl+S to regenerate the final (Esc: cancel)",
+                 editor_id: str = "rules-editor") -> None:
         super().__init__()
-        self.rules = rules
+        self.text = text
+        self.title_text = title
+        self.editor_id = editor_id
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="edit-rules"):
-            yield Label("Edit the rules, then Ctrl+S to regenerate the final (Esc: cancel)", classes="dialog-title")
-            yield TextArea(self.rules, id="rules-editor", soft_wrap=True)
+            yield Label(self.title_text, classes="dialog-title")
+            yield TextArea(self.text, id=self.editor_id, soft_wrap=True)
 
     def on_mount(self) -> None:
-        self.query_one("#rules-editor", TextArea).focus()
+        self.query_one(TextArea).focus()
 
     def action_accept(self) -> None:
-        self.dismiss(self.query_one("#rules-editor", TextArea).text)
+        self.dismiss(self.query_one(TextArea).text)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

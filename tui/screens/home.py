@@ -15,10 +15,16 @@ from tui.widgets.dialogs import AskText, Confirm
 COLUMNS = ("profile", "docs", "distilled", "agent", "last eval", "next")
 
 
+class ProfileTable(DataTable):
+    """The profiles; Enter (shown in the footer) makes the highlighted one the profile in use."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Use profile")]
+
+
 class HomeScreen(PaScreen):
     MODE = "home"
     BINDINGS = [
-        Binding("enter", "choose", "Use profile", show=False),
+        Binding("enter", "choose", "Use"),
         Binding("n", "new", "New"),
         Binding("r", "rename", "Rename"),
         Binding("d", "delete", "Delete"),
@@ -28,7 +34,7 @@ class HomeScreen(PaScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="home"):
             yield Static("Profiles", classes="section-title")
-            yield DataTable(id="profiles", cursor_type="row", zebra_stripes=True)
+            yield ProfileTable(id="profiles", cursor_type="row", zebra_stripes=True)
             yield Static("", id="profile-detail")
             yield Static("", id="models-summary")
 
@@ -61,7 +67,9 @@ class HomeScreen(PaScreen):
             f"Models  large: {models.large}  agent: {models.agent}  judge: {models.judge or '(large)'}"
         )
         if not states:
-            self.query_one("#profile-detail", Static).update("No profiles yet. Press n to create one, then F3 to import a corpus.")
+            self.query_one("#profile-detail", Static).update(
+                "No profiles yet. Press n to create one, then F3 to import a corpus (or n on the Import screen)."
+            )
 
     def selected_state(self) -> ProfileState | None:
         table = self.query_one("#profiles", DataTable)
@@ -99,9 +107,10 @@ class HomeScreen(PaScreen):
 
     @work(exit_on_error=False)
     async def action_new(self) -> None:
-        name = await self.app.push_screen_wait(AskText("New profile name", placeholder="letters, digits, . _ -"))
+        name = await self.app.push_screen_wait(
+            AskText("New profile name", placeholder="letters, digits, . _ -", check=self.workspace.create_profile)
+        )
         if name:
-            self.workspace.create_profile(name)
             self.use_profile(name)
 
     @work(exit_on_error=False)
@@ -110,9 +119,12 @@ class HomeScreen(PaScreen):
         if state is None:
             self.notify("no profile to rename; press n to create one", severity="warning")
             return
-        new = await self.app.push_screen_wait(AskText(f"Rename {state.name} to", value=state.name))
+        def rename(new: str) -> None:
+            if new != state.name:
+                self.workspace.rename_profile(state.name, new)
+
+        new = await self.app.push_screen_wait(AskText(f"Rename {state.name} to", value=state.name, check=rename))
         if new and new != state.name:
-            self.workspace.rename_profile(state.name, new)
             if self.session.profile == state.name:
                 self.session.choose_profile(new)
             self.reload()

@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 from core.workspace import ImportPreview
 from tui.messages import ProgressReported
 from tui.screens.base import PaScreen
+from tui.widgets.file_picker import NaturalDirectoryTree, PathSuggester
 
 
 class PreviewLoaded(Message):
@@ -27,10 +28,22 @@ class PreviewLoaded(Message):
         self.preview = preview
 
 
+class PreviewFailed(Message):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+
 class ImportFinished(Message):
     def __init__(self, report) -> None:
         super().__init__()
         self.report = report
+
+
+AUTO = "*auto*"
+"""The sender option that lets the import choose exactly as its preview did (the most frequent
+From and every address with the same name, or the profile's stored senders)."""
+NEW_PROFILE = "*new*"
 
 
 class ImportScreen(PaScreen):
@@ -49,10 +62,12 @@ class ImportScreen(PaScreen):
         root = self.session.browse_root or Path.cwd()
         with Horizontal(id="import"):
             with Vertical(id="import-left"):
-                yield DirectoryTree(root, id="import-tree")
+                yield NaturalDirectoryTree(root, id="import-tree")
             with Vertical(id="import-right"):
-                yield Input(placeholder="path to a folder or file (Enter: preview)", id="import-path")
+                yield Input(placeholder="path to a folder or file (→ completes, Enter: preview)", id="import-path",
+                            suggester=PathSuggester())
                 with Horizontal(id="import-controls"):
+                    yield Select[str]([], prompt="into profile…", id="import-profile", allow_blank=True)
                     yield Select[str]([], prompt="sender: preview first", id="import-sender", allow_blank=True)
                 yield Static("", id="import-summary")
                 yield OptionList(id="import-preview")
@@ -61,6 +76,53 @@ class ImportScreen(PaScreen):
 
     def on_mount(self) -> None:
         self.query_one("#import-path", Input).focus()
+        self.reload()
+
+    def reload(self) -> None:
+        """The profile picker lists every profile (and "new profile…") with the chosen one set."""
+        select = self.query_one("#import-profile", Select)
+        names = [state.name for state in self.workspace.profile_states()]
+        options = [(f"into {name}", name) for name in names] + [("new profile…", NEW_PROFILE)]
+        with select.prevent(Select.Changed):
+            select.set_options(options)
+            if self.session.profile in names:
+                select.value = self.session.profile
+        if self.session.profile is None and not names:
+            self.query_one("#import-summary", Static).update("No profile yet: pick \"new profile…\" above to create one.")
+
+    @on(Select.Changed, "#import-profile")
+    def _profile_changed(self, event: Select.Changed) -> None:
+        if event.value == NEW_PROFILE:
+            self.create_profile()
+        elif isinstance(event.value, str) and event.value != self.session.profile:
+            self.session.choose_profile(event.value)
+            self.query_one("NavBar").refresh_profile()
+            self._forget_preview()
+
+    @work(exit_on_error=False, group="new-profile")
+    async def create_profile(self) -> None:
+        from tui.widgets.dialogs import AskText
+
+        name = await self.app.push_screen_wait(
+            AskText("New profile name", placeholder="letters, digits, . _ -", check=self.workspace.create_profile)
+        )
+        if name:
+            self.session.choose_profile(name)
+            self.reload()
+            self.query_one("NavBar").refresh_profile()
+            self._forget_preview()
+            self.notify(f"created profile {name}; imports go into it", timeout=4)
+        else:
+            self.reload()
+
+    def _forget_preview(self) -> None:
+        """Another profile may have other stored senders: the sender list is the preview's again."""
+        self.preview = None
+        select = self.query_one("#import-sender", Select)
+        with select.prevent(Select.Changed):
+            select.set_options([])
+        if self._path(quiet=True) is not None:
+            self.action_preview()
 
     # -- choosing the path -----------------------------------------------------------------------
 
@@ -77,44 +139,64 @@ class ImportScreen(PaScreen):
     def action_focus_tree(self) -> None:
         self.query_one("#import-tree").focus()
 
-    def _path(self) -> Path | None:
+    def _path(self, quiet: bool = False) -> Path | None:
         text = self.query_one("#import-path", Input).value.strip()
         if not text:
-            self.notify("type a path or pick one in the tree (Ctrl+B)", severity="warning", timeout=4)
+            if not quiet:
+                self.notify("type a path or pick one in the tree (Ctrl+B)", severity="warning", timeout=4)
             return None
         return Path(text).expanduser()
 
     def _sender(self) -> str | None:
         value = self.query_one("#import-sender", Select).value
-        return value if isinstance(value, str) else None
+        return value if isinstance(value, str) and value != AUTO else None
 
     # -- preview -----------------------------------------------------------------------------------
 
     def action_preview(self) -> None:
         path = self._path()
-        if path is not None:
-            self.query_one("#import-summary", Static).update(f"reading {path} …")
-            self.load_preview(path, self._sender())
+        if path is None:
+            return
+        if not self.session.profile:
+            self.query_one("#import-summary", Static).update(
+                "No profile to import into: pick one or \"new profile…\" in the list above."
+            )
+            return
+        self.query_one("#import-summary", Static).update(f"reading {path} …")
+        self.load_preview(path, self._sender())
 
     @work(thread=True, exclusive=True, group="import-preview", exit_on_error=False)
     def load_preview(self, path: Path, sender: str | None) -> None:
-        self.post_message(PreviewLoaded(self.workspace.preview_import(self.session.require_profile(), path, sender)))
+        try:
+            self.post_message(PreviewLoaded(self.workspace.preview_import(self.session.require_profile(), path, sender)))
+        except Exception as error:
+            self.post_message(PreviewFailed(error))
+
+    @on(PreviewFailed)
+    def _preview_failed(self, message: PreviewFailed) -> None:
+        from tui.hints import describe_error
+
+        self.preview = None
+        self.query_one("#import-summary", Static).update(f"Preview failed: {describe_error(message.error)}")
 
     @on(PreviewLoaded)
     def _preview_loaded(self, message: PreviewLoaded) -> None:
         self.preview = message.preview
         report = message.preview.report
         select = self.query_one("#import-sender", Select)
-        chosen = report.senders[0] if report.senders else None
-        options = [(f"{address} ({count})", address) for address, count in report.seen_by_sender.most_common(30)]
+        explicit = self._sender()
+        auto_label = "auto"  # the summary line says which addresses auto chose, and why
+        options = [(auto_label, AUTO)]
+        options += [(f"{address} ({count})", address) for address, count in report.seen_by_sender.most_common(30)]
+        if explicit and all(value != explicit for _, value in options):
+            options.append((explicit, explicit))
         with select.prevent(Select.Changed):
             select.set_options(options)
-            if chosen and any(value == chosen for _, value in options):
-                select.value = chosen
+            select.value = explicit or AUTO
         dropped = ", ".join(f"{reason} {count}" for reason, count in sorted(report.dropped.items())) or "none"
         self.query_one("#import-summary", Static).update(
-            f"{report.format}: {report.messages_seen} messages, {report.imported} would be kept "
-            f"({report.sender_choice}); dropped: {dropped}"
+            f"into {report.profile}: {report.format}, {report.messages_seen} messages, {report.imported} would be kept, "
+            f"from {', '.join(report.senders) or 'everyone'} ({report.sender_choice}); dropped: {dropped}"
         )
         preview = self.query_one("#import-preview", OptionList)
         preview.clear_options()
@@ -144,6 +226,9 @@ class ImportScreen(PaScreen):
         path = self._path()
         if path is None:
             return
+        if not self.session.profile:
+            self.notify("pick a profile to import into (or \"new profile…\") first", severity="warning", timeout=4)
+            return
         self.query_one("#import-progress", ProgressBar).update(total=1, progress=0)
         self.run_import(path, self._sender())
 
@@ -167,7 +252,7 @@ class ImportScreen(PaScreen):
         bar = self.query_one("#import-progress", ProgressBar)
         bar.update(total=1, progress=1)
         self.query_one("#import-summary", Static).update(
-            f"imported {report.imported} ({report.train} train, {report.test} held out), "
-            f"{report.duplicates} already there; next: the pipeline (F4)"
+            f"imported {report.imported} into {report.profile} ({report.train} train, {report.test} held out), "
+            f"{report.duplicates} already there; next: F4 Pipeline, then s to distil and train"
         )
         self.notify(f"imported {report.imported} documents into {report.profile}", timeout=5)
