@@ -12,7 +12,6 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from core.paths import resolve_paths
-from core.store import Store
 from tests.openai_loopback import MODEL as LOOPBACK_MODEL
 from tests.openai_loopback import LoopbackServer
 from tests.tui import fixture_data

@@ -3,7 +3,6 @@ the real text, and what the judge cost. `pa eval` writes the report; this screen
 
 from __future__ import annotations
 
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -95,5 +94,5 @@ class EvaluationScreen(PaScreen):
             seconds = method.seconds_mean
             methods.add_row(method.method, str(method.documents), mean(method.bertscore_f1), mean(method.cosine),
                             mean(method.length_ratio), f"{seconds:.1f}" if seconds is not None else "–")
-        for name, why in (report.get("skipped") or {}).items():
+        for name, _why in (report.get("skipped") or {}).items():
             methods.add_row(name, "–", "skipped", "", "", "")
