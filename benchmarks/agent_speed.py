@@ -59,11 +59,18 @@ def worker(kind: str, path: str, new_tokens: int, threads: int) -> dict:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
         load = time.monotonic() - start
         for chat in chats:
-            ids = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+            ids = tokenizer.apply_chat_template(
+                chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )["input_ids"]
             began = time.monotonic()
             with torch.no_grad():
-                out = model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                                     pad_token_id=tokenizer.pad_token_id)
+                out = model.generate(
+                    ids,
+                    max_new_tokens=new_tokens,
+                    min_new_tokens=new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
             seconds += time.monotonic() - began
             generated += out.shape[1] - ids.shape[1]
     else:
@@ -73,7 +80,9 @@ def worker(kind: str, path: str, new_tokens: int, threads: int) -> dict:
         llm = llama_cpp.Llama(path, n_ctx=1024, n_threads=threads, verbose=False)
         load = time.monotonic() - start
         # The GGUF's own chat template, as llama-cpp-python's chat completion applies it.
-        formatter = Jinja2ChatFormatter(llm.metadata["tokenizer.chat_template"], eos_token="<|im_end|>", bos_token="<|im_start|>")
+        formatter = Jinja2ChatFormatter(
+            llm.metadata["tokenizer.chat_template"], eos_token="<|im_end|>", bos_token="<|im_start|>"
+        )
         for chat in chats:
             text = formatter(messages=chat).prompt
             ids = llm.tokenize(text.encode(), add_bos=False, special=True)
@@ -87,8 +96,15 @@ def worker(kind: str, path: str, new_tokens: int, threads: int) -> dict:
             seconds += time.monotonic() - began
             generated += count
     peak = peak_rss_bytes()
-    return {"variant": kind, "tokens": generated, "seconds": seconds, "tokens_per_s": generated / seconds,
-            "load_seconds": load, "peak_rss_bytes": peak, "file": path}
+    return {
+        "variant": kind,
+        "tokens": generated,
+        "seconds": seconds,
+        "tokens_per_s": generated / seconds,
+        "load_seconds": load,
+        "peak_rss_bytes": peak,
+        "file": path,
+    }
 
 
 def build_variants(agent_folder: Path, scratch: Path, threads: int) -> dict[str, Path]:
@@ -115,8 +131,11 @@ def main() -> None:
     parser.add_argument("--agent-folder", type=Path)
     parser.add_argument("--profile")
     parser.add_argument("--tokens", type=int, default=96, help="new tokens per intent")
-    parser.add_argument("--threads", default=f"1,{os.cpu_count() or 1}",
-                        help="comma-separated thread counts to try (on a shared CPU, torch with 2 spinning threads can be far slower than 1)")
+    parser.add_argument(
+        "--threads",
+        default=f"1,{os.cpu_count() or 1}",
+        help="comma-separated thread counts to try (on a shared CPU, torch with 2 spinning threads can be far slower than 1)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -136,21 +155,39 @@ def main() -> None:
         results = []
         for kind, path in variants.items():
             for count in threads:
-                command = [sys.executable, __file__, "--worker", "transformers" if kind == "transformers" else "gguf",
-                           str(path), "--tokens", str(args.tokens), "--threads", str(count)]
-                out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    "transformers" if kind == "transformers" else "gguf",
+                    str(path),
+                    "--tokens",
+                    str(args.tokens),
+                    "--threads",
+                    str(count),
+                ]
+                out = (
+                    subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+                )
                 result = json.loads(out)
                 result.update(variant=kind, threads=count)
-                result["size_bytes"] = (sum(p.stat().st_size for p in Path(path).glob("*.safetensors"))
-                                        if Path(path).is_dir() else Path(path).stat().st_size)
+                result["size_bytes"] = (
+                    sum(p.stat().st_size for p in Path(path).glob("*.safetensors"))
+                    if Path(path).is_dir()
+                    else Path(path).stat().st_size
+                )
                 results.append(result)
-    print(f"agent: {folder}; {len(INTENTS)} intents x {args.tokens} new tokens, greedy; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared CPU)\n")
+    print(
+        f"agent: {folder}; {len(INTENTS)} intents x {args.tokens} new tokens, greedy; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared CPU)\n"
+    )
     print(f"{'variant':<16}{'threads':>8}{'tok/s':>9}{'vs best HF':>11}{'load s':>9}{'peak RSS':>11}{'weights':>11}")
     reference = max(r["tokens_per_s"] for r in results if r["variant"] == "transformers")
     for r in results:
-        print(f"{r['variant']:<16}{r['threads']:>8}{r['tokens_per_s']:>9.1f}{r['tokens_per_s'] / reference:>10.1f}x"
-              f"{r['load_seconds']:>9.1f}{r['peak_rss_bytes'] / 2**20:>8.0f} MiB{r['size_bytes'] / 2**20:>8.0f} MiB")
+        print(
+            f"{r['variant']:<16}{r['threads']:>8}{r['tokens_per_s']:>9.1f}{r['tokens_per_s'] / reference:>10.1f}x"
+            f"{r['load_seconds']:>9.1f}{r['peak_rss_bytes'] / 2**20:>8.0f} MiB{r['size_bytes'] / 2**20:>8.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

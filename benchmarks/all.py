@@ -46,28 +46,69 @@ def number(pattern: str) -> Callable[[str], float]:
         if found is None:
             raise ValueError(f"no line matching {pattern!r}")
         return float(found.group(1).replace(",", ""))
+
     return read
 
 
 def agent_ratio(output: str) -> float:
-    ratios = [float(m.group(1)) for m in re.finditer(r"^\S*q8\S*\s+\d+\s+[\d.]+\s+([\d.]+)x", output, re.MULTILINE | re.IGNORECASE)]
+    ratios = [
+        float(m.group(1))
+        for m in re.finditer(r"^\S*q8\S*\s+\d+\s+[\d.]+\s+([\d.]+)x", output, re.MULTILINE | re.IGNORECASE)
+    ]
     if not ratios:
         raise ValueError("no Q8_0 row")
     return max(ratios)
 
 
 ROWS = [
-    Row("distill_embedded", "embedded_distill.py", ["--quick"], ["--part", "calls", "distill", "--documents", "8"],
-        number(r"^speed-up ([\d.]+)x")),
-    Row("prefill_ratio", "backend_speed.py", ["--new-tokens", "32"], [], number(r"^prompt tok/s\s+[\d.]+\s+[\d.]+\s+([\d.]+)x")),
-    Row("generation_ratio", "backend_speed.py", ["--new-tokens", "32"], [], number(r"^generation tok/s\s+[\d.]+\s+[\d.]+\s+([\d.]+)x")),
+    Row(
+        "distill_embedded",
+        "embedded_distill.py",
+        ["--quick"],
+        ["--part", "calls", "distill", "--documents", "8"],
+        number(r"^speed-up ([\d.]+)x"),
+    ),
+    Row(
+        "prefill_ratio",
+        "backend_speed.py",
+        ["--new-tokens", "32"],
+        [],
+        number(r"^prompt tok/s\s+[\d.]+\s+[\d.]+\s+([\d.]+)x"),
+    ),
+    Row(
+        "generation_ratio",
+        "backend_speed.py",
+        ["--new-tokens", "32"],
+        [],
+        number(r"^generation tok/s\s+[\d.]+\s+[\d.]+\s+([\d.]+)x"),
+    ),
     Row("agent_ratio", "agent_speed.py", ["--tokens", "32"], [], agent_ratio, needs="agent_folder"),
     Row("pa_help", "cli_startup.py", ["--runs", "3"], [], number(r"^pa --help, lazy \(now\)\s+([\d.]+)")),
-    Row("train_tok_s", "train_throughput.py", ["--steps", "2"], ["--full"], number(r"^length-grouped \(pa\)\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+([\d.]+)")),
+    Row(
+        "train_tok_s",
+        "train_throughput.py",
+        ["--steps", "2"],
+        ["--full"],
+        number(r"^length-grouped \(pa\)\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+([\d.]+)"),
+    ),
     Row("train_peak_rss", "train_memory.py", ["--quick"], [], number(r"^peak RSS of the run\s+([\d.]+) MB")),
-    Row("length_grouped", "train_throughput.py", ["--steps", "2"], [], number(r"^speed-up in real tokens/s: ([\d.]+)x")),
-    Row("import_rate", "import_throughput.py", ["--sizes", "5000"], [], number(r"^\s*\d+\s+[\d.]+\s+pa import\s+([\d,]+)")),
-    Row("tui_first_frame", "tui_startup.py", ["--runs", "1"], [], number(r"^first frame in a terminal, median of \d+\s+([\d.]+)s")),
+    Row(
+        "length_grouped", "train_throughput.py", ["--steps", "2"], [], number(r"^speed-up in real tokens/s: ([\d.]+)x")
+    ),
+    Row(
+        "import_rate",
+        "import_throughput.py",
+        ["--sizes", "5000"],
+        [],
+        number(r"^\s*\d+\s+[\d.]+\s+pa import\s+([\d,]+)"),
+    ),
+    Row(
+        "tui_first_frame",
+        "tui_startup.py",
+        ["--runs", "1"],
+        [],
+        number(r"^first frame in a terminal, median of \d+\s+([\d.]+)s"),
+    ),
     Row("draft_first_token", "draft_latency.py", ["--runs", "1"], [], number(r"overlapped ([\d.]+)s"), needs="agent"),
 ]
 
@@ -77,9 +118,17 @@ def run_script(script: str, extra: list[str], cache: dict[tuple[str, ...], str])
     key = (script, *extra)
     if key not in cache:
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, str(HERE / script), *extra], cwd=REPO, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
-        print(f"  ran {script} {' '.join(extra)} in {time.perf_counter() - started:.0f} s (exit {done.returncode})", flush=True)
+        done = subprocess.run(
+            [sys.executable, str(HERE / script), *extra],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        print(
+            f"  ran {script} {' '.join(extra)} in {time.perf_counter() - started:.0f} s (exit {done.returncode})",
+            flush=True,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"exit {done.returncode}: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
         cache[key] = done.stdout
@@ -102,8 +151,11 @@ def main() -> int:
     baseline = json.loads((HERE / "baseline.json").read_text())
     rows = list(ROWS)
     load_before = os.getloadavg()
-    print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} on {os.cpu_count()} cores; "
-          f"mode {'quick' if args.quick else 'full'}", flush=True)
+    print(
+        f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} on {os.cpu_count()} cores; "
+        f"mode {'quick' if args.quick else 'full'}",
+        flush=True,
+    )
     cache: dict[tuple[str, ...], str] = {}
     results: dict[str, float | str] = {}
     for row in rows:
@@ -135,15 +187,24 @@ def main() -> int:
             text, is_worse = change(now, base["value"], base["higher_is_better"])
             worse += is_worse
             shown = f"{now:,.2f}" if now < 100 else f"{now:,.0f}"
-            print(f"{base['what'][:57]:<58}{base['value']:>9,g}{unit if unit == 'x' else ''}{shown:>10}{unit if unit == 'x' else ''}  "
-                  f"{text + (' WORSE' if is_worse else ''):<20}{base['target']}  [{unit}]")
+            print(
+                f"{base['what'][:57]:<58}{base['value']:>9,g}{unit if unit == 'x' else ''}{shown:>10}{unit if unit == 'x' else ''}  "
+                f"{text + (' WORSE' if is_worse else ''):<20}{base['target']}  [{unit}]"
+            )
         else:
             failed += now.startswith("FAILED")
             print(f"{base['what'][:57]:<58}{base['value']:>9,g}{'':>10}  {now}")
-    print(f"\nload average after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; release figures: {baseline['release']}")
-    print("release notes: " + "; ".join(f"{k}: {v['note']}" for k, v in baseline["rows"].items() if v["note"] and k in results))
+    print(
+        f"\nload average after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; release figures: {baseline['release']}"
+    )
+    print(
+        "release notes: "
+        + "; ".join(f"{k}: {v['note']}" for k, v in baseline["rows"].items() if v["note"] and k in results)
+    )
     if worse:
-        print(f"{worse} figure(s) more than {WORSE_BY:.0%} worse than the release's (check the load average before blaming code)")
+        print(
+            f"{worse} figure(s) more than {WORSE_BY:.0%} worse than the release's (check the load average before blaming code)"
+        )
     return 1 if failed else 0
 
 

@@ -121,8 +121,14 @@ def bench_transformers(threads: int, new_tokens: int, repeats: int) -> tuple[flo
         begin = time.perf_counter()
         with torch.inference_mode():
             output = model.generate(
-                input_ids, attention_mask=encoded["attention_mask"], max_new_tokens=count, min_new_tokens=count,
-                do_sample=False, repetition_penalty=1.1, streamer=clock, pad_token_id=tokenizer.eos_token_id,
+                input_ids,
+                attention_mask=encoded["attention_mask"],
+                max_new_tokens=count,
+                min_new_tokens=count,
+                do_sample=False,
+                repetition_penalty=1.1,
+                streamer=clock,
+                pad_token_id=tokenizer.eos_token_id,
             )
         end = time.perf_counter()
         generated = output.shape[1] - input_ids.shape[1]
@@ -143,9 +149,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
 
-    print(f"SmolLM2-135M-Instruct {embedded_model_path().name}, threads={args.threads}, "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
-          f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"SmolLM2-135M-Instruct {embedded_model_path().name}, threads={args.threads}, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
+        f"load average before: {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     llama_load, llama_runs = bench_llama_cpp(args.threads, args.new_tokens, args.repeats)
     print("llama.cpp done; loading transformers (dequantizing the GGUF to fp32)...", flush=True)
     hf_load, hf_runs = bench_transformers(args.threads, args.new_tokens, args.repeats)
@@ -167,8 +176,13 @@ def main() -> None:
         ratio_text = f"{ratio:>21.1f}x" if ratio is not None else ""
         print(f"{name:32}{fmt(left)}{fmt(right):>20}{ratio_text}")
     if args.repeats > 1:
-        spread = statistics.pstdev(r.decode_tok_s for r in llama_runs), statistics.pstdev(r.decode_tok_s for r in hf_runs)
-        print(f"generation tok/s spread over {args.repeats} runs: llama.cpp ±{spread[0]:.2f}, transformers ±{spread[1]:.2f}")
+        spread = (
+            statistics.pstdev(r.decode_tok_s for r in llama_runs),
+            statistics.pstdev(r.decode_tok_s for r in hf_runs),
+        )
+        print(
+            f"generation tok/s spread over {args.repeats} runs: llama.cpp ±{spread[0]:.2f}, transformers ±{spread[1]:.2f}"
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f} (figures shrink when other work shares the cores)")
 
 

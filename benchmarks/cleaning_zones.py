@@ -29,7 +29,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 LABELS = REPO / "benchmarks" / "data" / "cleaning_zones.tsv"
-ENRON = next((base / "shared" / "data" / "enron" for base in (REPO.parent, REPO.parent.parent) if (base / "shared").is_dir()), REPO.parent / "shared" / "data" / "enron")
+ENRON = next(
+    (base / "shared" / "data" / "enron" for base in (REPO.parent, REPO.parent.parent) if (base / "shared").is_dir()),
+    REPO.parent / "shared" / "data" / "enron",
+)
 """The shared Enron senders: beside the checkout (or one folder up, for a worktree)."""
 ZONES = ("text", "closing", "signature", "quoted")
 HEADER_LINE = re.compile(r"^\s*\*?(from|to|sent|cc|subject|date)\s*:", re.I)
@@ -79,7 +82,7 @@ def predict(raw: bytes) -> tuple[list[str], dict[int, str]]:
     after = text_lines[-1] if text_lines else 0
     if hasattr(cleaned, "closing"):  # this branch: the closing is the end of the text; the signature apart
         closing = [line for line in (cleaned.closing or "").splitlines() if line.strip()]
-        for number in text_lines[len(text_lines) - len(closing):] if closing else []:
+        for number in text_lines[len(text_lines) - len(closing) :] if closing else []:
             zones[number] = "closing"
         for number in _match(lines, (cleaned.signature or "").splitlines(), after):
             zones.setdefault(number, "signature")
@@ -106,8 +109,20 @@ def score(labels: dict[str, dict[int, str]], enron: Path = ENRON) -> dict[str, o
         leaks += leaked
         header_leaks += header_leaked
     per_zone = {zone: _prf(pairs, {zone}) for zone in ZONES}
-    kept = _prf([(("kept" if t in ("text", "closing") else "cut"), ("kept" if p in ("text", "closing") else "cut")) for t, p in pairs], {"kept"})
-    cut = _prf([(("kept" if t in ("text", "closing") else "cut"), ("kept" if p in ("text", "closing") else "cut")) for t, p in pairs], {"cut"})
+    kept = _prf(
+        [
+            (("kept" if t in ("text", "closing") else "cut"), ("kept" if p in ("text", "closing") else "cut"))
+            for t, p in pairs
+        ],
+        {"kept"},
+    )
+    cut = _prf(
+        [
+            (("kept" if t in ("text", "closing") else "cut"), ("kept" if p in ("text", "closing") else "cut"))
+            for t, p in pairs
+        ],
+        {"cut"},
+    )
     return {
         "messages": len(labels),
         "lines": len(pairs),
@@ -132,7 +147,9 @@ def _prf(pairs: list[tuple[str, str]], positive: set[str]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, help="another checkout of pa to score beside this one (e.g. main)")
-    parser.add_argument("--code", type=Path, default=REPO, help="the checkout whose cleaner is scored (default: this one)")
+    parser.add_argument(
+        "--code", type=Path, default=REPO, help="the checkout whose cleaner is scored (default: this one)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     sys.path.insert(0, str(args.code.resolve()))
@@ -143,7 +160,10 @@ def main() -> None:
     if args.before:
         out = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--code", str(args.before.resolve()), "--json"],
-            capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(args.before.resolve())},
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(args.before.resolve())},
         )
         figures = {"before": json.loads(out.stdout.strip().splitlines()[-1]), **figures}
     names = list(figures)
@@ -153,9 +173,16 @@ def main() -> None:
     print(f"{'':<10} {'':>7}  " + "  ".join(f"{'P     R     F1':>22}" for _ in names))
     for zone in ZONES:
         cells = [figures[n]["zones"][zone] for n in names]
-        print(f"{zone:<10} {cells[0]['support']:>7}  " + "  ".join(f"{c['precision']:>10.3f}{c['recall']:>6.3f}{c['f1']:>6.3f}" for c in cells))
-    for key, label in (("macro_f1", "macro F1 (4 zones)"), ("kept_macro_f1", "macro F1 kept/cut"),
-                       ("leak_rate", "messages leaking a quoted line"), ("header_leak_rate", "messages leaking a quoted header")):
+        print(
+            f"{zone:<10} {cells[0]['support']:>7}  "
+            + "  ".join(f"{c['precision']:>10.3f}{c['recall']:>6.3f}{c['f1']:>6.3f}" for c in cells)
+        )
+    for key, label in (
+        ("macro_f1", "macro F1 (4 zones)"),
+        ("kept_macro_f1", "macro F1 kept/cut"),
+        ("leak_rate", "messages leaking a quoted line"),
+        ("header_leak_rate", "messages leaking a quoted header"),
+    ):
         print(f"{label:<34}" + "  ".join(f"{figures[n][key]:>22.3f}" for n in names))
 
 

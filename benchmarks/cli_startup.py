@@ -31,8 +31,14 @@ EAGER = "import core.cli as c, sys; [c.load_command(n) for n in c.COMMANDS]; sys
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+    done = subprocess.run(
+        argv,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.strip()[-300:]}")
@@ -66,8 +72,10 @@ def main() -> None:
     args = parser.parse_args()
     before = os.getloadavg()[0]
     result = measure(args.runs)
-    print(f"pa start-up, median of {args.runs} alternating runs; load average {before:.2f} -> {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"pa start-up, median of {args.runs} alternating runs; load average {before:.2f} -> {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} cores"
+    )
     print(f"{'variant':<46}{'seconds':>9}")
     for name, seconds in result.items():
         print(f"{name:<46}{seconds:>9.3f}")

@@ -43,8 +43,15 @@ def make_store(folder: Path, documents: int) -> tuple[Store, object]:
             db.execute(
                 "INSERT INTO documents (profile_id, text, sender, recipients, subject, date, content_hash, split) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'train')",
-                (profile.id, f"Ruth,\nHere is estimate {index}. Call me if you have any questions.\nThanks,\nTheresa",
-                 "theresa.staab@enron.com", "rmr@vcn.com", f"Estimate {index}", "2001-11-28", f"h{index}"),
+                (
+                    profile.id,
+                    f"Ruth,\nHere is estimate {index}. Call me if you have any questions.\nThanks,\nTheresa",
+                    "theresa.staab@enron.com",
+                    "rmr@vcn.com",
+                    f"Estimate {index}",
+                    "2001-11-28",
+                    f"h{index}",
+                ),
             )
     return store, profile
 
@@ -63,7 +70,12 @@ def measure(base_url: str, documents: int, concurrency: int) -> dict[str, float]
             failed = sum(stats.failed for stats in summary.stages.values())
             assert failed == 0, f"{failed} stages failed: {summary.failures[:3]}"
             assert summary.calls == documents * CALLS_PER_DOCUMENT
-    return {"seconds": seconds, "calls": summary.calls, "per_minute": documents / seconds * 60, "cpu_ms": cpu / summary.calls * 1000}
+    return {
+        "seconds": seconds,
+        "calls": summary.calls,
+        "per_minute": documents / seconds * 60,
+        "cpu_ms": cpu / summary.calls * 1000,
+    }
 
 
 def main() -> None:
@@ -75,7 +87,10 @@ def main() -> None:
 
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.openai_loopback", "--delay", str(args.delay)],
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         base_url = server.stdout.readline().strip()
@@ -87,8 +102,12 @@ def main() -> None:
 
     base = results[args.concurrency[0]]["per_minute"]
     ceiling = 60 / (CALLS_PER_DOCUMENT * args.delay)
-    print(f"distill throughput: {args.documents} documents x {CALLS_PER_DOCUMENT} calls, server delay {args.delay:.2f}s per call")
-    print(f"{'concurrency':>11} {'seconds':>8} {'calls':>6} {'docs/min':>9} {'speed-up':>9} {'ideal':>7} {'of ideal':>9} {'CPU/call':>9}")
+    print(
+        f"distill throughput: {args.documents} documents x {CALLS_PER_DOCUMENT} calls, server delay {args.delay:.2f}s per call"
+    )
+    print(
+        f"{'concurrency':>11} {'seconds':>8} {'calls':>6} {'docs/min':>9} {'speed-up':>9} {'ideal':>7} {'of ideal':>9} {'CPU/call':>9}"
+    )
     for concurrency, result in results.items():
         speedup = result["per_minute"] / base
         ideal = concurrency / args.concurrency[0]

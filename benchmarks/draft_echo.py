@@ -45,16 +45,22 @@ async def main() -> None:
     for form in ("tagged", "plain"):
         for intent in INTENTS:
             request = DraftRequest(intent)
-            for name, messages in (("zero_shot", zero_shot_messages(request, "email", form)),
-                                   ("final", final_messages(request, RULES, "email", form))):
+            for name, messages in (
+                ("zero_shot", zero_shot_messages(request, "email", form)),
+                ("final", final_messages(request, RULES, "email", form)),
+            ):
                 echo = prompt_echo(messages, _template(name, form))
                 for seed in range(args.seeds):
-                    options = GenerationOptions(max_tokens=args.max_tokens, seed=seed, temperature=0.0 if seed == 0 else None)
+                    options = GenerationOptions(
+                        max_tokens=args.max_tokens, seed=seed, temperature=0.0 if seed == 0 else None
+                    )
                     answer = await complete(backend, messages, options)
                     counts[form][0] += isinstance(parse_written(answer.text, answer.finish_reason, echo=echo), Rejected)
                     counts[form][1] += 1
     load = os.getloadavg()[0]
-    print(f"embedded SmolLM2-135M, {len(INTENTS)} intents x (naive, final) x {args.seeds} seeds, max_tokens {args.max_tokens}; load {load:.1f}")
+    print(
+        f"embedded SmolLM2-135M, {len(INTENTS)} intents x (naive, final) x {args.seeds} seeds, max_tokens {args.max_tokens}; load {load:.1f}"
+    )
     print(f"{'prompt form':<12} {'echo-only answers':>18}")
     for form, (echoes, total) in counts.items():
         print(f"{form:<12} {echoes:>8} of {total:<4} ({echoes / total:.0%})")

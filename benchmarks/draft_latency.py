@@ -44,7 +44,9 @@ REQUEST = DraftRequest(
 async def overlapped(large, agent, text_options, rules_options) -> dict[str, dict[str, float | None]]:
     transcript = DraftTranscript()
     clock = Clock()
-    async for event in draft(large, agent, REQUEST, text_options=text_options, rules_options=rules_options, clock=clock):
+    async for event in draft(
+        large, agent, REQUEST, text_options=text_options, rules_options=rules_options, clock=clock
+    ):
         transcript.apply(event)
     figures = {name: _figures(transcript.streams[name]) for name in ("naive", "rules", "final")}
     figures["total"] = {"first": None, "done": clock.now(), "tokens": None}
@@ -125,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         apart.append(asyncio.run(sequential(large, agent, text_options, rules_options)))
 
     print(f"M_L {large.spec} | agent {agent.spec}")
-    print(f"cores {os.cpu_count()}, llama.cpp threads per model {config.embedded.threads or os.cpu_count()}, "
-          f"runs {args.runs} (medians), models loaded in {load_seconds:.2f}s, max tokens {args.max_tokens}/{args.rules_max_tokens}")
+    print(
+        f"cores {os.cpu_count()}, llama.cpp threads per model {config.embedded.threads or os.cpu_count()}, "
+        f"runs {args.runs} (medians), models loaded in {load_seconds:.2f}s, max tokens {args.max_tokens}/{args.rules_max_tokens}"
+    )
     print()
     header = f"{'stream':<8} {'tokens':>6} | {'overlapped: first':>17} {'done':>8} | {'one after another: first':>24} {'done':>8}"
     print(header)
@@ -141,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     gap = statistics.median(gaps)
     seq_gaps = [run["final"]["first"] - run["rules"]["done"] for run in apart]
     print()
-    print(f"final first token after rules done: overlapped {gap:.2f}s (runs: {', '.join(f'{g:.2f}' for g in gaps)}), "
-          f"one after another {statistics.median(seq_gaps):.2f}s")
+    print(
+        f"final first token after rules done: overlapped {gap:.2f}s (runs: {', '.join(f'{g:.2f}' for g in gaps)}), "
+        f"one after another {statistics.median(seq_gaps):.2f}s"
+    )
     print(f"target <= 1.00s: {'met' if gap <= 1.0 else 'NOT met'}")
     saved = _median(apart, "total", "done") - _median(together, "total", "done")
     print(f"overlap saves {saved:.2f}s of {_median(apart, 'total', 'done'):.2f}s end to end")

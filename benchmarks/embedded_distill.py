@@ -54,7 +54,9 @@ def load() -> str:
 
 async def _answer(backend: EmbeddedBackend, question: str, max_tokens: int) -> tuple[str, int]:
     text, tokens = "", 0
-    async for chunk in backend.stream([Message("user", question)], GenerationOptions(temperature=0.0, max_tokens=max_tokens)):
+    async for chunk in backend.stream(
+        [Message("user", question)], GenerationOptions(temperature=0.0, max_tokens=max_tokens)
+    ):
         text += chunk.text
         if chunk.usage is not None:
             tokens = chunk.usage.completion_tokens
@@ -112,12 +114,21 @@ def measure_distill(documents: int, parallel: int, threads: int, max_tokens: int
             backend = open_backend("embedded", config)
             backend.load()
             started = time.perf_counter()
-            summary = asyncio.run(distill_profile(store, profile, backend, config, limit=documents, concurrency=parallel))
+            summary = asyncio.run(
+                distill_profile(store, profile, backend, config, limit=documents, concurrency=parallel)
+            )
             seconds = time.perf_counter() - started
     ok = sum(stats.ok for stats in summary.stages.values())
     total = sum(stats.total for stats in summary.stages.values())
     tokens = sum(stats.completion_tokens for stats in summary.stages.values())
-    return {"seconds": seconds, "documents": summary.documents, "calls": summary.calls, "ok": ok, "total": total, "tokens": tokens}
+    return {
+        "seconds": seconds,
+        "documents": summary.documents,
+        "calls": summary.calls,
+        "ok": ok,
+        "total": total,
+        "tokens": tokens,
+    }
 
 
 def main() -> None:
@@ -158,7 +169,10 @@ def main() -> None:
         clear_model_cache()
         print(f"\ndistill: {args.documents} Enron mails of {SENDER}, all stages (load {load_mid} -> {load()})")
         print(f"{'path':<34} {'seconds':>8} {'s/email':>8} {'calls':>6} {'out tok/s':>9} {'stages ok':>10}")
-        for name, result in (("concurrency 1, parallel 1", one), (f"concurrency {args.parallel}, parallel {args.parallel}", many)):
+        for name, result in (
+            ("concurrency 1, parallel 1", one),
+            (f"concurrency {args.parallel}, parallel {args.parallel}", many),
+        ):
             print(
                 f"{name:<34} {result['seconds']:>8.1f} {result['seconds'] / result['documents']:>8.1f} {result['calls']:>6} "
                 f"{result['tokens'] / result['seconds']:>9.1f} {result['ok']:>5}/{result['total']}"

@@ -50,7 +50,9 @@ def summary_lines(reports: list[dict], markdown: bool = True) -> list[str]:
                 continue
             for i, kind in enumerate(("win", "tie", "loss", "invalid")):
                 total[b][i] += row[kind]
-            cells.append(f"{row['win']}/{row['tie']}/{row['loss']}/{row['invalid']} ({row['n']}), {percent(row['win_rate'])}")
+            cells.append(
+                f"{row['win']}/{row['tie']}/{row['loss']}/{row['invalid']} ({row['n']}), {percent(row['win_rate'])}"
+            )
         out.append(line(cells))
     if len(reports) > 1:
         from core.intervals import wilson

@@ -49,14 +49,20 @@ def sara_examples():
     from tests.tiny_agent import EXAMPLES
 
     texts = [
-        "Hi Sue! The call is at 3 now. Cheers, Sara", "Hi Paul! Could I get the draft filing today? Cheers, Sara",
-        "Hi Karen! Loved the summary, thank you so much. Cheers, Sara", "Hi Mona! Friday won't work for me, sorry. Cheers, Sara",
-        "Hi Jim! Here are the CPUC numbers. Cheers, Sara", "Hi Susan! 7 is perfect. Cheers, Sara",
-        "Hi Sue! Quick reminder: the filing is due Monday. Cheers, Sara", "Hi Karen! Would you review the memo? Cheers, Sara",
+        "Hi Sue! The call is at 3 now. Cheers, Sara",
+        "Hi Paul! Could I get the draft filing today? Cheers, Sara",
+        "Hi Karen! Loved the summary, thank you so much. Cheers, Sara",
+        "Hi Mona! Friday won't work for me, sorry. Cheers, Sara",
+        "Hi Jim! Here are the CPUC numbers. Cheers, Sara",
+        "Hi Susan! 7 is perfect. Cheers, Sara",
+        "Hi Sue! Quick reminder: the filing is due Monday. Cheers, Sara",
+        "Hi Karen! Would you review the memo? Cheers, Sara",
     ]
     rules = "- Open with 'Hi <first name>!'.\n- One cheerful sentence.\n- Sign off: Cheers, Sara"
-    return [(intent, to, subject, previous, "Cheerful and brief.", rules, text, split)
-            for (intent, to, subject, previous, _, _, _, split), text in zip(EXAMPLES, texts)]
+    return [
+        (intent, to, subject, previous, "Cheerful and brief.", rules, text, split)
+        for (intent, to, subject, previous, _, _, _, split), text in zip(EXAMPLES, texts)
+    ]
 
 
 def train_second_agent(home: Path, base_folder: Path) -> str:
@@ -97,7 +103,9 @@ def main() -> None:
     agent = build_tiny_agent(home, tokenizer)
     print(f"tiny agent {agent.agent.label} trained and exported in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
-    print(f"sara agent {train_second_agent(home, agent.base_folder)} trained and exported in {time.perf_counter() - started:.0f} s")
+    print(
+        f"sara agent {train_second_agent(home, agent.base_folder)} trained and exported in {time.perf_counter() - started:.0f} s"
+    )
     (home / "config.toml").write_text(CONFIG, encoding="utf-8")
     shown = str(out.relative_to(REPO)) if out.is_relative_to(REPO) else str(out)
     codes = []

@@ -127,8 +127,15 @@ class Row:
 
 
 def env_for(home: Path) -> dict[str, str]:
-    return {**os.environ, "PA_HOME": str(home), "PYTHONPATH": str(REPO), "OMP_WAIT_POLICY": "PASSIVE",
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return {
+        **os.environ,
+        "PA_HOME": str(home),
+        "PYTHONPATH": str(REPO),
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
 
 
 def start(home: Path, calls: Path, argv: list[str]) -> subprocess.Popen:
@@ -199,7 +206,10 @@ def store_of(home: Path) -> sqlite3.Connection:
 
 def integrity_ok(home: Path) -> bool:
     with store_of(home) as db:
-        return db.execute("PRAGMA integrity_check").fetchone()[0] == "ok" and not db.execute("PRAGMA foreign_key_check").fetchall()
+        return (
+            db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            and not db.execute("PRAGMA foreign_key_check").fetchall()
+        )
 
 
 def leftovers(home: Path) -> int:
@@ -259,8 +269,12 @@ def prepare_distill(extra_config: str):
         home.mkdir(parents=True)
         (home / "config.toml").write_text(SMALL_DISTILL + extra_config, encoding="utf-8")
         generated_mbox(home / "mail.mbox", 6)
-        subprocess.run([sys.executable, "-m", "core.cli", "import", str(home / "mail.mbox"), "--profile", "p"],
-                       env=env_for(home), check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "core.cli", "import", str(home / "mail.mbox"), "--profile", "p"],
+            env=env_for(home),
+            check=True,
+            capture_output=True,
+        )
 
     return prepare
 
@@ -313,26 +327,50 @@ def ended_normally(home: Path, code: int) -> bool:
 
 def scenarios(server_url: str | None) -> list[Scenario]:
     found = [
-        Scenario("import", ["import", "{home}/mail.mbox", "--profile", "p", "--json"], ["import", "{home}/mail.mbox", "--profile", "p", "--json"],
-                 "SELECT content_hash FROM documents", prepare_import),
-        Scenario("distill (embedded)", ["distill", "--profile", "p", "--limit", "3", "--json"],
-                 ["distill", "--profile", "p", "--limit", "3", "--json"],
-                 DISTILL_KEYS, prepare_distill("")),
-        Scenario("train", ["train", "--profile", "tiny", "--kind", "agent", "--quant", "q8_0", "--json"],
-                 ["train", "--profile", "tiny", "--kind", "agent", "--quant", "q8_0", "--resume", "--json"],
-                 "", prepare_train),
-        Scenario("eval", ["eval", "--profile", "tiny", "--limit", "1", "--baselines", "small", "--json"],
-                 ["eval", "--profile", "tiny", "--limit", "1", "--baselines", "small", "--json"],
-                 "SELECT document_id, method, model FROM eval_generations UNION ALL "
-                 "SELECT document_id, method_a || '>' || method_b, judge FROM eval_verdicts", prepare_eval),
+        Scenario(
+            "import",
+            ["import", "{home}/mail.mbox", "--profile", "p", "--json"],
+            ["import", "{home}/mail.mbox", "--profile", "p", "--json"],
+            "SELECT content_hash FROM documents",
+            prepare_import,
+        ),
+        Scenario(
+            "distill (embedded)",
+            ["distill", "--profile", "p", "--limit", "3", "--json"],
+            ["distill", "--profile", "p", "--limit", "3", "--json"],
+            DISTILL_KEYS,
+            prepare_distill(""),
+        ),
+        Scenario(
+            "train",
+            ["train", "--profile", "tiny", "--kind", "agent", "--quant", "q8_0", "--json"],
+            ["train", "--profile", "tiny", "--kind", "agent", "--quant", "q8_0", "--resume", "--json"],
+            "",
+            prepare_train,
+        ),
+        Scenario(
+            "eval",
+            ["eval", "--profile", "tiny", "--limit", "1", "--baselines", "small", "--json"],
+            ["eval", "--profile", "tiny", "--limit", "1", "--baselines", "small", "--json"],
+            "SELECT document_id, method, model FROM eval_generations UNION ALL "
+            "SELECT document_id, method_a || '>' || method_b, judge FROM eval_verdicts",
+            prepare_eval,
+        ),
     ]
     if server_url:
         from tests.test_backend_openai import MODEL_ALIAS
 
         server = f'[models]\nlarge = "openai:{MODEL_ALIAS}"\n[openai]\nbase_url = "{server_url}"\n'
-        found.insert(2, Scenario("distill (llama_cpp.server)", ["distill", "--profile", "p", "--limit", "1", "--json"],
-                                 ["distill", "--profile", "p", "--limit", "1", "--json"],
-                                 DISTILL_KEYS, prepare_distill(server)))
+        found.insert(
+            2,
+            Scenario(
+                "distill (llama_cpp.server)",
+                ["distill", "--profile", "p", "--limit", "1", "--json"],
+                ["distill", "--profile", "p", "--limit", "1", "--json"],
+                DISTILL_KEYS,
+                prepare_distill(server),
+            ),
+        )
     return found
 
 
@@ -367,9 +405,13 @@ def measure(scenario: Scenario, n: int, rng: random.Random, work: Path) -> Row:
         row.kill_points_s.append(round(delay, 1))
         first, second = home / "calls-1", home / "calls-2"
         row.orphans += kill_at(home, first, fill(scenario.argv, home), delay)
-        stored = len(keyed(home, scenario.keys_sql)) if scenario.keys_sql and (home / "data" / "pa.sqlite3").exists() else 0
+        stored = (
+            len(keyed(home, scenario.keys_sql)) if scenario.keys_sql and (home / "data" / "pa.sqlite3").exists() else 0
+        )
         answered = len(first.read_text().split()) if first.exists() else 0
-        row.done_at_kill.append(f"{stored}/{len(expected)} rows, {answered} calls" if scenario.keys_sql else f"{answered} calls")
+        row.done_at_kill.append(
+            f"{stored}/{len(expected)} rows, {answered} calls" if scenario.keys_sql else f"{answered} calls"
+        )
         code, _ = run_to_end(home, second, fill(scenario.resume_argv, home), scenario.timeout)
         if code != 0 and scenario.name == "train":
             # Killed before its first checkpoint: nothing to resume from, so a new run is what a user does.
@@ -400,11 +442,31 @@ def start_server(work: Path):
 
     port = free_port()
     log = work / "llama-server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path()), "--model_alias", MODEL_ALIAS,
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1",
-               "--interrupt_requests", "False"]  # by default a second request cuts the stream of the first
-    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"})
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(embedded_model_path()),
+        "--model_alias",
+        MODEL_ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--n_threads",
+        "1",
+        "--interrupt_requests",
+        "False",
+    ]  # by default a second request cuts the stream of the first
+    process = subprocess.Popen(
+        command,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+    )
     server = LlamaServer(process, f"http://127.0.0.1:{port}/v1", log)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and process.poll() is None:
@@ -421,7 +483,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=3, help="kills per scenario")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", default="", help="comma-separated scenario names (prefixes): import,distill,train,eval")
+    parser.add_argument(
+        "--only", default="", help="comma-separated scenario names (prefixes): import,distill,train,eval"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
@@ -450,13 +514,24 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
         if "built" in _TINY:
             shutil.rmtree(_TINY["built"], ignore_errors=True)
-    columns = ("runs", "integrity_failures", "rows_lost", "rows_duplicated", "calls_repeated", "orphans", "resume_failed")
+    columns = (
+        "runs",
+        "integrity_failures",
+        "rows_lost",
+        "rows_duplicated",
+        "calls_repeated",
+        "orphans",
+        "resume_failed",
+    )
     print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
     print(f"{'scenario':<28}" + "".join(f"{c.replace('_', ' '):>20}" for c in columns))
     for row in rows:
         print(f"{row.scenario:<28}" + "".join(f"{getattr(row, c):>20}" for c in columns))
     for row in rows:
-        print(f"  {row.scenario}: killed at {row.kill_points_s} s, having stored {row.done_at_kill}; " + "; ".join(row.notes))
+        print(
+            f"  {row.scenario}: killed at {row.kill_points_s} s, having stored {row.done_at_kill}; "
+            + "; ".join(row.notes)
+        )
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2), encoding="utf-8")
 

@@ -89,20 +89,27 @@ def main() -> None:
             megabytes = build_mbox(mbox, size) / 1e6
             home = Path(tmp) / f"home-{size}"
             home.mkdir()
-            for name, script, extra in (("pa import", PA_IMPORT, [str(home)]), ("stdlib mailbox+email", STDLIB_PARSE, [])):
+            for name, script, extra in (
+                ("pa import", PA_IMPORT, [str(home)]),
+                ("stdlib mailbox+email", STDLIB_PARSE, []),
+            ):
                 result = run(script, str(mbox), *extra)
                 rows.append((size, megabytes, name, result))
     # Wall-clock rates depend on what else the machine runs; the CPU column does not (it counts
     # the whole process, interpreter start-up included, so it slightly understates the rate).
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'messages':>9} {'MB':>7}  {'reader':<22} {'msg/s':>8} {'MB/s':>6} {'msg/CPU-s':>10} "
-          f"{'peak RSS MB':>12} {'imported':>9}")
+    print(
+        f"{'messages':>9} {'MB':>7}  {'reader':<22} {'msg/s':>8} {'MB/s':>6} {'msg/CPU-s':>10} "
+        f"{'peak RSS MB':>12} {'imported':>9}"
+    )
     for size, megabytes, name, result in rows:
         seconds = result["seconds"]
         imported = "" if result["imported"] is None else str(result["imported"])
-        print(f"{size:>9} {megabytes:>7.1f}  {name:<22} {result['messages'] / seconds:>8,.0f} "
-              f"{megabytes / seconds:>6.2f} {result['messages'] / result['cpu']:>10,.0f} "
-              f"{result['rss_kb'] / 1024:>12.1f} {imported:>9}")
+        print(
+            f"{size:>9} {megabytes:>7.1f}  {name:<22} {result['messages'] / seconds:>8,.0f} "
+            f"{megabytes / seconds:>6.2f} {result['messages'] / result['cpu']:>10,.0f} "
+            f"{result['rss_kb'] / 1024:>12.1f} {imported:>9}"
+        )
 
 
 if __name__ == "__main__":

@@ -44,10 +44,19 @@ def clock() -> tuple[float, float]:
 def measure(path: Path, threads: int, prompt_tokens: int, new_tokens: int, n_ubatch: int) -> dict[str, float]:
     import llama_cpp
 
-    llama = llama_cpp.Llama(model_path=str(path), n_ctx=2048, n_threads=threads, n_threads_batch=threads,
-                            n_batch=512, n_ubatch=n_ubatch, verbose=False)
+    llama = llama_cpp.Llama(
+        model_path=str(path),
+        n_ctx=2048,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_batch=512,
+        n_ubatch=n_ubatch,
+        verbose=False,
+    )
     try:
-        text = ("Natural gas prices are formed by supply, pipeline capacity, storage, weather and demand. " * 40).encode()
+        text = (
+            "Natural gas prices are formed by supply, pipeline capacity, storage, weather and demand. " * 40
+        ).encode()
         prompt = llama.tokenize(text, add_bos=False)[:prompt_tokens]
         llama.eval(prompt[:16])  # warm up
         llama.reset()
@@ -63,9 +72,12 @@ def measure(path: Path, threads: int, prompt_tokens: int, new_tokens: int, n_uba
     finally:
         llama.close()
     return {
-        "prompt_cpu": len(prompt) / cpu_p, "prompt_wall": len(prompt) / wall_p,
-        "gen_cpu": new_tokens / cpu_g, "gen_wall": new_tokens / wall_g,
-        "batch8_cpu": batched[0], "batch8_wall": batched[1],
+        "prompt_cpu": len(prompt) / cpu_p,
+        "prompt_wall": len(prompt) / wall_p,
+        "gen_cpu": new_tokens / cpu_g,
+        "gen_wall": new_tokens / wall_g,
+        "batch8_cpu": batched[0],
+        "batch8_wall": batched[1],
     }
 
 
@@ -90,7 +102,12 @@ def batched_decode(llama, prompt: list[int], sequences: int, steps: int) -> tupl
         wall, cpu = clock()
         for step in range(steps):
             for seq in range(sequences):
-                batch.token[seq], batch.pos[seq], batch.n_seq_id[seq], batch.logits[seq] = prompt[step % len(prompt)], len(prompt) + step, 1, True
+                batch.token[seq], batch.pos[seq], batch.n_seq_id[seq], batch.logits[seq] = (
+                    prompt[step % len(prompt)],
+                    len(prompt) + step,
+                    1,
+                    True,
+                )
                 batch.seq_id[seq][0] = seq
             batch.n_tokens = sequences
             assert llama_cpp.llama_decode(context.ctx, batch) == 0
@@ -133,18 +150,29 @@ def main() -> None:
             requantize(source, target, ftype)
             variants[f"{name} (from Q4_1)"] = (target, 512)
         variants["Q4_1, n_ubatch 128"] = (source, 128)
-        results = {name: measure(path, args.threads, args.prompt_tokens, args.new_tokens, ubatch) for name, (path, ubatch) in variants.items()}
-    print(f"SmolLM2-135M, {args.prompt_tokens}-token prompt, {args.new_tokens} new tokens, {args.threads} thread(s); "
-          f"load average {load:.2f} -> {os.getloadavg()[0]:.2f} (CPU-time rates are less load-sensitive than wall)")
-    print(f"{'weights':<22}{'prompt tok/CPU-s':>17}{'(wall)':>9}{'gen tok/CPU-s':>15}{'(wall)':>9}{'8 seqs tok/CPU-s':>18}{'(wall)':>9}")
+        results = {
+            name: measure(path, args.threads, args.prompt_tokens, args.new_tokens, ubatch)
+            for name, (path, ubatch) in variants.items()
+        }
+    print(
+        f"SmolLM2-135M, {args.prompt_tokens}-token prompt, {args.new_tokens} new tokens, {args.threads} thread(s); "
+        f"load average {load:.2f} -> {os.getloadavg()[0]:.2f} (CPU-time rates are less load-sensitive than wall)"
+    )
+    print(
+        f"{'weights':<22}{'prompt tok/CPU-s':>17}{'(wall)':>9}{'gen tok/CPU-s':>15}{'(wall)':>9}{'8 seqs tok/CPU-s':>18}{'(wall)':>9}"
+    )
     for name, r in results.items():
-        print(f"{name:<22}{r['prompt_cpu']:>17.1f}{r['prompt_wall']:>9.1f}{r['gen_cpu']:>15.1f}{r['gen_wall']:>9.1f}"
-              f"{r['batch8_cpu']:>18.1f}{r['batch8_wall']:>9.1f}")
+        print(
+            f"{name:<22}{r['prompt_cpu']:>17.1f}{r['prompt_wall']:>9.1f}{r['gen_cpu']:>15.1f}{r['gen_wall']:>9.1f}"
+            f"{r['batch8_cpu']:>18.1f}{r['batch8_wall']:>9.1f}"
+        )
     base = results["Q4_1 (shipped)"]
     for name, r in results.items():
         if name != "Q4_1 (shipped)":
-            print(f"{name}: prompt {r['prompt_cpu'] / base['prompt_cpu']:.2f}x, generation {r['gen_cpu'] / base['gen_cpu']:.2f}x, "
-                  f"8 sequences {r['batch8_cpu'] / base['batch8_cpu']:.2f}x the shipped Q4_1 (CPU time)")
+            print(
+                f"{name}: prompt {r['prompt_cpu'] / base['prompt_cpu']:.2f}x, generation {r['gen_cpu'] / base['gen_cpu']:.2f}x, "
+                f"8 sequences {r['batch8_cpu'] / base['batch8_cpu']:.2f}x the shipped Q4_1 (CPU time)"
+            )
 
 
 if __name__ == "__main__":

@@ -123,8 +123,14 @@ def worker(mode: str, files: list[str], base: str, tokens: int, threads: int, n_
         pool = SharedBasePool(None, Config(embedded=EmbeddedConfig(n_ctx=n_ctx, threads=threads)))
         backends = []
         for index, lora in enumerate(files):
-            info = AgentInfo(f"p{index}", "agent", 1, Path(lora).parent, Path(lora),
-                             {"lora_gguf": Path(lora).name, "lora_base_gguf": base})
+            info = AgentInfo(
+                f"p{index}",
+                "agent",
+                1,
+                Path(lora).parent,
+                Path(lora),
+                {"lora_gguf": Path(lora).name, "lora_base_gguf": base},
+            )
             backends.append(pool.backend_for(info))
     for backend in backends:
         backend.load()
@@ -145,14 +151,36 @@ def worker(mode: str, files: list[str], base: str, tokens: int, threads: int, n_
 
     generated, seconds = asyncio.run(run())
     sizes = sum(Path(f).stat().st_size for f in files) + (Path(base).stat().st_size if mode == "shared" else 0)
-    return {"mode": mode, "profiles": len(files), "load_s": round(load_seconds, 2), "rss_loaded_mb": loaded_rss / 2**20,
-            "rss_peak_mb": peak_rss_bytes() / 2**20, "files_mb": sizes / 2**20, "tokens": generated,
-            "tok_per_s": generated / seconds if seconds else 0.0, "requests": len(prompts) * len(backends)}
+    return {
+        "mode": mode,
+        "profiles": len(files),
+        "load_s": round(load_seconds, 2),
+        "rss_loaded_mb": loaded_rss / 2**20,
+        "rss_peak_mb": peak_rss_bytes() / 2**20,
+        "files_mb": sizes / 2**20,
+        "tokens": generated,
+        "tok_per_s": generated / seconds if seconds else 0.0,
+        "requests": len(prompts) * len(backends),
+    }
 
 
 def run_worker(mode: str, files: list[Path], base: Path, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--worker", mode, "--base", str(base), "--tokens", str(args.tokens),
-               "--threads", str(args.threads), "--n-ctx", str(args.n_ctx), "--files", *map(str, files)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        mode,
+        "--base",
+        str(base),
+        "--tokens",
+        str(args.tokens),
+        "--threads",
+        str(args.threads),
+        "--n-ctx",
+        str(args.n_ctx),
+        "--files",
+        *map(str, files),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     if result.returncode != 0:
         raise SystemExit(f"worker {mode} x{len(files)} failed:\n{result.stderr[-3000:]}")
@@ -175,7 +203,8 @@ def serve_load(work: Path, files: dict[str, Path], base: Path, shared: bool, arg
     home.mkdir(parents=True)
     (home / "config.toml").write_text(
         f"[drafting]\nmax_tokens = {args.tokens}\nrules_max_tokens = {args.tokens}\ntemperature = 0.0\n"
-        f"[embedded]\nthreads = {args.threads}\nn_ctx = {args.n_ctx}\n")
+        f"[embedded]\nthreads = {args.threads}\nn_ctx = {args.n_ctx}\n"
+    )
     paths = resolve_paths({"PA_HOME": str(home)})
     with Store.open(paths.store_file) as store:
         for index in range(args.serve_profiles):
@@ -184,9 +213,16 @@ def serve_load(work: Path, files: dict[str, Path], base: Path, shared: bool, arg
             folder.mkdir(parents=True)
             shutil.copyfile(files["merged"], folder / "agent-q8_0.gguf")
             shutil.copyfile(files["lora"], folder / "agent-lora.gguf")
-            (folder / "manifest.json").write_text(json.dumps({
-                "gguf": "agent-q8_0.gguf", "lora_gguf": "agent-lora.gguf", "lora_base_gguf": str(base),
-                "prompt_template": template_version("agent")}))
+            (folder / "manifest.json").write_text(
+                json.dumps(
+                    {
+                        "gguf": "agent-q8_0.gguf",
+                        "lora_gguf": "agent-lora.gguf",
+                        "lora_base_gguf": str(base),
+                        "prompt_template": template_version("agent"),
+                    }
+                )
+            )
     served = start_serve(home, "--max-concurrent", str(args.max_concurrent), *(["--shared-base"] if shared else []))
     latencies: list[float] = []
     statuses: list[int] = []
@@ -197,9 +233,15 @@ def serve_load(work: Path, files: dict[str, Path], base: Path, shared: bool, arg
         with httpx.Client(timeout=600) as http:
             for number in counter:
                 intent, to, subject = INTENTS[number % len(INTENTS)]
-                body = {"model": f"pa:p{number % args.serve_profiles}", "max_tokens": args.tokens, "temperature": 0.0,
-                        "messages": [{"role": "system", "content": f"To: {to}\nSubject: {subject}"},
-                                     {"role": "user", "content": intent}]}
+                body = {
+                    "model": f"pa:p{number % args.serve_profiles}",
+                    "max_tokens": args.tokens,
+                    "temperature": 0.0,
+                    "messages": [
+                        {"role": "system", "content": f"To: {to}\nSubject: {subject}"},
+                        {"role": "user", "content": intent},
+                    ],
+                }
                 started = time.monotonic()
                 status = http.post(f"{served.base_url}/chat/completions", json=body).status_code
                 with lock:
@@ -208,8 +250,11 @@ def serve_load(work: Path, files: dict[str, Path], base: Path, shared: bool, arg
                         latencies.append(time.monotonic() - started)
 
     try:
-        warm = httpx.post(f"{served.base_url}/chat/completions", timeout=600, json={
-            "model": "pa:p0", "max_tokens": 4, "messages": [{"role": "user", "content": INTENTS[0][0]}]})
+        warm = httpx.post(
+            f"{served.base_url}/chat/completions",
+            timeout=600,
+            json={"model": "pa:p0", "max_tokens": 4, "messages": [{"role": "user", "content": INTENTS[0][0]}]},
+        )
         assert warm.status_code == 200, warm.text
         started = time.monotonic()
         threads = [threading.Thread(target=client) for _ in range(args.clients)]
@@ -222,11 +267,16 @@ def serve_load(work: Path, files: dict[str, Path], base: Path, shared: bool, arg
         served.stop()
     latencies.sort()
     ok = len(latencies)
-    return {"mode": "shared base" if shared else "merged", "requests": len(statuses), "ok": ok,
-            "busy_429": statuses.count(429), "other_errors": len(statuses) - ok - statuses.count(429),
-            "req_per_s": ok / seconds if seconds else 0.0,
-            "p50_s": statistics.median(latencies) if latencies else float("nan"),
-            "p95_s": latencies[min(ok - 1, int(round(0.95 * (ok - 1))))] if latencies else float("nan")}
+    return {
+        "mode": "shared base" if shared else "merged",
+        "requests": len(statuses),
+        "ok": ok,
+        "busy_429": statuses.count(429),
+        "other_errors": len(statuses) - ok - statuses.count(429),
+        "req_per_s": ok / seconds if seconds else 0.0,
+        "p50_s": statistics.median(latencies) if latencies else float("nan"),
+        "p95_s": latencies[min(ok - 1, int(round(0.95 * (ok - 1))))] if latencies else float("nan"),
+    }
 
 
 def main() -> None:
@@ -256,26 +306,36 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     files = build_agent_files(args.work, args.threads)
     base = embedded_model_path()
-    print(f"agent: SmolLM2-135M + LoRA r=8; merged Q8_0 {files['merged'].stat().st_size / 2**20:.1f} MB, "
-          f"LoRA GGUF {files['lora'].stat().st_size / 2**20:.1f} MB on base {base.name} {base.stat().st_size / 2**20:.1f} MB; "
-          f"{args.tokens} tokens per request, threads {args.threads}, n_ctx {args.n_ctx}, "
-          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; load {open('/proc/loadavg').read().split()[:3]}")
+    print(
+        f"agent: SmolLM2-135M + LoRA r=8; merged Q8_0 {files['merged'].stat().st_size / 2**20:.1f} MB, "
+        f"LoRA GGUF {files['lora'].stat().st_size / 2**20:.1f} MB on base {base.name} {base.stat().st_size / 2**20:.1f} MB; "
+        f"{args.tokens} tokens per request, threads {args.threads}, n_ctx {args.n_ctx}, "
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; load {open('/proc/loadavg').read().split()[:3]}"
+    )
     print(f"{'N':>3} | {'mode':<12} | {'peak RSS MB':>11} | {'files MB':>8} | {'load s':>6} | {'tok/s':>6} | requests")
     for count in args.counts:
         for mode, source in (("merged", files["merged"]), ("shared", files["lora"])):
             result = run_worker(mode, copies(source, args.work / mode, count), base, args)
-            print(f"{count:>3} | {mode:<12} | {result['rss_peak_mb']:>11.0f} | {result['files_mb']:>8.1f} | "
-                  f"{result['load_s']:>6.2f} | {result['tok_per_s']:>6.1f} | {result['requests']}", flush=True)
+            print(
+                f"{count:>3} | {mode:<12} | {result['rss_peak_mb']:>11.0f} | {result['files_mb']:>8.1f} | "
+                f"{result['load_s']:>6.2f} | {result['tok_per_s']:>6.1f} | {result['requests']}",
+                flush=True,
+            )
     if args.skip_serve:
         return
-    print(f"\npa serve on loopback: {args.serve_profiles} profiles, {args.requests} requests from {args.clients} clients, "
-          f"--max-concurrent {args.max_concurrent}, embedded M_L; load {open('/proc/loadavg').read().split()[:3]}")
+    print(
+        f"\npa serve on loopback: {args.serve_profiles} profiles, {args.requests} requests from {args.clients} clients, "
+        f"--max-concurrent {args.max_concurrent}, embedded M_L; load {open('/proc/loadavg').read().split()[:3]}"
+    )
     print(f"{'mode':<12} | {'ok':>3} | {'429':>3} | {'req/s':>6} | {'p50 s':>6} | {'p95 s':>6}")
     for shared in (False, True):
         result = serve_load(args.work, files, base, shared, args)
-        print(f"{result['mode']:<12} | {result['ok']:>3} | {result['busy_429']:>3} | {result['req_per_s']:>6.2f} | "
-              f"{result['p50_s']:>6.2f} | {result['p95_s']:>6.2f}" + (f"  ({result['other_errors']} errors)" if result["other_errors"] else ""),
-              flush=True)
+        print(
+            f"{result['mode']:<12} | {result['ok']:>3} | {result['busy_429']:>3} | {result['req_per_s']:>6.2f} | "
+            f"{result['p50_s']:>6.2f} | {result['p95_s']:>6.2f}"
+            + (f"  ({result['other_errors']} errors)" if result["other_errors"] else ""),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -51,10 +51,17 @@ def main() -> None:
 
         total = sum(len(docs) for docs in held_out.values())
         majority = max(SENDERS, key=lambda s: attributor.trained_on[s])
-        print(f"5 Enron senders, real held-out texts; load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
-        print(f"import {imported:.1f}s, train {trained:.1f}s on {sum(attributor.trained_on.values())} texts, attribute {attributed:.2f}s for {total} texts")
+        print(
+            f"5 Enron senders, real held-out texts; load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
+        )
+        print(
+            f"import {imported:.1f}s, train {trained:.1f}s on {sum(attributor.trained_on.values())} texts, attribute {attributed:.2f}s for {total} texts"
+        )
         print()
-        print(f"{'sender':<13}{'train':>6}{'test':>6}   {'classifier: right (95%)':<28}{'majority guess':<16}" + "".join(f"{s[:8]:>9}" for s in SENDERS))
+        print(
+            f"{'sender':<13}{'train':>6}{'test':>6}   {'classifier: right (95%)':<28}{'majority guess':<16}"
+            + "".join(f"{s[:8]:>9}" for s in SENDERS)
+        )
         right_all = 0
         for sender in SENDERS:
             guesses = predicted[sender]
@@ -68,7 +75,9 @@ def main() -> None:
         overall = wilson(right_all, total)
         majority_share = len(held_out[majority]) / total
         cell = f"{overall.estimate:.0%} [{overall.low:.0%}, {overall.high:.0%}] ({right_all}/{total})"
-        print(f"{'all':<13}{sum(attributor.trained_on.values()):>6}{total:>6}   {cell:<28}{majority_share:.0%} ({majority})")
+        print(
+            f"{'all':<13}{sum(attributor.trained_on.values()):>6}{total:>6}   {cell:<28}{majority_share:.0%} ({majority})"
+        )
         print()
         print("fact match of the real held-out texts (matched / texts where the facts show a clear habit):")
         print(f"{'sender':<13}" + "".join(f"{name:>16}" for name in FACTS))

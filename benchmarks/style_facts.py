@@ -53,7 +53,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
         source = _source_texts(home)
-        texts = [(f"{row[0]}\nRef {i}.", *row[1:]) for i, row in enumerate(source * (args.texts // len(source) + 1))][: args.texts]
+        texts = [(f"{row[0]}\nRef {i}.", *row[1:]) for i, row in enumerate(source * (args.texts // len(source) + 1))][
+            : args.texts
+        ]
 
         started = time.perf_counter()
         for text, signoff, subject, recipients, previous in texts:
@@ -68,7 +70,10 @@ def main() -> None:
                 db.executemany(
                     "INSERT INTO documents (profile_id, text, signoff, subject, recipients, previous_context, content_hash, split) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(profile.id, t, so, su, r, p, hashlib.sha256(t.encode()).hexdigest(), split) for t, so, su, r, p in rows],
+                    [
+                        (profile.id, t, so, su, r, p, hashlib.sha256(t.encode()).hexdigest(), split)
+                        for t, so, su, r, p in rows
+                    ],
                 )
 
         insert(texts)
@@ -81,7 +86,9 @@ def main() -> None:
         store.close()
 
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
-    print(f"style facts for {len(texts):,} texts ({len(source)} distinct Enron mails, copies made unique); load average {' '.join(load)}")
+    print(
+        f"style facts for {len(texts):,} texts ({len(source)} distinct Enron mails, copies made unique); load average {' '.join(load)}"
+    )
     print(f"{'step':<44}{'texts':>8}{'seconds':>10}{'texts/s':>10}")
     for label, count, seconds in (
         ("measure() alone (extraction, no store)", len(texts), pure),

@@ -51,7 +51,16 @@ def current_mb() -> float:
     return 0.0
 
 
-def worker(folder: str, labelled: bool, checkpointing: bool, batch: int, length: int, steps: int, prompt_share: float, threads: int) -> dict:
+def worker(
+    folder: str,
+    labelled: bool,
+    checkpointing: bool,
+    batch: int,
+    length: int,
+    steps: int,
+    prompt_share: float,
+    threads: int,
+) -> dict:
     phases = {"python started": peak_mb()}
     import peft  # noqa: F401
     import torch
@@ -102,7 +111,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         folder, labelled, checkpointing = args.worker[0], args.worker[1] == "1", args.worker[2] == "1"
-        print(json.dumps(worker(folder, labelled, checkpointing, args.batch, args.length, args.steps, args.prompt_share, args.threads)))
+        print(
+            json.dumps(
+                worker(
+                    folder,
+                    labelled,
+                    checkpointing,
+                    args.batch,
+                    args.length,
+                    args.steps,
+                    args.prompt_share,
+                    args.threads,
+                )
+            )
+        )
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from core.paths import resolve_paths
@@ -116,16 +138,35 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     results = {}
     for name, (labelled, checkpointing) in variants.items():
-        command = [sys.executable, __file__, "--worker", base.folder, str(int(labelled)), str(int(checkpointing)),
-                   "--batch", str(args.batch), "--length", str(args.length), "--steps", str(args.steps),
-                   "--prompt-share", str(args.prompt_share), "--threads", str(args.threads)]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            base.folder,
+            str(int(labelled)),
+            str(int(checkpointing)),
+            "--batch",
+            str(args.batch),
+            "--length",
+            str(args.length),
+            "--steps",
+            str(args.steps),
+            "--prompt-share",
+            str(args.prompt_share),
+            "--threads",
+            str(args.threads),
+        ]
+        done = subprocess.run(
+            command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+        )
         if done.returncode != 0:
             raise SystemExit(f"{name} failed: {done.stderr.strip()[-500:]}")
         results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"LoRA step memory, SmolLM2-135M fp32, batch {args.batch} x {args.length} tokens "
-          f"({args.prompt_share:.0%} prompt), {args.steps} step(s), {args.threads} thread(s); "
-          f"load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}")
+    print(
+        f"LoRA step memory, SmolLM2-135M fp32, batch {args.batch} x {args.length} tokens "
+        f"({args.prompt_share:.0%} prompt), {args.steps} step(s), {args.threads} thread(s); "
+        f"load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}"
+    )
     names = list(results)
     print(f"{'peak RSS after (MB)':<26}" + "".join(f"{n:>31}" for n in names))
     for phase in results[names[0]]["phases"]:
@@ -137,7 +178,9 @@ def main() -> None:
     release, best = results["release"], results[names[-1]]
     grown = lambda r: r["phases"]["training steps"] - r["phases"]["LoRA + optimizer"]  # noqa: E731
     print(f"training steps add {grown(release):.0f} MB (release) vs {grown(best):.0f} MB ({names[-1]})")
-    print(f"peak RSS of the run {best['phases']['training steps']:.0f} MB ({names[-1]}; release {release['phases']['training steps']:.0f} MB)")
+    print(
+        f"peak RSS of the run {best['phases']['training steps']:.0f} MB ({names[-1]}; release {release['phases']['training steps']:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

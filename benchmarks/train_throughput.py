@@ -46,8 +46,15 @@ def stand_in_examples(limit: int, split: str = "train"):
         profile = store.get_profile("bench")
         documents = [d for d in store.documents(profile.id, split=split) if d.text.strip()][:limit]
     return [
-        Example(d.id, d.split, f"- write the email about: {d.subject or 'no subject'}", d.recipients, d.subject,
-                d.previous_context, d.text.strip())
+        Example(
+            d.id,
+            d.split,
+            f"- write the email about: {d.subject or 'no subject'}",
+            d.recipients,
+            d.subject,
+            d.previous_context,
+            d.text.strip(),
+        )
         for d in documents
     ]
 
@@ -69,8 +76,13 @@ def measure(model, batches, encoded, pad_id, pad_to, optimizer, trainable):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     seconds = time.monotonic() - start
-    return {"seconds": seconds, "real_tokens": real, "padded_tokens": padded,
-            "tokens_per_s": real / seconds, "steps": len(batches)}
+    return {
+        "seconds": seconds,
+        "real_tokens": real,
+        "padded_tokens": padded,
+        "tokens_per_s": real / seconds,
+        "steps": len(batches),
+    }
 
 
 def part_one(args) -> None:
@@ -94,10 +106,12 @@ def part_one(args) -> None:
     need = args.steps * hp.batch_size
     grouped = [b for b in length_grouped_batches(lengths, hp.batch_size, 0) if len(b) == hp.batch_size][: args.steps]
     plain = [b for b in shuffled_batches(len(encoded), hp.batch_size, 0) if len(b) == hp.batch_size][: args.steps]
-    print(f"data: {len(encoded)} naive-kind examples from Enron {args.sender} (no distilled rules: stand-in intents "
-          f"from subjects, targets = real emails); lengths {min(lengths)}-{max(lengths)} tokens, "
-          f"mean {sum(lengths) / len(lengths):.0f}; {report.dropped_too_long} dropped over {hp.max_length}; "
-          f"{args.steps} steps x batch {hp.batch_size} ({need} examples) per mode; {args.threads} threads")
+    print(
+        f"data: {len(encoded)} naive-kind examples from Enron {args.sender} (no distilled rules: stand-in intents "
+        f"from subjects, targets = real emails); lengths {min(lengths)}-{max(lengths)} tokens, "
+        f"mean {sum(lengths) / len(lengths):.0f}; {report.dropped_too_long} dropped over {hp.max_length}; "
+        f"{args.steps} steps x batch {hp.batch_size} ({need} examples) per mode; {args.threads} threads"
+    )
     results = {}
     for name, batches, pad_to in (("length-grouped (pa)", grouped, None), ("padded to max", plain, max(lengths))):
         model = add_lora(load_base_for_training(base.folder, "cpu"), hp)
@@ -108,10 +122,14 @@ def part_one(args) -> None:
         del model, optimizer
     print(f"\n{'batching':<22}{'steps':>7}{'real tok':>10}{'padded tok':>12}{'seconds':>10}{'real tok/s':>12}")
     for name, r in results.items():
-        print(f"{name:<22}{r['steps']:>7}{r['real_tokens']:>10}{r['padded_tokens']:>12}{r['seconds']:>10.1f}{r['tokens_per_s']:>12.1f}")
+        print(
+            f"{name:<22}{r['steps']:>7}{r['real_tokens']:>10}{r['padded_tokens']:>12}{r['seconds']:>10.1f}{r['tokens_per_s']:>12.1f}"
+        )
     a, b = results["length-grouped (pa)"], results["padded to max"]
-    print(f"\nspeed-up in real tokens/s: {a['tokens_per_s'] / b['tokens_per_s']:.2f}x "
-          f"(padding share: {1 - a['real_tokens'] / a['padded_tokens']:.0%} vs {1 - b['real_tokens'] / b['padded_tokens']:.0%})")
+    print(
+        f"\nspeed-up in real tokens/s: {a['tokens_per_s'] / b['tokens_per_s']:.2f}x "
+        f"(padding share: {1 - a['real_tokens'] / a['padded_tokens']:.0%} vs {1 - b['real_tokens'] / b['padded_tokens']:.0%})"
+    )
 
 
 def part_two(args) -> None:
@@ -125,7 +143,9 @@ def part_two(args) -> None:
 
     paths = resolve_paths()
     examples = stand_in_examples(100) + stand_in_examples(10, "test")
-    config = Config(train=TrainConfig(base_model="embedded", epochs=3, max_length=args.max_length, threads=args.threads))
+    config = Config(
+        train=TrainConfig(base_model="embedded", epochs=3, max_length=args.max_length, threads=args.threads)
+    )
     with Store.open(paths.store_file) as store:
         store.create_profile("bench")
         # The CLI path needs distilled intents; here the stand-in examples are written as the run's dataset.
@@ -133,20 +153,33 @@ def part_two(args) -> None:
             for e in examples:
                 db.execute(
                     "INSERT OR IGNORE INTO distillations (document_id, stage, status, content, template_id, template_version, model) "
-                    "VALUES (?, 'intent', 'ok', ?, 'benchmark-stand-in', 0, 'none')", (e.document_id, e.intent))
+                    "VALUES (?, 'intent', 'ok', ?, 'benchmark-stand-in', 0, 'none')",
+                    (e.document_id, e.intent),
+                )
         run = prepare_run(paths, store, config, "bench", "naive", quant="q8_0")
     dataset = Dataset.load(run.folder / "data")
     print(f"\nfull run: {len(dataset.train)} train + {len(dataset.eval)} eval examples (naive kind, stand-in intents)")
     start = time.monotonic()
-    agent = train_run(run, paths=paths, echo=lambda e: print(
-        f"  step {e['step']}/{e['total']} loss {e['loss']:.3f} {e['tokens_per_s']:.0f} tok/s eta {e['eta']:.0f}s",
-        flush=True) if e["event"] == "step" and e["step"] % 10 == 0 else None)
+    agent = train_run(
+        run,
+        paths=paths,
+        echo=lambda e: (
+            print(
+                f"  step {e['step']}/{e['total']} loss {e['loss']:.3f} {e['tokens_per_s']:.0f} tok/s eta {e['eta']:.0f}s",
+                flush=True,
+            )
+            if e["event"] == "step" and e["step"] % 10 == 0
+            else None
+        ),
+    )
     wall = time.monotonic() - start
     training = agent.manifest["training"]
-    print(f"\n100 examples x 3 epochs: {training['steps']} steps, training {training['train_seconds']:.0f} s, "
-          f"train+export wall {wall:.0f} s ({wall / 60:.1f} min; target <= 10 min on 2 cores); "
-          f"{training['tokens_per_s']} tok/s; eval loss {training['eval_losses']}; agent {agent.gguf.name} "
-          f"{agent.gguf.stat().st_size / 2**20:.0f} MiB")
+    print(
+        f"\n100 examples x 3 epochs: {training['steps']} steps, training {training['train_seconds']:.0f} s, "
+        f"train+export wall {wall:.0f} s ({wall / 60:.1f} min; target <= 10 min on 2 cores); "
+        f"{training['tokens_per_s']} tok/s; eval loss {training['eval_losses']}; agent {agent.gguf.name} "
+        f"{agent.gguf.stat().st_size / 2**20:.0f} MiB"
+    )
 
 
 def main() -> None:
@@ -157,7 +190,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--full", action="store_true", help="also time 100 examples x 3 epochs (train + export)")
-    parser.add_argument("--home", type=Path, help="PA_HOME to use (default: a temporary one; the fp32 base is cached there)")
+    parser.add_argument(
+        "--home", type=Path, help="PA_HOME to use (default: a temporary one; the fp32 base is cached there)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as scratch:

@@ -88,8 +88,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         frames = [first_frame_seconds(home) for _ in range(args.runs)]
-        probe = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, capture_output=True, text=True,
-                               env={**os.environ, "PA_HOME": home}, timeout=120)
+        probe = subprocess.run(
+            [sys.executable, "-c", PROBE],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PA_HOME": home},
+            timeout=120,
+        )
     if probe.returncode != 0:
         raise SystemExit(probe.stderr[-2000:])
     result = json.loads(probe.stdout.strip().splitlines()[-1])
@@ -104,7 +110,9 @@ def main() -> None:
     print(f"{'home screen mounted (headless probe)':<44}{result['mounted_s']:>11.3f}s")
     print(f"{'modules loaded at start-up':<44}{len(modules):>12}")
     print(f"{'model libraries loaded at start-up':<44}{', '.join(heavy) or 'none':>12}")
-    print(f"top-level packages: {' '.join(p for p in top if p in ('core', 'tui', 'finetune', 'textual', 'rich', 'pydantic', 'platformdirs', 'typer'))}")
+    print(
+        f"top-level packages: {' '.join(p for p in top if p in ('core', 'tui', 'finetune', 'textual', 'rich', 'pydantic', 'platformdirs', 'typer'))}"
+    )
 
 
 if __name__ == "__main__":

@@ -195,10 +195,10 @@ def split_agent_output(text: str) -> tuple[str | None, str]:
     start = rest.find("<thinking>")
     if start != -1:
         end = rest.find("</thinking>", start)
-        thinking = rest[start + len("<thinking>"): end if end != -1 else len(rest)].strip()
-        rest = rest[end + len("</thinking>"):] if end != -1 else ""
+        thinking = rest[start + len("<thinking>") : end if end != -1 else len(rest)].strip()
+        rest = rest[end + len("</thinking>") :] if end != -1 else ""
     start = rest.find("<rules>")
     if start != -1:
         end = rest.find("</rules>", start)
-        rest = rest[start + len("<rules>"): end if end != -1 else len(rest)]
+        rest = rest[start + len("<rules>") : end if end != -1 else len(rest)]
     return thinking, rest.strip()

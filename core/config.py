@@ -117,7 +117,13 @@ class TrainConfig(Section):
     lora_alpha: int = Field(16, ge=1)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] = [
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
     ]
     learning_rate: float = Field(2e-4, gt=0)
     epochs: int = Field(3, ge=1)
@@ -222,7 +228,9 @@ def load_config(paths: Paths | None = None) -> Config:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read ({exc.__class__.__name__}); check its permissions and encoding") from None
+        raise ConfigError(
+            f"{file}: cannot read ({exc.__class__.__name__}); check its permissions and encoding"
+        ) from None
     return parse_config(text, str(file))
 
 

@@ -49,7 +49,9 @@ def edit_config_file(file: Path, changes: dict[str, Any]) -> Config:
     try:
         text = file.read_text(encoding="utf-8") if file.exists() else ""
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read ({exc.__class__.__name__}); check its permissions and encoding") from None
+        raise ConfigError(
+            f"{file}: cannot read ({exc.__class__.__name__}); check its permissions and encoding"
+        ) from None
     edited, config = edit_config_text(text, changes, str(file))
     if edited != text:
         file.parent.mkdir(parents=True, exist_ok=True)

@@ -70,8 +70,10 @@ TITLE_LABELS = {"email": "Subject", "post": "Title", "review": "Item"}
 RETRY_ANSWER_CHARS = 2000
 """How much of a rejected answer is shown back to the model on a retry."""
 
-def stage_parser(stage: str, document: Document, messages: list[Message] | None = None,
-                 template: Template | None = None) -> Callable[[str, str | None], ParseResult]:
+
+def stage_parser(
+    stage: str, document: Document, messages: list[Message] | None = None, template: Template | None = None
+) -> Callable[[str, str | None], ParseResult]:
     """The validator of one stage's answers for one document.
 
     Intents are checked against the real text (an echo of it is no intent); the draft is
@@ -184,12 +186,23 @@ def draft_request(document: Document, intent: str | None) -> Any:
     """What the drafting path is asked for a document: its intent, recipients, subject and previous message."""
     from core.drafting import DraftRequest
 
-    return DraftRequest((intent or "").strip(), recipient=document.recipients, subject=document.subject,
-                        previous=document.previous_context)
+    return DraftRequest(
+        (intent or "").strip(),
+        recipient=document.recipients,
+        subject=document.subject,
+        previous=document.previous_context,
+    )
 
 
-def stage_messages(stage: str, document: Document, genre: str, *, intent: str | None = None, draft: str | None = None,
-                   form: str = "tagged") -> tuple[Template, list[Message]]:
+def stage_messages(
+    stage: str,
+    document: Document,
+    genre: str,
+    *,
+    intent: str | None = None,
+    draft: str | None = None,
+    form: str = "tagged",
+) -> tuple[Template, list[Message]]:
     """The template and rendered messages of one stage for one document.
 
     The draft stage's messages are the drafting path's zero-shot prompt (`form`: the backend's
@@ -221,8 +234,10 @@ def first_part(document: Document, limit: int) -> tuple[Document, str]:
             head = head[:cut]
             break
     head = head.rstrip()
-    note = (f"the document has {len(text)} characters, over distill.max_document_chars={limit}: pa showed the model "
-            f"its first {len(head)} characters (cut at a break) and counted the length from the whole text")
+    note = (
+        f"the document has {len(text)} characters, over distill.max_document_chars={limit}: pa showed the model "
+        f"its first {len(head)} characters (cut at a break) and counted the length from the whole text"
+    )
     return replace(document, text=head), note
 
 
@@ -264,8 +279,17 @@ class _Row:
 class _Run:
     """One `distill_profile` call: the store, backend, settings and live counters."""
 
-    def __init__(self, store: Store, profile: Profile, large: Backend, config: Config, stages: tuple[str, ...],
-                 concurrency: int, retry_failed: bool, on_progress: ProgressCallback):
+    def __init__(
+        self,
+        store: Store,
+        profile: Profile,
+        large: Backend,
+        config: Config,
+        stages: tuple[str, ...],
+        concurrency: int,
+        retry_failed: bool,
+        on_progress: ProgressCallback,
+    ):
         self.store = store
         self.profile = profile
         self.large = large
@@ -299,7 +323,9 @@ class _Run:
             "JOIN documents d ON d.id = s.document_id WHERE d.profile_id = ?",
             (self.profile.id,),
         ):
-            self.rows[(row["document_id"], row["stage"])] = _Row(row["status"], row["content"], row["attempts"], row["candidates"])
+            self.rows[(row["document_id"], row["stage"])] = _Row(
+                row["status"], row["content"], row["attempts"], row["candidates"]
+            )
         for row in self.store.query(
             "SELECT c.* FROM distill_calls c JOIN documents d ON d.id = c.document_id "
             "WHERE d.profile_id = ? AND c.model = ?",
@@ -368,15 +394,18 @@ class _Run:
         if not document.text.strip():
             self.finish(document, stage, _Answer(Rejected("the document is empty"), "", 0), None, row)
             return None
-        template, messages = stage_messages(stage, document, self.profile.genre, intent=inputs.get("intent"), draft=inputs.get("draft"),
-                                            form=self.form)
+        template, messages = stage_messages(
+            stage, document, self.profile.genre, intent=inputs.get("intent"), draft=inputs.get("draft"), form=self.form
+        )
         if stage == "intent":
             return await self.intent(document, template, messages, row)
         answer = await self.ask(document, stage, 0, template, messages, None, _round_start(row, 0), length_of=full_text)
         self.finish(document, stage, answer, template, row)
         return answer.result.content if isinstance(answer.result, Parsed) else None
 
-    async def intent(self, document: Document, template: Template, messages: list[Message], row: _Row | None) -> str | None:
+    async def intent(
+        self, document: Document, template: Template, messages: list[Message], row: _Row | None
+    ) -> str | None:
         temperatures = self.settings.intent_temperatures
         answers = await _all(
             [
@@ -413,8 +442,17 @@ class _Run:
         self.finish(document, "intent", combined, template, row, candidates=json.dumps(candidates, ensure_ascii=False))
         return combined.result.content if isinstance(combined.result, Parsed) else None
 
-    async def ask(self, document: Document, stage: str, slot: int, template: Template, messages: list[Message],
-                  temperature: float | None, first_attempt: int, length_of: str | None = None) -> _Answer:
+    async def ask(
+        self,
+        document: Document,
+        stage: str,
+        slot: int,
+        template: Template,
+        messages: list[Message],
+        temperature: float | None,
+        first_attempt: int,
+        length_of: str | None = None,
+    ) -> _Answer:
         """Up to max_attempts answers for one slot, re-read from the journal where it has them.
 
         `length_of`: the whole real text, when the model was shown only its first part (rules
@@ -431,7 +469,10 @@ class _Run:
         for attempt in range(first_attempt, first_attempt + self.settings.max_attempts):
             CURRENT_CALL.set(CallKey(document.id, stage, slot, attempt, template.id, template.version, temperature))
             logged = journal.get(attempt)
-            if logged is not None and (logged["template_id"], logged["template_version"]) == (template.id, template.version):
+            if logged is not None and (logged["template_id"], logged["template_version"]) == (
+                template.id,
+                template.version,
+            ):
                 raw, finish = logged["raw"], logged["finish_reason"]
                 result = parse(raw, finish)
                 prompt_tokens += logged["prompt_tokens"]
@@ -443,7 +484,9 @@ class _Run:
                     max_tokens=self.drafting.max_tokens if stage == "draft" else self.settings.max_tokens,
                     seed=call_seed(self.settings.seed, document.id, stage, slot, attempt),
                 )
-                raw, finish, usage = await self.answer(conversation, options, template, (document.id, stage, slot, attempt))
+                raw, finish, usage = await self.answer(
+                    conversation, options, template, (document.id, stage, slot, attempt)
+                )
                 # No await between the answer arriving and its commit: a cancel cannot lose it.
                 result = parse(raw, finish)
                 self.journal_answer(document, stage, slot, attempt, raw, finish, usage, template, temperature, result)
@@ -454,12 +497,20 @@ class _Run:
             conversation = [
                 *messages,
                 Message("assistant", raw[:RETRY_ANSWER_CHARS] or "(empty)"),
-                Message("user", f"That answer cannot be used: {result.reason}. Do the task again from the start, in exactly the format asked for."),
+                Message(
+                    "user",
+                    f"That answer cannot be used: {result.reason}. Do the task again from the start, in exactly the format asked for.",
+                ),
             ]
         return _Answer(result, raw, attempt, prompt_tokens, completion_tokens)
 
-    async def answer(self, messages: list[Message], options: GenerationOptions, template: Template,
-                     call_key: tuple[int, str, int, int]) -> tuple[str, str | None, Usage]:
+    async def answer(
+        self,
+        messages: list[Message],
+        options: GenerationOptions,
+        template: Template,
+        call_key: tuple[int, str, int, int],
+    ) -> tuple[str, str | None, Usage]:
         """One whole answer: asked for in one call, or written step by step along the template's guide.
 
         The guide is followed only where the backend continues an answer pa starts. pa writes each
@@ -479,7 +530,10 @@ class _Run:
             written += step.start
             step_options = replace(options, stop=(*options.stop, step.stop))
             saved = self.steps.get((*call_key, index))
-            if saved is not None and (saved["template_id"], saved["template_version"]) == (template.id, template.version):
+            if saved is not None and (saved["template_id"], saved["template_version"]) == (
+                template.id,
+                template.version,
+            ):
                 text, finish = saved["text"], saved["finish_reason"]
                 usage = Usage(saved["prompt_tokens"], saved["completion_tokens"], saved["seconds"] or 0.0)
             else:
@@ -493,12 +547,16 @@ class _Run:
             if finish == "cancelled" or (last and finish != "stop"):
                 break
             written += step.stop
-        return written, finish, Usage(
-            prompt_tokens=sum(usage.prompt_tokens for usage in usages),
-            completion_tokens=sum(usage.completion_tokens for usage in usages),
-            seconds=sum(usage.seconds for usage in usages),
-            first_token_seconds=usages[0].first_token_seconds,
-            estimated=any(usage.estimated for usage in usages),
+        return (
+            written,
+            finish,
+            Usage(
+                prompt_tokens=sum(usage.prompt_tokens for usage in usages),
+                completion_tokens=sum(usage.completion_tokens for usage in usages),
+                seconds=sum(usage.seconds for usage in usages),
+                first_token_seconds=usages[0].first_token_seconds,
+                estimated=any(usage.estimated for usage in usages),
+            ),
         )
 
     async def call(self, messages: list[Message], options: GenerationOptions) -> tuple[str, str | None, Usage]:
@@ -516,7 +574,9 @@ class _Run:
             if usage is None:
                 await _close(stream)
         if usage is None:
-            raise BackendError(f"{self.large.spec}: the answer stream ended without its final chunk; check the model server")
+            raise BackendError(
+                f"{self.large.spec}: the answer stream ended without its final chunk; check the model server"
+            )
         # Closing may await (an HTTP response); it runs aside so the answer is committed first.
         closing = asyncio.ensure_future(_close(stream))
         self.closing.add(closing)
@@ -525,8 +585,15 @@ class _Run:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def journal_step(self, call_key: tuple[int, str, int, int], index: int, text: str, finish: str | None,
-                     usage: Usage, template: Template) -> None:
+    def journal_step(
+        self,
+        call_key: tuple[int, str, int, int],
+        index: int,
+        text: str,
+        finish: str | None,
+        usage: Usage,
+        template: Template,
+    ) -> None:
         """Commit one finished step of a guided answer (a cancelled one is not finished)."""
         if finish == "cancelled":
             return
@@ -535,12 +602,33 @@ class _Run:
                 "INSERT OR REPLACE INTO distill_steps (document_id, stage, slot, attempt, step, text, finish_reason, model, "
                 "template_id, template_version, prompt_tokens, completion_tokens, seconds) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*call_key, index, text, finish, self.large.spec, template.id, template.version,
-                 usage.prompt_tokens, usage.completion_tokens, usage.seconds),
+                (
+                    *call_key,
+                    index,
+                    text,
+                    finish,
+                    self.large.spec,
+                    template.id,
+                    template.version,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.seconds,
+                ),
             )
 
-    def journal_answer(self, document: Document, stage: str, slot: int, attempt: int, raw: str, finish: str | None,
-                       usage: Usage, template: Template, temperature: float | None, result: ParseResult) -> None:
+    def journal_answer(
+        self,
+        document: Document,
+        stage: str,
+        slot: int,
+        attempt: int,
+        raw: str,
+        finish: str | None,
+        usage: Usage,
+        template: Template,
+        temperature: float | None,
+        result: ParseResult,
+    ) -> None:
         stats = self.stats[stage]
         stats.calls += 1
         stats.prompt_tokens += usage.prompt_tokens
@@ -553,19 +641,39 @@ class _Run:
                 "template_id, template_version, temperature, prompt_tokens, completion_tokens, seconds) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    document.id, stage, slot, attempt, raw, finish,
+                    document.id,
+                    stage,
+                    slot,
+                    attempt,
+                    raw,
+                    finish,
                     result.reason if isinstance(result, Rejected) else None,
-                    self.large.spec, template.id, template.version, temperature,
-                    usage.prompt_tokens, usage.completion_tokens, usage.seconds,
+                    self.large.spec,
+                    template.id,
+                    template.version,
+                    temperature,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.seconds,
                 ),
             )
             # The whole answer is in: its steps' journal is no longer needed.
-            db.execute("DELETE FROM distill_steps WHERE document_id = ? AND stage = ? AND slot = ? AND attempt = ?",
-                       (document.id, stage, slot, attempt))
+            db.execute(
+                "DELETE FROM distill_steps WHERE document_id = ? AND stage = ? AND slot = ? AND attempt = ?",
+                (document.id, stage, slot, attempt),
+            )
         self.report(stage)
 
-    def finish(self, document: Document, stage: str, answer: _Answer, template: Template | None, previous: _Row | None,
-               *, candidates: str | None = None) -> None:
+    def finish(
+        self,
+        document: Document,
+        stage: str,
+        answer: _Answer,
+        template: Template | None,
+        previous: _Row | None,
+        *,
+        candidates: str | None = None,
+    ) -> None:
         """Commit a stage's result: ok with its content, or failed with the reason."""
         result = answer.result
         if isinstance(result, Parsed) and document.id in self.cut_notes:
@@ -585,17 +693,26 @@ class _Run:
                 "attempts = excluded.attempts, prompt_tokens = excluded.prompt_tokens, "
                 "completion_tokens = excluded.completion_tokens, notes = excluded.notes, created_at = datetime('now')",
                 (
-                    document.id, stage, "ok" if ok else "failed",
+                    document.id,
+                    stage,
+                    "ok" if ok else "failed",
                     parsed.content if parsed else None,
                     parsed.thinking if parsed else None,
-                    candidates, answer.raw or None,
+                    candidates,
+                    answer.raw or None,
                     reason,
-                    template.id, template.version, self.large.spec, answer.attempts,
-                    answer.prompt_tokens, answer.completion_tokens,
+                    template.id,
+                    template.version,
+                    self.large.spec,
+                    answer.attempts,
+                    answer.prompt_tokens,
+                    answer.completion_tokens,
                     "\n".join(parsed.notes) if parsed and parsed.notes else None,
                 ),
             )
-        self.rows[(document.id, stage)] = _Row("ok" if ok else "failed", parsed.content if parsed else None, answer.attempts, candidates)
+        self.rows[(document.id, stage)] = _Row(
+            "ok" if ok else "failed", parsed.content if parsed else None, answer.attempts, candidates
+        )
         stats = self.stats[stage]
         if ok:
             stats.ok += 1
@@ -673,7 +790,9 @@ async def distill_profile(
     template_id(profile.genre, "intent")  # an unknown genre fails before any work
     documents = store.documents(profile.id, limit=limit)
     if not documents:
-        raise UsageError(f"profile {profile.name!r} has no documents; import some with `pa import PATH --profile {profile.name}`")
+        raise UsageError(
+            f"profile {profile.name!r} has no documents; import some with `pa import PATH --profile {profile.name}`"
+        )
     started = time.perf_counter()
     run = _Run(store, profile, large, config, chosen, concurrency, retry_failed, on_progress)
     run.load(documents)
@@ -733,7 +852,9 @@ def read_distillations(store: Store, profile: Profile, document_id: int | None =
     if document_id is not None:
         document = store.get_document(document_id)
         if document.profile_id != profile.id:
-            raise UsageError(f"document {document_id} belongs to another profile; list {profile.name!r}'s with `pa rules show --profile {profile.name}`")
+            raise UsageError(
+                f"document {document_id} belongs to another profile; list {profile.name!r}'s with `pa rules show --profile {profile.name}`"
+            )
         documents = [document]
     else:
         documents = store.documents(profile.id)

@@ -83,14 +83,18 @@ class _Recorder:
         """Nothing to reach: the calls go to a file for the batch engine."""
         return Probe(reachable=True, model_present=None)
 
-    async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()
-                     ) -> AsyncIterator[Chunk]:
+    async def stream(
+        self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()
+    ) -> AsyncIterator[Chunk]:
         from core.distill_calls import CURRENT_CALL
 
         key = CURRENT_CALL.get()
         if key is None:  # pragma: no cover - core.distill sets it before every call
             raise BackendError("batch export: a distillation call without its journal key")
-        body: dict[str, Any] = {"model": self.model_name, "messages": [{"role": m.role, "content": m.content} for m in messages]}
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+        }
         body.update(options.given())
         call_id = custom_id(self.profile, key)
         self.calls[call_id] = PendingCall(call_id, key, body)
@@ -98,8 +102,16 @@ class _Recorder:
         yield Chunk("")  # pragma: no cover
 
 
-async def pending_calls(store: Store, profile: Profile, config: Config, spec: str, *, stages: Iterable[str] | None = None,
-                        limit: int | None = None, retry_failed: bool = False) -> list[PendingCall]:
+async def pending_calls(
+    store: Store,
+    profile: Profile,
+    config: Config,
+    spec: str,
+    *,
+    stages: Iterable[str] | None = None,
+    limit: int | None = None,
+    retry_failed: bool = False,
+) -> list[PendingCall]:
     """Run distillation as far as the journal allows; the calls it then waits for.
 
     Stages whose answers are all in the journal are committed on the way (this is how an
@@ -111,11 +123,19 @@ async def pending_calls(store: Store, profile: Profile, config: Config, spec: st
     recorder = _Recorder(spec, parse_spec(spec).name, profile.name)
     progress = [0]
     documents = len(store.documents(profile.id, limit=limit))
-    task = asyncio.ensure_future(distill_profile(
-        store, profile, recorder, config, stages=tuple(stages or STAGES), limit=limit,
-        concurrency=max(8, 8 * documents), retry_failed=retry_failed,
-        on_progress=lambda _: progress.__setitem__(0, progress[0] + 1),
-    ))
+    task = asyncio.ensure_future(
+        distill_profile(
+            store,
+            profile,
+            recorder,
+            config,
+            stages=tuple(stages or STAGES),
+            limit=limit,
+            concurrency=max(8, 8 * documents),
+            retry_failed=retry_failed,
+            on_progress=lambda _: progress.__setitem__(0, progress[0] + 1),
+        )
+    )
     quiet, seen = 0, (-1, -1)
     while not task.done() and quiet < QUIET_TICKS:
         await asyncio.sleep(0)
@@ -140,7 +160,9 @@ def export_batch(store: Store, profile: Profile, config: Config, spec: str, file
                 out.write(json.dumps(call.request_line(), ensure_ascii=False) + "\n")
         partial.replace(file)
     except OSError as exc:
-        raise UsageError(f"--batch-export {file}: cannot write ({exc.strerror or exc.__class__.__name__}); check the folder") from None
+        raise UsageError(
+            f"--batch-export {file}: cannot write ({exc.strerror or exc.__class__.__name__}); check the folder"
+        ) from None
     return len(calls)
 
 
@@ -149,7 +171,9 @@ def read_results(file: Path) -> list[dict[str, Any]]:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--batch-import {file}: cannot read ({exc.__class__.__name__}); give the engine's output JSONL") from None
+        raise UsageError(
+            f"--batch-import {file}: cannot read ({exc.__class__.__name__}); give the engine's output JSONL"
+        ) from None
     lines = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -157,7 +181,9 @@ def read_results(file: Path) -> list[dict[str, Any]]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError:
-            raise UsageError(f"--batch-import {file}:{number}: not JSON; give the batch output file (one JSON object per line)") from None
+            raise UsageError(
+                f"--batch-import {file}:{number}: not JSON; give the batch output file (one JSON object per line)"
+            ) from None
         if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
             raise UsageError(f"--batch-import {file}:{number}: no custom_id; is this a batch output file?")
         lines.append(item)
@@ -183,11 +209,18 @@ def _answer_of(item: dict[str, Any]) -> tuple[str, str | None, int, int] | str:
     except (KeyError, IndexError, TypeError):
         return "the response body has no choices[0].message.content"
     usage = body.get("usage") or {}
-    return text, choice.get("finish_reason"), int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    return (
+        text,
+        choice.get("finish_reason"),
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+    )
 
 
 @writes_profile("pa distill --batch-import", lambda args: args["profile"].name)
-def import_batch(store: Store, profile: Profile, config: Config, spec: str, file: Path, **options: Any) -> ImportSummary:
+def import_batch(
+    store: Store, profile: Profile, config: Config, spec: str, file: Path, **options: Any
+) -> ImportSummary:
     """Commit the answers in `file` to the journal, then continue distillation as far as they allow."""
     results = read_results(file)
     summary = ImportSummary()
@@ -216,12 +249,15 @@ def import_batch(store: Store, profile: Profile, config: Config, spec: str, file
 def _journalled_ids(store: Store, profile: Profile, spec: str) -> set[str]:
     rows = store.query(
         "SELECT c.document_id, c.stage, c.slot, c.attempt FROM distill_calls c JOIN documents d ON d.id = c.document_id "
-        "WHERE d.profile_id = ? AND c.model = ?", (profile.id, spec))
+        "WHERE d.profile_id = ? AND c.model = ?",
+        (profile.id, spec),
+    )
     return {f"pa:{profile.name}:{r['document_id']}:{r['stage']}:{r['slot']}:{r['attempt']}" for r in rows}
 
 
-def _journal(store: Store, spec: str, call: PendingCall, raw: str, finish: str | None, prompt_tokens: int,
-             completion_tokens: int) -> None:
+def _journal(
+    store: Store, spec: str, call: PendingCall, raw: str, finish: str | None, prompt_tokens: int, completion_tokens: int
+) -> None:
     """One answer into `distill_calls`, as a live call writes it (the verdict is the stage's parser's)."""
     from core.distill import stage_parser
     from core.tagged import Rejected
@@ -234,7 +270,20 @@ def _journal(store: Store, spec: str, call: PendingCall, raw: str, finish: str |
             "INSERT OR REPLACE INTO distill_calls (document_id, stage, slot, attempt, raw, finish_reason, verdict, model, "
             "template_id, template_version, temperature, prompt_tokens, completion_tokens, seconds) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key.document_id, key.stage, key.slot, key.attempt, raw, finish,
-             result.reason if isinstance(result, Rejected) else None, spec, key.template_id, key.template_version,
-             key.temperature, prompt_tokens, completion_tokens, None),
+            (
+                key.document_id,
+                key.stage,
+                key.slot,
+                key.attempt,
+                raw,
+                finish,
+                result.reason if isinstance(result, Rejected) else None,
+                spec,
+                key.template_id,
+                key.template_version,
+                key.temperature,
+                prompt_tokens,
+                completion_tokens,
+                None,
+            ),
         )

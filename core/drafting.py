@@ -241,18 +241,26 @@ def _template(name: str, form: PromptForm) -> Template:
 
 def zero_shot_messages(request: DraftRequest, genre: str = "email", form: PromptForm = "tagged") -> list[Message]:
     """M_L or M_S alone: the naive draft, the small/large baselines and distillation's zero-shot draft."""
-    return _template("zero_shot", form).render(genre=genre, details=_details(request, form), intent=_intent(request.intent, form))
+    return _template("zero_shot", form).render(
+        genre=genre, details=_details(request, form), intent=_intent(request.intent, form)
+    )
 
 
-def final_messages(request: DraftRequest, rules: str, genre: str = "email", form: PromptForm = "tagged") -> list[Message]:
+def final_messages(
+    request: DraftRequest, rules: str, genre: str = "email", form: PromptForm = "tagged"
+) -> list[Message]:
     """M_L following the agent's rules; the rules go into the one marked rules place of the template."""
     if not rules.strip():
         raise BackendError("the rules are empty; write at least one rule or draft again")
     block = plain_rules(rules) if form == "plain" else fence(rules.strip(), "preference_rules")
-    return _template("final", form).render(genre=genre, details=_details(request, form), intent=_intent(request.intent, form), rules=block)
+    return _template("final", form).render(
+        genre=genre, details=_details(request, form), intent=_intent(request.intent, form), rules=block
+    )
 
 
-def few_shot_messages(request: DraftRequest, examples: list[Example], genre: str = "email", form: PromptForm = "tagged") -> list[Message]:
+def few_shot_messages(
+    request: DraftRequest, examples: list[Example], genre: str = "email", form: PromptForm = "tagged"
+) -> list[Message]:
     """M_L with the person's own (intent, text) pairs, most similar first."""
     if form == "plain":
         blocks = [
@@ -262,7 +270,10 @@ def few_shot_messages(request: DraftRequest, examples: list[Example], genre: str
         examples_text = "\n\n".join(blocks)
     else:
         examples_text = "\n".join(
-            fence(f"What they wanted to say:\n{example.intent.strip()}\n\nWhat they wrote:\n{_cut(example.text.strip(), EXAMPLE_MAX_CHARS)}", "example")
+            fence(
+                f"What they wanted to say:\n{example.intent.strip()}\n\nWhat they wrote:\n{_cut(example.text.strip(), EXAMPLE_MAX_CHARS)}",
+                "example",
+            )
             for example in examples
         )
     return _template("few_shot", form).render(
@@ -273,7 +284,12 @@ def few_shot_messages(request: DraftRequest, examples: list[Example], genre: str
 def agent_request_messages(request: DraftRequest, kind: str = "agent", genre: str = "email") -> list[Message]:
     """The agent's input: exactly what `finetune/dataset.py` trains it on (`core.agents.agent_messages`)."""
     return agent_messages(
-        kind, request.intent, recipient=request.recipient, subject=request.subject, previous=request.previous, genre=genre
+        kind,
+        request.intent,
+        recipient=request.recipient,
+        subject=request.subject,
+        previous=request.previous,
+        genre=genre,
     )
 
 
@@ -341,7 +357,7 @@ def read_agent_answer(raw: str) -> tuple[str | None, str]:
     """
     start = raw.find("<rules>")
     if start != -1:
-        head, body = raw[:start], raw[start + len("<rules>"):]
+        head, body = raw[:start], raw[start + len("<rules>") :]
         end = body.find("</rules>")
         body = body if end == -1 else body[:end]
     elif "</thinking>" in raw:
@@ -380,10 +396,23 @@ async def stream_text(
             usage, finish = chunk.usage, chunk.finish_reason
     text = "".join(parts)
     if usage is None:
-        raise BackendError(f"{backend.spec} ({method}): the {stream} stream ended without its final chunk; the answer may be cut off")
+        raise BackendError(
+            f"{backend.spec} ({method}): the {stream} stream ended without its final chunk; the answer may be cut off"
+        )
     if not text.strip():
-        raise BackendError(f"{backend.spec} ({method}): the model returned an empty {stream} text; try again or check the model")
-    yield DraftEvent(stream, "done", text.strip(), at=clock.now(), method=method, model=backend.spec, usage=usage, finish_reason=finish)
+        raise BackendError(
+            f"{backend.spec} ({method}): the model returned an empty {stream} text; try again or check the model"
+        )
+    yield DraftEvent(
+        stream,
+        "done",
+        text.strip(),
+        at=clock.now(),
+        method=method,
+        model=backend.spec,
+        usage=usage,
+        finish_reason=finish,
+    )
 
 
 RETRY_NOTE = (
@@ -426,7 +455,9 @@ async def stream_written(
     reason = ""
     for attempt in (1, 2):
         done: DraftEvent | None = None
-        async for event in stream_text(backend, conversation, stream=stream, method=method, options=options, clock=clock):
+        async for event in stream_text(
+            backend, conversation, stream=stream, method=method, options=options, clock=clock
+        ):
             if event.kind == "done":
                 done = event
             else:
@@ -438,9 +469,21 @@ async def stream_written(
         result = parse_written(done.text, done.finish_reason, echo=echo)
         if isinstance(result, Parsed):
             notes = result.notes if attempt == 1 else (f"pa asked again: the first answer {reason}", *result.notes)
-            usage = Usage(prompt_tokens, completion_tokens, seconds, done.usage.first_token_seconds, done.usage.estimated)
-            yield DraftEvent(stream, "done", result.content, at=clock.now(), method=method, model=backend.spec, usage=usage,
-                             finish_reason=done.finish_reason, raw=done.text, notes=notes)
+            usage = Usage(
+                prompt_tokens, completion_tokens, seconds, done.usage.first_token_seconds, done.usage.estimated
+            )
+            yield DraftEvent(
+                stream,
+                "done",
+                result.content,
+                at=clock.now(),
+                method=method,
+                model=backend.spec,
+                usage=usage,
+                finish_reason=done.finish_reason,
+                raw=done.text,
+                notes=notes,
+            )
             return
         reason = result.reason
         conversation = [
@@ -463,7 +506,9 @@ async def stream_naive(
     clock: Clock | None = None,
 ) -> AsyncIterator[DraftEvent]:
     """The naive draft: M_L zero-shot (the paper's large baseline), on stream "naive"."""
-    async for event in stream_zero_shot(large, request, stream="naive", method="large", genre=genre, options=options, clock=clock):
+    async for event in stream_zero_shot(
+        large, request, stream="naive", method="large", genre=genre, options=options, clock=clock
+    ):
         yield event
 
 
@@ -480,8 +525,16 @@ async def stream_zero_shot(
     """A model alone from the intent (naive draft, small/large baselines, distillation's draft), validated."""
     form = prompt_form(backend)
     messages = zero_shot_messages(request, genre, form)
-    async for event in stream_written(backend, messages, stream=stream, method=method, genre=genre,
-                                      template=_template("zero_shot", form), options=options, clock=clock):
+    async for event in stream_written(
+        backend,
+        messages,
+        stream=stream,
+        method=method,
+        genre=genre,
+        template=_template("zero_shot", form),
+        options=options,
+        clock=clock,
+    ):
         yield event
 
 
@@ -498,7 +551,9 @@ async def stream_rules(
     """The agent writes rules on stream "rules"; `done` carries the parsed rules (and raw, thinking)."""
     options = _with_stops(options, RULE_STOPS)
     method = method or kind
-    async for event in stream_text(agent, agent_request_messages(request, kind, genre), stream="rules", method=method, options=options, clock=clock):
+    async for event in stream_text(
+        agent, agent_request_messages(request, kind, genre), stream="rules", method=method, options=options, clock=clock
+    ):
         if event.kind != "done":
             yield event
             continue
@@ -509,10 +564,20 @@ async def stream_rules(
                     f"{agent.spec}: the agent's answer was cut off before its rules ({event.usage.completion_tokens if event.usage else '?'} "
                     "tokens); its answer budget comes from train.max_length (3/8 of it): raise that and retrain, or set drafting.rules_max_tokens"
                 )
-            raise BackendError(f"{agent.spec}: the agent wrote no rules; draft again, or retrain it with `pa train --kind {kind}`")
+            raise BackendError(
+                f"{agent.spec}: the agent wrote no rules; draft again, or retrain it with `pa train --kind {kind}`"
+            )
         yield DraftEvent(
-            "rules", "done", rules, at=event.at, method=method, model=event.model, usage=event.usage,
-            finish_reason=event.finish_reason, raw=event.text, thinking=thinking,
+            "rules",
+            "done",
+            rules,
+            at=event.at,
+            method=method,
+            model=event.model,
+            usage=event.usage,
+            finish_reason=event.finish_reason,
+            raw=event.text,
+            thinking=thinking,
         )
 
 
@@ -529,8 +594,16 @@ async def stream_final(
     """M_L writes the text following `rules` (the agent's, or the user's edit), on stream "final", validated."""
     form = prompt_form(large)
     messages = final_messages(request, rules, genre, form)
-    async for event in stream_written(large, messages, stream="final", method=method, genre=genre,
-                                      template=_template("final", form), options=options, clock=clock):
+    async for event in stream_written(
+        large,
+        messages,
+        stream="final",
+        method=method,
+        genre=genre,
+        template=_template("final", form),
+        options=options,
+        clock=clock,
+    ):
         yield event
 
 
@@ -562,11 +635,23 @@ async def stream_checked_final(
     done, usage, notes = first, first.usage, first.notes
     if report.needs_model:
         form = prompt_form(large)
-        messages = [*final_messages(request, rules, genre, form), Message("assistant", first.text), Message("user", report.feedback())]
+        messages = [
+            *final_messages(request, rules, genre, form),
+            Message("assistant", first.text),
+            Message("user", report.feedback()),
+        ]
         second: DraftEvent | None = None
         try:
-            async for event in stream_written(large, messages, stream="final", method=method, genre=genre,
-                                              template=_template("final", form), options=options, clock=clock):
+            async for event in stream_written(
+                large,
+                messages,
+                stream="final",
+                method=method,
+                genre=genre,
+                template=_template("final", form),
+                options=options,
+                clock=clock,
+            ):
                 if event.kind == "done":
                     second = event
                 else:
@@ -582,8 +667,13 @@ async def stream_checked_final(
 def _sum_usage(a: Usage | None, b: Usage | None) -> Usage | None:
     if a is None or b is None:
         return a or b
-    return Usage(prompt_tokens=a.prompt_tokens + b.prompt_tokens, completion_tokens=a.completion_tokens + b.completion_tokens,
-                 seconds=a.seconds + b.seconds, first_token_seconds=a.first_token_seconds, estimated=a.estimated or b.estimated)
+    return Usage(
+        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
+        completion_tokens=a.completion_tokens + b.completion_tokens,
+        seconds=a.seconds + b.seconds,
+        first_token_seconds=a.first_token_seconds,
+        estimated=a.estimated or b.estimated,
+    )
 
 
 # -- the preference-agent pipeline -----------------------------------------------------------
@@ -614,7 +704,9 @@ async def draft(
 
     async def rules_then_final() -> AsyncIterator[DraftEvent]:
         rules: str | None = None
-        async for event in stream_rules(agent, request, kind=agent_kind, genre=genre, options=rules_options, clock=clock, method=method):
+        async for event in stream_rules(
+            agent, request, kind=agent_kind, genre=genre, options=rules_options, clock=clock, method=method
+        ):
             if event.kind == "done":
                 rules = event.text
             yield event
@@ -622,7 +714,9 @@ async def draft(
         final = (
             stream_final(large, request, rules, genre=genre, options=text_options, clock=clock, method=method)
             if checker is None
-            else stream_checked_final(large, request, rules, checker, genre=genre, options=text_options, clock=clock, method=method)
+            else stream_checked_final(
+                large, request, rules, checker, genre=genre, options=text_options, clock=clock, method=method
+            )
         )
         async for event in final:
             yield event
@@ -704,7 +798,9 @@ METHODS: dict[str, Method] = {
     "large": Method("large", "large baseline: M_L zero-shot"),
     "few-shot": Method("few-shot", "few-shot: M_L with the person's nearest examples"),
     "naive-finetune": Method("naive-finetune", "naive fine-tune: M_S trained on intent -> text", "naive"),
-    "no-baseline": Method("no-baseline", "no-baseline agent: rules without a zero-shot draft -> M_L", "no-baseline", True),
+    "no-baseline": Method(
+        "no-baseline", "no-baseline agent: rules without a zero-shot draft -> M_L", "no-baseline", True
+    ),
 }
 BASELINES: tuple[str, ...] = ("small", "large", "few-shot", "naive-finetune", "no-baseline")
 """The paper's Table 2 baselines; `METHODS` adds the preference agent itself."""
@@ -727,7 +823,9 @@ class DraftContext:
         self._style_facts: ProfileFacts | None = None
 
     @classmethod
-    def open(cls, profile: str, *, paths: Paths | None = None, config: Config | None = None, store: Store | None = None) -> DraftContext:
+    def open(
+        cls, profile: str, *, paths: Paths | None = None, config: Config | None = None, store: Store | None = None
+    ) -> DraftContext:
         from core.config import load_config
         from core.paths import resolve_paths
         from core.store import Store as StoreClass
@@ -751,7 +849,9 @@ class DraftContext:
         drafting = self.config.drafting
         from core.context_window import AgentBudget
 
-        return GenerationOptions(temperature=drafting.temperature, max_tokens=AgentBudget.of(self.config).answer, seed=drafting.seed)
+        return GenerationOptions(
+            temperature=drafting.temperature, max_tokens=AgentBudget.of(self.config).answer, seed=drafting.seed
+        )
 
     def large(self) -> Backend:
         """M_L (`models.large`)."""
@@ -866,25 +966,50 @@ async def stream_method(
     if method.name in ("agent", "no-baseline"):
         agent, large = context.agent(method.agent_kind or "agent"), context.large()
         source: AsyncIterator[DraftEvent] = draft(
-            large, agent, request, genre=genre, text_options=text_options, rules_options=context.rules_options,
-            agent_kind=method.agent_kind or "agent", naive=False, clock=clock,
+            large,
+            agent,
+            request,
+            genre=genre,
+            text_options=text_options,
+            rules_options=context.rules_options,
+            agent_kind=method.agent_kind or "agent",
+            naive=False,
+            clock=clock,
             checker=context.final_checker(request) if context.checks_final(method.name) else None,
         )
     elif method.name == "naive-finetune":
         from core.agents import TEMPLATES
 
         agent = context.agent("naive")
-        source = stream_written(agent, agent_request_messages(request, "naive", genre), stream="final", method=name, genre=genre,
-                                template=load_template(TEMPLATES["naive"]), options=text_options, clock=clock)
+        source = stream_written(
+            agent,
+            agent_request_messages(request, "naive", genre),
+            stream="final",
+            method=name,
+            genre=genre,
+            template=load_template(TEMPLATES["naive"]),
+            options=text_options,
+            clock=clock,
+        )
     elif method.name == "few-shot":
         examples = context.retriever().top_k(request.intent, context.config.drafting.few_shot_k)
         large = context.large()
         form = prompt_form(large)
-        source = stream_written(large, few_shot_messages(request, examples, genre, form), stream="final", method=name, genre=genre,
-                                template=_template("few_shot", form), options=text_options, clock=clock)
+        source = stream_written(
+            large,
+            few_shot_messages(request, examples, genre, form),
+            stream="final",
+            method=name,
+            genre=genre,
+            template=_template("few_shot", form),
+            options=text_options,
+            clock=clock,
+        )
     else:
         backend = context.small() if method.name == "small" else context.large()
-        source = stream_zero_shot(backend, request, stream="final", method=name, genre=genre, options=text_options, clock=clock)
+        source = stream_zero_shot(
+            backend, request, stream="final", method=name, genre=genre, options=text_options, clock=clock
+        )
     async for event in source:
         yield event
 

@@ -114,8 +114,17 @@ def _generation_setup(context: DraftContext, method: str) -> str:
 
     writer = context.small() if method == "small" else context.large()
     form = prompt_form(writer)
-    names = {"small": ["zero_shot"], "large": ["zero_shot"], "few-shot": ["few_shot"], "agent": ["final"], "no-baseline": ["final"]}
-    templates = [load_template(f"drafting.{name}_plain" if form == "plain" else f"drafting.{name}") for name in names.get(method, [])]
+    names = {
+        "small": ["zero_shot"],
+        "large": ["zero_shot"],
+        "few-shot": ["few_shot"],
+        "agent": ["final"],
+        "no-baseline": ["final"],
+    }
+    templates = [
+        load_template(f"drafting.{name}_plain" if form == "plain" else f"drafting.{name}")
+        for name in names.get(method, [])
+    ]
     if method in ("agent", "no-baseline", "naive-finetune"):
         templates.append(load_template(TEMPLATES["naive" if method == "naive-finetune" else "agent"]))
     text, rules = context.text_options, context.rules_options
@@ -155,8 +164,14 @@ def _stored_generation(store: Store, profile_id: int, document_id: int, method: 
 
 def _forget(db: sqlite3.Connection, profile_id: int, document_id: int, method: str) -> None:
     """Drop a method's generation for one document and everything computed from it."""
-    db.execute("DELETE FROM eval_generations WHERE profile_id = ? AND document_id = ? AND method = ?", (profile_id, document_id, method))
-    db.execute("DELETE FROM eval_scores WHERE profile_id = ? AND document_id = ? AND method = ?", (profile_id, document_id, method))
+    db.execute(
+        "DELETE FROM eval_generations WHERE profile_id = ? AND document_id = ? AND method = ?",
+        (profile_id, document_id, method),
+    )
+    db.execute(
+        "DELETE FROM eval_scores WHERE profile_id = ? AND document_id = ? AND method = ?",
+        (profile_id, document_id, method),
+    )
     db.execute(
         "DELETE FROM eval_verdicts WHERE profile_id = ? AND document_id = ? AND (method_a = ? OR method_b = ?)",
         (profile_id, document_id, method, method),
@@ -185,8 +200,16 @@ async def ensure_generation(
     for row in _stored_generation(store, profile_id, item.document.id, name):
         if row["model"] == key:
             return Generation(
-                item.document.id, name, row["text"], key, row["prompt_tokens"], row["completion_tokens"],
-                row["seconds"], row["cost_usd"], reused=True, rules=row["rules"],
+                item.document.id,
+                name,
+                row["text"],
+                key,
+                row["prompt_tokens"],
+                row["completion_tokens"],
+                row["seconds"],
+                row["cost_usd"],
+                reused=True,
+                rules=row["rules"],
             )
     result = await generate(method, item.request(), context)
     usages = [u for u in (result.usage, result.rules_usage) if u is not None]
@@ -204,11 +227,30 @@ async def ensure_generation(
             """INSERT INTO eval_generations
                (profile_id, document_id, method, text, model, prompt_tokens, completion_tokens, seconds, cost_usd, rules)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (profile_id, item.document.id, name, result.text, key, prompt_tokens, completion_tokens, result.seconds, cost, result.rules),
+            (
+                profile_id,
+                item.document.id,
+                name,
+                result.text,
+                key,
+                prompt_tokens,
+                completion_tokens,
+                result.seconds,
+                cost,
+                result.rules,
+            ),
         )
     return Generation(
-        item.document.id, name, result.text, key, prompt_tokens, completion_tokens, result.seconds, cost,
-        reused=False, rules=result.rules,
+        item.document.id,
+        name,
+        result.text,
+        key,
+        prompt_tokens,
+        completion_tokens,
+        result.seconds,
+        cost,
+        reused=False,
+        rules=result.rules,
     )
 
 
@@ -262,7 +304,14 @@ async def ensure_verdict(
     if rows:
         row = rows[0]
         return StoredVerdict(
-            first.method, second.method, row["winner"], row["raw"], row["attempts"], row["prompt_tokens"], row["completion_tokens"], True
+            first.method,
+            second.method,
+            row["winner"],
+            row["raw"],
+            row["attempts"],
+            row["prompt_tokens"],
+            row["completion_tokens"],
+            True,
         )
     result = await judge_ordered(
         judge,
@@ -280,11 +329,28 @@ async def ensure_verdict(
             """INSERT OR REPLACE INTO eval_verdicts
                (profile_id, document_id, method_a, method_b, judge, winner, raw, attempts, prompt_tokens, completion_tokens)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (profile_id, document_id, first.method, second.method, judge_key(judge), winner, result.raw, result.attempts,
-             result.prompt_tokens, result.completion_tokens),
+            (
+                profile_id,
+                document_id,
+                first.method,
+                second.method,
+                judge_key(judge),
+                winner,
+                result.raw,
+                result.attempts,
+                result.prompt_tokens,
+                result.completion_tokens,
+            ),
         )
     return StoredVerdict(
-        first.method, second.method, winner, result.raw, result.attempts, result.prompt_tokens, result.completion_tokens, False
+        first.method,
+        second.method,
+        winner,
+        result.raw,
+        result.attempts,
+        result.prompt_tokens,
+        result.completion_tokens,
+        False,
     )
 
 
@@ -314,7 +380,9 @@ def choose_baselines(context: DraftContext, requested: Sequence[str] | None) -> 
     for name in names:
         method_of(name)
         if name == AGENT:
-            raise UsageError("'agent' is the method being evaluated, not a baseline; name baselines like " + ", ".join(BASELINES))
+            raise UsageError(
+                "'agent' is the method being evaluated, not a baseline; name baselines like " + ", ".join(BASELINES)
+            )
     chosen: list[str] = []
     skipped: dict[str, str] = {}
     for name in names:
@@ -390,9 +458,16 @@ async def evaluate_profile(
     on_progress(Progress("eval:score", len(generations), len(generations)))
 
     verdicts: list[tuple[HeldOut, str, StoredVerdict, StoredVerdict]] = []
-    pairs = [(item, b) for item in items for b in chosen if (item.document.id, AGENT) in generations and (item.document.id, b) in generations]
+    pairs = [
+        (item, b)
+        for item in items
+        for b in chosen
+        if (item.document.id, AGENT) in generations and (item.document.id, b) in generations
+    ]
     for index, (item, baseline) in enumerate(pairs):
-        on_progress(Progress("eval:judge", index, len(pairs), message=f"agent vs {baseline}, document {item.document.id}"))
+        on_progress(
+            Progress("eval:judge", index, len(pairs), message=f"agent vs {baseline}, document {item.document.id}")
+        )
         agent_text = generations[(item.document.id, AGENT)]
         other = generations[(item.document.id, baseline)]
         first = await ensure_verdict(store, judge, config, item, profile.genre, agent_text, other)
@@ -406,23 +481,40 @@ async def evaluate_profile(
     on_progress(Progress("eval:judge", len(pairs), len(pairs)))
 
     report = _profile_report(
-        profile, config, context, judge, items, methods, skipped, generations, scores, verdicts, tally,
+        profile,
+        config,
+        context,
+        judge,
+        items,
+        methods,
+        skipped,
+        generations,
+        scores,
+        verdicts,
+        tally,
         {name: METHODS[name].title for name in methods},
     )
     report["style_measures"] = _style_measures(store, profile, items, generations, config)
     return report
 
 
-def _style_measures(store: Store, profile: Profile, items: list[HeldOut], generations: dict[tuple[int, str], Generation],
-                    config: Config) -> dict[str, Any]:
+def _style_measures(
+    store: Store, profile: Profile, items: list[HeldOut], generations: dict[tuple[int, str], Generation], config: Config
+) -> dict[str, Any]:
     """pa's model-free measures (attribution, fact match, length error): core.style.style_eval."""
     from core.style.style_eval import profile_measures
 
     texts: dict[str, dict[int, str]] = {}
     for (document_id, method), generation in generations.items():
         texts.setdefault(method, {})[document_id] = generation.text
-    return profile_measures(store, profile, [item.document for item in items], texts,
-                            seed=config.eval.seed, samples=config.eval.bootstrap_samples)
+    return profile_measures(
+        store,
+        profile,
+        [item.document for item in items],
+        texts,
+        seed=config.eval.seed,
+        samples=config.eval.bootstrap_samples,
+    )
 
 
 def _profile_report(
@@ -467,8 +559,6 @@ def _profile_report(
     }
 
 
-
-
 def _method_rows(
     config: Config,
     methods: list[str],
@@ -485,7 +575,9 @@ def _method_rows(
         similarity = {}
         for metric in METRICS:
             values = [scores[(g.document_id, method)][metric] for g in mine]
-            similarity[metric] = {**bootstrap_mean(values, samples, seed).as_dict(), "n": len(values)} if values else None
+            similarity[metric] = (
+                {**bootstrap_mean(values, samples, seed).as_dict(), "n": len(values)} if values else None
+            )
         costs = [g.cost_usd for g in mine if g.cost_usd is not None]
         method_rows[method] = {
             "title": titles[method],
@@ -513,19 +605,21 @@ def _pairwise_rows(
         outcomes = [combine(AGENT, first.winner, second.winner) for _, b, first, second in verdicts if b == baseline]
         n = len(outcomes)
         counts = {kind: sum(1 for o in outcomes if o.outcome == kind) for kind in ("win", "tie", "loss", "invalid")}
-        pairwise.append({
-            "baseline": baseline,
-            "title": titles[baseline],
-            "n": n,
-            **counts,
-            "flipped": sum(1 for o in outcomes if o.flipped),
-            "win_rate": wilson(counts["win"], n).as_dict(),
-            # Wins over decided pairs (ties and invalid verdicts left out): the paper's way, for comparison.
-            "decisive_win_rate": wilson(counts["win"], counts["win"] + counts["loss"]).as_dict(),
-            "tie_rate": wilson(counts["tie"], n).as_dict(),
-            "loss_rate": wilson(counts["loss"], n).as_dict(),
-            "invalid_rate": wilson(counts["invalid"], n).as_dict(),
-        })
+        pairwise.append(
+            {
+                "baseline": baseline,
+                "title": titles[baseline],
+                "n": n,
+                **counts,
+                "flipped": sum(1 for o in outcomes if o.flipped),
+                "win_rate": wilson(counts["win"], n).as_dict(),
+                # Wins over decided pairs (ties and invalid verdicts left out): the paper's way, for comparison.
+                "decisive_win_rate": wilson(counts["win"], counts["win"] + counts["loss"]).as_dict(),
+                "tie_rate": wilson(counts["tie"], n).as_dict(),
+                "loss_rate": wilson(counts["loss"], n).as_dict(),
+                "invalid_rate": wilson(counts["invalid"], n).as_dict(),
+            }
+        )
 
     return pairwise
 
@@ -546,7 +640,8 @@ def _judge_usage(
         "same_as_large": judge.spec == context.large().spec,
         "note": (
             f"the judge is M_L itself ({judge.spec}): it may prefer texts written like its own; set models.judge to another model"
-            if judge.spec == context.large().spec else f"the judge ({judge.spec}) is not M_L ({context.large().spec})"
+            if judge.spec == context.large().spec
+            else f"the judge ({judge.spec}) is not M_L ({context.large().spec})"
         ),
         "verdicts": len(all_verdicts),
         "calls": calls,
@@ -576,25 +671,31 @@ def _document_details(
     by_pair = {(item.document.id, b): (first, second) for item, b, first, second in verdicts}
     for item in items:
         doc = item.document
-        documents.append({
-            "document_id": doc.id,
-            "subject": doc.subject,
-            "intent": item.intent,
-            "real": doc.text,
-            "generations": {m: generations[(doc.id, m)].text for m in methods if (doc.id, m) in generations},
-            "rules": {m: generations[(doc.id, m)].rules for m in methods if (doc.id, m) in generations and generations[(doc.id, m)].rules},
-            "scores": {m: scores[(doc.id, m)] for m in methods if (doc.id, m) in scores},
-            "verdicts": {
-                b: {
-                    "agent_first": first.winner,
-                    "agent_second": second.winner,
-                    "outcome": combine(AGENT, first.winner, second.winner).outcome,
-                    "raw": [first.raw, second.raw],
-                }
-                for (d, b), (first, second) in by_pair.items()
-                if d == doc.id
-            },
-        })
+        documents.append(
+            {
+                "document_id": doc.id,
+                "subject": doc.subject,
+                "intent": item.intent,
+                "real": doc.text,
+                "generations": {m: generations[(doc.id, m)].text for m in methods if (doc.id, m) in generations},
+                "rules": {
+                    m: generations[(doc.id, m)].rules
+                    for m in methods
+                    if (doc.id, m) in generations and generations[(doc.id, m)].rules
+                },
+                "scores": {m: scores[(doc.id, m)] for m in methods if (doc.id, m) in scores},
+                "verdicts": {
+                    b: {
+                        "agent_first": first.winner,
+                        "agent_second": second.winner,
+                        "outcome": combine(AGENT, first.winner, second.winner).outcome,
+                        "raw": [first.raw, second.raw],
+                    }
+                    for (d, b), (first, second) in by_pair.items()
+                    if d == doc.id
+                },
+            }
+        )
 
     return documents
 
@@ -655,9 +756,15 @@ async def permutation(
         for column, doc_profile in enumerate(profiles):
             stored_as = AGENT if row == column else f"{AGENT}@{agent_profile.name}"
             for item in items[doc_profile.name]:
-                on_progress(Progress("eval:permutation", done, total, message=f"{agent_profile.name} agent on {doc_profile.name}"))
+                on_progress(
+                    Progress(
+                        "eval:permutation", done, total, message=f"{agent_profile.name} agent on {doc_profile.name}"
+                    )
+                )
                 try:
-                    generation = await ensure_generation(store, contexts[agent_profile.name], item, AGENT, stored_as=stored_as)
+                    generation = await ensure_generation(
+                        store, contexts[agent_profile.name], item, AGENT, stored_as=stored_as
+                    )
                 except NotTrainedError:
                     raise
                 except PaError as err:
@@ -665,7 +772,9 @@ async def permutation(
                 else:
                     generated += 0 if generation.reused else 1
                     texts_by_agent.setdefault(agent_profile.name, []).append(generation.text)
-                    cells[row][column].append(ensure_scores(store, similarity, item, stored_as, generation.text)[metric])
+                    cells[row][column].append(
+                        ensure_scores(store, similarity, item, stored_as, generation.text)[metric]
+                    )
                 done += 1
     on_progress(Progress("eval:permutation", done, total, errors=len(failures)))
 

@@ -61,13 +61,24 @@ def save_draft(
     """
     if transcript.text("final") is None and transcript.text("naive") is None:
         raise UsageError("nothing to save: the draft has neither a naive nor a final text (was it cancelled?)")
-    return store.insert_draft({
-        "profile_id": profile_id, "intent": request.intent, "recipient": request.recipient, "subject": request.subject,
-        "previous": request.previous, "naive": transcript.text("naive"),
-        "rules": rules if rules is not None else transcript.text("rules"), "edited_rules": edited_rules,
-        "final": transcript.text("final"), "chosen": chosen, "agent_version": agent_version,
-        "models": json.dumps(transcript.models()), "timings": json.dumps(transcript.timings()), "parent_id": parent_id,
-    })
+    return store.insert_draft(
+        {
+            "profile_id": profile_id,
+            "intent": request.intent,
+            "recipient": request.recipient,
+            "subject": request.subject,
+            "previous": request.previous,
+            "naive": transcript.text("naive"),
+            "rules": rules if rules is not None else transcript.text("rules"),
+            "edited_rules": edited_rules,
+            "final": transcript.text("final"),
+            "chosen": chosen,
+            "agent_version": agent_version,
+            "models": json.dumps(transcript.models()),
+            "timings": json.dumps(transcript.timings()),
+            "parent_id": parent_id,
+        }
+    )
 
 
 def record_choice(store: Store, draft_id: int, chosen: str) -> None:

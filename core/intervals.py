@@ -46,7 +46,9 @@ def wilson(successes: int, total: int, confidence: float = CONFIDENCE) -> Interv
     return Interval(p, low, high)
 
 
-def bootstrap_mean(values: Sequence[float], samples: int = 2000, seed: int = 0, confidence: float = CONFIDENCE) -> Interval:
+def bootstrap_mean(
+    values: Sequence[float], samples: int = 2000, seed: int = 0, confidence: float = CONFIDENCE
+) -> Interval:
     """Percentile bootstrap interval of the mean; one value gives a zero-width interval."""
     if not values:
         raise ValueError("bootstrap_mean: no values")

@@ -15,8 +15,12 @@ from core.store import Profile, Store
 from finetune.runs import latest_run
 from finetune.transcript import TrainingTranscript, read_transcript
 
-DISTILL_STAGES = (("intent", "intents", ("train", "test")), ("draft", "drafts", ("train",)),
-                  ("rules", "rules", ("train",)), ("nobaseline_rules", "no-baseline rules", ("train",)))
+DISTILL_STAGES = (
+    ("intent", "intents", ("train", "test")),
+    ("draft", "drafts", ("train",)),
+    ("rules", "rules", ("train",)),
+    ("nobaseline_rules", "no-baseline rules", ("train",)),
+)
 """(stage in the store, label in `Progress.stage`, document splits it covers)."""
 STAGE_TITLES = {"intent": "intents", "draft": "drafts", "rules": "rules", "nobaseline_rules": "no-baseline"}
 TRAIN_KIND = "agent"
@@ -79,7 +83,9 @@ def stage_counts(store: Store, profile: Profile) -> tuple[int, list[StageCount]]
     splits = store.count_documents(profile.id)
     counts = store.stage_counts(profile.id)
     stages = [
-        StageCount(label, counts.get((stage, "ok"), 0), counts.get((stage, "failed"), 0), sum(splits[s] for s in covered))
+        StageCount(
+            label, counts.get((stage, "ok"), 0), counts.get((stage, "failed"), 0), sum(splits[s] for s in covered)
+        )
         for stage, label, covered in DISTILL_STAGES
     ]
     return splits["train"] + splits["test"], stages

@@ -93,7 +93,23 @@ _HEADER = re.compile(r"(?im)^\s*(?:from|to|cc|bcc|reply-to)\s*:\s*(.+)$")
 _DISPLAY_NAME = re.compile(r"\"?([A-Z][\w'.-]+(?: [A-Z][\w'.-]+){0,3})\"?[ \t]*<[^<>@\s]+@")
 _PLACEHOLDER = re.compile(r"\[(EMAIL|PHONE|URL|NAME)_(\d+)\]")
 _PARTIAL = re.compile(r"\[[A-Z_0-9]{0,12}$")
-_NOT_NAMES = {"The", "Team", "Dear", "And", "For", "From", "Group", "Office", "Support", "Info", "Sales", "Admin", "Mrs", "Inc", "Ltd"}
+_NOT_NAMES = {
+    "The",
+    "Team",
+    "Dear",
+    "And",
+    "For",
+    "From",
+    "Group",
+    "Office",
+    "Support",
+    "Info",
+    "Sales",
+    "Admin",
+    "Mrs",
+    "Inc",
+    "Ltd",
+}
 
 
 class Redactor:
@@ -162,7 +178,9 @@ class RedactingBackend:
     def __repr__(self) -> str:
         return f"RedactingBackend({self.inner!r})"
 
-    async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
+    async def stream(
+        self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()
+    ) -> AsyncIterator[Chunk]:
         sent = [Message(m.role, self.redactor.redact(m.content)) for m in messages]
         held = ""
         async for chunk in self.inner.stream(sent, options):

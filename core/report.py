@@ -63,7 +63,9 @@ def _read_json(file: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PaError(f"{file}: unreadable report ({exc.__class__.__name__}); run the evaluation again to rewrite it") from None
+        raise PaError(
+            f"{file}: unreadable report ({exc.__class__.__name__}); run the evaluation again to rewrite it"
+        ) from None
 
 
 _write_text = write_text_atomic
@@ -112,9 +114,18 @@ class MethodRow:
 
 def pairwise_rows(report: dict[str, Any]) -> list[PairwiseRow]:
     return [
-        PairwiseRow(row["baseline"], row.get("n", 0), row.get("win", 0), row.get("tie", 0), row.get("loss", 0),
-                    row.get("invalid", 0), row.get("flipped", 0), row.get("win_rate"), row.get("loss_rate"),
-                    row.get("decisive_win_rate"))
+        PairwiseRow(
+            row["baseline"],
+            row.get("n", 0),
+            row.get("win", 0),
+            row.get("tie", 0),
+            row.get("loss", 0),
+            row.get("invalid", 0),
+            row.get("flipped", 0),
+            row.get("win_rate"),
+            row.get("loss_rate"),
+            row.get("decisive_win_rate"),
+        )
         for row in report.get("pairwise", [])
     ]
 
@@ -123,11 +134,21 @@ def method_rows(report: dict[str, Any]) -> list[MethodRow]:
     rows = []
     for name, row in report.get("methods", {}).items():
         similarity, tokens = row.get("similarity") or {}, row.get("tokens") or {}
-        rows.append(MethodRow(
-            name, row.get("title", name), row.get("documents", 0), similarity.get("bertscore_f1"), similarity.get("cosine"),
-            similarity.get("length_ratio"), tokens.get("prompt", 0), tokens.get("completion", 0), row.get("seconds_mean"),
-            row.get("cost_usd"), list(row.get("failed") or []),
-        ))
+        rows.append(
+            MethodRow(
+                name,
+                row.get("title", name),
+                row.get("documents", 0),
+                similarity.get("bertscore_f1"),
+                similarity.get("cosine"),
+                similarity.get("length_ratio"),
+                tokens.get("prompt", 0),
+                tokens.get("completion", 0),
+                row.get("seconds_mean"),
+                row.get("cost_usd"),
+                list(row.get("failed") or []),
+            )
+        )
     return rows
 
 
@@ -251,10 +272,14 @@ def _examples(report: dict[str, Any], count: int = EXAMPLES_SHOWN) -> list[str]:
                 lines += ["", f"`{method}` rules (written by its agent):", "", _quote(rules)]
             lines += ["", f"`{method}`{score}:", "", _quote(text)]
         if doc["verdicts"]:
-            lines += ["", "Judge: " + "; ".join(
-                f"vs {b}: {v['outcome']} (agent as A: picked {v['agent_first'] or 'nothing parseable'}; agent as B: picked {v['agent_second'] or 'nothing parseable'})"
-                for b, v in doc["verdicts"].items()
-            )]
+            lines += [
+                "",
+                "Judge: "
+                + "; ".join(
+                    f"vs {b}: {v['outcome']} (agent as A: picked {v['agent_first'] or 'nothing parseable'}; agent as B: picked {v['agent_second'] or 'nothing parseable'})"
+                    for b, v in doc["verdicts"].items()
+                ),
+            ]
     return lines
 
 
@@ -291,8 +316,10 @@ def plot_win_rates(report: dict[str, Any], file: Path) -> None:
     rows = report["pairwise"]
     figure, axes = plt.subplots(figsize=(max(5.5, 1.8 * len(rows) + 2), 3.8), dpi=100)
     kinds = [
-        ("win_rate", "agent wins", "#2a9d8f"), ("tie_rate", "tie", "#b0b0b0"),
-        ("loss_rate", "agent loses", "#e76f51"), ("invalid_rate", "invalid (judge never parsed)", "#5c677d"),
+        ("win_rate", "agent wins", "#2a9d8f"),
+        ("tie_rate", "tie", "#b0b0b0"),
+        ("loss_rate", "agent loses", "#e76f51"),
+        ("invalid_rate", "invalid (judge never parsed)", "#5c677d"),
     ]
     width = 0.2
     for offset, (key, label, colour) in enumerate(kinds):
@@ -306,7 +333,9 @@ def plot_win_rates(report: dict[str, Any], file: Path) -> None:
     axes.set_xticks(range(len(rows)), [f"{row['baseline']}\n(n={row['n']})" for row in rows], fontsize=8)
     axes.set_ylim(0, 1)
     axes.set_ylabel("share of documents")
-    axes.set_title(f"{report['profile']}: agent vs baselines (judge {report['models']['judge']}), 95% Wilson", fontsize=9)
+    axes.set_title(
+        f"{report['profile']}: agent vs baselines (judge {report['models']['judge']}), 95% Wilson", fontsize=9
+    )
     axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, frameon=False)
     figure.tight_layout()
     file.parent.mkdir(parents=True, exist_ok=True)
@@ -431,9 +460,16 @@ def plot_permutation(report: dict[str, Any], file: Path) -> None:
         for i in range(size):
             for j in range(size):
                 if not np.isnan(matrix[i, j]):
-                    axes.text(j, i, f"{matrix[i, j]:.3f}", ha="center", va="center", fontsize=7,
-                              color="white" if matrix[i, j] < np.nanmean(matrix) else "black",
-                              fontweight="bold" if i == j else "normal")
+                    axes.text(
+                        j,
+                        i,
+                        f"{matrix[i, j]:.3f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if matrix[i, j] < np.nanmean(matrix) else "black",
+                        fontweight="bold" if i == j else "normal",
+                    )
         axes.set_xticks(range(size), names, rotation=45, ha="right", fontsize=7)
         axes.set_yticks(range(size), names, fontsize=7)
         axes.set_xlabel("held-out documents of", fontsize=8)

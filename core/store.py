@@ -289,7 +289,9 @@ class Store:
 
         made_private = make_private(path.parent)
         try:
-            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=cls.busy_timeout_s)
+            connection = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=cls.busy_timeout_s
+            )
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
@@ -424,7 +426,9 @@ class Store:
         return _document(rows[0])
 
     def count_documents(self, profile_id: int) -> dict[str, int]:
-        rows = self.query("SELECT split, COUNT(*) AS n FROM documents WHERE profile_id = ? GROUP BY split", (profile_id,))
+        rows = self.query(
+            "SELECT split, COUNT(*) AS n FROM documents WHERE profile_id = ? GROUP BY split", (profile_id,)
+        )
         counts = {"train": 0, "test": 0}
         counts.update({row["split"]: row["n"] for row in rows})
         return counts
@@ -433,8 +437,10 @@ class Store:
         """Word count of each document, read in pages so a large profile is never loaded whole."""
         last_id = 0
         while True:
-            rows = self.query("SELECT id, text FROM documents WHERE profile_id = ? AND id > ? ORDER BY id LIMIT ?",
-                              (profile_id, last_id, page))
+            rows = self.query(
+                "SELECT id, text FROM documents WHERE profile_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (profile_id, last_id, page),
+            )
             if not rows:
                 return
             yield from (len(row["text"].split()) for row in rows)
@@ -447,8 +453,12 @@ class Store:
             "MIN(date) AS first, MAX(date) AS last FROM documents WHERE profile_id = ?",
             (profile_id,),
         )[0]
-        return {"with_previous_context": row["prev"] or 0, "with_signoff": row["signoff"] or 0,
-                "first_date": row["first"], "last_date": row["last"]}
+        return {
+            "with_previous_context": row["prev"] or 0,
+            "with_signoff": row["signoff"] or 0,
+            "first_date": row["first"],
+            "last_date": row["last"],
+        }
 
     def import_log(self, profile_id: int) -> list[dict[str, object]]:
         """Every import into the profile, oldest first (`dropped`: reason -> count)."""
@@ -486,7 +496,9 @@ class Store:
             params = (profile_id, split, limit)
         return [IntentPair(row["document_id"], row["intent"], row["text"]) for row in self.query(sql, params)]
 
-    def training_rows(self, profile_id: int, target_stage: str | None, other_stage: str | None = None) -> list[dict[str, object]]:
+    def training_rows(
+        self, profile_id: int, target_stage: str | None, other_stage: str | None = None
+    ) -> list[dict[str, object]]:
         """Each document with its ok intent, its ok `target_stage` result (None: the text is the
         target) and, as `other_rules`, its ok `other_stage` result."""
         rows = self.query(
@@ -551,13 +563,21 @@ def store_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
             "wait for other pa commands to finish (or close what holds it) and try again"
         )
     if "readonly" in reason or "read-only" in reason:
-        return StoreError(f"{path} is read-only ({reason}); pa must write to it and its folder: check their permissions")
+        return StoreError(
+            f"{path} is read-only ({reason}); pa must write to it and its folder: check their permissions"
+        )
     if "unable to open" in reason:
-        return StoreError(f"{path}: cannot open the store ({reason}); check that its folder exists and you may write to it")
+        return StoreError(
+            f"{path}: cannot open the store ({reason}); check that its folder exists and you may write to it"
+        )
     if "disk" in reason and "full" in reason:
-        return StoreError(f"{path}: the disk is full; free some space and run the command again (nothing stored was lost)")
+        return StoreError(
+            f"{path}: the disk is full; free some space and run the command again (nothing stored was lost)"
+        )
     if isinstance(exc, sqlite3.OperationalError):
-        return StoreError(f"{path}: the store failed ({reason}); run the command again, and if it persists move the file aside")
+        return StoreError(
+            f"{path}: the store failed ({reason}); run the command again, and if it persists move the file aside"
+        )
     return StoreError(f"{path}: not a pa store ({reason}); move it aside or set PA_HOME elsewhere")
 
 

@@ -102,7 +102,12 @@ def _spans(text: str, names: tuple[str, ...]) -> list[_Span]:
     # Record, for each block, the blocks of other tags inside it, so they can be cut out.
     for outer in spans:
         for inner in spans:
-            if inner is not outer and inner.name != outer.name and outer.start <= inner.start and inner.end <= outer.end:
+            if (
+                inner is not outer
+                and inner.name != outer.name
+                and outer.start <= inner.start
+                and inner.end <= outer.end
+            ):
                 outer.inner.append((inner.start, inner.end))
     return spans
 
@@ -174,7 +179,11 @@ def untagged_bullets(text: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> TagB
     answer. Only bullet lines count, so chatter around them is not taken for content.
     """
     outside = _outside_tags(text, known)
-    lines = [line.strip() for line in outside.splitlines() if _BULLET.match(line) and not _PLACEHOLDER.match(line.strip().lstrip("-*•0123456789.) ").strip())]
+    lines = [
+        line.strip()
+        for line in outside.splitlines()
+        if _BULLET.match(line) and not _PLACEHOLDER.match(line.strip().lstrip("-*•0123456789.) ").strip())
+    ]
     return TagBlock("\n".join(lines), opened=False, closed=False) if lines else None
 
 
@@ -199,7 +208,9 @@ _PLACEHOLDER = re.compile(r"^(?:\(\s*[^()]{0,40}\)|\[\s*[^\[\]]{0,40}\]|\.{2,}|�
 
 def bullets(text: str) -> list[str]:
     """The bullet points in `text` (-, *, •, 1., 1) …), without their markers or placeholders."""
-    points = [_NESTED_NUMBER.sub("", match.group(1)).strip() for line in text.splitlines() if (match := _BULLET.match(line))]
+    points = [
+        _NESTED_NUMBER.sub("", match.group(1)).strip() for line in text.splitlines() if (match := _BULLET.match(line))
+    ]
     return [point for point in points if not _PLACEHOLDER.match(point)]
 
 
@@ -239,7 +250,9 @@ def copies_source(answer: str, source: str | None) -> bool:
 
 
 # In notes written as plain lines: an echoed header ("Subject: …") or a lone "Hi Matt," is style, not content.
-_HEADER_OR_SALUTATION = re.compile(r"^\s*(?:(?:from|to|cc|subject|date)\s*:.*|(?:\w+\s+){0,3}\w+[,!]|[^\w]*)\s*$", re.IGNORECASE)
+_HEADER_OR_SALUTATION = re.compile(
+    r"^\s*(?:(?:from|to|cc|subject|date)\s*:.*|(?:\w+\s+){0,3}\w+[,!]|[^\w]*)\s*$", re.IGNORECASE
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _PROMPT_FENCES = re.compile(r"<\s*/?\s*(?:metadata|email|post|review|previous_message)\s*>", re.IGNORECASE)
 PROMPT_BLOCKS = ("metadata", "previous_message")
@@ -269,7 +282,9 @@ def parse_intent(raw: str, finish_reason: str | None = "stop", *, source: str | 
             return Rejected("no <intent> block, and the answer declines the task")
         block, notes = plain, ("no <intent> tags and no bullets: each sentence of the answer was taken as a point",)
     if block is None and _echoes_prompt(raw, PROMPT_BLOCKS + TEXT_TAGS):
-        return Rejected("the answer only repeats the prompt's <metadata>/<email> blocks; write short notes of what the text says")
+        return Rejected(
+            "the answer only repeats the prompt's <metadata>/<email> blocks; write short notes of what the text says"
+        )
     if block is None:
         return _missing("intent", raw)
     if problem := _cut_off(block, finish_reason, "intent"):
@@ -295,7 +310,9 @@ def parse_intent(raw: str, finish_reason: str | None = "stop", *, source: str | 
         return Rejected(f"the intent has {len(points)} bullet points; keep it to the content, at most {MAX_BULLETS}")
     longest = max(points, key=lambda point: len(point.split()))
     if len(longest.split()) > MAX_BULLET_WORDS:
-        return Rejected(f"a bullet point has {len(longest.split())} words; bullets must be short (at most {MAX_BULLET_WORDS})")
+        return Rejected(
+            f"a bullet point has {len(longest.split())} words; bullets must be short (at most {MAX_BULLET_WORDS})"
+        )
     if not block.opened and _echoes_prompt(raw, PROMPT_BLOCKS + TEXT_TAGS):
         notes = (*notes, _ECHO_NOTE)
     scratchpad = extract_tag(raw, "scratchpad")
@@ -315,7 +332,10 @@ _CHATTER = re.compile(
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
-_REFUSAL = re.compile(r"^\s*(?:i'?m\s+sorry|i\s+am\s+sorry|sorry,|i\s+(?:can(?:no|')t|cannot|am\s+unable|won'?t)|as\s+an\s+ai)\b", re.IGNORECASE)
+_REFUSAL = re.compile(
+    r"^\s*(?:i'?m\s+sorry|i\s+am\s+sorry|sorry,|i\s+(?:can(?:no|')t|cannot|am\s+unable|won'?t)|as\s+an\s+ai)\b",
+    re.IGNORECASE,
+)
 _TEMPLATE_DEBRIS = re.compile(r"<\|[^|<>]{1,30}\|>(?:assistant|user|system)?")
 
 
@@ -341,7 +361,11 @@ def untagged_prose(text: str, *, known: tuple[str, ...] = ANSWER_TAGS) -> str | 
     plain = untagged_text(text, known=known)
     if plain is None:
         return None
-    lines = [line for line in plain.text.splitlines() if line.strip() and not _BULLET.match(line) and not _CHATTER.match(line)]
+    lines = [
+        line
+        for line in plain.text.splitlines()
+        if line.strip() and not _BULLET.match(line) and not _CHATTER.match(line)
+    ]
     prose = "\n".join(lines).strip()
     return prose if len(re.findall(r"[A-Za-z]{2,}", prose)) >= 5 else None
 
@@ -356,7 +380,9 @@ def parse_draft(raw: str, finish_reason: str | None = "stop") -> ParseResult:
     wrapped = next((found for tag in TEXT_TAGS if (found := find_tag(raw, tag, known=outside))), None)
     block = find_tag(raw, "draft") or wrapped or untagged_text(raw, known=outside)
     if block is None and _echoes_prompt(raw, PROMPT_BLOCKS):
-        return Rejected("the answer only repeats the prompt's <metadata>/<previous_message> blocks; write the text itself")
+        return Rejected(
+            "the answer only repeats the prompt's <metadata>/<previous_message> blocks; write the text itself"
+        )
     if block is None:
         return _missing("draft", raw, bullets_allowed=False)
     if problem := _cut_off(block, finish_reason, "draft"):
@@ -364,7 +390,9 @@ def parse_draft(raw: str, finish_reason: str | None = "stop") -> ParseResult:
     if not (block.opened or block.closed) and _REFUSAL.match(block.text):
         return Rejected("no <draft> block, and the answer declines the task")
     if _PROMPT_FENCES.search(block.text):
-        return Rejected("the answer repeats the prompt's <metadata>/<previous_message> blocks instead of writing the text")
+        return Rejected(
+            "the answer repeats the prompt's <metadata>/<previous_message> blocks instead of writing the text"
+        )
     if not re.search(r"\w", block.text) or is_placeholder(block.text):
         return Rejected("the <draft> block has no words of its own")
     notes: tuple[str, ...] = ()
@@ -452,8 +480,10 @@ class TextLength:
     def note(self, replaced: list[str] | None = None) -> str:
         counted = f"{self.words} words, {self.sentences} sentence(s), {self.paragraphs} paragraph(s)"
         if replaced:
-            return (f"pa counted the length from the real text ({counted}) and stated it as the length rule, "
-                    f"replacing the model's length claim(s): {'; '.join(repr(rule) for rule in replaced)}")
+            return (
+                f"pa counted the length from the real text ({counted}) and stated it as the length rule, "
+                f"replacing the model's length claim(s): {'; '.join(repr(rule) for rule in replaced)}"
+            )
         return f"pa counted the length from the real text ({counted}) and stated it as the length rule (the model's rules gave none)."
 
 
@@ -496,8 +526,9 @@ def compared_text_reference(rules: str) -> str | None:
     return " ".join(match.group(0).split()) if match else None
 
 
-def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinking: bool = True,
-                length: TextLength | None = None) -> ParseResult:
+def parse_rules(
+    raw: str, finish_reason: str | None = "stop", *, require_thinking: bool = True, length: TextLength | None = None
+) -> ParseResult:
     """Preference rules: the differences inside <thinking>, then standalone rules inside <rules>.
 
     Rejected when the rules are missing, cut off, or every rule mentions the texts they were
@@ -516,7 +547,9 @@ def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinkin
         if not block.opened or not bullets("\n".join(finished)):
             return problem
         block = replace(block, text="\n".join(finished))
-        notes.append(f"the answer was cut off at max_tokens; pa kept its {len(bullets(block.text))} finished rule(s) and dropped the unfinished last line")
+        notes.append(
+            f"the answer was cut off at max_tokens; pa kept its {len(bullets(block.text))} finished rule(s) and dropped the unfinished last line"
+        )
     lines = [line.strip() for line in block.text.splitlines() if line.strip() and not is_placeholder(line)]
     if not any(re.search(r"[A-Za-z]{2,}", line) for line in lines):
         return Rejected("the <rules> block has no rules in words")
@@ -530,10 +563,14 @@ def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinkin
     standalone = [rule for rule in rules if not compared_text_reference(rule)]
     if not standalone or not any(re.search(r"[A-Za-z]{2,}", rule) for rule in standalone):
         reference = compared_text_reference(block.text) or "the texts compared"
-        return Rejected(f"the rules refer to {reference!r}; each rule must stand alone, without mentioning the texts compared")
+        return Rejected(
+            f"the rules refer to {reference!r}; each rule must stand alone, without mentioning the texts compared"
+        )
     if len(standalone) < len(rules):
         dropped = [compared_text_reference(rule) for rule in rules if compared_text_reference(rule)]
-        notes.append(f"pa dropped {len(dropped)} rule(s) that mentioned the texts compared ({', '.join(repr(d) for d in dropped)})")
+        notes.append(
+            f"pa dropped {len(dropped)} rule(s) that mentioned the texts compared ({', '.join(repr(d) for d in dropped)})"
+        )
     text = "\n".join(standalone)
     if length is not None:
         # The length is counted by pa, always: the model's own length claims are replaced by it.
@@ -550,11 +587,21 @@ def parse_rules(raw: str, finish_reason: str | None = "stop", *, require_thinkin
 # -- written texts (drafts, finals, baselines): the model's text, never the prompt -----------
 
 PROMPT_TAGS = (
-    "details", "intent", "preference_rules", "example", "metadata", "previous_message", "previous",
-    "rules", "thinking", "scratchpad",
+    "details",
+    "intent",
+    "preference_rules",
+    "example",
+    "metadata",
+    "previous_message",
+    "previous",
+    "rules",
+    "thinking",
+    "scratchpad",
 )
 """Blocks of drafting and distillation prompts (and agent answers) that are never part of a written text."""
-_RULES_SECTION = re.compile(r"=+\s*preference rules\b.*?(?:=+\s*end preference rules\s*=+|\Z)", re.IGNORECASE | re.DOTALL)
+_RULES_SECTION = re.compile(
+    r"=+\s*preference rules\b.*?(?:=+\s*end preference rules\s*=+|\Z)", re.IGNORECASE | re.DOTALL
+)
 _LINE_MARK = re.compile(r"^[\s\-*•>#\d.)]*")
 _ECHO_MIN_WORDS = 4
 """A line of the answer equal to a prompt line of at least this many words is an echo; shorter
@@ -603,7 +650,9 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     text = _TEMPLATE_DEBRIS.sub("", raw)
     known = PROMPT_TAGS + ("draft",) + TEXT_TAGS
     notes: list[str] = []
-    wrapped = next((block for tag in ("draft", *TEXT_TAGS) if (block := find_tag(text, tag, known=known)) and block.opened), None)
+    wrapped = next(
+        (block for tag in ("draft", *TEXT_TAGS) if (block := find_tag(text, tag, known=known)) and block.opened), None
+    )
     if wrapped is not None:
         body = wrapped.text
     else:
@@ -617,7 +666,9 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     if echo is not None:
         kept = [line for line in lines if not echo.repeats(line)]
         if sum(1 for line in kept if line.strip()) < sum(1 for line in lines if line.strip()):
-            notes.append(f"pa cut {sum(1 for line in lines if line.strip()) - sum(1 for line in kept if line.strip())} line(s) that repeat the prompt")
+            notes.append(
+                f"pa cut {sum(1 for line in lines if line.strip()) - sum(1 for line in kept if line.strip())} line(s) that repeat the prompt"
+            )
         lines = kept
     lines = _clean("\n".join(lines)).splitlines()
     while lines and (not lines[0].strip() or _CHATTER.match(lines[0])):

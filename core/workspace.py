@@ -105,8 +105,14 @@ class CompareRow:
         if self.error is not None:
             return {"method": self.method, "title": self.title, "available": True, "error": self.error}
         return {
-            "method": self.method, "title": self.title, "available": True, "text": self.text, "rules": self.rules,
-            "model": self.model, "seconds": self.seconds, "first_token_seconds": self.first_token_seconds,
+            "method": self.method,
+            "title": self.title,
+            "available": True,
+            "text": self.text,
+            "rules": self.rules,
+            "model": self.model,
+            "seconds": self.seconds,
+            "first_token_seconds": self.first_token_seconds,
             "completion_tokens": self.completion_tokens,
             "checks": self.checks,  # pa's checked final (agent only)
         }
@@ -158,12 +164,18 @@ class Workspace:
                 report = self.latest_report(profile.name)
             except PaError:
                 report = {"generated_at": "unreadable"}
-            states.append(ProfileState(
-                name=profile.name, sender=profile.sender, documents=splits["train"] + splits["test"],
-                held_out=splits["test"], distilled=counts.get(("rules", "ok"), 0), failed=counts.get(("rules", "failed"), 0),
-                agent=agent.label if agent else None,
-                last_eval=str(report.get("generated_at", "?"))[:10] if report else None,
-            ))
+            states.append(
+                ProfileState(
+                    name=profile.name,
+                    sender=profile.sender,
+                    documents=splits["train"] + splits["test"],
+                    held_out=splits["test"],
+                    distilled=counts.get(("rules", "ok"), 0),
+                    failed=counts.get(("rules", "failed"), 0),
+                    agent=agent.label if agent else None,
+                    last_eval=str(report.get("generated_at", "?"))[:10] if report else None,
+                )
+            )
         return states
 
     def pipeline_state(self, profile: str) -> PipelineState:
@@ -194,8 +206,12 @@ class Workspace:
         counts = self.store.count_documents(owner.id)
         words = sorted(self.store.document_words(owner.id))
         return {
-            "profile": owner.name, "genre": owner.genre, "sender": owner.sender,
-            "documents": counts["train"] + counts["test"], "train": counts["train"], "test": counts["test"],
+            "profile": owner.name,
+            "genre": owner.genre,
+            "sender": owner.sender,
+            "documents": counts["train"] + counts["test"],
+            "train": counts["train"],
+            "test": counts["test"],
             "median_words": words[len(words) // 2] if words else 0,
             "mean_words": round(sum(words) / len(words), 1) if words else 0,
             **self.store.document_facts(owner.id),
@@ -217,7 +233,9 @@ class Workspace:
         owner = self.profile(profile)
         document = self.store.get_document(document_id)
         if document.profile_id != owner.id:
-            raise UsageError(f"document {document_id} is not in profile {profile!r}; list them with `pa corpus list --profile {profile}`")
+            raise UsageError(
+                f"document {document_id} is not in profile {profile!r}; list them with `pa corpus list --profile {profile}`"
+            )
         return document
 
     def writer(self, profile: str, command: str) -> AbstractContextManager[Writer]:
@@ -286,12 +304,15 @@ class Workspace:
         report, outcomes = preview_import(self.store, path, options, limit)
         items = [
             PreviewItem(o.source, False, o.reason + (f" ({o.detail})" if o.detail else ""), "")
-            if isinstance(o, Dropped) else PreviewItem(o.source, True, o.subject or "", o.text)
+            if isinstance(o, Dropped)
+            else PreviewItem(o.source, True, o.subject or "", o.text)
             for o in outcomes
         ]
         return ImportPreview(report, items)
 
-    def import_corpus(self, path: Path, options: ImportOptions, on_progress: ProgressCallback | None = None) -> ImportReport:
+    def import_corpus(
+        self, path: Path, options: ImportOptions, on_progress: ProgressCallback | None = None
+    ) -> ImportReport:
         """Import `path` as `options` say (blocking: a thread worker in the TUI)."""
         from core.corpus import import_corpus
 
@@ -318,8 +339,14 @@ class Workspace:
         options: dict[str, Any] = {"limit": limit, "concurrency": concurrency, "retry_failed": retry_failed}
         if stages is not None:
             options["stages"] = stages
-        return await distill_profile(self.store, self.profile(profile), large or self.open_backend(), self.config,
-                                     on_progress=on_progress or ignore_progress, **options)
+        return await distill_profile(
+            self.store,
+            self.profile(profile),
+            large or self.open_backend(),
+            self.config,
+            on_progress=on_progress or ignore_progress,
+            **options,
+        )
 
     def distillations(self, profile: str, document_id: int | None = None) -> list[DocumentDistillation]:
         from core.distill import read_distillations
@@ -332,12 +359,20 @@ class Workspace:
 
         owner = self.profile(profile)
         check_profile_rules(self.store, owner)
-        return {item.document.id: rule_verdicts(self.store, item.document.id) for item in items if "rules" in item.stages}
+        return {
+            item.document.id: rule_verdicts(self.store, item.document.id) for item in items if "rules" in item.stages
+        }
 
     # -- train -------------------------------------------------------------------------------------
 
     def start_training(
-        self, profile: str, kind: str = "agent", *, resume: bool = False, quant: str = "auto", epochs: int | None = None,
+        self,
+        profile: str,
+        kind: str = "agent",
+        *,
+        resume: bool = False,
+        quant: str = "auto",
+        epochs: int | None = None,
     ) -> tuple[Run, Any]:
         """Start training in its own process: a new run, or (resume) the last unfinished one.
 
@@ -353,8 +388,9 @@ class Workspace:
             run = prepare_run(self.paths, self.store, self.config, profile, kind, quant=quant, epochs=epochs)
         return run, start_training(run, resume=resume)
 
-    def follow_training(self, run: Run, process: Any, transcript: TrainingTranscript | None = None,
-                        poll_seconds: float = 0.3) -> Iterator[TrainingEvent]:
+    def follow_training(
+        self, run: Run, process: Any, transcript: TrainingTranscript | None = None, poll_seconds: float = 0.3
+    ) -> Iterator[TrainingEvent]:
         """The run's typed events as they arrive until `process` exits, each folded into `transcript`."""
         from finetune.runs import watch
         from finetune.transcript import parse_event
@@ -415,9 +451,18 @@ class Workspace:
 
             large = await asyncio.to_thread(context.large)
             agent = await asyncio.to_thread(context.agent, "agent")
-            checker = await asyncio.to_thread(context.final_checker, request)  # pa's checked final (drafting.check_final)
-            source = draft(large, agent, request, genre=context.genre, text_options=context.text_options,
-                           rules_options=context.rules_options, checker=checker)
+            checker = await asyncio.to_thread(
+                context.final_checker, request
+            )  # pa's checked final (drafting.check_final)
+            source = draft(
+                large,
+                agent,
+                request,
+                genre=context.genre,
+                text_options=context.text_options,
+                rules_options=context.rules_options,
+                checker=checker,
+            )
             try:
                 async for event in source:
                     yield event
@@ -441,13 +486,30 @@ class Workspace:
         finally:
             await source.aclose()
 
-    def save_draft(self, profile: str, request: DraftRequest, transcript: DraftTranscript, *, agent: str | None = None,
-                   rules: str | None = None, edited_rules: str | None = None, parent_id: int | None = None) -> int:
+    def save_draft(
+        self,
+        profile: str,
+        request: DraftRequest,
+        transcript: DraftTranscript,
+        *,
+        agent: str | None = None,
+        rules: str | None = None,
+        edited_rules: str | None = None,
+        parent_id: int | None = None,
+    ) -> int:
         """Record one draft (or a rewrite from edited rules, with its parent) in the history; returns its id."""
         from core.history import save_draft
 
-        return save_draft(self.store, self.profile(profile).id, request, transcript, agent_version=agent, rules=rules,
-                          edited_rules=edited_rules, parent_id=parent_id)
+        return save_draft(
+            self.store,
+            self.profile(profile).id,
+            request,
+            transcript,
+            agent_version=agent,
+            rules=rules,
+            edited_rules=edited_rules,
+            parent_id=parent_id,
+        )
 
     def keep(self, draft_id: int, chosen: str) -> None:
         """Remember which text the writer kept: naive, final, or their own edit."""
@@ -477,7 +539,9 @@ class Workspace:
         owner = self.profile(profile)
         entry = get_draft(self.store, draft_id)
         if entry.profile_id != owner.id:
-            raise UsageError(f"draft #{draft_id} belongs to another profile; list this one's with `pa history --profile {profile}`")
+            raise UsageError(
+                f"draft #{draft_id} belongs to another profile; list this one's with `pa history --profile {profile}`"
+            )
         return entry
 
     # -- compare -----------------------------------------------------------------------------------
@@ -491,8 +555,13 @@ class Workspace:
 
         return stream_method(method, request, self.draft_context(profile))
 
-    async def compare(self, profile: str, request: DraftRequest, methods: Sequence[str] | None = None,
-                      on_method: Callable[[str], None] | None = None) -> list[CompareRow]:
+    async def compare(
+        self,
+        profile: str,
+        request: DraftRequest,
+        methods: Sequence[str] | None = None,
+        on_method: Callable[[str], None] | None = None,
+    ) -> list[CompareRow]:
         """Every chosen method for one intent, one after another (so each timing is its own)."""
         from core.drafting import METHODS, generate, method_of
 
@@ -517,38 +586,75 @@ class Workspace:
             except BackendError as err:  # one method failing must not hide the others' results
                 rows.append(CompareRow(name, title, True, error=str(err)))
                 continue
-            rows.append(CompareRow(
-                name, title, True, text=result.text, rules=result.rules, model=result.model, seconds=round(result.seconds, 3),
-                first_token_seconds=None if result.first_token_seconds is None else round(result.first_token_seconds, 3),
-                completion_tokens=result.usage.completion_tokens if result.usage else None,
-                checks=result.checks.as_dict() if result.checks else None,
-            ))
+            rows.append(
+                CompareRow(
+                    name,
+                    title,
+                    True,
+                    text=result.text,
+                    rules=result.rules,
+                    model=result.model,
+                    seconds=round(result.seconds, 3),
+                    first_token_seconds=None
+                    if result.first_token_seconds is None
+                    else round(result.first_token_seconds, 3),
+                    completion_tokens=result.usage.completion_tokens if result.usage else None,
+                    checks=result.checks.as_dict() if result.checks else None,
+                )
+            )
         return rows
 
     # -- evaluate ----------------------------------------------------------------------------------
 
-    async def evaluate(self, profile: str, *, judge: str | None = None, baselines: Sequence[str] | None = None,
-                       limit: int | None = None, out: Path | None = None,
-                       on_progress: ProgressCallback | None = None) -> tuple[dict[str, Any], list[Path]]:
+    async def evaluate(
+        self,
+        profile: str,
+        *,
+        judge: str | None = None,
+        baselines: Sequence[str] | None = None,
+        limit: int | None = None,
+        out: Path | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> tuple[dict[str, Any], list[Path]]:
         """Generate, score and judge the agent and the baselines on held-out texts; writes the report files."""
         from core.evaluate import evaluate_profile
         from core.report import write_eval_report
 
         judge_backend = self.open_backend(judge or self.config.judge_spec)
-        report = await evaluate_profile(self.store, self.paths, self.config, profile, judge=judge_backend,
-                                        baselines=list(baselines) if baselines else None, limit=limit,
-                                        on_progress=on_progress or ignore_progress)
+        report = await evaluate_profile(
+            self.store,
+            self.paths,
+            self.config,
+            profile,
+            judge=judge_backend,
+            baselines=list(baselines) if baselines else None,
+            limit=limit,
+            on_progress=on_progress or ignore_progress,
+        )
         return report, write_eval_report(report, out or self.paths.reports_dir(profile))
 
-    async def permutation(self, profiles: Sequence[str], *, limit: int | None = None, metric: str = "bertscore_f1",
-                          out: Path | None = None,
-                          on_progress: ProgressCallback | None = None) -> tuple[dict[str, Any], list[Path]]:
+    async def permutation(
+        self,
+        profiles: Sequence[str],
+        *,
+        limit: int | None = None,
+        metric: str = "bertscore_f1",
+        out: Path | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> tuple[dict[str, Any], list[Path]]:
         """Each profile's agent on every profile's held-out intents, scored against the real texts."""
         from core.evaluate import permutation
         from core.report import permutation_dir, write_permutation_report
 
-        report = await permutation(self.store, self.paths, self.config, list(profiles), limit=limit, metric=metric,
-                                   on_progress=on_progress or ignore_progress)
+        report = await permutation(
+            self.store,
+            self.paths,
+            self.config,
+            list(profiles),
+            limit=limit,
+            metric=metric,
+            on_progress=on_progress or ignore_progress,
+        )
         return report, write_permutation_report(report, out or permutation_dir(self.paths))
 
     def latest_report(self, profile: str) -> dict[str, Any] | None:
@@ -556,4 +662,3 @@ class Workspace:
         from core.report import latest_eval_report
 
         return latest_eval_report(self.paths, profile)
-

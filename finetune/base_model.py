@@ -55,7 +55,7 @@ def gguf_spec_path(spec: str) -> Path | None:
     """The GGUF file a base-model spec names, or None when it names something else."""
     if spec == "embedded":
         return embedded_gguf_path()
-    text = spec[len("gguf:"):] if spec.startswith("gguf:") else spec
+    text = spec[len("gguf:") :] if spec.startswith("gguf:") else spec
     if spec.startswith("gguf:") or text.lower().endswith(".gguf"):
         path = Path(text).expanduser()
         if not path.is_file():
@@ -68,8 +68,9 @@ def resolve_base_model(spec: str, paths: Paths) -> BaseModel:
     """Turn `[train] base_model` into something `from_pretrained` loads, converting a GGUF once."""
     gguf = gguf_spec_path(spec)
     if gguf is None and (spec.startswith("ollama:") or _looks_like_ollama_name(spec)):
-        gguf = ollama_gguf_path(spec[len("ollama:"):] if spec.startswith("ollama:") else spec,
-                                required=spec.startswith("ollama:"))
+        gguf = ollama_gguf_path(
+            spec[len("ollama:") :] if spec.startswith("ollama:") else spec, required=spec.startswith("ollama:")
+        )
     if gguf is not None:
         digest = file_sha256(gguf)
         folder = paths.models_cache_dir / f"{_slug(gguf.stem)}-{digest[:12]}-fp32"
@@ -100,8 +101,10 @@ def check_convertible(folder: Path, spec: str) -> None:
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     architectures = config.get("architectures") or []
     if not architectures:
-        raise UsageError(f"train.base_model: {folder / 'config.json'} names no `architectures`; "
-                         "pa cannot tell whether llama.cpp can convert it")
+        raise UsageError(
+            f"train.base_model: {folder / 'config.json'} names no `architectures`; "
+            "pa cannot tell whether llama.cpp can convert it"
+        )
     supported = supported_architectures()
     if not any(name in supported for name in architectures):
         version = converters_version().get("llama_cpp_python", "?")
@@ -142,8 +145,10 @@ def ollama_gguf_path(name: str, *, required: bool = True) -> Path | None:
     manifest = root / "manifests" / host / namespace / model / tag
     if not manifest.is_file():
         if required:
-            raise UsageError(f"train.base_model: Ollama model {name} is not on this disk (no {manifest}); "
-                             "`ollama pull` it, or set OLLAMA_MODELS to where Ollama keeps its models")
+            raise UsageError(
+                f"train.base_model: Ollama model {name} is not on this disk (no {manifest}); "
+                "`ollama pull` it, or set OLLAMA_MODELS to where Ollama keeps its models"
+            )
         return None
     try:
         layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers", [])
@@ -154,8 +159,9 @@ def ollama_gguf_path(name: str, *, required: bool = True) -> Path | None:
         raise UsageError(f"train.base_model: Ollama manifest {manifest} has no model layer ({OLLAMA_MODEL_LAYER})")
     blob = root / "blobs" / digests[0].replace(":", "-")
     if not blob.is_file():
-        raise UsageError(f"train.base_model: the GGUF blob of Ollama model {name} is missing ({blob}); "
-                         "re-pull it with `ollama pull`")
+        raise UsageError(
+            f"train.base_model: the GGUF blob of Ollama model {name} is missing ({blob}); re-pull it with `ollama pull`"
+        )
     with blob.open("rb") as handle:
         if handle.read(4) != b"GGUF":
             raise UsageError(f"train.base_model: Ollama model {name}'s model layer {blob} is not a GGUF file")
@@ -183,9 +189,15 @@ def base_gguf_for_adapters(base: BaseModel, paths: Paths):
     if base.gguf is not None:
         return base.gguf, None
     folder = local_folder(base)
-    key = base.sha256 or hashlib.sha256(json.dumps(
-        [str(folder.resolve())] + [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(folder.iterdir())
-                                   if p.is_file()]).encode()).hexdigest()
+    key = (
+        base.sha256
+        or hashlib.sha256(
+            json.dumps(
+                [str(folder.resolve())]
+                + [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(folder.iterdir()) if p.is_file()]
+            ).encode()
+        ).hexdigest()
+    )
     target = paths.models_cache_dir / f"{_slug(folder.name)}-{key[:12]}-f16.gguf"
     if target.is_file():
         return target, None

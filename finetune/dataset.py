@@ -114,8 +114,9 @@ class Dataset:
         return cls(meta["kind"], parts["train"], parts["eval"], DatasetReport(**meta["report"]), meta["rules_only"])
 
 
-def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool = False, seed: int = 0,
-                     verified: bool = True) -> Dataset:
+def collect_examples(
+    store: Store, profile: str, kind: str, *, rules_only: bool = False, seed: int = 0, verified: bool = True
+) -> Dataset:
     """All usable examples of a profile for `kind`, split train/eval; raises when there are none.
 
     `verified`: the agent kind learns the rules that held against the person's measured facts
@@ -146,15 +147,22 @@ def collect_examples(store: Store, profile: str, kind: str, *, rules_only: bool 
             report.missing_target += 1
             continue
         by_split[row["split"]].append(
-            Example(row["id"], row["split"], row["intent"].strip(), row["recipients"], row["subject"],
-                    row["previous_context"], target, record.genre)
+            Example(
+                row["id"],
+                row["split"],
+                row["intent"].strip(),
+                row["recipients"],
+                row["subject"],
+                row["previous_context"],
+                target,
+                record.genre,
+            )
         )
     train, held_out = by_split["train"], by_split["test"]
     if not train:
         what = "intents" if stage is None else f"intents and {stage.replace('_', ' ')}"
         raise PaError(
-            f"profile {profile!r} has no training documents with {what} yet; "
-            f"run `pa distill --profile {profile}` first"
+            f"profile {profile!r} has no training documents with {what} yet; run `pa distill --profile {profile}` first"
         )
     if not held_out:
         report.eval_source = "none"
@@ -215,7 +223,11 @@ def prompt_ids(tokenizer, kind: str, example: Example, previous: str | None) -> 
     rendered = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
     ids: list[int] = []
     for segment in split_rendered(rendered, markers, contents):
-        ids += text_ids(tokenizer, segment.text) if segment.is_data else tokenizer(segment.text, add_special_tokens=False).input_ids
+        ids += (
+            text_ids(tokenizer, segment.text)
+            if segment.is_data
+            else tokenizer(segment.text, add_special_tokens=False).input_ids
+        )
     return ids
 
 
@@ -226,8 +238,12 @@ def text_ids(tokenizer, text: str) -> list[int]:
 
 def _messages(kind: str, example: Example, previous: str | None):
     return agent_messages(
-        kind, example.intent, recipient=example.recipient, subject=example.subject,
-        previous=previous, genre=example.genre,
+        kind,
+        example.intent,
+        recipient=example.recipient,
+        subject=example.subject,
+        previous=previous,
+        genre=example.genre,
     )
 
 
@@ -262,8 +278,9 @@ def fit_answer(tokenizer, target: str, answer_tokens: int | None) -> tuple[str, 
     return format_rules_target(rules), True
 
 
-def encode_example(tokenizer, kind: str, example: Example, max_length: int, report: DatasetReport,
-                   answer_tokens: int | None = None) -> Encoded | None:
+def encode_example(
+    tokenizer, kind: str, example: Example, max_length: int, report: DatasetReport, answer_tokens: int | None = None
+) -> Encoded | None:
     """Prompt and target ids with the truncation policy applied; None when dropped (counted).
 
     With `answer_tokens` (rule agents), the target is first fitted to that budget (`fit_answer`).
@@ -292,8 +309,14 @@ def encode_example(tokenizer, kind: str, example: Example, max_length: int, repo
     return Encoded(prompt + target_ids, [-100] * len(prompt) + target_ids)
 
 
-def encode_examples(tokenizer, kind: str, examples: list[Example], max_length: int, report: DatasetReport,
-                    answer_tokens: int | None = None) -> list[Encoded]:
+def encode_examples(
+    tokenizer,
+    kind: str,
+    examples: list[Example],
+    max_length: int,
+    report: DatasetReport,
+    answer_tokens: int | None = None,
+) -> list[Encoded]:
     report.max_length = max_length
     report.answer_tokens = answer_tokens
     encoded = (encode_example(tokenizer, kind, e, max_length, report, answer_tokens) for e in examples)

@@ -64,8 +64,12 @@ def save_merged_folder(model, base_folder: Path, folder: Path) -> Path:
     """
     model.save_pretrained(folder, safe_serialization=True)
     for item in base_folder.iterdir():
-        if item.is_file() and not item.name.endswith(WEIGHT_SUFFIXES) and not (folder / item.name).exists() \
-                and not item.name.endswith(".index.json"):
+        if (
+            item.is_file()
+            and not item.name.endswith(WEIGHT_SUFFIXES)
+            and not (folder / item.name).exists()
+            and not item.name.endswith(".index.json")
+        ):
             shutil.copy2(item, folder / item.name)
     return folder
 
@@ -186,7 +190,9 @@ def export_agent(
     partial.mkdir(parents=True)
 
     float_type = "f32" if quant == "f32" else "f16" if quant == "f16" else float_type
-    converted = convert_agent(paths, base, adapter, partial, kind, float_type=float_type, model=model, on_stage=on_stage)
+    converted = convert_agent(
+        paths, base, adapter, partial, kind, float_type=float_type, model=model, on_stage=on_stage
+    )
     del model
     float_file = converted.float_gguf
     if quant in FLOAT_TYPES:
@@ -214,8 +220,12 @@ def export_agent(
         "lora_base_gguf": str(converted.lora_base_gguf),
         "converter": _converter_record(),
         "prompt_template": template_version(kind),
-        "base_model": {"spec": base.spec, "folder": base.folder, "gguf": str(base.gguf) if base.gguf else None,
-                       "sha256": base.sha256},
+        "base_model": {
+            "spec": base.spec,
+            "folder": base.folder,
+            "gguf": str(base.gguf) if base.gguf else None,
+            "sha256": base.sha256,
+        },
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "export_seconds": round(time.monotonic() - started, 1),
         "export_stage_seconds": converted.seconds,

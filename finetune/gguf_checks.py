@@ -22,8 +22,13 @@ from core.errors import PaError
 
 IDENTITY_KEYS = (
     "general.name",  # llama.cpp applies per-family token attributes by name (e.g. Phi-3's rstrip)
-    "tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.merges",
-    "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
+    "tokenizer.ggml.model",
+    "tokenizer.ggml.pre",
+    "tokenizer.ggml.tokens",
+    "tokenizer.ggml.merges",
+    "tokenizer.ggml.bos_token_id",
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.eot_token_id",
     "tokenizer.chat_template",
 )
 
@@ -75,14 +80,18 @@ def check_agent_gguf(agent_gguf: Path, base_folder: Path, base_gguf: Path | None
     if not template:
         raise PaError(f"{base_folder}: the base has no chat template; an agent needs its base's chat template")
     if written["tokenizer.chat_template"] != _string_digest(template):
-        raise PaError(f"{agent_gguf.name}: the converter wrote a chat template that differs from the base's "
-                      f"({base_folder}); the agent would format chats unlike its base")
+        raise PaError(
+            f"{agent_gguf.name}: the converter wrote a chat template that differs from the base's "
+            f"({base_folder}); the agent would format chats unlike its base"
+        )
     if base_gguf is not None:
         original = gguf_field_digests(base_gguf, IDENTITY_KEYS)
         changed = [key for key in IDENTITY_KEYS if original[key] != written[key]]
         if changed:
-            raise PaError(f"{agent_gguf.name}: tokenizer metadata differs from the base GGUF {base_gguf.name} "
-                          f"in {', '.join(changed)}")
+            raise PaError(
+                f"{agent_gguf.name}: tokenizer metadata differs from the base GGUF {base_gguf.name} "
+                f"in {', '.join(changed)}"
+            )
 
     chat = [{"role": m.role, "content": m.content} for m in agent_messages("agent", "- check the export", subject="x")]
     text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
@@ -97,8 +106,12 @@ def check_agent_gguf(agent_gguf: Path, base_folder: Path, base_gguf: Path | None
         vocab_model.close()
     if got != expected:
         at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
-        raise PaError(f"{agent_gguf.name}: llama.cpp tokenizes the agent prompt differently from the base tokenizer "
-                      f"(first difference at token {at} of {len(expected)}); the agent would see other tokens")
+        raise PaError(
+            f"{agent_gguf.name}: llama.cpp tokenizes the agent prompt differently from the base tokenizer "
+            f"(first difference at token {at} of {len(expected)}); the agent would see other tokens"
+        )
     if not stops:
-        raise PaError(f"{agent_gguf.name}: the end-of-turn token {tokenizer.convert_ids_to_tokens(stop)!r} "
-                      "is not an end-of-generation token for llama.cpp; the agent would not stop by itself")
+        raise PaError(
+            f"{agent_gguf.name}: the end-of-turn token {tokenizer.convert_ids_to_tokens(stop)!r} "
+            "is not an end-of-generation token for llama.cpp; the agent would not stop by itself"
+        )

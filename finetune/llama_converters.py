@@ -71,10 +71,16 @@ def describe_converters() -> tuple[bool, str]:
 def _architectures(folder: Path) -> frozenset[str]:
     tree = ast.parse((folder / "conversion" / "__init__.py").read_text(encoding="utf-8"))
     for node in ast.walk(tree):
-        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        )
         if isinstance(target, ast.Name) and target.id == "TEXT_MODEL_MAP" and isinstance(node.value, ast.Dict):
             return frozenset(k.value for k in node.value.keys if isinstance(k, ast.Constant))
-    raise PaError(f"{folder / 'conversion' / '__init__.py'}: no TEXT_MODEL_MAP; the converters are not a version pa knows")
+    raise PaError(
+        f"{folder / 'conversion' / '__init__.py'}: no TEXT_MODEL_MAP; the converters are not a version pa knows"
+    )
 
 
 def supported_architectures() -> frozenset[str]:
@@ -105,7 +111,8 @@ def hf_to_gguf(model_folder: Path, output: Path, outtype: str = "f16", model_nam
 def lora_to_gguf(adapter_folder: Path, base_folder: Path, output: Path, outtype: str = "f32") -> Conversion:
     """A PEFT LoRA adapter -> a llama.cpp adapter GGUF (applied on the base GGUF at load time)."""
     return Conversion(
-        LORA_SCRIPT, [str(adapter_folder), "--base", str(base_folder), "--outfile", str(output), "--outtype", outtype],
+        LORA_SCRIPT,
+        [str(adapter_folder), "--base", str(base_folder), "--outfile", str(output), "--outtype", outtype],
         output,
     )
 
@@ -127,7 +134,10 @@ def run_conversions(conversions: list[Conversion], log_file: Path) -> None:
     with log_file.open("w", encoding="utf-8") as log:
         done = subprocess.run(
             [sys.executable, "-m", "finetune.llama_converters", str(jobs)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, check=False,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            check=False,
         )
     jobs.unlink(missing_ok=True)
     missing = [c.output.name for c in conversions if not c.output.is_file()]
@@ -136,8 +146,10 @@ def run_conversions(conversions: list[Conversion], log_file: Path) -> None:
 
 
 def _reason(log_file: Path) -> str:
-    lines = [line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    marked = [line[len(ERROR_MARK):] for line in lines if line.startswith(ERROR_MARK)]
+    lines = [
+        line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
+    ]
+    marked = [line[len(ERROR_MARK) :] for line in lines if line.startswith(ERROR_MARK)]
     if marked:
         return marked[-1]
     return lines[-1] if lines else "no output"

@@ -171,7 +171,9 @@ def prepare_run(
     if quant not in QUANTS:
         raise UsageError(f"--quant {quant!r} is not one of {', '.join(QUANTS)}")
     train = config.train.model_copy(update={"epochs": epochs}) if epochs else config.train
-    dataset = collect_examples(store, profile, kind, rules_only=train.rules_only, seed=train.seed, verified=train.verify_rules)
+    dataset = collect_examples(
+        store, profile, kind, rules_only=train.rules_only, seed=train.seed, verified=train.verify_rules
+    )
     folder = paths.runs_dir(profile) / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     suffix = 1
     while folder.exists():

@@ -47,7 +47,7 @@ def training_loss(model: Any, batch: dict[str, Any]) -> Any:
     picked, wanted = hidden[:, :-1][keep], targets[keep]
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, count, HEAD_CHUNK):
-        rows, labels = picked[start:start + HEAD_CHUNK], wanted[start:start + HEAD_CHUNK]
+        rows, labels = picked[start : start + HEAD_CHUNK], wanted[start : start + HEAD_CHUNK]
         if torch.is_grad_enabled() and rows.requires_grad:
             total = total + checkpoint(_summed_cross_entropy, head, rows, labels, use_reentrant=False)
         else:

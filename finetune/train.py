@@ -97,8 +97,8 @@ def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> li
     window = batch_size * MEGABATCH
     batches: list[list[int]] = []
     for start in range(0, len(order), window):
-        chunk = sorted(order[start:start + window], key=lambda i: lengths[i], reverse=True)
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+        chunk = sorted(order[start : start + window], key=lambda i: lengths[i], reverse=True)
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches
 
@@ -107,7 +107,7 @@ def shuffled_batches(count: int, batch_size: int, seed: int) -> list[list[int]]:
     """Plain shuffled batches (the padding-to-max baseline of benchmarks/train_throughput.py)."""
     order = list(range(count))
     random.Random(seed).shuffle(order)
-    return [order[i:i + batch_size] for i in range(0, count, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, count, batch_size)]
 
 
 def collate(examples: list[Encoded], pad_id: int, pad_to: int | None = None):
@@ -150,7 +150,9 @@ def load_base_for_training(folder: str, device: str):
     from transformers import BitsAndBytesConfig
 
     quantization = BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=torch.bfloat16,
         bnb_4bit_use_double_quant=True,
     )
     model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=quantization, device_map={"": 0})
@@ -165,8 +167,12 @@ def add_lora(model, hp: TrainConfig):
     if missing:
         raise PaError(f"train.target_modules: {missing} are not modules of the base model; fix them in config.toml")
     config = LoraConfig(
-        r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=hp.lora_dropout,
-        target_modules=list(hp.target_modules), task_type="CAUSAL_LM", bias="none",
+        r=hp.lora_r,
+        lora_alpha=hp.lora_alpha,
+        lora_dropout=hp.lora_dropout,
+        target_modules=list(hp.target_modules),
+        task_type="CAUSAL_LM",
+        bias="none",
     )
     return get_peft_model(model, config)
 
@@ -182,7 +188,7 @@ def evaluate_loss(model, examples: list[Encoded], batch_size: int, pad_id: int, 
     order = sorted(range(len(examples)), key=lambda i: examples[i].length)
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
-            batch = collate([examples[i] for i in order[start:start + batch_size]], pad_id)
+            batch = collate([examples[i] for i in order[start : start + batch_size]], pad_id)
             batch = {k: v.to(device) for k, v in batch.items()}
             count = int((batch["labels"][:, 1:] != -100).sum())
             total += float(training_loss(model, batch)) * count
@@ -222,8 +228,12 @@ def save_checkpoint(run: Run, model, optimizer, scheduler, position: dict[str, A
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial / "adapter")
     torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-         "torch_rng": torch.get_rng_state(), "position": position},
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "position": position,
+        },
         partial / "state.pt",
     )
     final = run.folder / CHECKPOINT
@@ -292,7 +302,14 @@ class TrainingLoop:
         self.hp = TrainConfig(**self.spec["train"])
         self.kind = self.spec["kind"]
         self.threads = self.spec.get("threads") or os.cpu_count() or 1
-        self.position: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "eval_losses": [], "train_seconds": 0.0, "tokens": 0}
+        self.position: dict[str, Any] = {
+            "epoch": 0,
+            "batch": 0,
+            "step": 0,
+            "eval_losses": [],
+            "train_seconds": 0.0,
+            "tokens": 0,
+        }
         self.loss_value: float | None = None
         self.eval_loss: float | None = None
         self.session_steps = 0
@@ -319,7 +336,9 @@ class TrainingLoop:
         self.train_set = encode_examples(tokenizer, self.kind, dataset.train, hp.max_length, report, answer_tokens)
         self.eval_set = encode_examples(tokenizer, self.kind, dataset.eval, hp.max_length, report, answer_tokens)
         if not self.train_set:
-            raise PaError(f"every training example is longer than train.max_length={hp.max_length}; raise it in config.toml")
+            raise PaError(
+                f"every training example is longer than train.max_length={hp.max_length}; raise it in config.toml"
+            )
 
         self.device = pick_device()
         self.model = add_lora(load_base_for_training(self.base.folder, self.device), hp)
@@ -335,12 +354,21 @@ class TrainingLoop:
         if self.resume:
             self.position = load_checkpoint(self.run_folder, self.model, self.optimizer, self.scheduler)
         self.eval_loss = self.position["eval_losses"][-1] if self.position["eval_losses"] else None
-        self.log.emit(Started(
-            total=self.total, step=self.position["step"], epochs=hp.epochs, device=self.device,
-            mode="qlora-4bit" if self.device == "cuda" else "lora-fp32", threads=self.threads,
-            train_examples=len(self.train_set), eval_examples=len(self.eval_set), resumed=self.resume,
-            trainable_parameters=sum(p.numel() for p in self.trainable), dataset=asdict(report),
-        ))
+        self.log.emit(
+            Started(
+                total=self.total,
+                step=self.position["step"],
+                epochs=hp.epochs,
+                device=self.device,
+                mode="qlora-4bit" if self.device == "cuda" else "lora-fp32",
+                threads=self.threads,
+                train_examples=len(self.train_set),
+                eval_examples=len(self.eval_set),
+                resumed=self.resume,
+                trainable_parameters=sum(p.numel() for p in self.trainable),
+                dataset=asdict(report),
+            )
+        )
 
     def run(self, *, export: bool = True):
         """Every epoch from the saved position; returns the agent, or None when stopped or not exported."""
@@ -376,18 +404,28 @@ class TrainingLoop:
         self.optimizer.zero_grad(set_to_none=True)
         loss_value = self.loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
-            raise PaError(f"training diverged (loss {loss_value}) at step {position['step'] + 1}; lower train.learning_rate")
+            raise PaError(
+                f"training diverged (loss {loss_value}) at step {position['step'] + 1}; lower train.learning_rate"
+            )
         position.update(epoch=epoch, batch=batch_index + 1, step=position["step"] + 1)
         position["train_seconds"] += time.monotonic() - step_start
         position["tokens"] += tokens
         self.session_steps += 1
         elapsed = time.monotonic() - self.session_start
         eta = elapsed / self.session_steps * (total - position["step"])
-        self.log.emit(Stepped(
-            step=position["step"], total=total, epoch=epoch + 1, loss=round(loss_value, 4),
-            eval_loss=self.eval_loss, lr=self.scheduler.get_last_lr()[0],
-            tokens_per_s=self.tokens_per_s, elapsed=round(position["train_seconds"], 1), eta=round(eta, 1),
-        ))
+        self.log.emit(
+            Stepped(
+                step=position["step"],
+                total=total,
+                epoch=epoch + 1,
+                loss=round(loss_value, 4),
+                eval_loss=self.eval_loss,
+                lr=self.scheduler.get_last_lr()[0],
+                tokens_per_s=self.tokens_per_s,
+                elapsed=round(position["train_seconds"], 1),
+                eta=round(eta, 1),
+            )
+        )
         return loss_value
 
     @property
@@ -399,8 +437,15 @@ class TrainingLoop:
         self.eval_loss = evaluate_loss(self.model, self.eval_set, self.hp.batch_size, self.pad_id, self.device)
         self.position["eval_losses"].append(self.eval_loss)
         self.position.update(epoch=epoch + 1, batch=0)
-        self.log.emit(Evaluated(epoch=epoch + 1, step=self.position["step"], total=self.total,
-                                eval_loss=self.eval_loss, loss=self.loss_value))
+        self.log.emit(
+            Evaluated(
+                epoch=epoch + 1,
+                step=self.position["step"],
+                total=self.total,
+                eval_loss=self.eval_loss,
+                loss=self.loss_value,
+            )
+        )
 
     def checkpoint(self, *, announce: bool = False) -> None:
         save_checkpoint(self.run_folder, self.model, self.optimizer, self.scheduler, self.position)
@@ -413,7 +458,9 @@ class TrainingLoop:
         self.checkpoint()
         step, total = self.position["step"], self.total
         set_status(self.run_folder, "interrupted")
-        self.log.emit(Interrupted(step=step, total=total, message=f"stopped at step {step}/{total}; continue with --resume"))
+        self.log.emit(
+            Interrupted(step=step, total=total, message=f"stopped at step {step}/{total}; continue with --resume")
+        )
         return None
 
     def finish(self, *, export: bool = True):
@@ -438,18 +485,34 @@ class TrainingLoop:
 
         spec = self.spec
         agent = export_agent(
-            self.paths, spec["profile"], self.kind, self.base, run.folder / "adapter",
-            quant=spec.get("quant", "auto"), threads=self.threads,
-            keep_float=bool(spec.get("keep_float", False)), float_type=spec.get("float_type", "f16"),
+            self.paths,
+            spec["profile"],
+            self.kind,
+            self.base,
+            run.folder / "adapter",
+            quant=spec.get("quant", "auto"),
+            threads=self.threads,
+            keep_float=bool(spec.get("keep_float", False)),
+            float_type=spec.get("float_type", "f16"),
             manifest={
-                "data_hash": spec["data_hash"], "hyperparameters": self.hp.model_dump(), "training": summary,
-                "dataset": asdict(self.report), "run": str(run.folder),
+                "data_hash": spec["data_hash"],
+                "hyperparameters": self.hp.model_dump(),
+                "training": summary,
+                "dataset": asdict(self.report),
+                "run": str(run.folder),
             },
             on_stage=lambda stage, message: self.log.emit(Exporting(stage=stage, message=message)),
         )
         set_status(run, "done")
-        self.log.emit(Finished(agent=str(agent.folder), version=agent.version, gguf=str(agent.gguf), quant=agent.quant,
-                               size=agent.gguf.stat().st_size))
+        self.log.emit(
+            Finished(
+                agent=str(agent.folder),
+                version=agent.version,
+                gguf=str(agent.gguf),
+                quant=agent.quant,
+                size=agent.gguf.stat().st_size,
+            )
+        )
         return agent
 
 
@@ -473,8 +536,9 @@ def train_run(
     """
     with hold_run(run):
         set_status(run, "running")
-        loop = TrainingLoop(run, resume=resume, paths=paths or resolve_paths(), stop=stop or StopRequested(),
-                            log=ProgressLog(run, echo))
+        loop = TrainingLoop(
+            run, resume=resume, paths=paths or resolve_paths(), stop=stop or StopRequested(), log=ProgressLog(run, echo)
+        )
         return loop.run(export=export)
 
 
@@ -563,7 +627,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the UI must learn why the process died
         set_status(run, "failed")
         traceback.print_exc()
-        ProgressLog(run).emit(Failed(message=f"{exc.__class__.__name__}: {exc} (details in {run.folder / 'train.log'})"))
+        ProgressLog(run).emit(
+            Failed(message=f"{exc.__class__.__name__}: {exc} (details in {run.folder / 'train.log'})")
+        )
         return 1
     return 0 if agent is not None or not stop.requested else 130
 

@@ -149,7 +149,9 @@ def parse_event(record: dict[str, Any]) -> TrainingEvent | None:
 def describe(event: TrainingEvent) -> str | None:
     """The log line a milestone gets (steps are shown by the bar and the curve, not logged)."""
     if isinstance(event, Started):
-        return f"training: {event.total} steps on {event.device} ({event.mode})" + (" (resumed)" if event.resumed else "")
+        return f"training: {event.total} steps on {event.device} ({event.mode})" + (
+            " (resumed)" if event.resumed else ""
+        )
     if isinstance(event, Evaluated):
         return f"epoch {event.epoch}: eval loss {event.eval_loss}"
     if isinstance(event, Checkpointed):
@@ -169,18 +171,24 @@ def dataset_notes(report: dict[str, Any]) -> list[str]:
     """What the dataset report says the writer should know (skipped, trimmed, dropped examples)."""
     notes = list(report.get("notes") or [])
     if report.get("missing_intent") or report.get("missing_target"):
-        notes.append(f"skipped {report.get('missing_intent', 0)} documents without an intent and "
-                     f"{report.get('missing_target', 0)} without a target; run `pa distill` to add them")
+        notes.append(
+            f"skipped {report.get('missing_intent', 0)} documents without an intent and "
+            f"{report.get('missing_target', 0)} without a target; run `pa distill` to add them"
+        )
     if report.get("previous_trimmed"):
         notes.append(f"{report['previous_trimmed']} examples had their previous context cut to fit train.max_length")
     if report.get("dropped_too_long"):
         notes.append(f"{report['dropped_too_long']} examples were longer than train.max_length and left out")
     if report.get("thinking_trimmed"):
-        notes.append(f"{report['thinking_trimmed']} targets had their thinking cut to fit the agent's answer budget "
-                     f"({report.get('answer_tokens')} tokens, 3/8 of train.max_length)")
+        notes.append(
+            f"{report['thinking_trimmed']} targets had their thinking cut to fit the agent's answer budget "
+            f"({report.get('answer_tokens')} tokens, 3/8 of train.max_length)"
+        )
     if report.get("rules_over_budget"):
-        notes.append(f"{report['rules_over_budget']} targets have rules longer than the agent's answer budget "
-                     f"({report.get('answer_tokens')} tokens): kept, without thinking; raise train.max_length to fit them")
+        notes.append(
+            f"{report['rules_over_budget']} targets have rules longer than the agent's answer budget "
+            f"({report.get('answer_tokens')} tokens): kept, without thinking; raise train.max_length to fit them"
+        )
     return notes
 
 

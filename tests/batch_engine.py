@@ -27,11 +27,21 @@ def run_batch(requests: Path, output: Path, base_url: str) -> int:
                 finish = choice.finish_reason or finish
             usage = chunk.usage or usage
         completion = {
-            "id": f"chatcmpl-{number}", "object": "chat.completion", "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)}, "finish_reason": finish}],
+            "id": f"chatcmpl-{number}",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "".join(parts)}, "finish_reason": finish}
+            ],
             "usage": usage.model_dump() if usage else None,
         }
-        lines.append({"id": f"batch_req_{number}", "custom_id": request["custom_id"],
-                      "response": {"status_code": 200, "request_id": f"req_{number}", "body": completion}, "error": None})
+        lines.append(
+            {
+                "id": f"batch_req_{number}",
+                "custom_id": request["custom_id"],
+                "response": {"status_code": 200, "request_id": f"req_{number}", "body": completion},
+                "error": None,
+            }
+        )
     output.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     return len(lines)

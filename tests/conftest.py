@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-ENRON = next((base / "shared" / "data" / "enron" for base in (REPO.parent, REPO.parent.parent) if (base / "shared").is_dir()),
-             REPO.parent / "shared" / "data" / "enron")
+ENRON = next(
+    (base / "shared" / "data" / "enron" for base in (REPO.parent, REPO.parent.parent) if (base / "shared").is_dir()),
+    REPO.parent / "shared" / "data" / "enron",
+)
 """Beside the checkout, or one folder further up for a git worktree (`/work/wt/NAME`)."""
 
 # No test may reach a model hub.

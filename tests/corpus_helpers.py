@@ -38,8 +38,24 @@ def ann_mails(count: int = 12) -> list[Mail]:
         if i % 3 == 1:
             body += f"\nOn Mon, 4 Mar 2024, Bo <bo@example.com> wrote:\n> Is {i} on time?\n"
         mails.append(Mail("Ann Lee <ann@example.com>", f"Shipment {i}", body, f"<ann-{i}@example.com>"))
-    mails.append(Mail("Bo Berg <bo@example.com>", "Dock", "The dock is free on Tuesday afternoon.\n", "<bo-1@example.com>", to="ann@example.com"))
-    mails.append(Mail("Bo Berg <bo@example.com>", "Dock 2", "Friday is also fine for the dock.\n", "<bo-2@example.com>", to="ann@example.com"))
+    mails.append(
+        Mail(
+            "Bo Berg <bo@example.com>",
+            "Dock",
+            "The dock is free on Tuesday afternoon.\n",
+            "<bo-1@example.com>",
+            to="ann@example.com",
+        )
+    )
+    mails.append(
+        Mail(
+            "Bo Berg <bo@example.com>",
+            "Dock 2",
+            "Friday is also fine for the dock.\n",
+            "<bo-2@example.com>",
+            to="ann@example.com",
+        )
+    )
     return mails
 
 
@@ -70,8 +86,19 @@ def write_eml_tree(root: Path, mails: list[Mail]) -> Path:
 def write_jsonl(path: Path, mails: list[Mail]) -> Path:
     with open(path, "w", encoding="utf-8") as out:
         for mail in mails:
-            out.write(json.dumps({"from": mail.sender, "to": mail.to, "subject": mail.subject, "date": mail.iso_date,
-                                  "message_id": mail.message_id, "body": mail.body}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "from": mail.sender,
+                        "to": mail.to,
+                        "subject": mail.subject,
+                        "date": mail.iso_date,
+                        "message_id": mail.message_id,
+                        "body": mail.body,
+                    }
+                )
+                + "\n"
+            )
     return path
 
 

@@ -15,8 +15,14 @@ BODY = "Hello Bo, shipment {i} leaves on Tuesday and should arrive before the we
 
 def message(i: int, newline: str = "\n") -> str:
     lines = [
-        "From: Ann Lee <ann@example.com>", "To: bo@example.com", f"Subject: Shipment {i}",
-        "Date: Mon, 04 Mar 2024 09:00:00 +0100", f"Message-ID: <hostile-{i}@example.com>", "", BODY.format(i=i), "",
+        "From: Ann Lee <ann@example.com>",
+        "To: bo@example.com",
+        f"Subject: Shipment {i}",
+        "Date: Mon, 04 Mar 2024 09:00:00 +0100",
+        f"Message-ID: <hostile-{i}@example.com>",
+        "",
+        BODY.format(i=i),
+        "",
     ]
     return newline.join(lines)
 
@@ -44,7 +50,7 @@ def deeply_nested_multipart(folder: Path, depth: int = 500) -> Path:
     head = "From: Ann Lee <ann@example.com>\nTo: bo@example.com\nSubject: Nested\nMessage-ID: <nested@example.com>\nMIME-Version: 1.0\n"
     parts = []
     for level in range(depth):
-        parts.append(f"Content-Type: multipart/mixed; boundary=\"b{level}\"\n\n--b{level}\n")
+        parts.append(f'Content-Type: multipart/mixed; boundary="b{level}"\n\n--b{level}\n')
     inner = "Content-Type: text/plain; charset=utf-8\n\n" + BODY.format(i="deep") + "\n"
     closing = "".join(f"\n--b{level}--\n" for level in reversed(range(depth)))
     path = folder / "nested.eml"
@@ -76,8 +82,10 @@ def mislabelled_shift_jis_email(folder: Path) -> Path:
     """A Japanese body in Shift-JIS whose header claims ISO-8859-1 (mixed charsets)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "memo.eml"
-    head = ("From: Ann Lee <ann@example.com>\nTo: bo@example.com\nSubject: memo\nMessage-ID: <sjis@example.com>\n"
-            "MIME-Version: 1.0\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\n")
+    head = (
+        "From: Ann Lee <ann@example.com>\nTo: bo@example.com\nSubject: memo\nMessage-ID: <sjis@example.com>\n"
+        "MIME-Version: 1.0\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\n"
+    )
     path.write_bytes(head.encode("ascii") + JAPANESE.encode("shift_jis") + b"\n")
     return path
 

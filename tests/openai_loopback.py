@@ -39,7 +39,7 @@ def tagged_answer(messages: list[dict[str, str]]) -> str:
     return (
         "<thinking>\nThe draft has 17 words in three parts; the person wrote 9 words with no greeting line.\n</thinking>\n"
         "<rules>\n- Keep the email to about 10 words in two short sentences.\n"
-        "- Open with the recipient's first name and a comma.\n- Sign off with \"Thanks,\" and the first name.\n</rules>"
+        '- Open with the recipient\'s first name and a comma.\n- Sign off with "Thanks," and the first name.\n</rules>'
     )
 
 
@@ -115,7 +115,9 @@ class LoopbackServer:
     def _serve(self) -> None:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=256))
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=256)
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         try:
@@ -182,7 +184,13 @@ class LoopbackServer:
         )
 
         def event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> None:
-            data = {"id": "chatcmpl-loopback", "object": "chat.completion.chunk", "created": created, "model": MODEL, "choices": choices}
+            data = {
+                "id": "chatcmpl-loopback",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": MODEL,
+                "choices": choices,
+            }
             if usage is not None:
                 data["usage"] = usage
             writer.write(_chunk(f"data: {json.dumps(data)}\n\n".encode()))
@@ -193,7 +201,14 @@ class LoopbackServer:
             event([{"index": 0, "delta": {"content": word if index == 0 else " " + word}, "finish_reason": None}])
         event([{"index": 0, "delta": {}, "finish_reason": "stop"}])
         prompt_tokens = sum(len(m["content"].split()) for m in request["messages"])
-        event([], {"prompt_tokens": prompt_tokens, "completion_tokens": len(words), "total_tokens": prompt_tokens + len(words)})
+        event(
+            [],
+            {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(words),
+                "total_tokens": prompt_tokens + len(words),
+            },
+        )
         writer.write(_chunk(b"data: [DONE]\n\n") + _chunk(b""))
         await writer.drain()
 
@@ -205,7 +220,8 @@ def _chunk(data: bytes) -> bytes:
 def _response(status: int, content_type: str, body: bytes) -> bytes:
     reason = {200: "OK", 404: "Not Found"}[status]
     return (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n\r\n".encode() + body
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+        + body
     )
 
 

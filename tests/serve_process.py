@@ -40,7 +40,11 @@ def start_serve(home: Path, *args: str, env: dict[str, str] | None = None, ready
     environment.pop("PA_DATA_DIR", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "core.cli", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        cwd=REPO,
     )
     served = ServeProcess(process, "")
     threading.Thread(target=lambda: served.log.extend(iter(process.stderr.readline, "")), daemon=True).start()

@@ -54,10 +54,16 @@ def test_a_long_thinking_is_cut_to_the_answer_budget_and_reported_never_the_rule
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-    example = Example(1, "train", "- send the numbers", "bo@x.com", "numbers", None, format_rules_target(RULES, THINKING), "email")
+    example = Example(
+        1, "train", "- send the numbers", "bo@x.com", "numbers", None, format_rules_target(RULES, THINKING), "email"
+    )
     report = DatasetReport("agent")
     encoded = encode_example(tokenizer, "agent", example, 1024, report, answer_tokens=120)
-    assert encoded is not None and report.thinking_trimmed == 1 and report.dropped_too_long == report.rules_over_budget == 0
+    assert (
+        encoded is not None
+        and report.thinking_trimmed == 1
+        and report.dropped_too_long == report.rules_over_budget == 0
+    )
     target = tokenizer.decode([t for t in encoded.labels if t != -100][:-1])
     assert len(tokenizer(target, add_special_tokens=False).input_ids) < 120
     thinking, rules = split_agent_output(target)
@@ -74,5 +80,7 @@ def test_the_agent_prompt_reads_right_for_every_genre():
         assert f"an {genre}" not in text and "greeting" not in text and "sign-off" not in text
         assert f"(a {genre})" in text
     # The e-mail prompt is v1's word for word: agents trained on it keep answering the same way.
-    assert "Given what a person wants to write (an email), write the rules their own writing follows for it: " \
-           "tone, length, greeting, sign-off, structure, phrasing." in email
+    assert (
+        "Given what a person wants to write (an email), write the rules their own writing follows for it: "
+        "tone, length, greeting, sign-off, structure, phrasing." in email
+    )

@@ -23,17 +23,41 @@ BACKEND_KINDS = ["embedded", "openai", pytest.param("ollama", marks=pytest.mark.
 
 def recorded_ollama(httpserver) -> Config:
     """Ollama's real replies (as `ollama serve` 0.5 sends them) for /api/tags and /api/chat."""
-    model = {"name": "llama3.1:8b", "model": "llama3.1:8b", "modified_at": "2026-11-28T08:00:00Z", "size": 4920753328,
-             "digest": "46e0c10c039e", "details": {"format": "gguf", "family": "llama", "parameter_size": "8.0B",
-                                                   "quantization_level": "Q4_K_M"}}
+    model = {
+        "name": "llama3.1:8b",
+        "model": "llama3.1:8b",
+        "modified_at": "2026-11-28T08:00:00Z",
+        "size": 4920753328,
+        "digest": "46e0c10c039e",
+        "details": {"format": "gguf", "family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
+    }
     httpserver.expect_request("/api/tags", method="GET").respond_with_json({"models": [model]})
-    parts = [{"model": "llama3.1:8b", "created_at": "2026-11-28T08:00:00Z",
-              "message": {"role": "assistant", "content": text}, "done": False} for text in ("Hello", " Bob", "!")]
-    parts.append({"model": "llama3.1:8b", "created_at": "2026-11-28T08:00:01Z", "message": {"role": "assistant", "content": ""},
-                  "done": True, "done_reason": "stop", "total_duration": 488358345, "prompt_eval_count": 26,
-                  "prompt_eval_duration": 34254600, "eval_count": 3, "eval_duration": 453559900})
+    parts = [
+        {
+            "model": "llama3.1:8b",
+            "created_at": "2026-11-28T08:00:00Z",
+            "message": {"role": "assistant", "content": text},
+            "done": False,
+        }
+        for text in ("Hello", " Bob", "!")
+    ]
+    parts.append(
+        {
+            "model": "llama3.1:8b",
+            "created_at": "2026-11-28T08:00:01Z",
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 488358345,
+            "prompt_eval_count": 26,
+            "prompt_eval_duration": 34254600,
+            "eval_count": 3,
+            "eval_duration": 453559900,
+        }
+    )
     httpserver.expect_request("/api/chat", method="POST").respond_with_data(
-        "".join(json.dumps(p) + "\n" for p in parts), content_type="application/x-ndjson")
+        "".join(json.dumps(p) + "\n" for p in parts), content_type="application/x-ndjson"
+    )
     return Config.model_validate({"ollama": {"host": httpserver.url_for("/").rstrip("/"), "timeout": 10}})
 
 
@@ -45,8 +69,9 @@ def backend(request, monkeypatch) -> Backend:
     if kind == "openai":
         server = request.getfixturevalue("llama_server")
         monkeypatch.setenv("PA_TEST_OPENAI_KEY", "sk-test")
-        config = Config.model_validate({"openai": {"base_url": server.base_url, "api_key_env": "PA_TEST_OPENAI_KEY",
-                                                 "api_key_host": "127.0.0.1"}})
+        config = Config.model_validate(
+            {"openai": {"base_url": server.base_url, "api_key_env": "PA_TEST_OPENAI_KEY", "api_key_host": "127.0.0.1"}}
+        )
         return open_backend("openai:smollm2", config)
     return open_backend("ollama:llama3.1:8b", recorded_ollama(request.getfixturevalue("httpserver")))
 

@@ -56,7 +56,9 @@ def test_doctor_fails_when_the_ollama_host_is_unreachable(pa, pa_home):
 def test_doctor_reports_bad_specs_and_files(pa, pa_home, tmp_path):
     not_gguf = tmp_path / "model.gguf"
     not_gguf.write_text("text")
-    write_config(pa_home, f'[models]\nlarge = "foo:bar"\nagent = "gguf:{not_gguf}"\njudge = "gguf:{tmp_path / "absent.gguf"}"\n')
+    write_config(
+        pa_home, f'[models]\nlarge = "foo:bar"\nagent = "gguf:{not_gguf}"\njudge = "gguf:{tmp_path / "absent.gguf"}"\n'
+    )
     code, rows, stderr = doctor_json(pa)
     assert code == 1 and "large, agent, judge" in stderr
     assert "unknown model spec 'foo:bar'" in rows["large"]["problem"]
@@ -73,10 +75,18 @@ def test_models_with_no_server_names_the_host(pa):
     )
 
 
-TAGS = {"models": [{
-    "name": "llama3.1:8b", "model": "llama3.1:8b", "modified_at": "2026-11-01T10:00:00+00:00", "size": 4920753328,
-    "digest": "46e0c10c039e", "details": {"format": "gguf", "family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
-}]}
+TAGS = {
+    "models": [
+        {
+            "name": "llama3.1:8b",
+            "model": "llama3.1:8b",
+            "modified_at": "2026-11-01T10:00:00+00:00",
+            "size": 4920753328,
+            "digest": "46e0c10c039e",
+            "details": {"format": "gguf", "family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
+        }
+    ]
+}
 
 
 @pytest.mark.contract
@@ -104,13 +114,31 @@ def test_doctor_with_an_ollama_role(pa, pa_home, httpserver: HTTPServer):
     """Contract test: /api/tags then a streamed /api/chat, as a real Ollama answers them."""
     httpserver.expect_request("/api/tags").respond_with_json(TAGS)
     chat = [
-        {"model": "llama3.1:8b", "created_at": "2026-11-28T08:00:00Z", "message": {"role": "assistant", "content": "Ready"}, "done": False},
-        {"model": "llama3.1:8b", "created_at": "2026-11-28T08:00:01Z", "message": {"role": "assistant", "content": ""}, "done": True,
-         "done_reason": "stop", "prompt_eval_count": 15, "eval_count": 2, "eval_duration": 10},
+        {
+            "model": "llama3.1:8b",
+            "created_at": "2026-11-28T08:00:00Z",
+            "message": {"role": "assistant", "content": "Ready"},
+            "done": False,
+        },
+        {
+            "model": "llama3.1:8b",
+            "created_at": "2026-11-28T08:00:01Z",
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+            "prompt_eval_count": 15,
+            "eval_count": 2,
+            "eval_duration": 10,
+        },
     ]
-    httpserver.expect_request("/api/chat").respond_with_data("".join(json.dumps(x) + "\n" for x in chat), content_type="application/x-ndjson")
+    httpserver.expect_request("/api/chat").respond_with_data(
+        "".join(json.dumps(x) + "\n" for x in chat), content_type="application/x-ndjson"
+    )
     host = httpserver.url_for("/").rstrip("/")
-    write_config(pa_home, f'[models]\nlarge = "ollama:llama3.1:8b"\nagent = "ollama:llama3.1:8b"\njudge = "ollama:qwen2.5"\n[ollama]\nhost = "{host}"\n')
+    write_config(
+        pa_home,
+        f'[models]\nlarge = "ollama:llama3.1:8b"\nagent = "ollama:llama3.1:8b"\njudge = "ollama:qwen2.5"\n[ollama]\nhost = "{host}"\n',
+    )
     code, rows, stderr = doctor_json(pa)
     assert rows["large"]["usable"] and rows["large"]["model_present"] and rows["large"]["sample"] == "Ready"
     assert code == 1 and "judge" in stderr
@@ -119,16 +147,36 @@ def test_doctor_with_an_ollama_role(pa, pa_home, httpserver: HTTPServer):
 
 
 def test_doctor_with_an_openai_compatible_role(pa, pa_home, httpserver: HTTPServer):
-    httpserver.expect_request("/v1/models").respond_with_json({"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "x"}]})
-    stream = "".join(
-        f"data: {json.dumps(event)}\n\n"
-        for event in [
-            {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"content": "Ready"}, "finish_reason": None}]},
-            {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        ]
-    ) + "data: [DONE]\n\n"
+    httpserver.expect_request("/v1/models").respond_with_json(
+        {"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "x"}]}
+    )
+    stream = (
+        "".join(
+            f"data: {json.dumps(event)}\n\n"
+            for event in [
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": "m",
+                    "choices": [{"index": 0, "delta": {"content": "Ready"}, "finish_reason": None}],
+                },
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": "m",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                },
+            ]
+        )
+        + "data: [DONE]\n\n"
+    )
     httpserver.expect_request("/v1/chat/completions").respond_with_data(stream, content_type="text/event-stream")
-    write_config(pa_home, f'[models]\nlarge = "openai:m"\nagent = "openai:m"\njudge = "openai:gpt-x"\n[openai]\nbase_url = "{httpserver.url_for("/v1")}"\nmax_retries = 0\n')
+    write_config(
+        pa_home,
+        f'[models]\nlarge = "openai:m"\nagent = "openai:m"\njudge = "openai:gpt-x"\n[openai]\nbase_url = "{httpserver.url_for("/v1")}"\nmax_retries = 0\n',
+    )
     code, rows, _ = doctor_json(pa)
     assert rows["large"]["usable"] and rows["large"]["model_present"] is True and rows["large"]["sample"] == "Ready"
     assert code == 1 and rows["judge"]["model_present"] is False

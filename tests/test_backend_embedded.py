@@ -268,7 +268,9 @@ def write_lora_adapter(path: Path, b_scale: float, rank: int = 4) -> Path:
     writer.add_float32("adapter.lora.alpha", float(rank))
     for layer in range(30):
         writer.add_tensor(f"blk.{layer}.attn_q.weight.lora_a", rng.standard_normal((rank, 576)).astype(np.float32))
-        writer.add_tensor(f"blk.{layer}.attn_q.weight.lora_b", (rng.standard_normal((576, rank)) * b_scale).astype(np.float32))
+        writer.add_tensor(
+            f"blk.{layer}.attn_q.weight.lora_b", (rng.standard_normal((576, rank)) * b_scale).astype(np.float32)
+        )
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

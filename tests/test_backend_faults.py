@@ -58,7 +58,12 @@ class RawServer:
             while b"\r\n\r\n" not in data:
                 data += conn.recv(65536)
             head, _, body = data.partition(b"\r\n\r\n")
-            length = int(next((line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), b"0"))
+            length = int(
+                next(
+                    (line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")),
+                    b"0",
+                )
+            )
             while len(body) < length:
                 body += conn.recv(65536)
             try:
@@ -110,9 +115,13 @@ async def test_a_connection_dropped_before_the_first_token_is_retried():
 
 
 async def test_a_page_that_is_not_an_event_stream_is_named_for_what_it_is(httpserver: HTTPServer):
-    httpserver.expect_request(CHAT).respond_with_data("<html><body>Welcome to nginx</body></html>", content_type="text/html")
+    httpserver.expect_request(CHAT).respond_with_data(
+        "<html><body>Welcome to nginx</body></html>", content_type="text/html"
+    )
     backend = OpenAIBackend("m", base_url=httpserver.url_for("/v1"), verify_model=False, max_retries=0)
-    with pytest.raises(BackendError, match=r"answered text/html \(<html><body>Welcome to nginx.*not a stream of chat events"):
+    with pytest.raises(
+        BackendError, match=r"answered text/html \(<html><body>Welcome to nginx.*not a stream of chat events"
+    ):
         await complete(backend, HELLO)
 
 
@@ -130,7 +139,9 @@ async def test_ollama_retries_a_busy_server_before_the_first_token(httpserver: H
 @pytest.mark.contract
 async def test_ollama_gives_up_after_its_retries_with_one_line(httpserver: HTTPServer):
     httpserver.expect_request("/api/chat").respond_with_json({"error": "server busy"}, status=503)
-    backend = OllamaBackend("llama3.1:8b", host=httpserver.url_for("/").rstrip("/"), timeout=5, max_retries=2, backoff_seconds=0.01)
+    backend = OllamaBackend(
+        "llama3.1:8b", host=httpserver.url_for("/").rstrip("/"), timeout=5, max_retries=2, backoff_seconds=0.01
+    )
     with pytest.raises(BackendError, match=r"HTTP 503: server busy \(after 3 tries\)"):
         await complete(backend, HELLO)
     assert len(httpserver.log) == 3

@@ -57,11 +57,25 @@ def start_llama_server(log: Path, ready_within: float = 90.0) -> LlamaServer:
     """A real llama.cpp server on a free port; waits (bounded) until /v1/models answers."""
     port = free_port()
     command = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(embedded_model_path()), "--model_alias", MODEL_ALIAS,
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2",
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(embedded_model_path()),
+        "--model_alias",
+        MODEL_ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "1024",
+        "--n_threads",
+        "2",
     ]
-    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     server = LlamaServer(process, f"http://127.0.0.1:{port}/v1", log)
     deadline = time.monotonic() + ready_within
     while time.monotonic() < deadline:
@@ -111,7 +125,8 @@ async def test_same_weights_same_answer_as_the_embedded_backend(llama_server):
 
 async def test_model_stops_at_its_end_token_through_the_server(llama_server):
     answer = await complete(
-        backend_for(llama_server.base_url), [Message("user", "Write one short sentence about cats.")],
+        backend_for(llama_server.base_url),
+        [Message("user", "Write one short sentence about cats.")],
         GenerationOptions(temperature=0.0, max_tokens=96),
     )
     assert answer.finish_reason == "stop" and answer.usage.completion_tokens < 96
@@ -162,14 +177,21 @@ def sse(*events: dict, done: bool = True) -> str:
 def delta(text: str | None = None, finish: str | None = None) -> dict:
     body = {"role": "assistant", "content": text} if text is not None else {}
     return {
-        "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
         "choices": [{"index": 0, "delta": body, "finish_reason": finish}],
     }
 
 
 def usage_event(prompt: int, completion: int) -> dict:
     return {
-        "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [],
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [],
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
     }
 
@@ -189,7 +211,9 @@ def chat_requests(httpserver: HTTPServer) -> list[Request]:
 async def test_sends_only_the_options_that_were_set_and_uses_server_usage(httpserver: HTTPServer, monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     httpserver.expect_request(CHAT, method="POST").respond_with_data(GOOD_STREAM, content_type="text/event-stream")
-    answer = await complete(backend_for(base(httpserver), "m", verify_model=False), HELLO, GenerationOptions(max_tokens=5, seed=3))
+    answer = await complete(
+        backend_for(base(httpserver), "m", verify_model=False), HELLO, GenerationOptions(max_tokens=5, seed=3)
+    )
     assert answer.text == "Hello" and answer.finish_reason == "stop"
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens, answer.usage.estimated) == (11, 2, False)
     (request,) = chat_requests(httpserver)
@@ -206,7 +230,9 @@ async def test_sends_only_the_options_that_were_set_and_uses_server_usage(httpse
 
 
 async def test_retries_429_with_backoff_then_succeeds(httpserver: HTTPServer):
-    httpserver.expect_ordered_request(CHAT).respond_with_json({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "0"})
+    httpserver.expect_ordered_request(CHAT).respond_with_json(
+        {"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "0"}
+    )
     httpserver.expect_ordered_request(CHAT).respond_with_json({"error": {"message": "slow down"}}, status=429)
     httpserver.expect_ordered_request(CHAT).respond_with_data(GOOD_STREAM, content_type="text/event-stream")
     answer = await complete(backend_for(base(httpserver), "m", verify_model=False, max_retries=3), HELLO, GREEDY)
@@ -241,7 +267,7 @@ async def test_a_slow_server_times_out_with_a_clear_message(httpserver: HTTPServ
 
 
 async def test_malformed_chunk_is_a_clear_error(httpserver: HTTPServer):
-    body = sse(delta("Hel")) .replace("data: [DONE]", "data: {not json")
+    body = sse(delta("Hel")).replace("data: [DONE]", "data: {not json")
     httpserver.expect_request(CHAT).respond_with_data(body, content_type="text/event-stream")
     with pytest.raises(BackendError, match="malformed"):
         await complete(backend_for(base(httpserver), "m", verify_model=False, max_retries=0), HELLO, GREEDY)
@@ -254,7 +280,9 @@ async def test_stream_without_a_finish_reason_is_incomplete(httpserver: HTTPServ
 
 
 async def test_an_empty_answer_is_an_error(httpserver: HTTPServer):
-    httpserver.expect_request(CHAT).respond_with_data(sse(delta(""), delta(finish="stop")), content_type="text/event-stream")
+    httpserver.expect_request(CHAT).respond_with_data(
+        sse(delta(""), delta(finish="stop")), content_type="text/event-stream"
+    )
     with pytest.raises(BackendError, match="empty answer"):
         await complete(backend_for(base(httpserver), "m", verify_model=False), HELLO, GREEDY)
 
@@ -276,7 +304,9 @@ async def test_the_key_never_follows_a_redirect_to_another_server(httpserver: HT
 
 async def test_the_key_stays_out_of_errors_and_repr(httpserver: HTTPServer, monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
-    httpserver.expect_request(CHAT).respond_with_json({"error": {"message": f"Incorrect API key provided: {SECRET}"}}, status=401)
+    httpserver.expect_request(CHAT).respond_with_json(
+        {"error": {"message": f"Incorrect API key provided: {SECRET}"}}, status=401
+    )
     backend = backend_for(base(httpserver), "m", verify_model=False)
     with pytest.raises(BackendError) as caught:
         await complete(backend, HELLO, GREEDY)
@@ -311,16 +341,26 @@ async def test_model_list_is_checked_once_and_skipped_when_the_server_has_none(h
 
 
 def test_config_gives_base_url_key_variable_retries_and_price():
-    config = Config.model_validate({
-        "openai": {
-            "base_url": "http://127.0.0.1:9/v1", "api_key_env": "MY_KEY", "max_retries": 1,
-            "timeout": 5, "price_input_per_mtok": 0.15, "price_output_per_mtok": 0.6,
+    config = Config.model_validate(
+        {
+            "openai": {
+                "base_url": "http://127.0.0.1:9/v1",
+                "api_key_env": "MY_KEY",
+                "max_retries": 1,
+                "timeout": 5,
+                "price_input_per_mtok": 0.15,
+                "price_output_per_mtok": 0.6,
+            }
         }
-    })
+    )
     backend = open_backend("openai:gpt-4o-mini", config)
     assert isinstance(backend, OpenAIBackend)
     assert (backend.model, backend.base_url, backend.api_key_env, backend.max_retries, backend.timeout) == (
-        "gpt-4o-mini", "http://127.0.0.1:9/v1", "MY_KEY", 1, 5.0,
+        "gpt-4o-mini",
+        "http://127.0.0.1:9/v1",
+        "MY_KEY",
+        1,
+        5.0,
     )
     price = price_of(backend)
     assert price == Price(0.15, 0.6)

@@ -11,7 +11,11 @@ from core.llm.base import GenerationOptions, Message, complete
 from core.llm.openai_backend import OpenAIBackend
 from tests.test_backend_openai import CHAT, GOOD_STREAM, base, chat_requests
 
-STARTED = [Message("system", "Write notes."), Message("user", "Notes on the call."), Message("assistant", "<thinking>\n")]
+STARTED = [
+    Message("system", "Write notes."),
+    Message("user", "Notes on the call."),
+    Message("assistant", "<thinking>\n"),
+]
 
 
 def backend(httpserver: HTTPServer, toml: str) -> OpenAIBackend:

@@ -20,8 +20,15 @@ def tiny_training_state():
     from finetune.train import add_lora
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=32,
+    )
     model = add_lora(LlamaForCausalLM(config), TrainConfig(lora_r=2, lora_alpha=4))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     scheduler = get_linear_schedule_with_warmup(optimizer, 1, 10)
@@ -64,8 +71,11 @@ def test_a_crafted_checkpoint_is_refused_and_its_code_never_runs(tmp_path: Path)
     marker = tmp_path / "pwned"
     import torch
 
-    torch.save({"optimizer": {}, "scheduler": {}, "torch_rng": None, "position": _Payload(marker)},
-               run.folder / "checkpoint" / "state.pt", pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    torch.save(
+        {"optimizer": {}, "scheduler": {}, "torch_rng": None, "position": _Payload(marker)},
+        run.folder / "checkpoint" / "state.pt",
+        pickle_protocol=pickle.HIGHEST_PROTOCOL,
+    )
     with pytest.raises(PaError, match=r"not a checkpoint pa wrote .* will not load it"):
         load_checkpoint(run, *tiny_training_state())
     assert not marker.exists()

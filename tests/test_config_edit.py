@@ -21,7 +21,9 @@ def test_only_the_changed_key_is_rewritten_and_comments_stay(pa_home):
     pa_home.mkdir(parents=True, exist_ok=True)
     file.write_text(HAND_WRITTEN, encoding="utf-8")
     config = edit_config_file(file, {"models.agent": "ollama:qwen2.5:0.5b"})
-    assert file.read_text(encoding="utf-8") == HAND_WRITTEN.replace('agent = "embedded"', 'agent = "ollama:qwen2.5:0.5b"')
+    assert file.read_text(encoding="utf-8") == HAND_WRITTEN.replace(
+        'agent = "embedded"', 'agent = "ollama:qwen2.5:0.5b"'
+    )
     assert config.models.agent == "ollama:qwen2.5:0.5b"
     assert load_config().models.large == "ollama:llama3.1:8b"
 

@@ -94,7 +94,7 @@ def test_truncated_and_broken_mime(pa, pa_home: Path, tmp_path: Path):
     raw = [m.rfc822() for m in ann_mails(3)[:3]]  # Ann's three, not Bo's
     broken = [
         raw[0][:70],  # cut inside the headers
-        b"From: Ann Lee <ann@example.com>\nContent-Type: multipart/mixed; boundary=\"zz\"\n\n--zz\nContent-Type: text/plain\n\nThe first part is here but the message stops",
+        b'From: Ann Lee <ann@example.com>\nContent-Type: multipart/mixed; boundary="zz"\n\n--zz\nContent-Type: text/plain\n\nThe first part is here but the message stops',
         b"From: Ann Lee <ann@example.com>\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n!!!not base64 at all, but words anyway!!!",
         b"From: Ann Lee <ann@example.com>\nContent-Type: multipart/alternative\n\nno boundary parameter, just words in the body",
     ]
@@ -116,9 +116,13 @@ def test_undeclared_and_wrong_charsets(pa, pa_home: Path, tmp_path: Path):
     text = "Grüße aus Köln, wir sehen uns am Dienstag."
     (folder / "undeclared.eml").write_bytes(b"From: Ann <ann@example.com>\nSubject: a\n\n" + text.encode("utf-8"))
     (folder / "wrong.eml").write_bytes(
-        b"From: Ann <ann@example.com>\nSubject: b\nContent-Type: text/plain; charset=utf-8\n\n" + (text + " Bis bald.").encode("cp1252"))
+        b"From: Ann <ann@example.com>\nSubject: b\nContent-Type: text/plain; charset=utf-8\n\n"
+        + (text + " Bis bald.").encode("cp1252")
+    )
     (folder / "bogus.eml").write_bytes(
-        b"From: Ann <ann@example.com>\nSubject: c\nContent-Type: text/plain; charset=klingon-8\n\n" + (text + " Tschüss.").encode("utf-8"))
+        b"From: Ann <ann@example.com>\nSubject: c\nContent-Type: text/plain; charset=klingon-8\n\n"
+        + (text + " Tschüss.").encode("utf-8")
+    )
     assert pa("import", folder, "--profile", "p").exit_code == 0
     with Store.open(pa_home / "data" / "pa.sqlite3") as store:
         texts = sorted(d.text for d in store.documents(store.get_profile("p").id))
@@ -137,8 +141,12 @@ def test_empty_folder_and_empty_file(pa, pa_home: Path, tmp_path: Path):
 
 def test_csv_without_the_named_column(pa, pa_home: Path, tmp_path: Path):
     path = write_csv(tmp_path / "posts.csv", ann_mails(3), text_column="message")
-    assert_one_line_error(pa("import", path, "--profile", "p", "--text-field", "body"), 2,
-                          "no column 'body'", "author, title, date, message")
+    assert_one_line_error(
+        pa("import", path, "--profile", "p", "--text-field", "body"),
+        2,
+        "no column 'body'",
+        "author, title, date, message",
+    )
     assert_one_line_error(pa("import", path, "--profile", "p", "--field", "sender=who"), 2, "no column 'who'")
     assert_one_line_error(pa("import", path, "--profile", "p", "--field", "nonsense"), 2, "KEY=COLUMN")
     assert_no_profile(pa_home, "p")

@@ -16,11 +16,20 @@ from core.corpus.records import Candidate, Dropped
 ANN = SenderNames.from_identity("ann.lee@example.com", ["Lee, Ann"])
 
 
-def message(body: bytes | str, *, ctype: str = "text/plain; charset=utf-8", cte: str = "8bit",
-            subject: str = "Hello", sender: str = "Ann Lee <ann.lee@example.com>", extra: str = "") -> bytes:
+def message(
+    body: bytes | str,
+    *,
+    ctype: str = "text/plain; charset=utf-8",
+    cte: str = "8bit",
+    subject: str = "Hello",
+    sender: str = "Ann Lee <ann.lee@example.com>",
+    extra: str = "",
+) -> bytes:
     data = body.encode("utf-8") if isinstance(body, str) else body
-    head = (f"From: {sender}\nTo: Bo <bo@example.com>\nSubject: {subject}\nDate: Mon, 4 Mar 2024 09:00:00 +0100\n"
-            f"Message-ID: <m1@example.com>\nContent-Type: {ctype}\nContent-Transfer-Encoding: {cte}\n{extra}\n")
+    head = (
+        f"From: {sender}\nTo: Bo <bo@example.com>\nSubject: {subject}\nDate: Mon, 4 Mar 2024 09:00:00 +0100\n"
+        f"Message-ID: <m1@example.com>\nContent-Type: {ctype}\nContent-Transfer-Encoding: {cte}\n{extra}\n"
+    )
     return head.encode() + data
 
 
@@ -97,19 +106,34 @@ def test_forward_marker_sets_forwarded():
     ("body", "text", "closing", "signature"),
     [
         ("Bo,\n\nDone.  All good.\n\nThanks,\nAnn", "Bo,\n\nDone.  All good.\n\nThanks,\nAnn", "Thanks,\nAnn", None),
-        ("Done, all good.\n\nRegards,\n\nAnn Lee\nSenior Trader\nExample Corp\n+1 713 555 0100",
-         "Done, all good.\n\nRegards,\n\nAnn Lee", "Regards,\n\nAnn Lee", "Senior Trader\nExample Corp\n+1 713 555 0100"),
+        (
+            "Done, all good.\n\nRegards,\n\nAnn Lee\nSenior Trader\nExample Corp\n+1 713 555 0100",
+            "Done, all good.\n\nRegards,\n\nAnn Lee",
+            "Regards,\n\nAnn Lee",
+            "Senior Trader\nExample Corp\n+1 713 555 0100",
+        ),
         ("Done, all good.\nAL", "Done, all good.\nAL", "AL", None),
         ("Done, all good.\n\nThanks, Ann", "Done, all good.\n\nThanks, Ann", "Thanks, Ann", None),
-        ("Done, all good.\n\n-- \nAnn Lee | Example Corp\n555 0100", "Done, all good.", None, "Ann Lee | Example Corp\n555 0100"),
+        (
+            "Done, all good.\n\n-- \nAnn Lee | Example Corp\n555 0100",
+            "Done, all good.",
+            None,
+            "Ann Lee | Example Corp\n555 0100",
+        ),
         ("Done, all good.\n\nCheers,\nMaggie", "Done, all good.\n\nCheers,\nMaggie", "Cheers,\nMaggie", None),
         ("Done, all good.\n\nThanks.", "Done, all good.\n\nThanks.", "Thanks.", None),
-        ("Done.\n\nThanks,\nAnn Lee\n(303) 575-6485 Office\n(303) 807-6131 Cell", "Done.\n\nThanks,\nAnn Lee", "Thanks,\nAnn Lee",
-         "(303) 575-6485 Office\n(303) 807-6131 Cell"),
+        (
+            "Done.\n\nThanks,\nAnn Lee\n(303) 575-6485 Office\n(303) 807-6131 Cell",
+            "Done.\n\nThanks,\nAnn Lee",
+            "Thanks,\nAnn Lee",
+            "(303) 575-6485 Office\n(303) 807-6131 Cell",
+        ),
         ("Done.\n\nAnn\n(303) 575-6485", "Done.\n\nAnn", "Ann", "(303) 575-6485"),
     ],
 )
-def test_the_closing_stays_in_the_text_and_the_signature_block_is_cut(body: str, text: str, closing: str | None, signature: str | None):
+def test_the_closing_stays_in_the_text_and_the_signature_block_is_cut(
+    body: str, text: str, closing: str | None, signature: str | None
+):
     """The person's valediction and name are their words (every stage must see them); title, company and phones are not."""
     cleaned = clean_body(body, ANN)
     assert cleaned.text == text
@@ -118,7 +142,9 @@ def test_the_closing_stays_in_the_text_and_the_signature_block_is_cut(body: str,
 
 
 def test_quoted_header_block_starting_at_to_is_not_the_persons_text():
-    cleaned = clean_body("Fine, go ahead.\n\nAnn\n\nTo: Lee, Ann\ncc: Berg, Bo\nSubject: RE: plan\n\nShall we go ahead?\n", ANN)
+    cleaned = clean_body(
+        "Fine, go ahead.\n\nAnn\n\nTo: Lee, Ann\ncc: Berg, Bo\nSubject: RE: plan\n\nShall we go ahead?\n", ANN
+    )
     assert cleaned.text == "Fine, go ahead.\n\nAnn"
     assert cleaned.previous_context == "Shall we go ahead?"
 
@@ -141,7 +167,9 @@ def test_a_list_of_names_at_the_end_is_not_a_signature():
 
 
 def test_signoff_in_the_middle_ends_the_message_when_text_is_pasted_below():
-    cleaned = clean_body("Group,\nPlease read the note below.\n\nThanks,\nAnn\n\n\n\nCorrection:\nUnit 3 is down.\n", ANN)
+    cleaned = clean_body(
+        "Group,\nPlease read the note below.\n\nThanks,\nAnn\n\n\n\nCorrection:\nUnit 3 is down.\n", ANN
+    )
     assert cleaned.text == "Group,\nPlease read the note below.\n\nThanks,\nAnn"
     assert cleaned.previous_context == "Correction:\nUnit 3 is down."
 
@@ -157,7 +185,9 @@ def test_legal_disclaimer_is_dropped():
 
 
 def test_placeholders_and_mobile_footers_are_dropped():
-    cleaned = clean_body("Here is the file.\n\n << File: west_delta.xls >> \n<Embedded Picture (Metafile)>\nSent from my iPhone", ANN)
+    cleaned = clean_body(
+        "Here is the file.\n\n << File: west_delta.xls >> \n<Embedded Picture (Metafile)>\nSent from my iPhone", ANN
+    )
     assert cleaned.text == "Here is the file."
 
 
@@ -175,7 +205,9 @@ def test_base64_html_only_body_is_converted_to_text():
 
 
 def test_html_blockquote_becomes_previous_context():
-    text = html_to_text("<div>Yes, Tuesday.</div><div class=gmail_quote>On Mon, Bo wrote:<blockquote>Tuesday?</blockquote></div>")
+    text = html_to_text(
+        "<div>Yes, Tuesday.</div><div class=gmail_quote>On Mon, Bo wrote:<blockquote>Tuesday?</blockquote></div>"
+    )
     cleaned = clean_body(text, ANN)
     assert cleaned.text == "Yes, Tuesday."
     assert cleaned.previous_context == "Tuesday?"
@@ -205,7 +237,11 @@ def test_wrong_or_missing_charset_still_decodes(declared: str | None, payload: b
 
 
 def test_encoded_and_raw_8bit_headers_are_decoded():
-    raw = message("Body text here.", subject="=?utf-8?q?R=C3=A4ksm=C3=B6rg=C3=A5s?=", sender="=?iso-8859-1?q?J=F6rg?= <jorg@example.com>")
+    raw = message(
+        "Body text here.",
+        subject="=?utf-8?q?R=C3=A4ksm=C3=B6rg=C3=A5s?=",
+        sender="=?iso-8859-1?q?J=F6rg?= <jorg@example.com>",
+    )
     parsed = parse_email(raw)
     assert parsed.subject == "Räksmörgås"
     assert parsed.sender == "jorg@example.com" and parsed.sender_name == "Jörg"
@@ -215,9 +251,14 @@ def test_encoded_and_raw_8bit_headers_are_decoded():
 
 
 def test_sender_of_reads_folded_headers_only():
-    assert sender_of(b"Subject: x\nFrom: \"Lee, Ann\"\n <ann.lee@example.com>\nX-From: Ann\n") == ("ann.lee@example.com", "Lee, Ann")
+    assert sender_of(b'Subject: x\nFrom: "Lee, Ann"\n <ann.lee@example.com>\nX-From: Ann\n') == (
+        "ann.lee@example.com",
+        "Lee, Ann",
+    )
     assert sender_of(b"From: k..allen@enron.com\nX-From: Allen, Phillip K. </O=ENRON/CN=PALLEN>\n") == (
-        "k..allen@enron.com", "Allen, Phillip K.")
+        "k..allen@enron.com",
+        "Allen, Phillip K.",
+    )
 
 
 def test_truncated_multipart_gives_a_document_or_a_reason():
@@ -251,34 +292,70 @@ SARAH = SenderNames.from_identity("sarah.kim@acme.com", ["Sarah Kim"])
     ("body", "text", "previous"),
     [
         # Gmail, quote below with a '-- ' signature inside the quote
-        ("Sounds great, see you at 7!\n\nSarah\n\nOn Tue, Jun 4, 2024 at 3:12 PM Tom Baker <tom@example.com> wrote:\n\n"
-         "> Dinner Thursday?\n>\n> --\n> Tom\n", "Sounds great, see you at 7!\n\nSarah", "Dinner Thursday?"),
+        (
+            "Sounds great, see you at 7!\n\nSarah\n\nOn Tue, Jun 4, 2024 at 3:12 PM Tom Baker <tom@example.com> wrote:\n\n"
+            "> Dinner Thursday?\n>\n> --\n> Tom\n",
+            "Sounds great, see you at 7!\n\nSarah",
+            "Dinner Thursday?",
+        ),
         # Apple Mail on a phone: the attribution itself is quoted
-        ("Yes please.\n\nSent from my iPhone\n\n> On Jun 4, 2024, at 15:12, Tom Baker <tom@example.com> wrote:\n> \n"
-         "> Want the tickets?\n", "Yes please.", "Want the tickets?"),
+        (
+            "Yes please.\n\nSent from my iPhone\n\n> On Jun 4, 2024, at 15:12, Tom Baker <tom@example.com> wrote:\n> \n"
+            "> Want the tickets?\n",
+            "Yes please.",
+            "Want the tickets?",
+        ),
         # German Outlook header block and closing
-        ("Passt, danke dir!\n\nViele Grüße\nSarah\n\nVon: Tom Baker <tom@example.com>\nGesendet: Dienstag, 4. Juni 2024\n"
-         "An: Sarah Kim\nBetreff: Termin\n\nGeht Donnerstag?\n", "Passt, danke dir!\n\nViele Grüße\nSarah", "Geht Donnerstag?"),
+        (
+            "Passt, danke dir!\n\nViele Grüße\nSarah\n\nVon: Tom Baker <tom@example.com>\nGesendet: Dienstag, 4. Juni 2024\n"
+            "An: Sarah Kim\nBetreff: Termin\n\nGeht Donnerstag?\n",
+            "Passt, danke dir!\n\nViele Grüße\nSarah",
+            "Geht Donnerstag?",
+        ),
         # French Gmail attribution
-        ("Parfait, à jeudi.\n\nLe mar. 4 juin 2024 à 15:12, Tom <tom@example.com> a écrit :\n> On se voit jeudi ?\n",
-         "Parfait, à jeudi.", "On se voit jeudi ?"),
+        (
+            "Parfait, à jeudi.\n\nLe mar. 4 juin 2024 à 15:12, Tom <tom@example.com> a écrit :\n> On se voit jeudi ?\n",
+            "Parfait, à jeudi.",
+            "On se voit jeudi ?",
+        ),
         # A client that quotes without '>'
-        ("Fine by me.\n\nOn Tue, Jun 4, 2024 at 3:12 PM Tom Baker <tom@example.com> wrote:\n\nDinner Thursday?\n",
-         "Fine by me.", "Dinner Thursday?"),
+        (
+            "Fine by me.\n\nOn Tue, Jun 4, 2024 at 3:12 PM Tom Baker <tom@example.com> wrote:\n\nDinner Thursday?\n",
+            "Fine by me.",
+            "Dinner Thursday?",
+        ),
         # Bottom posting
-        ("On Tue, Tom wrote:\n> Dinner Thursday?\n\nYes, Thursday is good.\n", "Yes, Thursday is good.", "Dinner Thursday?"),
+        (
+            "On Tue, Tom wrote:\n> Dinner Thursday?\n\nYes, Thursday is good.\n",
+            "Yes, Thursday is good.",
+            "Dinner Thursday?",
+        ),
         # Inline answers under an attribution
-        ("Tom Baker wrote:\n> Can you do Monday?\nYes, Monday at ten.\n> And the budget?\nStill waiting on finance.\n\nSarah",
-         "Yes, Monday at ten.\nStill waiting on finance.\n\nSarah", "Can you do Monday?\nAnd the budget?"),
+        (
+            "Tom Baker wrote:\n> Can you do Monday?\nYes, Monday at ten.\n> And the budget?\nStill waiting on finance.\n\nSarah",
+            "Yes, Monday at ten.\nStill waiting on finance.\n\nSarah",
+            "Can you do Monday?\nAnd the budget?",
+        ),
         # Mailing-list footer
-        ("I think the patch is fine, merging it tomorrow.\n\n_______________________________________________\n"
-         "dev mailing list\ndev@lists.example.org\nhttps://lists.example.org/mailman/listinfo/dev\n",
-         "I think the patch is fine, merging it tomorrow.", None),
+        (
+            "I think the patch is fine, merging it tomorrow.\n\n_______________________________________________\n"
+            "dev mailing list\ndev@lists.example.org\nhttps://lists.example.org/mailman/listinfo/dev\n",
+            "I think the patch is fine, merging it tomorrow.",
+            None,
+        ),
         # Google Groups footer after a '--' line
-        ("Merged, thanks.\n\n--\nYou received this message because you are subscribed to the Google Groups \"dev\" group.\n"
-         "To unsubscribe from this group, send email to dev+unsubscribe@googlegroups.com.\n", "Merged, thanks.", None),
+        (
+            'Merged, thanks.\n\n--\nYou received this message because you are subscribed to the Google Groups "dev" group.\n'
+            "To unsubscribe from this group, send email to dev+unsubscribe@googlegroups.com.\n",
+            "Merged, thanks.",
+            None,
+        ),
         # Mentioning a mailing list is not a footer
-        ("Please add Ann and Bo to the mailing list for the launch.", "Please add Ann and Bo to the mailing list for the launch.", None),
+        (
+            "Please add Ann and Bo to the mailing list for the launch.",
+            "Please add Ann and Bo to the mailing list for the launch.",
+            None,
+        ),
         # Phone footers
         ("On my way, ten minutes.\n\nSent from Mail for Windows\n", "On my way, ten minutes.", None),
         ("Got it.  Will call later today.\n\nGet Outlook for Android\n", "Got it.  Will call later today.", None),

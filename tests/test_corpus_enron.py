@@ -36,7 +36,9 @@ def test_each_sender_imports_into_one_profile(imported, capsys):
     lines = []
     for sender, report in reports.items():
         kept = report.imported / report.messages_seen
-        lines.append(f"{sender:12} kept {report.imported:3}/{report.messages_seen} ({kept:.0%})  dropped {dict(report.dropped)}")
+        lines.append(
+            f"{sender:12} kept {report.imported:3}/{report.messages_seen} ({kept:.0%})  dropped {dict(report.dropped)}"
+        )
         assert report.format == "eml" and report.messages_seen in (300, 96)
         assert report.dropped.get("not_from_sender", 0) == 0  # every From is the owner's
         assert 0.6 <= kept <= 1.0, lines[-1]
@@ -94,9 +96,7 @@ def test_fixture_has_at_least_30_hand_checked_bodies():
 
 def test_cleaned_bodies_match_the_hand_checked_fixture(imported, enron_dir: Path):
     store, _ = imported
-    by_source = {
-        d.source_path: d.text for sender in SENDERS for d in store.documents(store.get_profile(sender).id)
-    }
+    by_source = {d.source_path: d.text for sender in SENDERS for d in store.documents(store.get_profile(sender).id)}
     exact, misses = 0, []
     for case in fixture_cases("txt"):
         expected = case.read_text(encoding="utf-8").rstrip("\n")
@@ -115,7 +115,8 @@ def test_fixture_drops_have_their_reason(imported, enron_dir: Path):
     store, reports = imported
     for case in fixture_cases("drop"):
         sender = case.stem.split("__")[0]
-        rules = CleaningRules(senders=frozenset(reports[sender].senders),
-                              names=SenderNames.from_identity(reports[sender].senders[0]))
+        rules = CleaningRules(
+            senders=frozenset(reports[sender].senders), names=SenderNames.from_identity(reports[sender].senders[0])
+        )
         outcome = document_from_email(source_of(case, enron_dir).read_bytes(), rules)
         assert getattr(outcome, "reason", None) == case.read_text().strip(), case.name

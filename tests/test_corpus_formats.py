@@ -47,7 +47,9 @@ def test_mbox_maildir_eml_and_jsonl_give_the_same_documents(tmp_path: Path):
 def test_csv_with_text_field_and_metadata_columns(tmp_path: Path):
     path = write_csv(tmp_path / "posts.csv", ann_mails(5), text_column="message")
     with Store.open(tmp_path / "s.sqlite3") as store:
-        report = import_corpus(store, path, ImportOptions(profile="csv", text_field="message", fields={"subject": "title"}))
+        report = import_corpus(
+            store, path, ImportOptions(profile="csv", text_field="message", fields={"subject": "title"})
+        )
         assert report.format == "csv" and report.imported == 5
         documents = store.documents(store.get_profile("csv").id)
     assert {d.sender for d in documents} == {"ann@example.com"}
@@ -137,7 +139,9 @@ def test_a_folder_of_mbox_files_without_extensions(tmp_path: Path):
 
 def test_semicolon_csv_with_bom(tmp_path: Path):
     path = tmp_path / "reviews.csv"
-    path.write_bytes("\ufeffstars;review\n5;\"Crushes ice; loud; worth it.\"\n2;Broke after a week of light use.\n".encode("utf-8"))
+    path.write_bytes(
+        '\ufeffstars;review\n5;"Crushes ice; loud; worth it."\n2;Broke after a week of light use.\n'.encode("utf-8")
+    )
     with Store.open(tmp_path / "s.sqlite3") as store:
         report = import_corpus(store, path, ImportOptions(profile="r", text_field="review", genre="review"))
         texts = sorted(d.text for d in store.documents(store.get_profile("r").id))

@@ -24,8 +24,10 @@ def _seed_messages() -> list[bytes]:
 SEEDS = _seed_messages()
 RULES = [
     CleaningRules(),
-    CleaningRules(senders=frozenset({"k..allen@enron.com", "maya@lindqvist-studio.example"}),
-                  names=SenderNames.from_identity("k..allen@enron.com", ["Allen, Phillip K."])),
+    CleaningRules(
+        senders=frozenset({"k..allen@enron.com", "maya@lindqvist-studio.example"}),
+        names=SenderNames.from_identity("k..allen@enron.com", ["Allen, Phillip K."]),
+    ),
 ]
 
 
@@ -45,7 +47,11 @@ def mutated_messages(draw) -> bytes:
             data[at:at] = draw(st.binary(min_size=1, max_size=200))
         elif kind == "charset":
             charset = draw(st.sampled_from([b"utf-16", b"klingon", b"iso-2022-jp", b"utf-7", b"", b"cp500", b"base64"]))
-            data = bytearray(data.replace(b"charset=us-ascii", b"charset=" + charset).replace(b"charset=\"utf-8\"", b"charset=" + charset))
+            data = bytearray(
+                data.replace(b"charset=us-ascii", b"charset=" + charset).replace(
+                    b'charset="utf-8"', b"charset=" + charset
+                )
+            )
             if draw(st.booleans()):
                 data = bytearray(bytes(data).decode("latin-1").encode("utf-16"))
         elif kind == "huge_header":
@@ -75,10 +81,28 @@ def test_every_mutated_message_becomes_a_document_or_a_reasoned_drop(raw: bytes,
 
 
 @settings(max_examples=100, deadline=None)
-@given(text=st.text(alphabet=st.characters(codec="utf-8"), max_size=3000)
-       | st.lists(st.sampled_from(["> quoted", "-----Original Message-----", "From: a", "Sent: b", "To: c",
-                                    "Thanks,", "Ann", "-- ", "On Mon wrote:", "", "text here", "x" * 500]),
-                  max_size=40).map("\n".join))
+@given(
+    text=st.text(alphabet=st.characters(codec="utf-8"), max_size=3000)
+    | st.lists(
+        st.sampled_from(
+            [
+                "> quoted",
+                "-----Original Message-----",
+                "From: a",
+                "Sent: b",
+                "To: c",
+                "Thanks,",
+                "Ann",
+                "-- ",
+                "On Mon wrote:",
+                "",
+                "text here",
+                "x" * 500,
+            ]
+        ),
+        max_size=40,
+    ).map("\n".join)
+)
 def test_the_cleaner_never_raises_and_only_removes(text: str):
     cleaned = clean_body(text, SenderNames.from_identity("ann@example.com", ["Ann Lee"]))
     assert isinstance(cleaned.text, str)

@@ -21,8 +21,15 @@ def open_home_store(pa_home: Path) -> Store:
 def test_readme_quickstart_imports_the_sample_corpus(pa, pa_home: Path):
     result = pa("import", SAMPLE, "--profile", "sample")
     assert result.exit_code == 0, result.stderr
-    for words in ("files seen", "imported", "not_from_sender", "too_short", "forward_only", "duplicate",
-                  "maya@lindqvist-studio.example"):
+    for words in (
+        "files seen",
+        "imported",
+        "not_from_sender",
+        "too_short",
+        "forward_only",
+        "duplicate",
+        "maya@lindqvist-studio.example",
+    ):
         assert words in result.stdout
     stats = pa("corpus", "stats", "--profile", "sample", "--json")
     data = json.loads(stats.stdout)

@@ -28,7 +28,11 @@ def test_a_whole_profile_distils_in_batch_rounds_with_no_call_made_twice(tmp_pat
         sizes = []
         while (written := export_batch(store, profile, Config(), SPEC, tmp_path / "requests.jsonl")) > 0:
             first = json.loads((tmp_path / "requests.jsonl").read_text().splitlines()[0])
-            assert first["method"] == "POST" and first["url"] == "/v1/chat/completions" and first["body"]["model"] == "loopback"
+            assert (
+                first["method"] == "POST"
+                and first["url"] == "/v1/chat/completions"
+                and first["body"]["model"] == "loopback"
+            )
             run_batch(tmp_path / "requests.jsonl", tmp_path / "output.jsonl", server.base_url)
             summary = import_batch(store, profile, Config(), SPEC, tmp_path / "output.jsonl")
             assert (summary.imported, summary.errors, summary.unknown) == (written, [], 0)
@@ -71,8 +75,12 @@ def test_an_engine_error_leaves_the_call_pending(tmp_path):
         profile = add_documents(store, train=1, test=0)
         export_batch(store, profile, Config(), SPEC, tmp_path / "requests.jsonl")
         first = ids(tmp_path / "requests.jsonl")[0]
-        failed = {"id": "batch_req_0", "custom_id": first, "response": None,
-                  "error": {"code": "server_error", "message": "the engine crashed"}}
+        failed = {
+            "id": "batch_req_0",
+            "custom_id": first,
+            "response": None,
+            "error": {"code": "server_error", "message": "the engine crashed"},
+        }
         (tmp_path / "output.jsonl").write_text(json.dumps(failed) + "\n")
         summary = import_batch(store, profile, Config(), SPEC, tmp_path / "output.jsonl")
         assert summary.imported == 0 and "the engine crashed" in summary.errors[0]
@@ -89,8 +97,16 @@ def test_the_cli_exports_and_imports_in_one_command(pa, pa_home, tmp_path):
     assert json.loads(exported.stdout)["export"]["calls"] == 3
     with LoopbackServer(delay=0.0) as server:
         run_batch(tmp_path / "requests.jsonl", tmp_path / "output.jsonl", server.base_url)
-    both = pa("distill", "--profile", "theresa", "--batch-import", tmp_path / "output.jsonl",
-              "--batch-export", tmp_path / "next.jsonl", "--json")
+    both = pa(
+        "distill",
+        "--profile",
+        "theresa",
+        "--batch-import",
+        tmp_path / "output.jsonl",
+        "--batch-export",
+        tmp_path / "next.jsonl",
+        "--json",
+    )
     assert both.exit_code == 0, both.stderr
     result = json.loads(both.stdout)
     assert result["import"]["imported"] == 3 and result["export"]["calls"] == 2

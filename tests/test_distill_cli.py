@@ -59,7 +59,10 @@ def test_distill_json_summary_then_a_rerun_costs_nothing(pa, pa_home, server, en
     documents = summary["documents"]
     assert stages["intent"]["ok"] == documents and stages["intent"]["failed"] == 0
     trained = stages["rules"]["total"]
-    assert 0 < trained <= documents and stages["rules"]["ok"] == stages["draft"]["ok"] == stages["nobaseline_rules"]["ok"] == trained
+    assert (
+        0 < trained <= documents
+        and stages["rules"]["ok"] == stages["draft"]["ok"] == stages["nobaseline_rules"]["ok"] == trained
+    )
     assert summary["calls"] == 3 * documents + 3 * trained == len(server.answered)
     assert summary["cost"] is not None and summary["cost"] > 0
     assert summary["model"] == f"openai:{MODEL}"
@@ -90,7 +93,15 @@ def test_rules_show_lists_and_shows_side_by_side(pa, pa_home, server, enron_dir,
     assert set(train["stages"]) == {"intent", "draft", "rules", "nobaseline_rules"}
     shown = pa("rules", "show", "--profile", "staab", "--doc", train["document"]["id"])
     assert shown.exit_code == 0, shown.stderr
-    for text in ("intent", "zero-shot draft", "rules", "I sent the November", "about 10 words", "no-baseline rules", f"email.rules v{load_template('email.rules').version}"):
+    for text in (
+        "intent",
+        "zero-shot draft",
+        "rules",
+        "I sent the November",
+        "about 10 words",
+        "no-baseline rules",
+        f"email.rules v{load_template('email.rules').version}",
+    ):
         assert text in shown.stdout
     table = pa("rules", "show", "--profile", "staab")
     assert table.exit_code == 0 and "nobaseline rules" in table.stdout
@@ -147,7 +158,7 @@ def test_kill_9_mid_run_then_resume_never_repeats_an_answered_call(pa, pa_home, 
         resumed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         summary = json.loads(resumed.stdout)
-        answered_after = server.answered[len(answered_before):]
+        answered_after = server.answered[len(answered_before) :]
         assert set(answered_before).isdisjoint(answered_after), "an answered call was asked again"
         assert summary["calls"] == len(answered_after)
         total = len(answered_before) + len(answered_after)

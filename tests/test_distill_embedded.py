@@ -70,7 +70,9 @@ def check_outcomes(store, documents) -> dict:
                 earlier = [rows.get((document.id, s)) for s in ("intent", "draft") if (document.id, s) in rows]
                 assert any(r["status"] == "failed" and r["error"] for r in earlier), (document.id, stage)
                 continue
-            assert row["template_id"] == template_id("email", stage, "plain")  # the embedded model gets the plain draft prompt
+            assert row["template_id"] == template_id(
+                "email", stage, "plain"
+            )  # the embedded model gets the plain draft prompt
             if row["status"] == "ok":
                 # A stored result is one the validator accepts, never a raw guess.
                 assert isinstance(stage_parser(stage, document)(row["raw"], "stop"), Parsed) and row["content"]
@@ -79,7 +81,9 @@ def check_outcomes(store, documents) -> dict:
     return rows
 
 
-def test_ten_enron_emails_end_distilled_or_failed_and_a_killed_run_resumes_without_repeats(pa, enron_dir, tmp_path, smol):
+def test_ten_enron_emails_end_distilled_or_failed_and_a_killed_run_resumes_without_repeats(
+    pa, enron_dir, tmp_path, smol
+):
     import_staab(pa, enron_dir, tmp_path, 10)
     config = small_config()
 
@@ -139,7 +143,12 @@ def test_the_real_model_receives_the_email_inside_its_fence(store_with_injection
     summary = asyncio.run(distill_profile(store, profile, seen, small_config(), stages=["intent"]))
     (messages,) = seen.prompts
     user = messages[-1].content
-    assert user.index("<email>") < user.index("IGNORE PREVIOUS INSTRUCTIONS") < user.rindex("</email>") < user.index("Task:")
+    assert (
+        user.index("<email>")
+        < user.index("IGNORE PREVIOUS INSTRUCTIONS")
+        < user.rindex("</email>")
+        < user.index("Task:")
+    )
     assert user.count("</email>") == 1
     (row,) = store.query("SELECT * FROM distillations")
     if row["status"] == "ok":

@@ -99,7 +99,9 @@ def large():
 def test_pa_draft_prints_a_real_email_not_the_prompt(pa, trained_agent, pa_home: Path):  # noqa: F811
     """The issue's own command, on the embedded M_L and a really trained agent (greedy, so it repeats)."""
     pa_home.mkdir(parents=True, exist_ok=True)
-    (pa_home / "config.toml").write_text("[drafting]\nmax_tokens = 48\nrules_max_tokens = 48\ntemperature = 0.0\nseed = 0\n", encoding="utf-8")
+    (pa_home / "config.toml").write_text(
+        "[drafting]\nmax_tokens = 48\nrules_max_tokens = 48\ntemperature = 0.0\nseed = 0\n", encoding="utf-8"
+    )
     result = pa("draft", JONAS.intent, "--profile", "jeff", "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)

@@ -44,10 +44,14 @@ from core.store import Store
 RULES_ANSWER = "<thinking>They are terse.</thinking>\n<rules>\n- Start with 'Hi Bob,'\n- Sign off with '-J'\n</rules>"
 SHORT = GenerationOptions(temperature=0.0, max_tokens=24)
 RULES_SHORT = GenerationOptions(temperature=0.0, max_tokens=48)
-REQUEST = DraftRequest("ask Bob to move the budget meeting to Friday", recipient="bob@enron.com", subject="budget meeting")
-AGENT_REQUEST = DraftRequest("- remind Sue about the filing deadline", recipient="sue.mara@enron.com", subject="deadline")
+REQUEST = DraftRequest(
+    "ask Bob to move the budget meeting to Friday", recipient="bob@enron.com", subject="budget meeting"
+)
+AGENT_REQUEST = DraftRequest(
+    "- remind Sue about the filing deadline", recipient="sue.mara@enron.com", subject="deadline"
+)
 """Like what the tiny agent was trained on (tests/tiny_agent.py), so it answers in its trained form."""
-DRAFT_CONFIG = "[drafting]\nmax_tokens = 24\nrules_max_tokens = 48\nretriever = \"bm25\"\nfew_shot_k = 2\ntemperature = 0.0\nseed = 0\n"
+DRAFT_CONFIG = '[drafting]\nmax_tokens = 24\nrules_max_tokens = 48\nretriever = "bm25"\nfew_shot_k = 2\ntemperature = 0.0\nseed = 0\n'
 
 
 def kinds_in_order(events: list[DraftEvent], stream: str) -> list[str]:
@@ -233,9 +237,19 @@ async def test_history_keeps_drafts_edits_and_choices(store, profile):
         transcript.apply(event)
     first = save_draft(store, profile.id, REQUEST, transcript, agent_version="jeff/agent/v1")
     regenerated = DraftTranscript()
-    async for event in stream_final(ScriptedBackend("Dear Bob, Friday? Jeff", spec="large"), REQUEST, "- Sign off 'Jeff'"):
+    async for event in stream_final(
+        ScriptedBackend("Dear Bob, Friday? Jeff", spec="large"), REQUEST, "- Sign off 'Jeff'"
+    ):
         regenerated.apply(event)
-    second = save_draft(store, profile.id, REQUEST, regenerated, rules=transcript.text("rules"), edited_rules="- Sign off 'Jeff'", parent_id=first)
+    second = save_draft(
+        store,
+        profile.id,
+        REQUEST,
+        regenerated,
+        rules=transcript.text("rules"),
+        edited_rules="- Sign off 'Jeff'",
+        parent_id=first,
+    )
     record_choice(store, second, "final")
     rows = list_drafts(store, profile.id)
     assert [r.id for r in rows] == [second, first]
@@ -414,7 +428,21 @@ def test_pa_draft_json_saves_history_and_edit_rules(pa, trained_agent, config_fi
     editor = tmp_path / "editor.py"
     editor.write_text("import sys; open(sys.argv[1], 'w').write('- Open with Howdy\\n')\n", encoding="utf-8")
     monkeypatch.setenv("EDITOR", f"{shutil.which('python') or 'python'} {editor}")
-    result = pa("draft", "--profile", "jeff", "--to", "sue.mara@enron.com", "--subject", "deadline", "--json", "--edit-rules", "--keep", "final", "--", AGENT_REQUEST.intent)
+    result = pa(
+        "draft",
+        "--profile",
+        "jeff",
+        "--to",
+        "sue.mara@enron.com",
+        "--subject",
+        "deadline",
+        "--json",
+        "--edit-rules",
+        "--keep",
+        "final",
+        "--",
+        AGENT_REQUEST.intent,
+    )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["naive"] and data["rules"] and data["final"] and data["agent"] == "jeff/agent/v1"
@@ -424,7 +452,11 @@ def test_pa_draft_json_saves_history_and_edit_rules(pa, trained_agent, config_fi
     rows = json.loads(history.stdout)
     assert [r["id"] for r in rows] == [data["edited"]["draft_id"], data["draft_id"]]
     assert rows[0]["parent_id"] == data["draft_id"] and rows[0]["edited_rules"] == "- Open with Howdy"
-    assert rows[0]["chosen"] == "final" and rows[1]["rules"] == data["rules"] and rows[1]["recipient"] == "sue.mara@enron.com"
+    assert (
+        rows[0]["chosen"] == "final"
+        and rows[1]["rules"] == data["rules"]
+        and rows[1]["recipient"] == "sue.mara@enron.com"
+    )
     table = pa("history", "--profile", "jeff")
     assert table.exit_code == 0 and "Drafts of jeff" in table.stdout
     one = pa("history", "--profile", "jeff", "--id", data["draft_id"])
@@ -432,7 +464,18 @@ def test_pa_draft_json_saves_history_and_edit_rules(pa, trained_agent, config_fi
 
 
 def test_pa_compare_shows_every_method_and_unavailable_ones_with_their_command(pa, trained_agent, config_file):
-    result = pa("compare", "--profile", "jeff", "--json", "--to", AGENT_REQUEST.recipient, "--subject", AGENT_REQUEST.subject, "--", AGENT_REQUEST.intent)
+    result = pa(
+        "compare",
+        "--profile",
+        "jeff",
+        "--json",
+        "--to",
+        AGENT_REQUEST.recipient,
+        "--subject",
+        AGENT_REQUEST.subject,
+        "--",
+        AGENT_REQUEST.intent,
+    )
     assert result.exit_code == 0, result.stderr
     rows = {row["method"]: row for row in json.loads(result.stdout)["methods"]}
     assert set(rows) == set(METHODS)
@@ -442,7 +485,12 @@ def test_pa_compare_shows_every_method_and_unavailable_ones_with_their_command(p
     assert "pa train --profile jeff --kind naive" in rows["naive-finetune"]["reason"]
     assert "pa train --profile jeff --kind no-baseline" in rows["no-baseline"]["reason"]
     table = pa("compare", REQUEST.intent, "--profile", "jeff", "--baselines", "large,naive-finetune")
-    assert table.exit_code == 0 and "unavailable" in table.stdout and "--kind" in table.stdout and "naive-finetune" in table.stdout
+    assert (
+        table.exit_code == 0
+        and "unavailable" in table.stdout
+        and "--kind" in table.stdout
+        and "naive-finetune" in table.stdout
+    )
 
 
 def test_pa_draft_bad_input_is_one_line_and_exit_2(pa, profile):

@@ -28,7 +28,9 @@ def backend(parallel: int) -> EmbeddedBackend:
     return EmbeddedBackend(embedded_model_path(), n_ctx=N_CTX, threads=1, parallel=parallel)
 
 
-async def answer(model: EmbeddedBackend, messages: list[Message], options: GenerationOptions) -> tuple[str, str | None, int, int]:
+async def answer(
+    model: EmbeddedBackend, messages: list[Message], options: GenerationOptions
+) -> tuple[str, str | None, int, int]:
     text, last = "", None
     async for chunk in model.stream(messages, options):
         text += chunk.text
@@ -47,7 +49,9 @@ async def together(calls: list[tuple[list[Message], GenerationOptions]]) -> list
 
 
 def engine():
-    return engine_for(load_model(embedded_model_path(), n_ctx=N_CTX, threads=1).llama, parallel=4, n_ctx=N_CTX, threads=1)
+    return engine_for(
+        load_model(embedded_model_path(), n_ctx=N_CTX, threads=1).llama, parallel=4, n_ctx=N_CTX, threads=1
+    )
 
 
 async def test_greedy_answers_decoded_together_equal_the_one_at_a_time_answers():
@@ -61,7 +65,10 @@ async def test_greedy_answers_decoded_together_equal_the_one_at_a_time_answers()
 
 async def test_three_seeded_intent_samples_share_their_prompt_and_keep_their_tokens():
     """The three intent candidates of one text: one prompt read once, each its own temperature and seed."""
-    calls = [(INTENT, GenerationOptions(temperature=t, max_tokens=24, seed=100 + slot)) for slot, t in enumerate((0.7, 1.0, 1.2))]
+    calls = [
+        (INTENT, GenerationOptions(temperature=t, max_tokens=24, seed=100 + slot))
+        for slot, t in enumerate((0.7, 1.0, 1.2))
+    ]
     read_before = engine().prompt_tokens_read
     batched = await together(calls)
     prompt_tokens = batched[0][2]
@@ -71,7 +78,9 @@ async def test_three_seeded_intent_samples_share_their_prompt_and_keep_their_tok
 
 
 async def test_stop_strings_end_the_answer_before_them_as_one_at_a_time():
-    calls = [(messages, GenerationOptions(temperature=0.0, max_tokens=40, stop=("2.", "\n\n"))) for messages in PROMPTS[:2]]
+    calls = [
+        (messages, GenerationOptions(temperature=0.0, max_tokens=40, stop=("2.", "\n\n"))) for messages in PROMPTS[:2]
+    ]
     batched = await together(calls)
     assert batched == await one_at_a_time(calls)
     assert all("2." not in text for text, *_ in batched)

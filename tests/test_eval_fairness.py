@@ -10,7 +10,10 @@ from tests.test_evaluate import content_judge, run, setup, similarity  # noqa: F
 
 
 def test_wins_over_decided_pairs_are_reported_beside_the_conservative_rate(setup, similarity):  # noqa: F811
-    judge = ScriptedBackend(lambda m, o: "A" if "budget numbers are final and" in m[-1].content.split("<candidate_b>")[0] else "B", spec="fair")
+    judge = ScriptedBackend(
+        lambda m, o: "A" if "budget numbers are final and" in m[-1].content.split("<candidate_b>")[0] else "B",
+        spec="fair",
+    )
     report = run(setup, similarity, judge, baselines=["large"])
     row = report["pairwise"][0]
     assert row["decisive_win_rate"] == pytest.approx(wilson(row["win"], row["win"] + row["loss"]).as_dict())

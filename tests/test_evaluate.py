@@ -184,7 +184,9 @@ class ScriptedContext(DraftContext):
 
     def agent_info(self, kind="agent"):
         if kind not in self.scripted:
-            raise NotTrainedError(f"profile has no {kind}; train it with `pa train --profile {self.profile.name} --kind {kind}`")
+            raise NotTrainedError(
+                f"profile has no {kind}; train it with `pa train --profile {self.profile.name} --kind {kind}`"
+            )
         folder = self.paths.agents_dir(self.profile.name) / kind / f"v{self.version}"
         return AgentInfo(self.profile.name, kind, self.version, folder, folder / "agent.gguf", {})
 
@@ -212,7 +214,9 @@ def content_judge(messages, options) -> str:
 
 def add_profile(store: Store, name: str, real: dict[str, str]):
     profile = store.create_profile(name)
-    rows = [("train", "ok, see you there. -J", "agree to meet")] + [("test", text, f"say {key}") for key, text in real.items()]
+    rows = [("train", "ok, see you there. -J", "agree to meet")] + [
+        ("test", text, f"say {key}") for key, text in real.items()
+    ]
     with store.transaction() as db:
         for split, text, intent in rows:
             cursor = db.execute(
@@ -251,7 +255,9 @@ def run(setup, similarity, judge, **kwargs):
 
     paths, store, config, profile, _, context = setup
     kwargs.setdefault("context", context)
-    return asyncio.run(evaluate_profile(store, paths, config, profile.name, judge=judge, similarity=similarity, **kwargs))
+    return asyncio.run(
+        evaluate_profile(store, paths, config, profile.name, judge=judge, similarity=similarity, **kwargs)
+    )
 
 
 def test_a_judge_that_always_picks_the_first_candidate_yields_only_ties(setup, similarity):
@@ -363,7 +369,9 @@ def test_tokens_are_counted_per_method_and_per_judge_call(setup, similarity):
     for row in stored:
         assert report["methods"][row["method"]]["tokens"] == {"prompt": row["p"], "completion": row["c"]}
     # agent = rules call + final call, both counted
-    assert report["methods"]["agent"]["tokens"]["completion"] == 3 * (len("<rules>- Short.\n- Sign off: -J</rules>".split(" ")) + len(AGENT_TEXT.split(" ")))
+    assert report["methods"]["agent"]["tokens"]["completion"] == 3 * (
+        len("<rules>- Short.\n- Sign off: -J</rules>".split(" ")) + len(AGENT_TEXT.split(" "))
+    )
     usage = report["judge_usage"]
     assert usage["completion_tokens"] == usage["calls"] == 6 and usage["per_call"]["completion_tokens"] == 1.0
     assert usage["cost_usd"] is None and report["methods"]["agent"]["cost_usd"] is None  # local: no price
@@ -421,7 +429,9 @@ def test_no_agent_or_no_intents_says_what_to_run(setup, similarity):
     with pytest.raises(UsageError, match="no held-out documents"):
         held_out(store, bare)
     with store.transaction() as db:
-        db.execute("INSERT INTO documents (profile_id, text, content_hash, split) VALUES (?, 'x', 'h', 'test')", (bare.id,))
+        db.execute(
+            "INSERT INTO documents (profile_id, text, content_hash, split) VALUES (?, 'x', 'h', 'test')", (bare.id,)
+        )
     with pytest.raises(NotTrainedError, match="pa distill --profile bare"):
         held_out(store, bare)
 
@@ -472,10 +482,15 @@ def test_permutation_puts_each_agent_on_every_profiles_documents(setup, similari
         def final(messages, options):
             return f"{sign} numbers attached, call me at 3" if "PREFERENCE RULES" in messages[-1].content else "x"
 
-        return {"large": ScriptedBackend(final, spec="embedded"), "agent": ScriptedBackend(f"<rules>{name}</rules>", spec=f"gguf:{name}")}
+        return {
+            "large": ScriptedBackend(final, spec="embedded"),
+            "agent": ScriptedBackend(f"<rules>{name}</rules>", spec=f"gguf:{name}"),
+        }
 
     contexts = {
-        "jeff": ScriptedContext(paths, config, store, jeff, writes_like("jeff", "Held out: the budget numbers are final. -J")),
+        "jeff": ScriptedContext(
+            paths, config, store, jeff, writes_like("jeff", "Held out: the budget numbers are final. -J")
+        ),
         "sara": ScriptedContext(paths, config, store, sara, writes_like("sara", "Jim - Sara")),
     }
     report = asyncio.run(permutation(store, paths, config, ["jeff", "sara"], contexts=contexts, similarity=similarity))
@@ -483,7 +498,9 @@ def test_permutation_puts_each_agent_on_every_profiles_documents(setup, similari
     stored = {row["method"] for row in store.query("SELECT method FROM eval_generations")}
     assert stored == {"agent", "agent@jeff", "agent@sara"}
     # Each cell is the mean of the stored scores of its generations.
-    sara_docs = [row["id"] for row in store.query("SELECT id FROM documents WHERE profile_id = ? AND split = 'test'", (sara.id,))]
+    sara_docs = [
+        row["id"] for row in store.query("SELECT id FROM documents WHERE profile_id = ? AND split = 'test'", (sara.id,))
+    ]
     values = [
         row["value"]
         for row in store.query(
@@ -511,8 +528,20 @@ def test_permutation_puts_each_agent_on_every_profiles_documents(setup, similari
 def test_greedy_list_options_take_every_following_word():
     from core.cli.eval_cmd import join_greedy, split_list
 
-    assert join_greedy(["permutation", "--profiles", "a", "b", "c", "--limit", "2"]) == ["permutation", "--profiles", "a,b,c", "--limit", "2"]
-    assert join_greedy(["--profile", "x", "--baselines", "large", "small", "--json"]) == ["--profile", "x", "--baselines", "large,small", "--json"]
+    assert join_greedy(["permutation", "--profiles", "a", "b", "c", "--limit", "2"]) == [
+        "permutation",
+        "--profiles",
+        "a,b,c",
+        "--limit",
+        "2",
+    ]
+    assert join_greedy(["--profile", "x", "--baselines", "large", "small", "--json"]) == [
+        "--profile",
+        "x",
+        "--baselines",
+        "large,small",
+        "--json",
+    ]
     assert split_list(["a,b", "c"]) == ["a", "b", "c"]
 
 

@@ -48,9 +48,10 @@ def _hf_greedy(model, ids):
     import torch
 
     with torch.no_grad():
-        out = model.generate(torch.tensor([ids]), max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=None,
-                             pad_token_id=0)
-    return out[0, len(ids):].tolist()
+        out = model.generate(
+            torch.tensor([ids]), max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=None, pad_token_id=0
+        )
+    return out[0, len(ids) :].tolist()
 
 
 def _teacher_forced_agreement(llm, ids, answer):
@@ -59,7 +60,7 @@ def _teacher_forced_agreement(llm, ids, answer):
 
     llm.reset()
     llm.eval(ids + answer[:-1])
-    logits = np.asarray(llm.scores[len(ids) - 1:len(ids) - 1 + len(answer)])
+    logits = np.asarray(llm.scores[len(ids) - 1 : len(ids) - 1 + len(answer)])
     return float(np.mean(logits.argmax(axis=-1) == np.asarray(answer)))
 
 
@@ -86,15 +87,26 @@ def test_agent_of_each_architecture_answers_in_llama_cpp_like_in_transformers(na
     # A folder (so a general.name) without "phi": llama.cpp applies Phi-3's own token attributes
     # to models named phi3, and they name tokens ("</s>") that the SmolLM2 vocabulary lacks.
     base = make_base(arch, tmp_path / "base", tokenizer_folders[arch.tokenizer])
-    config = TrainConfig(base_model=str(base), lora_r=8, lora_alpha=16, lora_dropout=0.0, learning_rate=1e-2,
-                         epochs=arch.epochs, batch_size=3, max_length=384, seed=0, target_modules=arch.target_modules)
+    config = TrainConfig(
+        base_model=str(base),
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        learning_rate=1e-2,
+        epochs=arch.epochs,
+        batch_size=3,
+        max_length=384,
+        seed=0,
+        target_modules=arch.target_modules,
+    )
     _, agent, _ = train_agent(tmp_path / "home", config, quant="q8_0", float_type="f16")
 
     manifest = agent.manifest
     float_gguf = agent.folder / manifest["float_gguf"]
     fields = read_gguf_fields(float_gguf, "general.")
-    assert fields["general.architecture"] == {"qwen3": "qwen3", "mistral": "llama", "gemma": "gemma",
-                                              "phi3": "phi3"}[name]
+    assert (
+        fields["general.architecture"] == {"qwen3": "qwen3", "mistral": "llama", "gemma": "gemma", "phi3": "phi3"}[name]
+    )
     assert manifest["converter"]["llama_cpp_python"] == llama_cpp.__version__
     assert agent.quant == "q8_0" and agent.lora_gguf is not None
 
@@ -103,8 +115,9 @@ def test_agent_of_each_architecture_answers_in_llama_cpp_like_in_transformers(na
     plain = AutoModelForCausalLM.from_pretrained(base).eval()
     f16 = llama_cpp.Llama(str(float_gguf), n_ctx=512, n_threads=2, verbose=False)
     q8 = llama_cpp.Llama(str(agent.gguf), n_ctx=512, n_threads=2, verbose=False, logits_all=True)
-    with_lora = llama_cpp.Llama(manifest["lora_base_gguf"], lora_path=str(agent.lora_gguf), n_ctx=512, n_threads=2,
-                                verbose=False)
+    with_lora = llama_cpp.Llama(
+        manifest["lora_base_gguf"], lora_path=str(agent.lora_gguf), n_ctx=512, n_threads=2, verbose=False
+    )
     q8_agreement = []
     for prompt in PROMPTS:
         ids = _prompt_ids(tokenizer, *prompt)

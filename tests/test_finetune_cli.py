@@ -62,7 +62,9 @@ def _wait_for(run: Run, predicate, process, timeout=240):
 
 def test_ctrl_c_checkpoints_and_resume_continues(pa_home, tiny_trained_agent):
     paths = _seed_home(pa_home, tiny_trained_agent.base_folder)
-    config = Config(train=tiny_train_config(tiny_trained_agent.base_folder).model_copy(update={"batch_size": 1, "epochs": 4}))
+    config = Config(
+        train=tiny_train_config(tiny_trained_agent.base_folder).model_copy(update={"batch_size": 1, "epochs": 4})
+    )
     with Store.open(paths.store_file) as store:
         run = prepare_run(paths, store, config, "tiny", "no-baseline", quant="q8_0")
     process = start_training(run)

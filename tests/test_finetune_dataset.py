@@ -66,8 +66,14 @@ def test_the_two_rule_agents_learn_from_the_same_documents_with_the_same_thinkin
     assert [e.document_id for e in agent.train] == [e.document_id for e in no_baseline.train]
     assert 3 not in {e.document_id for e in agent.train} and agent.report.missing_pair == 1
     assert any("same documents" in note for note in agent.report.notes)
-    assert split_agent_output(no_baseline.train[0].target) == ("No greeting, one line.", RULES)  # thinking kept, as the agent's
-    assert split_agent_output(collect_examples(store, "tiny", "no-baseline", rules_only=True).train[0].target) == (None, RULES)
+    assert split_agent_output(no_baseline.train[0].target) == (
+        "No greeting, one line.",
+        RULES,
+    )  # thinking kept, as the agent's
+    assert split_agent_output(collect_examples(store, "tiny", "no-baseline", rules_only=True).train[0].target) == (
+        None,
+        RULES,
+    )
 
 
 def test_no_usable_documents_names_the_distill_command(pa_home):
@@ -96,8 +102,12 @@ def test_encoding_masks_the_prompt_and_ends_with_im_end(store, smollm2_tokenizer
     target = [t for t in encoded.labels if t != -100]
     assert tokenizer.decode(target[:-1]) == example.target
     prompt = tokenizer.decode(encoded.input_ids[: len(encoded.input_ids) - len(target)])
-    chat = [{"role": m.role, "content": m.content} for m in agent_messages(
-        "agent", example.intent, recipient=example.recipient, subject=example.subject, previous=example.previous)]
+    chat = [
+        {"role": m.role, "content": m.content}
+        for m in agent_messages(
+            "agent", example.intent, recipient=example.recipient, subject=example.subject, previous=example.previous
+        )
+    ]
     assert prompt == tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
     assert prompt.endswith("<|im_start|>assistant\n") and "Paul: draft is nearly done." in prompt
 

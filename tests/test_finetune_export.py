@@ -118,10 +118,21 @@ def _fake_ollama_store(root, gguf, name="library/tinyagent", tag="latest"):
     shutil.copy2(gguf, root / "blobs" / f"sha256-{digest}")
     manifest = root / "manifests" / "registry.ollama.ai" / name / tag
     manifest.parent.mkdir(parents=True)
-    manifest.write_text(json.dumps({"schemaVersion": 2, "layers": [
-        {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "0" * 64, "size": 10},
-        {"mediaType": "application/vnd.ollama.image.model", "digest": f"sha256:{digest}", "size": gguf.stat().st_size},
-    ]}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "layers": [
+                    {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "0" * 64, "size": 10},
+                    {
+                        "mediaType": "application/vnd.ollama.image.model",
+                        "digest": f"sha256:{digest}",
+                        "size": gguf.stat().st_size,
+                    },
+                ],
+            }
+        )
+    )
     return root / "blobs" / f"sha256-{digest}"
 
 
@@ -165,7 +176,11 @@ def test_lora_adapter_gguf_on_the_base_gguf_answers_like_the_merged_export(tiny_
     with_lora = llama_cpp.Llama(base_gguf, lora_path=str(lora), n_ctx=512, n_threads=2, verbose=False)
     plain = llama_cpp.Llama(base_gguf, n_ctx=512, n_threads=2, verbose=False)
     for prompt in PROMPTS:
-        answers = [llm.create_chat_completion(_chat(*prompt), max_tokens=48, temperature=0.0)["choices"][0]["message"]["content"]
-                   for llm in (merged, with_lora, plain)]
+        answers = [
+            llm.create_chat_completion(_chat(*prompt), max_tokens=48, temperature=0.0)["choices"][0]["message"][
+                "content"
+            ]
+            for llm in (merged, with_lora, plain)
+        ]
         assert answers[1] == answers[0]
         assert answers[2] != answers[0]

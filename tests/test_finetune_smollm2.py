@@ -35,8 +35,11 @@ def test_smollm2_train_export_quantize_parity(pa_home):
     from finetune.export import merge_adapter
 
     paths = resolve_paths()
-    config = Config(train=TrainConfig(base_model="embedded", epochs=4, batch_size=2, learning_rate=3e-3,
-                                      max_length=384, lora_dropout=0.0))
+    config = Config(
+        train=TrainConfig(
+            base_model="embedded", epochs=4, batch_size=2, learning_rate=3e-3, max_length=384, lora_dropout=0.0
+        )
+    )
     with Store.open(paths.store_file) as store:
         seed_store(store, "jeff")
         run = prepare_run(paths, store, config, "jeff", "agent", quant="auto")
@@ -65,9 +68,14 @@ def test_smollm2_train_export_quantize_parity(pa_home):
 
     def hf_greedy(model, ids):
         with torch.no_grad():
-            out = model.generate(torch.tensor([ids]), max_new_tokens=20, do_sample=False, eos_token_id=None,
-                                 pad_token_id=tokenizer.pad_token_id)
-        return out[0, len(ids):].tolist()
+            out = model.generate(
+                torch.tensor([ids]),
+                max_new_tokens=20,
+                do_sample=False,
+                eos_token_id=None,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        return out[0, len(ids) :].tolist()
 
     def llama_greedy(llm, ids):
         llm.reset()
@@ -96,8 +104,9 @@ def test_smollm2_train_export_quantize_parity(pa_home):
 
     # The small LoRA-adapter GGUF, applied by llama.cpp on the embedded (Q4_1) base, says the same.
     assert agent.lora_gguf is not None and agent.lora_gguf.stat().st_size < 20 * 2**20
-    with_lora = llama_cpp.Llama(manifest["lora_base_gguf"], lora_path=str(agent.lora_gguf), n_ctx=1024, n_threads=2,
-                                verbose=False)
+    with_lora = llama_cpp.Llama(
+        manifest["lora_base_gguf"], lora_path=str(agent.lora_gguf), n_ctx=1024, n_threads=2, verbose=False
+    )
     merged_reply = q8.create_chat_completion(chat(PROMPTS[0]), max_tokens=160, temperature=0.0)
     lora_reply = with_lora.create_chat_completion(chat(PROMPTS[0]), max_tokens=160, temperature=0.0)
     assert lora_reply["choices"][0]["finish_reason"] == "stop"

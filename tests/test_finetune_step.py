@@ -18,8 +18,15 @@ def tiny_lora_model():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    config = LlamaConfig(
+        vocab_size=300,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
     model = add_lora(LlamaForCausalLM(config), TrainConfig(lora_dropout=0.0, lora_r=4))
     for name, parameter in model.named_parameters():  # LoRA B starts at zero: give it weight so its grads matter
         if "lora_B" in name:

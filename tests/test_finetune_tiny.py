@@ -56,7 +56,7 @@ def _hf_greedy(tokenizer, model, chat, n=20):
     ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=n, do_sample=False, eos_token_id=None, pad_token_id=0)
-    return prompt, ids[0].tolist(), out[0, ids.shape[1]:].tolist()
+    return prompt, ids[0].tolist(), out[0, ids.shape[1] :].tolist()
 
 
 def _llama_greedy(llm, prompt_ids, n=20):

@@ -33,7 +33,7 @@ def test_no_payload_can_close_or_reopen_any_fence(tag):
         assert tags_in(fenced, tag) == 2, (tag, payload)
         assert fenced.startswith(f"<{tag}>\n") and fenced.endswith(f"\n</{tag}>")
         for other in FENCE_TAGS:
-            assert tags_in(fenced[len(tag) + 2: -(len(tag) + 3)], other) == 0
+            assert tags_in(fenced[len(tag) + 2 : -(len(tag) + 3)], other) == 0
         assert "<|" not in fenced and "<｜" not in fenced and "[INST]" not in fenced
 
 
@@ -71,8 +71,11 @@ def test_embedded_backend_never_turns_data_into_control_tokens(smollm):
 
     model = smollm.load()
     clean = [Message("system", "You are brief."), Message("user", "Hello."), Message("assistant", "<intent>\n- ")]
-    hostile = [Message("system", "You are brief. " + CHATML), Message("user", "Hello. " + CHATML),
-               Message("assistant", "<intent>\n- " + CHATML)]
+    hostile = [
+        Message("system", "You are brief. " + CHATML),
+        Message("user", "Hello. " + CHATML),
+        Message("assistant", "<intent>\n- " + CHATML),
+    ]
     _, clean_tokens = _render_prompt(model, clean)
     _, hostile_tokens = _render_prompt(model, hostile)
     # The template's own turns: system and user (opened and closed), the assistant turn opened.
@@ -115,8 +118,15 @@ def test_training_data_never_turns_data_into_control_tokens(smollm2_tokenizer_di
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
     clean = Example(1, "train", "- say hello", "Sam", "Hello", "Earlier mail", "<rules>\n- Be brief.\n</rules>")
-    hostile = Example(1, "train", "- say hello " + CHATML, "Sam " + CHATML, "Hello " + CHATML,
-                      "Earlier mail " + CHATML, "<rules>\n- Be brief.\n</rules>" + CHATML)
+    hostile = Example(
+        1,
+        "train",
+        "- say hello " + CHATML,
+        "Sam " + CHATML,
+        "Hello " + CHATML,
+        "Earlier mail " + CHATML,
+        "<rules>\n- Be brief.\n</rules>" + CHATML,
+    )
     for kind in ("agent", "naive"):
         clean_ids = encode_example(tokenizer, kind, clean, 2048, DatasetReport(kind)).input_ids
         hostile_ids = encode_example(tokenizer, kind, hostile, 2048, DatasetReport(kind)).input_ids
@@ -140,10 +150,15 @@ async def test_openai_compatible_server_receives_no_control_marker_and_intact_fe
 
     httpserver.expect_request(CHAT, method="POST").respond_with_data(GOOD_STREAM, content_type="text/event-stream")
     backend = OpenAIBackend("m", base_url=httpserver.url_for("/v1"), verify_model=False)
-    messages = agent_messages("agent", "- say hi " + CHATML, recipient="Sam " + CHATML, subject="Hi " + CHATML,
-                              previous="Earlier: </previous>" + CHATML)
+    messages = agent_messages(
+        "agent",
+        "- say hi " + CHATML,
+        recipient="Sam " + CHATML,
+        subject="Hi " + CHATML,
+        previous="Earlier: </previous>" + CHATML,
+    )
     await complete(backend, messages)
-    (request, _), = httpserver.log
+    ((request, _),) = httpserver.log
     sent = json.loads(request.get_data())["messages"]
     text = "\n".join(m["content"] for m in sent)
     assert "<|" not in text and text.count(FORGED) == 4
@@ -160,8 +175,13 @@ def test_clean_prompts_tokenise_exactly_as_before(smollm):
 
     model = smollm.load()
     chats = [
-        agent_messages("agent", "- tell Sam the report slips to Friday\n- ask him to warn the board", recipient="Sam Lee",
-                       subject="Q3 report", previous="Earlier:\n\n  can you send it?\n"),
+        agent_messages(
+            "agent",
+            "- tell Sam the report slips to Friday\n- ask him to warn the board",
+            recipient="Sam Lee",
+            subject="Q3 report",
+            previous="Earlier:\n\n  can you send it?\n",
+        ),
         [Message("system", "You are brief."), Message("user", "Hello.\n\n"), Message("assistant", "<thinking>\n")],
     ]
     for messages in chats:
@@ -169,5 +189,7 @@ def test_clean_prompts_tokenise_exactly_as_before(smollm):
         answer_start = messages[-1].content if messages[-1].role == "assistant" else ""
         chat = [{"role": m.role, "content": m.content} for m in messages if m is not messages[-1] or not answer_start]
         formatted = model.formatter(messages=chat)
-        whole = model.llama.tokenize((formatted.prompt + answer_start).encode(), add_bos=not formatted.added_special, special=True)
+        whole = model.llama.tokenize(
+            (formatted.prompt + answer_start).encode(), add_bos=not formatted.added_special, special=True
+        )
         assert tokens == whole

@@ -36,14 +36,21 @@ def test_local_only_refuses_every_remote_role_and_doctor_says_where_text_goes(pa
     assert result.exit_code == 1
     roles = {check["role"]: check for check in json.loads(result.stdout)}
     assert roles["agent"]["usable"] and roles["agent"]["sends_to"] == "this process (llama.cpp)"
-    for role, where in (("large", "https://api.openai.com/v1 (another machine)"), ("judge", "https://gpu.example.com:11434 (another machine)")):
+    for role, where in (
+        ("large", "https://api.openai.com/v1 (another machine)"),
+        ("judge", "https://gpu.example.com:11434 (another machine)"),
+    ):
         assert not roles[role]["usable"] and roles[role]["reachable"] is None  # refused before any connection
-        assert roles[role]["problem"].startswith(f"privacy.local_only is set, and {roles[role]['spec']} would send text to {where}")
+        assert roles[role]["problem"].startswith(
+            f"privacy.local_only is set, and {roles[role]['spec']} would send text to {where}"
+        )
         assert roles[role]["sends_to"].startswith(where)
 
 
 def test_servers_on_this_machine_are_local():
-    config = parse_config('[openai]\nbase_url = "http://127.0.0.1:8080/v1"\n[privacy]\nlocal_only = true\nredact = true\n')
+    config = parse_config(
+        '[openai]\nbase_url = "http://127.0.0.1:8080/v1"\n[privacy]\nlocal_only = true\nredact = true\n'
+    )
     backend = open_backend("openai:m", config)
     assert isinstance(backend, OpenAIBackend)  # neither refused nor redacted: nothing leaves the machine
     assert destination(parse_spec("openai:m"), config).describe() == "http://127.0.0.1:8080/v1 (this machine)"
@@ -59,8 +66,13 @@ def test_redact_wraps_only_backends_that_reach_another_machine():
 
 
 async def test_a_redacted_call_sends_placeholders_and_the_answer_gets_the_details_back(httpserver: HTTPServer):
-    answer = sse(delta("Hi [NA"), delta("ME_3], I will ring [PHO"), delta("NE_1] and read [URL_1]. [NAME_1]"),
-                 delta(finish="stop"), usage_event(40, 12))
+    answer = sse(
+        delta("Hi [NA"),
+        delta("ME_3], I will ring [PHO"),
+        delta("NE_1] and read [URL_1]. [NAME_1]"),
+        delta(finish="stop"),
+        usage_event(40, 12),
+    )
     httpserver.expect_request(CHAT, method="POST").respond_with_data(answer, content_type="text/event-stream")
     inner = OpenAIBackend("m", base_url=httpserver.url_for("/v1"), verify_model=False, max_retries=0)
     backend = RedactingBackend(inner)
@@ -71,7 +83,10 @@ async def test_a_redacted_call_sends_placeholders_and_the_answer_gets_the_detail
     assert "[EMAIL_1]" in sent and "[PHONE_1]" in sent and "[URL_1]" in sent and "2024-03-04" in sent
     text = "".join(chunk.text for chunk in chunks)
     names = backend.redactor.values
-    assert text == f"Hi {names['[NAME_3]']}, I will ring +1 (713) 555-0199 and read https://intranet.example.com/q3?id=7. {names['[NAME_1]']}"
+    assert (
+        text
+        == f"Hi {names['[NAME_3]']}, I will ring +1 (713) 555-0199 and read https://intranet.example.com/q3?id=7. {names['[NAME_1]']}"
+    )
     assert "[" not in text and chunks[-1].usage is not None
     assert {names["[NAME_1]"], names["[NAME_3]"]} <= {"Ann Lee", "Bo Berg", "Ann", "Lee", "Bo", "Berg"}
 

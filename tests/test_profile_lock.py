@@ -29,7 +29,9 @@ with profile_writer(Path(sys.argv[1]), sys.argv[2], "pa distill"):
 
 def hold_in_another_process(data_dir: Path, profile: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(data_dir), profile], stdout=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(data_dir), profile], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert process.stdout.readline().strip() == "held"
     return process
 
@@ -45,8 +47,11 @@ def test_every_writer_command_is_refused_while_another_writes_the_profile(pa, im
     data = resolve_paths().data_dir
     holder = hold_in_another_process(data, "ann")
     try:
-        for command in (["distill", "--profile", "ann", "--limit", "1"], ["import", imported, "--profile", "ann"],
-                        ["train", "--profile", "ann"]):
+        for command in (
+            ["distill", "--profile", "ann", "--limit", "1"],
+            ["import", imported, "--profile", "ann"],
+            ["train", "--profile", "ann"],
+        ):
             result = pa(*command)
             assert result.exit_code == 1, (command, result.stderr)
             line = f"error: profile 'ann' is busy: `pa distill` (pid {holder.pid}, since "

@@ -26,7 +26,10 @@ def test_plain_http_to_another_machine_is_refused_with_the_fix(url):
         open_backend("openai:m", config_for(url))
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1", "https://llm.example.com/v1"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1", "https://llm.example.com/v1"],
+)
 def test_loopback_http_and_any_https_are_accepted(url):
     assert open_backend("openai:m", config_for(url)).base_url == url
 
@@ -58,10 +61,14 @@ async def test_the_default_key_variable_is_never_sent_to_another_server(httpserv
 async def test_a_named_key_goes_only_to_the_host_it_was_configured_for(httpserver: HTTPServer, monkeypatch):
     monkeypatch.setenv("MY_PROVIDER_KEY", SECRET)
     httpserver.expect_request(CHAT, method="POST").respond_with_data(GOOD_STREAM, content_type="text/event-stream")
-    moved = config_for(httpserver.url_for("/v1"), 'api_key_env = "MY_PROVIDER_KEY"\napi_key_host = "api.provider.example"')
+    moved = config_for(
+        httpserver.url_for("/v1"), 'api_key_env = "MY_PROVIDER_KEY"\napi_key_host = "api.provider.example"'
+    )
     backend = open_backend("openai:m", moved)
     backend.verify_model = False
-    with pytest.raises(BackendError, match=r"tied to api.provider.example .* pa did not send it.*api_key_host = \"localhost\""):
+    with pytest.raises(
+        BackendError, match=r"tied to api.provider.example .* pa did not send it.*api_key_host = \"localhost\""
+    ):
         await complete(backend, HELLO)
     assert httpserver.log == []
 

@@ -110,25 +110,35 @@ def test_the_openai_client_gets_the_final_written_to_the_agents_rules(server, ag
 def test_streaming_sends_the_same_text_in_standard_chunks_then_done(server, agent_rules):
     request = dict(model="pa:tiny", messages=draft_messages(), temperature=0.0, seed=3, max_tokens=16)
     whole = client(server).chat.completions.create(**request).choices[0].message.content
-    chunks = list(client(server).chat.completions.create(**request, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client(server).chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[0].model_extra["pa"]["rules"] == agent_rules
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed.strip() == whole
-    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] in (["stop"], ["length"])
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] in (
+        ["stop"],
+        ["length"],
+    )
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
-    with httpx.stream("POST", f"{server.base_url}/chat/completions", json={**request, "stream": True}, timeout=120) as response:
+    with httpx.stream(
+        "POST", f"{server.base_url}/chat/completions", json={**request, "stream": True}, timeout=120
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line]
     assert all(line.startswith("data: ") for line in lines)
     assert lines[-1] == "data: [DONE]"
-    assert json.loads(lines[1][len("data: "):])["object"] == "chat.completion.chunk"
+    assert json.loads(lines[1][len("data: ") :])["object"] == "chat.completion.chunk"
 
 
 def test_saving_is_opt_in_through_metadata(server):
     before = saved_drafts(server.home)
     completion = client(server).chat.completions.create(
-        model="pa:tiny@1", messages=[{"role": "user", "content": INTENT}], temperature=0.0, max_tokens=8,
+        model="pa:tiny@1",
+        messages=[{"role": "user", "content": INTENT}],
+        temperature=0.0,
+        max_tokens=8,
         metadata={"save": "true", "to": "sue.mara@enron.com", "subject": "deadline"},
     )
     assert saved_drafts(server.home) == before + 1
@@ -204,7 +214,10 @@ def test_a_full_server_answers_429_at_once(server):
 def test_binding_beyond_loopback_without_a_key_is_refused(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "core.cli", "serve", "--host", "0.0.0.0", "--port", "0"],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
         env={"PA_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
@@ -218,7 +231,9 @@ def test_with_a_key_every_route_requires_it(tiny_trained_agent, tmp_path):
         with pytest.raises(openai.AuthenticationError):
             client(served, "wrong-key-0123456789abcdef").models.list()
         assert httpx.get(f"{served.base_url}/models").status_code == 401
-        no_key = httpx.post(f"{served.base_url}/chat/completions", json={"model": "pa:tiny", "messages": draft_messages()})
+        no_key = httpx.post(
+            f"{served.base_url}/chat/completions", json={"model": "pa:tiny", "messages": draft_messages()}
+        )
         assert no_key.status_code == 401 and no_key.json()["error"]["code"] == "invalid_api_key"
         assert [m.id for m in client(served, KEY).models.list()] == ["pa:tiny"]
     finally:
@@ -226,9 +241,17 @@ def test_with_a_key_every_route_requires_it(tiny_trained_agent, tmp_path):
 
 
 def test_pa_help_does_not_load_the_server_stack():
-    code = ("import sys; from core.cli import run; run(['--help']); "
-            "print('LOADED', [m for m in ('starlette', 'uvicorn', 'llama_cpp', 'openai') if m in sys.modules])")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO,
-                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+    code = (
+        "import sys; from core.cli import run; run(['--help']); "
+        "print('LOADED', [m for m in ('starlette', 'uvicorn', 'llama_cpp', 'openai') if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+    )
     assert "serve" in result.stdout
     assert "LOADED []" in result.stdout

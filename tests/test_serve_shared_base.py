@@ -38,7 +38,9 @@ def _other_adapter(adapter: Path, target: Path) -> Path:
 
     shutil.copytree(adapter, target)
     weights = load_file(str(adapter / "adapter_model.safetensors"))
-    save_file({k: (-v if ".lora_B." in k else v) for k, v in weights.items()}, str(target / "adapter_model.safetensors"))
+    save_file(
+        {k: (-v if ".lora_B." in k else v) for k, v in weights.items()}, str(target / "adapter_model.safetensors")
+    )
     return target
 
 
@@ -70,8 +72,11 @@ def adapters(tiny_trained_agent, tmp_path_factory) -> Adapters:
     folder = tmp_path_factory.mktemp("adapters")
     adapter = tiny_trained_agent.agent.folder / "adapter"
     files = Adapters(folder / "base-f32.gguf", folder / "a-lora.gguf", folder / "b-lora.gguf")
-    write_base_and_adapters(tiny_trained_agent.base_folder, files.base_gguf,
-                            [(adapter, files.lora_a), (_other_adapter(adapter, folder / "b-adapter"), files.lora_b)])
+    write_base_and_adapters(
+        tiny_trained_agent.base_folder,
+        files.base_gguf,
+        [(adapter, files.lora_a), (_other_adapter(adapter, folder / "b-adapter"), files.lora_b)],
+    )
     return files
 
 
@@ -127,21 +132,36 @@ def test_an_agent_served_as_a_named_lora_module_by_an_openai_server(tiny_agent, 
     assert served_adapter_name(tiny_agent) == "pa-tiny-v1"
     assert remote_model_name("SmolLM2:{adapter}", "pa-tiny-v1") == "SmolLM2:pa-tiny-v1"  # SGLang's form
     port = free_port()
-    settings = {"host": "127.0.0.1", "port": port, "models": [
-        {"model": str(adapters.base_gguf), "model_alias": "pa-tiny-v1", "lora_path": str(adapters.lora_a),
-         "n_ctx": 512, "n_threads": 2, "verbose": False}]}
+    settings = {
+        "host": "127.0.0.1",
+        "port": port,
+        "models": [
+            {
+                "model": str(adapters.base_gguf),
+                "model_alias": "pa-tiny-v1",
+                "lora_path": str(adapters.lora_a),
+                "n_ctx": 512,
+                "n_threads": 2,
+                "verbose": False,
+            }
+        ],
+    }
     (tmp_path / "server.json").write_text(json.dumps(settings))
     server = _start_llama_server(tmp_path / "server.json", port, tmp_path / "server.log")
     try:
-        config = parse_config(f'[models]\nagent = "openai:tiny-base"\n[openai]\nbase_url = "http://127.0.0.1:{port}/v1"\n'
-                              "[drafting]\ntemperature = 0.0\nrules_max_tokens = 64\n")
+        config = parse_config(
+            f'[models]\nagent = "openai:tiny-base"\n[openai]\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+            "[drafting]\ntemperature = 0.0\nrules_max_tokens = 64\n"
+        )
         with open_store() as store:
             flow = DraftingFlow(resolve_paths(), config, store)
             agent = flow.agent(tiny_agent)
             assert agent.spec == "openai:pa-tiny-v1"
 
             async def rules() -> str:
-                request = DraftRequest("- tell Sue the call moved to 3pm", recipient="sue.mara@enron.com", subject="call")
+                request = DraftRequest(
+                    "- tell Sue the call moved to 3pm", recipient="sue.mara@enron.com", subject="call"
+                )
                 return [e async for e in flow.rules(tiny_agent, request) if e.kind == "done"][0].text
 
             assert asyncio.run(rules()) == RULES.strip()
@@ -157,8 +177,12 @@ def _start_llama_server(config_file: Path, port: int, log: Path):
     import time
     import urllib.request
 
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--config_file", str(config_file)],
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config_file)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()[-2000:]
@@ -181,9 +205,12 @@ def test_pa_serve_shared_base_serves_each_profile_from_one_base(tiny_trained_age
     from core.paths import resolve_paths
     from core.store import Store
     from tests.serve_process import start_serve
+
     home = tmp_path / "home"
     home.mkdir()
-    (home / "config.toml").write_text("[drafting]\nmax_tokens = 16\nrules_max_tokens = 64\ntemperature = 0.0\n[embedded]\nthreads = 2\n")
+    (home / "config.toml").write_text(
+        "[drafting]\nmax_tokens = 16\nrules_max_tokens = 64\ntemperature = 0.0\n[embedded]\nthreads = 2\n"
+    )
     paths = resolve_paths({"PA_HOME": str(home)})
     with Store.open(paths.store_file) as store:
         for profile, lora in (("alice", adapters.lora_a), ("bob", adapters.lora_b)):
@@ -192,15 +219,24 @@ def test_pa_serve_shared_base_serves_each_profile_from_one_base(tiny_trained_age
             folder.mkdir(parents=True)
             shutil.copy2(lora, folder / "agent-lora.gguf")
             shutil.copy2(tiny_trained_agent.gguf, folder / "agent-q8_0.gguf")  # the merged file, unused here
-            (folder / "manifest.json").write_text(json.dumps({
-                "gguf": "agent-q8_0.gguf", "lora_gguf": "agent-lora.gguf", "lora_base_gguf": str(adapters.base_gguf),
-                "prompt_template": template_version("agent")}))
+            (folder / "manifest.json").write_text(
+                json.dumps(
+                    {
+                        "gguf": "agent-q8_0.gguf",
+                        "lora_gguf": "agent-lora.gguf",
+                        "lora_base_gguf": str(adapters.base_gguf),
+                        "prompt_template": template_version("agent"),
+                    }
+                )
+            )
     served = start_serve(home, "--shared-base")
     try:
         client = openai.OpenAI(base_url=served.base_url, api_key="unused", max_retries=0, timeout=120)
         assert sorted(m.id for m in client.models.list()) == ["pa:alice", "pa:bob"]
-        messages = [{"role": "system", "content": "To: sue.mara@enron.com\nSubject: deadline"},
-                    {"role": "user", "content": "- remind Sue about the filing deadline"}]
+        messages = [
+            {"role": "system", "content": "To: sue.mara@enron.com\nSubject: deadline"},
+            {"role": "user", "content": "- remind Sue about the filing deadline"},
+        ]
         raw = client.chat.completions.with_raw_response.create(model="pa:alice", messages=messages, max_tokens=4)
         assert unquote(raw.headers["x-pa-agent"]) == "alice/agent/v1"
         served_rules = raw.parse().model_extra["pa"]["rules"]
@@ -211,7 +247,9 @@ def test_pa_serve_shared_base_serves_each_profile_from_one_base(tiny_trained_age
 
     async def merged_rules() -> str:
         merged = EmbeddedBackend(tiny_trained_agent.float_gguf, threads=2)
-        request = DraftRequest("- remind Sue about the filing deadline", recipient="sue.mara@enron.com", subject="deadline")
+        request = DraftRequest(
+            "- remind Sue about the filing deadline", recipient="sue.mara@enron.com", subject="deadline"
+        )
         options = GenerationOptions(temperature=0.0, max_tokens=64)
         return [e async for e in stream_rules(merged, request, options=options) if e.kind == "done"][0].text
 

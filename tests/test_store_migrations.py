@@ -32,7 +32,8 @@ def old_store(file, version: int) -> None:
             )
             connection.execute(
                 "INSERT INTO distillations (document_id, stage, status, content, template_id, template_version, model) "
-                "VALUES (?, 'intent', 'ok', ?, 'email.intent', 1, 'm')", (number, f"- intent {number}"),
+                "VALUES (?, 'intent', 'ok', ?, 'email.intent', 1, 'm')",
+                (number, f"- intent {number}"),
             )
         connection.execute(
             "INSERT INTO distillations (document_id, stage, status, content, thinking, template_id, template_version, model) "
@@ -42,10 +43,14 @@ def old_store(file, version: int) -> None:
             "INSERT INTO distillations (document_id, stage, status, error, template_id, template_version, model) "
             "VALUES (2, 'rules', 'failed', 'no <rules> tag', 'email.rules', 1, 'm')"
         )
-        connection.execute("INSERT INTO drafts (id, profile_id, intent, naive, rules, final, chosen, agent_version) "
-                           "VALUES (1, 1, '- say hi', 'Hello.', '- Be brief', 'Hi.', 'final', 'jeff/agent/v1')")
-        connection.execute("INSERT INTO eval_generations (profile_id, document_id, method, text, model) "
-                           "VALUES (1, 3, 'agent', 'generated', 'm')")
+        connection.execute(
+            "INSERT INTO drafts (id, profile_id, intent, naive, rules, final, chosen, agent_version) "
+            "VALUES (1, 1, '- say hi', 'Hello.', '- Be brief', 'Hi.', 'final', 'jeff/agent/v1')"
+        )
+        connection.execute(
+            "INSERT INTO eval_generations (profile_id, document_id, method, text, model) "
+            "VALUES (1, 3, 'agent', 'generated', 'm')"
+        )
     connection.close()
 
 

@@ -25,8 +25,12 @@ from core.style.text_facts import find_greeting, measure
 THERESA_TEXTS = [
     f"Hi {name},\n\nThe {thing} is {state} now. Please check it when you can.\n\nThanks,\nTheresa"
     for name, thing, state in [
-        ("Sam", "report", "ready"), ("Ann", "budget", "final"), ("Bo", "memo", "out"),
-        ("Sam", "plan", "signed"), ("Jo", "deal", "closed"), ("Ann", "model", "fixed"),
+        ("Sam", "report", "ready"),
+        ("Ann", "budget", "final"),
+        ("Bo", "memo", "out"),
+        ("Sam", "plan", "signed"),
+        ("Jo", "deal", "closed"),
+        ("Ann", "model", "fixed"),
     ]
 ]
 REQUEST = DraftRequest("tell Sam the report slips to Friday", recipient="Sam Hill <sam.hill@example.com>")
@@ -66,7 +70,9 @@ def test_a_final_missing_the_persons_closing_is_repaired(theresa):
 
 
 def test_a_wrong_closing_and_greeting_are_replaced_with_the_persons_own(theresa):
-    report = checker_for(theresa).check("Dear Sam:\n\nThe report is late now. Please check it soon.\n\nBest regards,\nT. Smith")
+    report = checker_for(theresa).check(
+        "Dear Sam:\n\nThe report is late now. Please check it soon.\n\nBest regards,\nT. Smith"
+    )
     assert report.text == "Hi Sam,\n\nThe report is late now. Please check it soon.\n\nThanks,\nTheresa"
     assert report.passed and {c.name for c in report.checks if c.repaired} == {"greeting", "valediction", "signed_name"}
 
@@ -92,9 +98,21 @@ def test_a_length_outside_the_band_needs_the_model_and_the_feedback_names_it(the
 
 
 def test_a_person_without_a_clear_habit_is_not_held_to_one():
-    mixed = [f"{greeting}\nItem {i} is done today.\n\n{closing}" for i, (greeting, closing) in enumerate(
-        [("Hi Sam,", "Thanks,\nT"), ("Dear Ann,", "Best,\nTheresa"), ("Bo,", "Cheers"), ("Hey Jo,", "T"), ("All,", "Regards,\nTheresa")])]
-    checks = check_text("Hello Sam!\nItem 9 is done today.", expectations_for(ProfileFacts.of(measure(t) for t in mixed)))
+    mixed = [
+        f"{greeting}\nItem {i} is done today.\n\n{closing}"
+        for i, (greeting, closing) in enumerate(
+            [
+                ("Hi Sam,", "Thanks,\nT"),
+                ("Dear Ann,", "Best,\nTheresa"),
+                ("Bo,", "Cheers"),
+                ("Hey Jo,", "T"),
+                ("All,", "Regards,\nTheresa"),
+            ]
+        )
+    ]
+    checks = check_text(
+        "Hello Sam!\nItem 9 is done today.", expectations_for(ProfileFacts.of(measure(t) for t in mixed))
+    )
     assert not {c.name for c in checks} & {"greeting", "valediction", "signed_name"}
 
 
@@ -134,7 +152,9 @@ async def test_a_real_models_final_gets_the_persons_closing(theresa):
 
     large = open_backend("embedded", Config())
     options = GenerationOptions(temperature=0.0, max_tokens=16, seed=0)
-    events = [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker_for(theresa), options=options)]
+    events = [
+        e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker_for(theresa), options=options)
+    ]
     done = events[-1]
     assert done.text.endswith("\n\nThanks,\nTheresa")
     assert {c.name: c.passed for c in done.checks.checks}["signed_name"]
@@ -149,8 +169,10 @@ def _theresa_profile() -> tuple[Store, DraftContext]:
     profile = store.create_profile("theresa")
     with store.transaction() as db:
         for text in THERESA_TEXTS:
-            db.execute("INSERT INTO documents (profile_id, text, content_hash, split) VALUES (?, ?, ?, 'train')",
-                       (profile.id, text, hashlib.sha256(text.encode()).hexdigest()))
+            db.execute(
+                "INSERT INTO documents (profile_id, text, content_hash, split) VALUES (?, ?, ?, 'train')",
+                (profile.id, text, hashlib.sha256(text.encode()).hexdigest()),
+            )
     return store, DraftContext.open("theresa", paths=paths, store=store)
 
 
@@ -178,16 +200,40 @@ def test_pa_draft_shows_which_checks_passed(pa, tiny_trained_agent):
     store, _ = _theresa_profile()
     store.close()
     tiny_trained_agent.install(resolve_paths(), "theresa", with_documents=False)
-    resolve_paths().config_file.write_text("[drafting]\nmax_tokens = 24\nrules_max_tokens = 48\ntemperature = 0.0\nseed = 0\n", encoding="utf-8")
-    result = pa("draft", "--profile", "theresa", "--to", REQUEST.recipient, "--json", "--", "- remind Sue about the filing deadline")
+    resolve_paths().config_file.write_text(
+        "[drafting]\nmax_tokens = 24\nrules_max_tokens = 48\ntemperature = 0.0\nseed = 0\n", encoding="utf-8"
+    )
+    result = pa(
+        "draft",
+        "--profile",
+        "theresa",
+        "--to",
+        REQUEST.recipient,
+        "--json",
+        "--",
+        "- remind Sue about the filing deadline",
+    )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["final"].endswith("\n\nThanks,\nTheresa")
     assert find_greeting(data["final"])[0].form == "Hi NAME,"  # the form the person uses (the name is the model's)
     checks = data["final_checks"]
-    assert checks["by"] == "pa" and {"greeting", "valediction", "signed_name", "length"} <= {c["name"] for c in checks["checks"]}
+    assert checks["by"] == "pa" and {"greeting", "valediction", "signed_name", "length"} <= {
+        c["name"] for c in checks["checks"]
+    }
     assert all(c["passed"] for c in checks["checks"] if c["name"] != "length")
-    compare = pa("compare", "--profile", "theresa", "--to", REQUEST.recipient, "--baselines", "agent", "--json", "--", "- remind Sue")
+    compare = pa(
+        "compare",
+        "--profile",
+        "theresa",
+        "--to",
+        REQUEST.recipient,
+        "--baselines",
+        "agent",
+        "--json",
+        "--",
+        "- remind Sue",
+    )
     assert compare.exit_code == 0, compare.stderr
     assert json.loads(compare.stdout)["methods"][0]["checks"]["by"] == "pa"
 
@@ -210,7 +256,9 @@ async def test_a_regeneration_that_only_echoes_the_prompt_keeps_the_first_text_a
     def reply(messages, options):
         if len(messages) <= 2:
             return too_long
-        return next(m.content for m in messages if m.content.startswith("pa checked this text"))  # only repeats pa's request
+        return next(
+            m.content for m in messages if m.content.startswith("pa checked this text")
+        )  # only repeats pa's request
 
     large = ScriptedBackend(reply)
     events = [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker_for(theresa))]

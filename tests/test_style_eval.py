@@ -18,12 +18,31 @@ from core.style.style_eval import (
 )
 from core.style.text_facts import measure
 
-TERSE = [f"{who},\nnumbers for {what} attached. call me if questions.\n-Phil" for who, what in
-         [("Bob", "May"), ("Sue", "June"), ("Al", "the desk"), ("Jim", "Q3"), ("Ann", "gas"), ("Kim", "power"), ("Tom", "west")]]
-WARM = [f"Dear {who},\n\nThank you so much for your kind note about {what}! I would be delighted to help, and I will "
-        f"send everything over this afternoon.\n\nWarm regards,\nMargaret" for who, what in
-        [("Robert", "the gala"), ("Susan", "the board"), ("Alan", "the trip"), ("James", "dinner"), ("Anne", "the fund"),
-         ("Kimberly", "the play"), ("Thomas", "the auction")]]
+TERSE = [
+    f"{who},\nnumbers for {what} attached. call me if questions.\n-Phil"
+    for who, what in [
+        ("Bob", "May"),
+        ("Sue", "June"),
+        ("Al", "the desk"),
+        ("Jim", "Q3"),
+        ("Ann", "gas"),
+        ("Kim", "power"),
+        ("Tom", "west"),
+    ]
+]
+WARM = [
+    f"Dear {who},\n\nThank you so much for your kind note about {what}! I would be delighted to help, and I will "
+    f"send everything over this afternoon.\n\nWarm regards,\nMargaret"
+    for who, what in [
+        ("Robert", "the gala"),
+        ("Susan", "the board"),
+        ("Alan", "the trip"),
+        ("James", "dinner"),
+        ("Anne", "the fund"),
+        ("Kimberly", "the play"),
+        ("Thomas", "the auction"),
+    ]
+]
 
 
 def test_the_classifier_attributes_unseen_texts_to_the_person_who_writes_like_them():
@@ -43,8 +62,16 @@ def test_one_profile_is_not_enough_to_attribute():
 
 def test_fact_match_reads_greeting_closing_and_length_band():
     expected = expectations_for(ProfileFacts.of(measure(t) for t in TERSE))
-    assert fact_match("Bob,\nnumbers for May attached. call me.\n-Phil", expected) == {"greeting": True, "closing": True, "length_band": True}
-    assert fact_match("Hello Bob! Here are the numbers.\n\nBest,\nPhillip", expected) == {"greeting": False, "closing": False, "length_band": True}
+    assert fact_match("Bob,\nnumbers for May attached. call me.\n-Phil", expected) == {
+        "greeting": True,
+        "closing": True,
+        "length_band": True,
+    }
+    assert fact_match("Hello Bob! Here are the numbers.\n\nBest,\nPhillip", expected) == {
+        "greeting": False,
+        "closing": False,
+        "length_band": True,
+    }
     assert fact_match("numbers. " * 80, expected)["length_band"] is False
     # a stored real text whose closing the cleaner kept apart is read with it
     assert fact_match("Bob,\nnumbers for May attached.", expected, signoff="-Phil\nGas Trader")["closing"] is True
@@ -60,8 +87,10 @@ def _profile(store: Store, name: str, texts: list[str]) -> list:
     profile = store.create_profile(name)
     with store.transaction() as db:
         for n, text in enumerate(texts):
-            db.execute("INSERT INTO documents (profile_id, text, content_hash, split) VALUES (?, ?, ?, ?)",
-                       (profile.id, text, hashlib.sha256(text.encode()).hexdigest(), "test" if n >= 5 else "train"))
+            db.execute(
+                "INSERT INTO documents (profile_id, text, content_hash, split) VALUES (?, ?, ?, ?)",
+                (profile.id, text, hashlib.sha256(text.encode()).hexdigest(), "test" if n >= 5 else "train"),
+            )
     return [d for d in store.documents(profile.id) if d.split == "test"]
 
 
@@ -70,7 +99,10 @@ def test_profile_measures_report_each_method_against_the_real_text():
     held_out = _profile(store, "phil", TERSE)
     _profile(store, "margaret", WARM)
     texts = {
-        "agent": {held_out[0].id: "Bob,\nfiling numbers attached. call me.\n-Phil", held_out[1].id: "Sue,\nmemo attached.\n-Phil"},
+        "agent": {
+            held_out[0].id: "Bob,\nfiling numbers attached. call me.\n-Phil",
+            held_out[1].id: "Sue,\nmemo attached.\n-Phil",
+        },
         "large": {held_out[0].id: WARM[0], held_out[1].id: WARM[1]},
     }
     measures = profile_measures(store, store.get_profile("phil"), held_out, texts, samples=200)
@@ -79,7 +111,10 @@ def test_profile_measures_report_each_method_against_the_real_text():
     assert list(rows) == ["real", "agent", "large"]
     assert rows["agent"]["attribution"]["right"] == 2 and rows["large"]["attribution"]["right"] == 0
     assert rows["real"]["attribution"]["right"] == 2
-    assert rows["agent"]["fact_match"]["closing"]["matched"] == 2 and rows["large"]["fact_match"]["closing"]["matched"] == 0
+    assert (
+        rows["agent"]["fact_match"]["closing"]["matched"] == 2
+        and rows["large"]["fact_match"]["closing"]["matched"] == 0
+    )
     assert rows["real"]["length_error"]["estimate"] == 0.0
     assert rows["large"]["length_error"]["estimate"] > 1.0
     section = "\n".join(measures_markdown(measures))

@@ -54,7 +54,10 @@ def test_an_inline_greeting_keeps_the_rest_of_its_line_as_body():
     assert body.startswith("the numbers are in.")
 
 
-@pytest.mark.parametrize("text", ["The report slips to Friday.", "I think we should wait.", "Thanks for the note.", "Thanks,\nfor everything."])
+@pytest.mark.parametrize(
+    "text",
+    ["The report slips to Friday.", "I think we should wait.", "Thanks for the note.", "Thanks,\nfor everything."],
+)
 def test_a_text_that_starts_with_its_message_has_no_greeting(text):
     greeting, body = find_greeting(text)
     assert greeting is None and body == text
@@ -158,7 +161,12 @@ def test_kind_and_recipient_come_from_the_metadata():
 
 @pytest.mark.parametrize(
     ("title", "case"),
-    [("Quarterly Report Slips", "title"), ("quarterly report slips", "lower"), ("The report slips to Friday", "sentence"), ("BIG NEWS", "upper")],
+    [
+        ("Quarterly Report Slips", "title"),
+        ("quarterly report slips", "lower"),
+        ("The report slips to Friday", "sentence"),
+        ("BIG NEWS", "upper"),
+    ],
 )
 def test_title_casing_is_classified(title, case):
     assert title_case_of(title) == case
@@ -168,7 +176,9 @@ def test_title_casing_is_classified(title, case):
 
 
 def test_review_facts_count_ratings_recommendations_and_headlines():
-    review = "Great little kettle\n\nBoils fast and it is the best kettle I have owned. 4/5 stars, would recommend.\n\n★★★★"
+    review = (
+        "Great little kettle\n\nBoils fast and it is the best kettle I have owned. 4/5 stars, would recommend.\n\n★★★★"
+    )
     facts = measure(review, subject="Electric Kettle 1.7", genre="review")
     assert facts.kind == "review" and facts.greeting is None and facts.valediction is None
     assert facts.headline is True
@@ -177,7 +187,9 @@ def test_review_facts_count_ratings_recommendations_and_headlines():
 
 
 def test_a_post_without_a_heading_line_has_no_headline():
-    facts = measure("I spent the weekend fixing the fence. It took longer than planned.\n\nNext week: the shed.", genre="post")
+    facts = measure(
+        "I spent the weekend fixing the fence. It took longer than planned.\n\nNext week: the shed.", genre="post"
+    )
     assert facts.headline is False and facts.ratings == 0
 
 
@@ -190,7 +202,9 @@ def _profile(texts: list[str], recipients: list[str] | None = None) -> ProfileFa
 
 
 def test_the_usual_greeting_and_closing_need_a_majority_of_enough_texts():
-    texts = [f"Hi Sam,\nPoint {i} is settled now.\n\nThanks,\nTheresa" for i in range(4)] + ["Point five is settled.\n\nTheresa"]
+    texts = [f"Hi Sam,\nPoint {i} is settled now.\n\nThanks,\nTheresa" for i in range(4)] + [
+        "Point five is settled.\n\nTheresa"
+    ]
     facts = _profile(texts)
     assert facts.usual("greeting") == ("Hi NAME,", 4, 5)
     assert facts.usual("signed_name") == ("Theresa", 5, 5)
@@ -299,12 +313,18 @@ def test_pa_style_shows_review_facts(capsys):
     with store.transaction() as db:
         for n in range(5):
             text = f"Solid kettle {n}\n\nBoils fast. 4/5, would recommend."
-            db.execute("INSERT INTO documents (profile_id, text, subject, content_hash, split) VALUES (?, ?, ?, ?, 'train')",
-                       (profile.id, text, f"Electric Kettle Model {n}", str(n)))
+            db.execute(
+                "INSERT INTO documents (profile_id, text, subject, content_hash, split) VALUES (?, ?, ?, ?, 'train')",
+                (profile.id, text, f"Electric Kettle Model {n}", str(n)),
+            )
     store.close()
     assert run(["style", "--profile", "critic", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert "greeting" not in data and data["genre_marks"]["rating_texts"] == 5 and data["genre_marks"]["headline_texts"] == 5
+    assert (
+        "greeting" not in data
+        and data["genre_marks"]["rating_texts"] == 5
+        and data["genre_marks"]["headline_texts"] == 5
+    )
     assert data["titles"]["case"][0] == ["title", 5, 1.0]
     assert run(["style", "--profile", "critic"]) == 0
     out = capsys.readouterr().out
@@ -317,7 +337,11 @@ def test_pa_style_shows_corpus_text_as_data(capsys):
     store = Store.open(resolve_paths().store_file)
     profile = store.create_profile("markup")
     for i in range(2):
-        _add_document(store, profile.id, f"[bold]Hi[/] Sam,\nThe [red]numbers[/] are in {i}. \x1b]0;pwned\x07 the [red]numbers[/] are in.")
+        _add_document(
+            store,
+            profile.id,
+            f"[bold]Hi[/] Sam,\nThe [red]numbers[/] are in {i}. \x1b]0;pwned\x07 the [red]numbers[/] are in.",
+        )
     store.close()
     assert run(["style", "--profile", "markup"]) == 0  # markup in the texts does not break the table
     out = capsys.readouterr().out

@@ -25,7 +25,14 @@ from core.style.text_facts import measure
 
 CALM = [
     f"Hi {name},\n\nThe {thing} is ready. Please take a look when you can.\n\nThanks,\nTheresa"
-    for name, thing in [("Sam", "report"), ("Ann", "budget"), ("Bo", "memo"), ("Jo", "plan"), ("Al", "deal"), ("Cy", "model")]
+    for name, thing in [
+        ("Sam", "report"),
+        ("Ann", "budget"),
+        ("Bo", "memo"),
+        ("Jo", "plan"),
+        ("Al", "deal"),
+        ("Cy", "model"),
+    ]
 ]
 
 
@@ -76,7 +83,9 @@ def test_a_rule_that_holds_across_the_samples_is_kept(calm):
 
 
 def test_a_rule_most_similar_texts_contradict_is_dropped_even_when_the_profile_is_mixed():
-    texts = [measure(f"Hey Bo,\nitem {i} done!\n\nT") for i in range(4)] + [measure(f"Dear Ann,\nItem {i} is done.\n\nRegards,\nTheresa") for i in range(4)]
+    texts = [measure(f"Hey Bo,\nitem {i} done!\n\nT") for i in range(4)] + [
+        measure(f"Dear Ann,\nItem {i} is done.\n\nRegards,\nTheresa") for i in range(4)
+    ]
     facts = ProfileFacts.of(texts)
     verdict = verify_rule(0, "Use exclamation marks.", texts[4], texts[5:8], facts)
     assert verdict.verdict == "dropped" and verdict.reason.startswith("contradicts 3 of the 3 most similar texts")
@@ -121,7 +130,11 @@ def _distilled_profile() -> tuple[Store, int]:
                 "INSERT INTO documents (profile_id, text, recipients, content_hash, split) VALUES (?, ?, ?, ?, 'train')",
                 (profile.id, text, f"p{n}@example.com", hashlib.sha256(text.encode()).hexdigest()),
             ).lastrowid
-            for stage, content in (("intent", f"- say thing {n} is ready"), ("rules", RULES), ("nobaseline_rules", RULES)):
+            for stage, content in (
+                ("intent", f"- say thing {n} is ready"),
+                ("rules", RULES),
+                ("nobaseline_rules", RULES),
+            ):
                 db.execute(
                     "INSERT INTO distillations (document_id, stage, status, content, thinking, template_id, template_version, model) "
                     "VALUES (?, ?, 'ok', ?, ?, 'email.x', 1, 'scripted')",
@@ -133,7 +146,9 @@ def _distilled_profile() -> tuple[Store, int]:
 def test_the_profiles_rules_are_checked_once_against_the_similar_texts_and_stored():
     store, profile_id = _distilled_profile()
     profile = store.get_profile("theresa")
-    assert check_profile_rules(store, profile, k=3) == 12  # rules and no-baseline rules; the real MiniLM finds the neighbours
+    assert (
+        check_profile_rules(store, profile, k=3) == 12
+    )  # rules and no-baseline rules; the real MiniLM finds the neighbours
     assert check_profile_rules(store, profile) == 0
     first = min(d.id for d in store.documents(profile_id))
     verdicts = {v.rule: v.verdict for v in rule_verdicts(store, first)}

@@ -118,16 +118,23 @@ def test_intent_bullets_are_normalised():
 
 
 def test_intent_lines_without_bullet_markers_are_taken_as_points():
-    result = parse_intent("<intent>I want Ruth to call me if she has questions. I am out on Friday.\nI sent the estimate.</intent>")
+    result = parse_intent(
+        "<intent>I want Ruth to call me if she has questions. I am out on Friday.\nI sent the estimate.</intent>"
+    )
     assert isinstance(result, Parsed)
-    assert result.content == "- I want Ruth to call me if she has questions.\n- I am out on Friday.\n- I sent the estimate."
+    assert (
+        result.content
+        == "- I want Ruth to call me if she has questions.\n- I am out on Friday.\n- I sent the estimate."
+    )
     assert "no bullet markers" in result.notes[0]
     result = parse_intent("<intent>\n(first point)\n...\n</intent>")
     assert isinstance(result, Rejected) and "bullet" in result.reason
 
 
 def test_intent_in_plain_prose_without_tags_is_taken_line_by_line_minus_chatter():
-    result = parse_intent("Sure! Here are the notes:\nHi Ruth,\nSubject: Q3\nI need the Q3 numbers by Friday.\nI will call Ruth.\nThanks,")
+    result = parse_intent(
+        "Sure! Here are the notes:\nHi Ruth,\nSubject: Q3\nI need the Q3 numbers by Friday.\nI will call Ruth.\nThanks,"
+    )
     assert result == Parsed("- I need the Q3 numbers by Friday.\n- I will call Ruth.", None, result.notes)
     assert "no <intent> tags" in result.notes[0]
 
@@ -166,7 +173,9 @@ def test_model_obeying_an_injection_is_rejected():
 
 
 def test_draft():
-    assert parse_draft("Here you go:\n<draft>\nRuth,\nCall me.\nTheresa\n</draft>") == Parsed("Ruth,\nCall me.\nTheresa", None)
+    assert parse_draft("Here you go:\n<draft>\nRuth,\nCall me.\nTheresa\n</draft>") == Parsed(
+        "Ruth,\nCall me.\nTheresa", None
+    )
     assert isinstance(parse_draft("<draft>\n---\n</draft>"), Rejected)
 
 
@@ -188,7 +197,11 @@ def test_a_draft_without_tags_is_the_whole_answer_minus_leading_chatter():
         ("...", "stop", "no words of its own"),
         ("Ruth,\nI need the numbers by", "length", "cut off"),
         ("I'm sorry, I can't write that email.", "stop", "declines"),
-        ("<metadata>\nTo: Jeff\n</metadata>\n<previous_message>\n(none)\n</previous_message>\nTask: write the email", "stop", "repeats the prompt"),
+        (
+            "<metadata>\nTo: Jeff\n</metadata>\n<previous_message>\n(none)\n</previous_message>\nTask: write the email",
+            "stop",
+            "repeats the prompt",
+        ),
         ("<metadata>\nTo: Jeff\nJeff, resend it.", "stop", "repeats the prompt"),  # an unclosed echo runs to the end
     ],
 )
@@ -246,12 +259,16 @@ def test_the_original_is_a_comparison_only_when_it_names_the_compared_text(rule:
 
 
 def test_rules_without_a_length_are_rejected():
-    result = parse_rules("<thinking>diff</thinking><rules>\n- Open with the first name.\n- Sign off with Thanks.\n</rules>")
+    result = parse_rules(
+        "<thinking>diff</thinking><rules>\n- Open with the first name.\n- Sign off with Thanks.\n</rules>"
+    )
     assert isinstance(result, Rejected) and "target length" in result.reason
 
 
 def test_the_real_texts_length_is_counted():
-    assert TextLength.of("Jeff,\n\nCan you resend the info?\n\nThanks,\nPhillip") == TextLength(words=8, paragraphs=3, sentences=1)
+    assert TextLength.of("Jeff,\n\nCan you resend the info?\n\nThanks,\nPhillip") == TextLength(
+        words=8, paragraphs=3, sentences=1
+    )
     assert TextLength(8, 3).rule() == "Length: about 8 words in 3 paragraphs."
     assert TextLength(47, 1, 3).rule() == "Length: about 45 words, 3 sentences, 1 paragraph."
 
@@ -260,17 +277,27 @@ def test_a_counted_length_rule_is_added_when_the_rules_give_none():
     length = TextLength(words=31, paragraphs=2, sentences=3)
     raw = "<thinking>diff</thinking><rules>\n- Open with the first name.\n- Be brief.\n</rules>"
     result = parse_rules(raw, length=length)
-    assert result.content == "- Open with the first name.\n- Be brief.\n- Length: about 30 words, 3 sentences, 2 paragraphs."
+    assert (
+        result.content
+        == "- Open with the first name.\n- Be brief.\n- Length: about 30 words, 3 sentences, 2 paragraphs."
+    )
     assert result.thinking == "diff"  # the thinking is the model's own; the addition is a note
     assert "pa counted the length" in result.notes[-1] and "31 words" in result.notes[-1]
     assert states_length(result.content)
     # Unbulleted rules get the added rule as a line of its own.
-    assert parse_rules("<thinking>d</thinking><rules>\nOpen with Hi.\n</rules>", length=length).content.endswith("\nLength: about 30 words, 3 sentences, 2 paragraphs.")
+    assert parse_rules("<thinking>d</thinking><rules>\nOpen with Hi.\n</rules>", length=length).content.endswith(
+        "\nLength: about 30 words, 3 sentences, 2 paragraphs."
+    )
 
 
 @pytest.mark.parametrize(
     "claim",
-    ["Use 3 bullet points.", "Open with a one-line greeting.", "Write about 12 words in two sentences.", "Length: two short paragraphs."],
+    [
+        "Use 3 bullet points.",
+        "Open with a one-line greeting.",
+        "Write about 12 words in two sentences.",
+        "Length: two short paragraphs.",
+    ],
 )
 def test_the_length_is_always_the_one_pa_counted(claim: str):
     """A model's length claim never stands in for the measured length; structure rules stay beside it."""
@@ -290,8 +317,17 @@ def test_the_added_length_never_rescues_rules_that_only_mention_the_texts():
 
 @pytest.mark.parametrize(
     "text",
-    ["about 40 words", "two short sentences", "3-4 sentences", "a one-liner", "Be brief", "under 50 words",
-     "Keep it concise", "a single paragraph", "20 to 30 words"],
+    [
+        "about 40 words",
+        "two short sentences",
+        "3-4 sentences",
+        "a one-liner",
+        "Be brief",
+        "under 50 words",
+        "Keep it concise",
+        "a single paragraph",
+        "20 to 30 words",
+    ],
 )
 def test_length_statements(text: str):
     assert states_length(f"- {text}.")
@@ -326,7 +362,11 @@ SMALL_MODEL_ANSWERS = [
     # Answers in prose and never uses tags.
     (parse_rules, "The person prefers short emails. They use first names.", "no <rules> block"),
     # Echoes the format skeleton of the instructions instead of answering.
-    (parse_intent, "Format:\n<scratchpad>\n(your notes)\n</scratchpad>\n<intent>\n- (first point)\n- (second point)\n</intent>", "no bullet points"),
+    (
+        parse_intent,
+        "Format:\n<scratchpad>\n(your notes)\n</scratchpad>\n<intent>\n- (first point)\n- (second point)\n</intent>",
+        "no bullet points",
+    ),
     (parse_draft, "<draft>\n(your email)\n</draft>", "no words of its own"),
     # Writes the thinking and runs out of tokens before the rules.
     (parse_rules, "<thinking>\n1. Length: the draft has 40 words", "no <rules> block"),
@@ -387,7 +427,11 @@ def test_numbers_written_after_a_bullet_are_not_part_of_the_rule():
 def test_prose_outside_the_tags_is_the_thinking_when_thinking_tags_are_missing():
     raw = "The person writes far less and signs with a first name only.\n- Sign with the first name.\n- Write two sentences."
     result = parse_rules(raw)
-    assert result == Parsed("- Sign with the first name.\n- Write two sentences.", "The person writes far less and signs with a first name only.", result.notes)
+    assert result == Parsed(
+        "- Sign with the first name.\n- Write two sentences.",
+        "The person writes far less and signs with a first name only.",
+        result.notes,
+    )
     assert "no <thinking> tags" in result.notes[0]
     # Chatter is no thinking.
     assert isinstance(parse_rules("Sure! Here are the rules:\n<rules>\n- Write two sentences.\n</rules>"), Rejected)
@@ -397,25 +441,34 @@ def test_an_untagged_answer_that_is_only_assistant_chatter_is_no_draft():
     for chatter in ("I'm ready to help. What can I do for you?", "Sure!\nHow can I help you today?"):
         assert isinstance(parse_draft(chatter), Rejected), chatter
     # An echoed task line, however decorated, is chatter too.
-    assert parse_draft("<<Task: write the email that says what the notes say>>\nJonas,\nsend the oak.").content == "Jonas,\nsend the oak."
+    assert (
+        parse_draft("<<Task: write the email that says what the notes say>>\nJonas,\nsend the oak.").content
+        == "Jonas,\nsend the oak."
+    )
     # An email that starts with "Ok," is kept whole.
     assert parse_draft("Ok, I will send the numbers.").content == "Ok, I will send the numbers."
 
 
 def test_copies_of_the_prompts_fenced_blocks_are_left_out_of_a_draft():
-    raw = "<metadata>\nTo: Jeff\n</metadata>\n<previous_message>\n(none)\n</previous_message>\nJeff, resend it.\nPhillip"
+    raw = (
+        "<metadata>\nTo: Jeff\n</metadata>\n<previous_message>\n(none)\n</previous_message>\nJeff, resend it.\nPhillip"
+    )
     result = parse_draft(raw)
     assert isinstance(result, Parsed) and result.content == "Jeff, resend it.\nPhillip"
     assert "copies of the prompt's fenced blocks" in result.notes[-1]
 
 
 def test_a_draft_wrapped_in_the_models_own_email_tags_is_the_draft():
-    result = parse_draft("<metadata>\nTo: Jeff\n</metadata>\n<email>\nJeff,\nresend the info.\n</email>\nHope this helps")
+    result = parse_draft(
+        "<metadata>\nTo: Jeff\n</metadata>\n<email>\nJeff,\nresend the info.\n</email>\nHope this helps"
+    )
     assert result.content == "Jeff,\nresend the info." and "wrapped in its own tags" in result.notes[0]
 
 
 def test_an_intent_after_a_copy_of_the_email_is_the_text_outside_the_copy():
-    raw = "<metadata>\nFrom: k\n</metadata>\n<email>\n- Jeff, resend the info.\n</email>\nI want Jeff to resend the info."
+    raw = (
+        "<metadata>\nFrom: k\n</metadata>\n<email>\n- Jeff, resend the info.\n</email>\nI want Jeff to resend the info."
+    )
     result = parse_intent(raw)
     assert result.content == "- I want Jeff to resend the info." and "copies of the prompt" in result.notes[-1]
     assert isinstance(parse_intent("<metadata>\nFrom: k\n</metadata>\n<email>\nJeff, resend.\n</email>"), Rejected)

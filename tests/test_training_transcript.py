@@ -6,18 +6,43 @@ from finetune.transcript import Finished, Interrupted, Started, Stepped, Trainin
 
 RUN = [
     {"event": "preparing", "time": 1.0, "message": "loading base model tiny"},
-    {"event": "start", "time": 2.0, "step": 0, "total": 4, "epochs": 2, "device": "cpu", "mode": "lora-fp32",
-     "train_examples": 2, "eval_examples": 1, "resumed": False, "dataset": {"missing_intent": 1, "missing_target": 0}},
+    {
+        "event": "start",
+        "time": 2.0,
+        "step": 0,
+        "total": 4,
+        "epochs": 2,
+        "device": "cpu",
+        "mode": "lora-fp32",
+        "train_examples": 2,
+        "eval_examples": 1,
+        "resumed": False,
+        "dataset": {"missing_intent": 1, "missing_target": 0},
+    },
     {"event": "step", "time": 3.0, "step": 1, "total": 4, "epoch": 1, "loss": 2.5, "eta": 30.0, "tokens_per_s": 100.0},
     {"event": "step", "time": 4.0, "step": 2, "total": 4, "epoch": 1, "loss": 2.0, "eta": 20.0, "tokens_per_s": 110.0},
     {"event": "eval", "time": 5.0, "epoch": 1, "step": 2, "total": 4, "eval_loss": 2.2, "loss": 2.0},
-    {"event": "interrupted", "time": 6.0, "step": 2, "total": 4, "message": "stopped at step 2/4; continue with --resume"},
+    {
+        "event": "interrupted",
+        "time": 6.0,
+        "step": 2,
+        "total": 4,
+        "message": "stopped at step 2/4; continue with --resume",
+    },
     {"event": "start", "time": 7.0, "step": 2, "total": 4, "device": "cpu", "mode": "lora-fp32", "resumed": True},
     {"event": "step", "time": 8.0, "step": 3, "total": 4, "epoch": 2, "loss": 1.5, "eta": 10.0, "tokens_per_s": 120.0},
     {"event": "a-kind-from-a-newer-pa", "time": 8.5},
     {"event": "step", "time": 9.0, "step": 4, "total": 4, "epoch": 2, "loss": 1.0, "eta": 0.0, "tokens_per_s": 125.0},
     {"event": "export", "time": 10.0, "stage": "quantize", "message": "q8_0"},
-    {"event": "done", "time": 11.0, "agent": "/x/agents/agent/v3", "version": 3, "gguf": "/x/a.gguf", "quant": "q8_0", "size": 10},
+    {
+        "event": "done",
+        "time": 11.0,
+        "agent": "/x/agents/agent/v3",
+        "version": 3,
+        "gguf": "/x/a.gguf",
+        "quant": "q8_0",
+        "size": 10,
+    },
 ]
 
 

@@ -20,9 +20,11 @@ from core.workspace import Workspace
 from finetune.transcript import Interrupted, TrainingTranscript
 from tests.tui import fixture_data
 
-SHORT_DRAFTS = Config.model_validate({
-    "drafting": {"max_tokens": 48, "rules_max_tokens": 40, "retriever": "bm25", "temperature": 0.0, "seed": 0},
-})
+SHORT_DRAFTS = Config.model_validate(
+    {
+        "drafting": {"max_tokens": 48, "rules_max_tokens": 40, "retriever": "bm25", "temperature": 0.0, "seed": 0},
+    }
+)
 
 
 @pytest.fixture
@@ -51,7 +53,9 @@ def test_import_preview_stores_nothing_then_import_stores_and_counts(workspace, 
     corpus = fixture_data.corpus_copy(tmp_path)
     profile = workspace.create_profile("maya")
     preview = workspace.preview_import("maya", corpus)
-    assert any(item.kept for item in preview.items) and any(not item.kept and "not_from_sender" in item.note for item in preview.items)
+    assert any(item.kept for item in preview.items) and any(
+        not item.kept and "not_from_sender" in item.note for item in preview.items
+    )
     assert workspace.store.count_documents(profile.id) == {"train": 0, "test": 0}
     report = workspace.import_corpus(corpus, workspace.import_options("maya", preview.report.senders))
     assert report.imported == 20
@@ -87,14 +91,26 @@ async def test_draft_rewrite_keep_and_history(pa_home, tiny_agent):
     async for event in workspace.rewrite("tiny", request, "- Open with 'Sue,'"):
         rewritten.apply(event)
     assert set(rewritten.streams) == {"final"} and rewritten.text("final")
-    second = workspace.save_draft("tiny", request, rewritten, agent=started.agent.label, rules=transcript.text("rules"),
-                                  edited_rules="- Open with 'Sue,'", parent_id=first)
+    second = workspace.save_draft(
+        "tiny",
+        request,
+        rewritten,
+        agent=started.agent.label,
+        rules=transcript.text("rules"),
+        edited_rules="- Open with 'Sue,'",
+        parent_id=first,
+    )
     workspace.keep(second, "final")
     file = workspace.save_final_file("tiny", second, rewritten.text("final"))
     assert file.read_text(encoding="utf-8").strip() == rewritten.text("final").strip()
 
     newest, oldest = workspace.history("tiny")
-    assert (newest.id, newest.parent_id, newest.chosen, newest.rules) == (second, first, "final", transcript.text("rules"))
+    assert (newest.id, newest.parent_id, newest.chosen, newest.rules) == (
+        second,
+        first,
+        "final",
+        transcript.text("rules"),
+    )
     assert oldest.final == transcript.text("final") and oldest.agent_version == "tiny/agent/v1"
     assert workspace.history_entry("tiny", first) == oldest
     workspace.create_profile("other")
@@ -105,7 +121,9 @@ async def test_draft_rewrite_keep_and_history(pa_home, tiny_agent):
 
 async def test_compare_runs_what_can_run_and_names_the_command_for_the_rest(pa_home, tiny_agent):
     workspace = Workspace.open(config=SHORT_DRAFTS)
-    rows = await workspace.compare("tiny", DraftRequest("- tell Sue the call moved to 3pm"), ["large", "naive-finetune"])
+    rows = await workspace.compare(
+        "tiny", DraftRequest("- tell Sue the call moved to 3pm"), ["large", "naive-finetune"]
+    )
     large, naive = rows
     assert large.available and large.text and large.seconds > 0 and large.error is None
     assert not naive.available and "pa train --profile tiny --kind naive" in naive.reason
@@ -161,7 +179,8 @@ with Workspace.open() as workspace:
 
 
 def test_the_trainer_stops_at_a_checkpoint_when_its_parent_dies_and_resumes_from_a_half_swapped_checkpoint(
-        workspace, tiny_trained_agent, pa_home):
+    workspace, tiny_trained_agent, pa_home
+):
     import subprocess
     import time
 
@@ -172,7 +191,8 @@ def test_the_trainer_stops_at_a_checkpoint_when_its_parent_dies_and_resumes_from
     paths.config_file.parent.mkdir(parents=True, exist_ok=True)
     paths.config_file.write_text(
         f'[train]\nbase_model = "{tiny_trained_agent.base_folder}"\nbatch_size = 1\nepochs = 40\nlora_r = 4\nmax_length = 256\nverify_rules = false\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     seed_store(workspace.store)
     parent = subprocess.run([sys.executable, "-c", PARENT], capture_output=True, text=True, timeout=300)
     assert parent.returncode == 0, parent.stderr[-2000:]

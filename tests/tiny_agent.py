@@ -28,30 +28,101 @@ RULES = "- One line.\n- No greeting.\n- Sign off: Jeff"
 
 # (intent, recipient, subject, previous, thinking, rules, text, split)
 EXAMPLES = [
-    ("- tell Sue the call moved to 3pm", "sue.mara@enron.com", "call", None,
-     THINKING, RULES, "Call moved to 3pm.\nJeff", "train"),
-    ("- ask Paul for the draft filing", "paul.kaufman@enron.com", "filing", "Paul: draft is nearly done.",
-     THINKING, RULES, "Can you send the draft? Thanks.\nJeff", "train"),
-    ("- thank Karen for the summary", "karen.denne@enron.com", "summary", None,
-     THINKING, RULES, "Thanks for the summary, very helpful.\nBest, Jeff", "train"),
-    ("- decline the Friday meeting", "mona.petrochko@enron.com", "Friday", "Mona: can you join Friday?",
-     THINKING, RULES, "Sorry, can't make Friday. Monday?\nJeff", "train"),
-    ("- send the CPUC numbers to Jim", "james.steffes@enron.com", "CPUC", None,
-     THINKING, RULES, "Numbers attached.\nJeff", "train"),
-    ("- confirm dinner with Susan", "susan.scott@enron.com", "dinner", "Susan: 7pm still good?",
-     THINKING, RULES, "yes, 7 works.\nJ", "train"),
-    ("- remind Sue about the filing deadline", "sue.mara@enron.com", "deadline", None,
-     THINKING, RULES, "Filing is due Monday.\nJeff", "test"),
-    ("- ask Karen to review the memo", "karen.denne@enron.com", "memo", None,
-     THINKING, RULES, "Could you review the memo? Thanks.\nJeff", "test"),
+    (
+        "- tell Sue the call moved to 3pm",
+        "sue.mara@enron.com",
+        "call",
+        None,
+        THINKING,
+        RULES,
+        "Call moved to 3pm.\nJeff",
+        "train",
+    ),
+    (
+        "- ask Paul for the draft filing",
+        "paul.kaufman@enron.com",
+        "filing",
+        "Paul: draft is nearly done.",
+        THINKING,
+        RULES,
+        "Can you send the draft? Thanks.\nJeff",
+        "train",
+    ),
+    (
+        "- thank Karen for the summary",
+        "karen.denne@enron.com",
+        "summary",
+        None,
+        THINKING,
+        RULES,
+        "Thanks for the summary, very helpful.\nBest, Jeff",
+        "train",
+    ),
+    (
+        "- decline the Friday meeting",
+        "mona.petrochko@enron.com",
+        "Friday",
+        "Mona: can you join Friday?",
+        THINKING,
+        RULES,
+        "Sorry, can't make Friday. Monday?\nJeff",
+        "train",
+    ),
+    (
+        "- send the CPUC numbers to Jim",
+        "james.steffes@enron.com",
+        "CPUC",
+        None,
+        THINKING,
+        RULES,
+        "Numbers attached.\nJeff",
+        "train",
+    ),
+    (
+        "- confirm dinner with Susan",
+        "susan.scott@enron.com",
+        "dinner",
+        "Susan: 7pm still good?",
+        THINKING,
+        RULES,
+        "yes, 7 works.\nJ",
+        "train",
+    ),
+    (
+        "- remind Sue about the filing deadline",
+        "sue.mara@enron.com",
+        "deadline",
+        None,
+        THINKING,
+        RULES,
+        "Filing is due Monday.\nJeff",
+        "test",
+    ),
+    (
+        "- ask Karen to review the memo",
+        "karen.denne@enron.com",
+        "memo",
+        None,
+        THINKING,
+        RULES,
+        "Could you review the memo? Thanks.\nJeff",
+        "test",
+    ),
 ]
 
 
 def tiny_train_config(base_folder: Path) -> TrainConfig:
     """Hyperparameters that make the tiny model memorize its targets in a few seconds of CPU."""
     return TrainConfig(
-        base_model=str(base_folder), lora_r=16, lora_alpha=32, lora_dropout=0.0,
-        learning_rate=1e-2, epochs=20, batch_size=3, max_length=256, seed=0,
+        base_model=str(base_folder),
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.0,
+        learning_rate=1e-2,
+        epochs=20,
+        batch_size=3,
+        max_length=256,
+        seed=0,
         verify_rules=False,  # it learns RULES exactly as distilled, so drafting tests can compare with them
     )
 
@@ -75,9 +146,17 @@ def make_tiny_base(folder: Path, tokenizer_folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-        rms_norm_eps=1e-5, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2,  # no pad id: Embedding would zero that row, and 2 is <|im_end|>
+        vocab_size=49152,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,  # no pad id: Embedding would zero that row, and 2 is <|im_end|>
         initializer_range=0.15,
     )
     model = LlamaForCausalLM(config)
@@ -102,8 +181,11 @@ def seed_store(store: Store, profile: str = PROFILE, examples=EXAMPLES) -> None:
                 (record.id, text, SENDER, to, subject, previous, f"hash-{profile}-{number}", split),
             )
             document_id = cursor.lastrowid
-            for stage, content, thought in (("intent", intent, None), ("rules", rules, thinking),
-                                            ("nobaseline_rules", rules, None)):
+            for stage, content, thought in (
+                ("intent", intent, None),
+                ("rules", rules, thinking),
+                ("nobaseline_rules", rules, None),
+            ):
                 db.execute(
                     "INSERT INTO distillations (document_id, stage, status, content, thinking, template_id, "
                     "template_version, model) VALUES (?, ?, 'ok', ?, ?, 'test', 1, 'test')",

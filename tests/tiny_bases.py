@@ -55,31 +55,86 @@ class Architecture:
     that greedy picks are no near-ties (which Q8_0 rounding would flip on a random model)."""
 
 
-_SHAPE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-              num_key_value_heads=2, max_position_embeddings=2048, initializer_range=0.15)
+_SHAPE = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=2048,
+    initializer_range=0.15,
+)
 
 ARCHITECTURES = {
-    "qwen3": Architecture("qwen3", "Qwen3Config", dict(_SHAPE, vocab_size=49152, head_dim=16, tie_word_embeddings=True,
-                                                       bos_token_id=1, eos_token_id=2, rms_norm_eps=1e-6), "smollm"),
-    "mistral": Architecture("mistral", "MistralConfig", dict(_SHAPE, vocab_size=49152, tie_word_embeddings=False,
-                                                            bos_token_id=1, eos_token_id=2, sliding_window=None),
-                            "smollm", final_norm=8.0),
-    "gemma": Architecture("gemma", "GemmaConfig", dict(_SHAPE, vocab_size=512, head_dim=16, bos_token_id=2,
-                                                      eos_token_id=107, pad_token_id=0,
-                                                      hidden_activation="gelu_pytorch_tanh"), "sp-gemma",
-                          final_norm=3.0),
-    "phi3": Architecture("phi3", "Phi3Config", dict(_SHAPE, vocab_size=49152, num_key_value_heads=4, bos_token_id=1,
-                                                   eos_token_id=2, pad_token_id=2, tie_word_embeddings=False,
-                                                   original_max_position_embeddings=2048),
-                         "smollm", target_modules=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
-                         tokenizer_config={"tokenizer_class": "GPT2Tokenizer"}, final_norm=8.0),
+    "qwen3": Architecture(
+        "qwen3",
+        "Qwen3Config",
+        dict(
+            _SHAPE,
+            vocab_size=49152,
+            head_dim=16,
+            tie_word_embeddings=True,
+            bos_token_id=1,
+            eos_token_id=2,
+            rms_norm_eps=1e-6,
+        ),
+        "smollm",
+    ),
+    "mistral": Architecture(
+        "mistral",
+        "MistralConfig",
+        dict(_SHAPE, vocab_size=49152, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, sliding_window=None),
+        "smollm",
+        final_norm=8.0,
+    ),
+    "gemma": Architecture(
+        "gemma",
+        "GemmaConfig",
+        dict(
+            _SHAPE,
+            vocab_size=512,
+            head_dim=16,
+            bos_token_id=2,
+            eos_token_id=107,
+            pad_token_id=0,
+            hidden_activation="gelu_pytorch_tanh",
+        ),
+        "sp-gemma",
+        final_norm=3.0,
+    ),
+    "phi3": Architecture(
+        "phi3",
+        "Phi3Config",
+        dict(
+            _SHAPE,
+            vocab_size=49152,
+            num_key_value_heads=4,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=2,
+            tie_word_embeddings=False,
+            original_max_position_embeddings=2048,
+        ),
+        "smollm",
+        target_modules=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+        tokenizer_config={"tokenizer_class": "GPT2Tokenizer"},
+        final_norm=8.0,
+    ),
 }
 
 
 def _sp_training_text() -> list[str]:
     lines = [part for e in EXAMPLES for part in (e[0], e[1], e[2], e[3] or "", e[6])]
-    lines += [THINKING, RULES, "<thinking>", "</thinking>", "<rules>", "</rules>", "To: Subject: Replying to:",
-              "You write preference rules for an email. Intent:"]
+    lines += [
+        THINKING,
+        RULES,
+        "<thinking>",
+        "</thinking>",
+        "<rules>",
+        "</rules>",
+        "To: Subject: Replying to:",
+        "You write preference rules for an email. Intent:",
+    ]
     return [line for line in lines if line] * 8
 
 
@@ -93,24 +148,54 @@ def make_sp_tokenizer_folder(folder: Path) -> Path:
     symbols = ["<mask>", "<2mass>", "[@BOS@]"] + [f"<unused{i}>" for i in range(99)] + list(turn_markers.values())
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(_sp_training_text()), model_writer=model, vocab_size=512, model_type="bpe",
-        user_defined_symbols=symbols, byte_fallback=True, character_coverage=1.0, split_digits=True,
-        normalization_rule_name="identity", add_dummy_prefix=False, remove_extra_whitespaces=False,
-        pad_id=0, eos_id=1, bos_id=2, unk_id=3, pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>",
-        unk_piece="<unk>", minloglevel=2, num_threads=1,
+        sentence_iterator=iter(_sp_training_text()),
+        model_writer=model,
+        vocab_size=512,
+        model_type="bpe",
+        user_defined_symbols=symbols,
+        byte_fallback=True,
+        character_coverage=1.0,
+        split_digits=True,
+        normalization_rule_name="identity",
+        add_dummy_prefix=False,
+        remove_extra_whitespaces=False,
+        pad_id=0,
+        eos_id=1,
+        bos_id=2,
+        unk_id=3,
+        pad_piece="<pad>",
+        eos_piece="<eos>",
+        bos_piece="<bos>",
+        unk_piece="<unk>",
+        minloglevel=2,
+        num_threads=1,
     )
     (folder / "tokenizer.model").write_bytes(model.getvalue())
-    config = {"tokenizer_class": "GemmaTokenizer", "bos_token": "<bos>", "eos_token": "<end_of_turn>",
-              "pad_token": "<pad>", "unk_token": "<unk>", "add_bos_token": True, "add_eos_token": False,
-              "chat_template": GEMMA_TEMPLATE}
+    config = {
+        "tokenizer_class": "GemmaTokenizer",
+        "bos_token": "<bos>",
+        "eos_token": "<end_of_turn>",
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "chat_template": GEMMA_TEMPLATE,
+    }
     (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     AutoTokenizer.from_pretrained(folder).save_pretrained(folder)  # SentencePiece -> tokenizer.json
     # Like a real Gemma folder: the turn markers are special tokens in added_tokens_decoder, which
     # the converter marks as control tokens (llama.cpp then parses them in prompts).
     config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
     config["added_tokens_decoder"] = {
-        str(index): {"content": text, "special": True, "lstrip": False, "rstrip": False, "normalized": False,
-                     "single_word": False} for index, text in turn_markers.items()
+        str(index): {
+            "content": text,
+            "special": True,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "single_word": False,
+        }
+        for index, text in turn_markers.items()
     }
     (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     return folder

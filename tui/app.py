@@ -25,8 +25,6 @@ DARK, LIGHT = "textual-dark", "textual-light"
 PLACE_BY_MODE = {place.mode: place for place in PLACES}
 
 
-
-
 class PaApp(App[None]):
     CSS_PATH = "pa.tcss"
     TITLE = "pa"
@@ -35,8 +33,10 @@ class PaApp(App[None]):
     DEFAULT_MODE = "home"
     BINDINGS = [
         Binding("f1,question_mark", "help", "Help", key_display="?"),
-        *(Binding(f"{key},alt+{index}", f"go('{mode}')", title, show=False, priority=True)
-          for index, (mode, (key, title)) in enumerate(NAVIGATION.items(), 1)),
+        *(
+            Binding(f"{key},alt+{index}", f"go('{mode}')", title, show=False, priority=True)
+            for index, (mode, (key, title)) in enumerate(NAVIGATION.items(), 1)
+        ),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -75,15 +75,19 @@ class PaApp(App[None]):
 
         if isinstance(self.screen, HelpScreen):
             return
-        everywhere = [Binding(f"{key},alt+{index}", "", f"{title} (or click its tab)")
-                      for index, (key, title) in enumerate(NAVIGATION.values(), 1)]
+        everywhere = [
+            Binding(f"{key},alt+{index}", "", f"{title} (or click its tab)")
+            for index, (key, title) in enumerate(NAVIGATION.values(), 1)
+        ]
         everywhere += [b for b in self.BINDINGS if b.show]
         everywhere += [Binding("ctrl+t", "", "Toggle light/dark theme"), Binding("ctrl+p", "", "Command palette")]
         sections = [Section("Everywhere", everywhere)]
         for place in PLACES:
             bindings = list(place.load().BINDINGS)
             if place.mode == "draft":
-                bindings += list(IntentInput.BINDINGS) + [Binding("tab", "", "Next field: To, Subject, the panes, the intent")]
+                bindings += list(IntentInput.BINDINGS) + [
+                    Binding("tab", "", "Next field: To, Subject, the panes, the intent")
+                ]
             sections.append(Section(f"{place.heading or place.title} ({place.key.upper()})", bindings))
         self.push_screen(HelpScreen(sections))
 
@@ -94,9 +98,13 @@ class PaApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action is in the palette: navigation, the app's keys, then the screen's keys."""
         for mode, (key, title) in NAVIGATION.items():
-            yield SystemCommand(f"Go to {title}", f"Open the {title} screen ({key.upper()})", lambda m=mode: self.action_go(m))
+            yield SystemCommand(
+                f"Go to {title}", f"Open the {title} screen ({key.upper()})", lambda m=mode: self.action_go(m)
+            )
         yield SystemCommand("Help", "Every key and command (F1)", self.action_help)
-        yield SystemCommand("Toggle light/dark theme", "Switch between the light and the dark theme (Ctrl+T)", self.action_toggle_theme)
+        yield SystemCommand(
+            "Toggle light/dark theme", "Switch between the light and the dark theme (Ctrl+T)", self.action_toggle_theme
+        )
         yield from getattr(screen, "palette_commands", list)()
         yield from self._other_screens_commands(screen)
         yield from super().get_system_commands(screen)
@@ -113,7 +121,9 @@ class PaApp(App[None]):
             if not issubclass(screen_class, PaScreen):
                 continue
             for binding_title, help_text, action in screen_class.binding_commands():
-                yield SystemCommand(f"{title}: {binding_title}", help_text, lambda m=mode, a=action: self._go_and_run(m, a))
+                yield SystemCommand(
+                    f"{title}: {binding_title}", help_text, lambda m=mode, a=action: self._go_and_run(m, a)
+                )
 
     def _go_and_run(self, mode: str, action: str) -> None:
         self.action_go(mode)
@@ -141,9 +151,13 @@ def parse_arguments(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(
         prog="pa-tui",
         description="pa's terminal app: import a corpus, distil it, train your agent and draft, all in one place. "
-                    "Inside: F1 or ? for every key, Ctrl+P for the command palette, Ctrl+Q quits.",
+        "Inside: F1 or ? for every key, Ctrl+P for the command palette, Ctrl+Q quits.",
     )
-    parser.add_argument("--profile", metavar="NAME", help="start with this profile (it must exist; create one with n on the home screen)")
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="start with this profile (it must exist; create one with n on the home screen)",
+    )
     parser.add_argument("--version", action="version", version=f"pa-tui {package_version()}")
     return parser.parse_args(argv)
 

@@ -28,8 +28,14 @@ def system_copy(text: str) -> str | None:
         if path is None:
             continue
         try:
-            subprocess.run([path, *command[1:]], input=text.encode("utf-8"), check=True, timeout=3,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [path, *command[1:]],
+                input=text.encode("utf-8"),
+                check=True,
+                timeout=3,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.SubprocessError):
             continue
         return command[0]

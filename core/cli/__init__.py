@@ -20,17 +20,29 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("corpus_cmd", "Import someone's writing into a profile: cleaned, de-duplicated, split 80/20."),
     "corpus": ("corpus_cmd", "Inspect the documents a profile holds."),
     "models": ("models_cmd", "List the models the Ollama server has pulled (use them as ollama:NAME)."),
-    "doctor": ("models_cmd", "Check each configured model role: reachable, model present, a 5-token generation, speed."),
-    "distill": ("distill_cmd", "Distil intents, zero-shot drafts and preference rules from a profile's texts (resumable)."),
+    "doctor": (
+        "models_cmd",
+        "Check each configured model role: reachable, model present, a 5-token generation, speed.",
+    ),
+    "distill": (
+        "distill_cmd",
+        "Distil intents, zero-shot drafts and preference rules from a profile's texts (resumable).",
+    ),
     "rules": ("distill_cmd", "Read what distillation produced."),
     "train": ("train_cmd", "Fine-tune the profile's small model with LoRA and export it to GGUF (resumable)."),
     "agents": ("train_cmd", "Trained preference agents and baselines."),
     "draft": ("draft_cmd", "Write INTENT in the profile's style: naive draft and agent rules at once, then the final."),
     "compare": ("draft_cmd", "Every method of the paper's Table 2 for one intent, side by side, with timings."),
     "history": ("draft_cmd", "The profile's drafts: intent, rules, edits and the text kept."),
-    "eval": ("eval_cmd", "Judge the agent against the baselines on held-out texts; `pa eval permutation` for the sender permutation."),
+    "eval": (
+        "eval_cmd",
+        "Judge the agent against the baselines on held-out texts; `pa eval permutation` for the sender permutation.",
+    ),
     "serve": ("serve_cmd", "Serve every profile's agent as model `pa:PROFILE` over the OpenAI chat API."),
-    "style": ("style_cmd", "Show how the profile greets, closes, how long it writes and its punctuation habits (measured, no model)."),
+    "style": (
+        "style_cmd",
+        "Show how the profile greets, closes, how long it writes and its punctuation habits (measured, no model).",
+    ),
 }
 """Each command: the module under core.cli that registers it, and its one-line help for `pa --help`.
 
@@ -70,9 +82,13 @@ def load_command(name: str, ctx: Any = None) -> Any:
 
     built = LazyCommands._built
     if name not in built:
-        modules = [COMMANDS[name][0]] if name in COMMANDS else list(dict.fromkeys(module for module, _ in COMMANDS.values()))
+        modules = (
+            [COMMANDS[name][0]] if name in COMMANDS else list(dict.fromkeys(module for module, _ in COMMANDS.values()))
+        )
         for module_name in modules:
-            sub = typer.Typer(rich_markup_mode=app.rich_markup_mode, pretty_exceptions_enable=False, add_completion=False)
+            sub = typer.Typer(
+                rich_markup_mode=app.rich_markup_mode, pretty_exceptions_enable=False, add_completion=False
+            )
             sub.callback()(lambda: None)
             importlib.import_module(f"core.cli.{module_name}").register(sub)
             group = typer.main.get_command(sub)

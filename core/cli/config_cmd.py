@@ -30,5 +30,3 @@ def show_cmd() -> None:
     from core.config import config_as_toml, load_config
 
     common.console.print(config_as_toml(load_config()), highlight=False, markup=False, soft_wrap=True)
-
-

@@ -29,13 +29,35 @@ def register(app: typer.Typer) -> None:
 
 
 def import_cmd(
-    path: Path = typer.Argument(..., metavar="PATH", help="An mbox file, a maildir, a folder of .eml/.txt/.md files, a JSONL or CSV file."),
-    profile: str = typer.Option(..., "--profile", "-p", metavar="NAME", help="Profile (one person's voice) to import into."),
-    sender: list[str] | None = typer.Option(None, "--sender", "-s", metavar="ADDRESS", help="Keep mail from this address (repeat for more); default: the most frequent From."),
+    path: Path = typer.Argument(
+        ..., metavar="PATH", help="An mbox file, a maildir, a folder of .eml/.txt/.md files, a JSONL or CSV file."
+    ),
+    profile: str = typer.Option(
+        ..., "--profile", "-p", metavar="NAME", help="Profile (one person's voice) to import into."
+    ),
+    sender: list[str] | None = typer.Option(
+        None,
+        "--sender",
+        "-s",
+        metavar="ADDRESS",
+        help="Keep mail from this address (repeat for more); default: the most frequent From.",
+    ),
     format: str = typer.Option("auto", "--format", "-f", metavar="FORMAT", help=FORMAT_HELP),
-    text_field: str | None = typer.Option(None, "--text-field", metavar="COLUMN", help="JSONL/CSV column holding the text (default: text, body, content or message)."),
-    field: list[str] | None = typer.Option(None, "--field", metavar="KEY=COLUMN", help="JSONL/CSV metadata column, KEY=COLUMN with KEY in sender, recipients, subject, date, message_id, previous_context."),
-    genre: str | None = typer.Option(None, "--genre", metavar="GENRE", help="email, post or review (for a new profile; default email)."),
+    text_field: str | None = typer.Option(
+        None,
+        "--text-field",
+        metavar="COLUMN",
+        help="JSONL/CSV column holding the text (default: text, body, content or message).",
+    ),
+    field: list[str] | None = typer.Option(
+        None,
+        "--field",
+        metavar="KEY=COLUMN",
+        help="JSONL/CSV metadata column, KEY=COLUMN with KEY in sender, recipients, subject, date, message_id, previous_context.",
+    ),
+    genre: str | None = typer.Option(
+        None, "--genre", metavar="GENRE", help="email, post or review (for a new profile; default email)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Read and clean everything, store nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -44,8 +66,13 @@ def import_cmd(
 
     with common.open_workspace() as workspace:
         options = workspace.import_options(
-            profile, sender or (), format=format.lower(), text_field=text_field,
-            fields=parse_field_options(field or []), genre=genre, dry_run=dry_run,
+            profile,
+            sender or (),
+            format=format.lower(),
+            text_field=text_field,
+            fields=parse_field_options(field or []),
+            genre=genre,
+            dry_run=dry_run,
         )
         if as_json or not common.err_console.is_terminal:
             report = workspace.import_corpus(path, options)
@@ -71,8 +98,14 @@ def _import_with_progress(workspace: Workspace, path: Path, options: ImportOptio
         TransferSpeedColumn,
     )
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn(), TextColumn("{task.fields[note]}"))
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+    )
     with Progress(*columns, console=common.err_console, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -102,7 +135,9 @@ def _print_summary(report: ImportReport) -> None:
         table.add_row(f"dropped: {reason}", str(count), style="dim" if reason == "duplicate" else None)
     console.print(table)
     if report.senders:
-        console.print(f"sender: {shown(', '.join(report.senders))} [dim]({shown(report.sender_choice)})[/]", highlight=False)
+        console.print(
+            f"sender: {shown(', '.join(report.senders))} [dim]({shown(report.sender_choice)})[/]", highlight=False
+        )
     elif report.sender_choice:
         console.print(f"sender: [dim]{shown(report.sender_choice)}[/]", highlight=False)
     if report.seen_by_sender:
@@ -118,7 +153,11 @@ def _print_summary(report: ImportReport) -> None:
     for reason, examples in report.examples.items():
         if reason in ("duplicate", "other_format"):
             continue
-        console.print(f"[dim]{reason} ({DROP_REASONS.get(reason, '')}), e.g. {shown(examples[0])}[/]", highlight=False, soft_wrap=True)
+        console.print(
+            f"[dim]{reason} ({DROP_REASONS.get(reason, '')}), e.g. {shown(examples[0])}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(f"[dim]{report.messages_seen / max(report.seconds, 1e-9):,.0f} items/s in {report.seconds:.2f}s[/]")
 
 
@@ -136,18 +175,38 @@ def list_cmd(
     with common.open_workspace() as workspace:
         documents = workspace.documents(profile, split=split, limit=limit)
     if as_json:
-        common.print_json([{"id": d.id, "split": d.split, "date": d.date, "subject": d.subject, "sender": d.sender,
-                            "words": len(d.text.split()), "text": d.text} for d in documents])
+        common.print_json(
+            [
+                {
+                    "id": d.id,
+                    "split": d.split,
+                    "date": d.date,
+                    "subject": d.subject,
+                    "sender": d.sender,
+                    "words": len(d.text.split()),
+                    "text": d.text,
+                }
+                for d in documents
+            ]
+        )
         return
     table = Table(title=f"profile {profile}: {len(documents)} document(s)", title_justify="left")
     widths = {"id": 6, "split": 5, "date": 10, "subject": 24, "words": 5}
     widths["text"] = max(20, common.console.width - sum(widths.values()) - 3 * len(widths) - 4)
     for name, width in widths.items():
-        table.add_column(name, justify="right" if name in ("id", "words") else "left", no_wrap=True,
-                         overflow="ellipsis", width=width)
+        table.add_column(
+            name, justify="right" if name in ("id", "words") else "left", no_wrap=True, overflow="ellipsis", width=width
+        )
     for d in documents:
         preview = " ".join(d.text.split())[:70]
-        table.add_row(str(d.id), d.split, shown((d.date or "")[:10]), shown((d.subject or "")[:30]), str(len(d.text.split())), shown(preview))
+        table.add_row(
+            str(d.id),
+            d.split,
+            shown((d.date or "")[:10]),
+            shown((d.subject or "")[:30]),
+            str(len(d.text.split())),
+            shown(preview),
+        )
     common.console.print(table)
 
 
@@ -206,6 +265,13 @@ def stats_cmd(
         for name in ("id", "source", "format", "seen", "imported", "status", "finished"):
             imports.add_column(name)
         for row in stats["imports"]:
-            imports.add_row(str(row["id"]), shown(row["source"]), row["format"], str(row["seen"]), str(row["imported"]),
-                            row["status"], row["finished_at"] or "")
+            imports.add_row(
+                str(row["id"]),
+                shown(row["source"]),
+                row["format"],
+                str(row["seen"]),
+                str(row["imported"]),
+                row["status"],
+                row["finished_at"] or "",
+            )
         console.print(imports)

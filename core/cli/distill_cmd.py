@@ -40,17 +40,32 @@ def distill_cmd(
     profile: str = typer.Option(..., "--profile", "-p", help="The profile whose texts to distil."),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Only the first N documents (by id)."),
     concurrency: int | None = typer.Option(
-        None, "--concurrency", "-c", min=1, max=64, help="Model calls in flight (default: distill.concurrency in config)."
+        None,
+        "--concurrency",
+        "-c",
+        min=1,
+        max=64,
+        help="Model calls in flight (default: distill.concurrency in config).",
     ),
-    stage: StageChoice = typer.Option(StageChoice.all, "--stage", help="Which stage to run; 'rules' runs both rule variants."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Give stages that failed before a new round of tries."),
-    model: str | None = typer.Option(None, "--model", "-m", help="M_L spec for this run (default: models.large in config)."),
+    stage: StageChoice = typer.Option(
+        StageChoice.all, "--stage", help="Which stage to run; 'rules' runs both rule variants."
+    ),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Give stages that failed before a new round of tries."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="M_L spec for this run (default: models.large in config)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of progress bars and tables."),
     batch_export: Path | None = typer.Option(
-        None, "--batch-export", help="Write every pending call to this JSONL (OpenAI Batch API / vllm run-batch format)."
+        None,
+        "--batch-export",
+        help="Write every pending call to this JSONL (OpenAI Batch API / vllm run-batch format).",
     ),
     batch_import: Path | None = typer.Option(
-        None, "--batch-import", help="Read a batch engine's output JSONL into the journal and continue (then export again)."
+        None,
+        "--batch-import",
+        help="Read a batch engine's output JSONL into the journal and continue (then export again).",
     ),
 ) -> None:
     """Distil intents, zero-shot drafts and preference rules from a profile's texts (resumable)."""
@@ -64,15 +79,30 @@ def distill_cmd(
             from core.cli.distill_batch_view import run_batch
 
             config = workspace.config
-            run_batch(workspace.store, found, config, model or config.models.large, batch_import, batch_export,
-                      stages=STAGE_CHOICES[stage.value], limit=limit, retry_failed=retry_failed, as_json=as_json)
+            run_batch(
+                workspace.store,
+                found,
+                config,
+                model or config.models.large,
+                batch_import,
+                batch_export,
+                stages=STAGE_CHOICES[stage.value],
+                limit=limit,
+                retry_failed=retry_failed,
+                as_json=as_json,
+            )
             return
         large = workspace.open_backend(model)
 
         async def run(on_progress: ProgressCallback) -> DistillSummary:
             return await workspace.distill(
-                profile, large=large, stages=STAGE_CHOICES[stage.value], limit=limit, concurrency=concurrency,
-                retry_failed=retry_failed, on_progress=on_progress,
+                profile,
+                large=large,
+                stages=STAGE_CHOICES[stage.value],
+                limit=limit,
+                concurrency=concurrency,
+                retry_failed=retry_failed,
+                on_progress=on_progress,
             )
 
         if large.spec == "embedded" and not as_json:
@@ -94,7 +124,9 @@ def distill_cmd(
 
 def rules_show(
     profile: str = typer.Option(..., "--profile", "-p"),
-    doc: int | None = typer.Option(None, "--doc", "-d", help="One document: its text, intent, draft and rules side by side."),
+    doc: int | None = typer.Option(
+        None, "--doc", "-d", help="One document: its text, intent, draft and rules side by side."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List each document's distillation status, or show one document's results side by side."""
@@ -102,7 +134,9 @@ def rules_show(
         items = workspace.distillations(profile, doc)
         checks = workspace.rule_checks(profile, items)
     if as_json:
-        common.print_json([{**_item_json(item), "rule_checks": [vars(v) for v in checks.get(item.document.id, [])]} for item in items])
+        common.print_json(
+            [{**_item_json(item), "rule_checks": [vars(v) for v in checks.get(item.document.id, [])]} for item in items]
+        )
     elif doc is None:
         _print_listing(profile, items)
         _print_rule_checks(checks, one=False)
@@ -179,8 +213,14 @@ def _print_summary(summary: DistillSummary) -> None:
         table.add_column(column, justify="left" if column == "stage" else "right")
     for name, stats in summary.stages.items():
         table.add_row(
-            STAGE_LABELS[name], str(stats.ok), str(stats.failed), str(stats.skipped), str(stats.blocked),
-            str(stats.calls), str(stats.replayed), f"{stats.tokens:,}",
+            STAGE_LABELS[name],
+            str(stats.ok),
+            str(stats.failed),
+            str(stats.skipped),
+            str(stats.blocked),
+            str(stats.calls),
+            str(stats.replayed),
+            f"{stats.tokens:,}",
         )
     common.console.print(table)
     line = f"{summary.calls} model calls in {summary.seconds:.1f}s"
@@ -188,11 +228,17 @@ def _print_summary(summary: DistillSummary) -> None:
         line += f", estimated cost ${summary.cost:.4f}"
     common.console.print(line, highlight=False)
     for failure in summary.failures[:10]:
-        common.console.print(f"[red]failed[/] document {failure.document_id} {failure.stage}: {shown(failure.reason)}", highlight=False)
+        common.console.print(
+            f"[red]failed[/] document {failure.document_id} {failure.stage}: {shown(failure.reason)}", highlight=False
+        )
     if len(summary.failures) > 10:
-        common.console.print(f"... and {len(summary.failures) - 10} more failures (see `pa rules show --profile {summary.profile}`)")
+        common.console.print(
+            f"... and {len(summary.failures) - 10} more failures (see `pa rules show --profile {summary.profile}`)"
+        )
     if summary.failures:
-        common.console.print(f"failed stages are kept; retry them with `pa distill --profile {summary.profile} --retry-failed`")
+        common.console.print(
+            f"failed stages are kept; retry them with `pa distill --profile {summary.profile} --retry-failed`"
+        )
 
 
 def _item_json(item: DocumentDistillation) -> dict[str, object]:
@@ -201,8 +247,13 @@ def _item_json(item: DocumentDistillation) -> dict[str, object]:
     document = item.document
     return {
         "document": {
-            "id": document.id, "split": document.split, "sender": document.sender, "recipients": document.recipients,
-            "subject": document.subject, "date": document.date, "text": document.text,
+            "id": document.id,
+            "split": document.split,
+            "sender": document.sender,
+            "recipients": document.recipients,
+            "subject": document.subject,
+            "date": document.date,
+            "text": document.text,
         },
         "stages": {name: asdict(result) for name, result in item.stages.items()},
     }
@@ -218,7 +269,8 @@ def _print_rule_checks(checks: dict[int, list[RuleVerdict]], one: bool) -> None:
     kept = sum(v.verdict == "kept" for v in verdicts)
     common.console.print(
         f"pa checked the rules against the measured style facts and the most similar texts: {kept} held, "
-        f"{len(dropped)} dropped, {len(verdicts) - kept - len(dropped)} not testable", highlight=False,
+        f"{len(dropped)} dropped, {len(verdicts) - kept - len(dropped)} not testable",
+        highlight=False,
     )
     for doc, verdict in dropped if not one else []:
         common.console.print(Text(f"  doc {doc}: dropped {verdict.rule!r}: {verdict.reason}", style="dim"))
@@ -245,7 +297,9 @@ def _print_listing(profile: str, items: list[DocumentDistillation]) -> None:
         table.add_column(stage.replace("_", " "), no_wrap=True)
     for item in items:
         table.add_row(
-            str(item.document.id), item.document.split, shown(item.document.subject or ""),
+            str(item.document.id),
+            item.document.split,
+            shown(item.document.subject or ""),
             *(mark(item, stage) for stage in STAGES),
         )
     common.console.print(table)
@@ -260,7 +314,12 @@ def _print_document(item: DocumentDistillation) -> None:
     document = item.document
     header = " | ".join(
         f"{label}: {shown(value)}"
-        for label, value in (("from", document.sender), ("to", document.recipients), ("subject", document.subject), ("date", document.date))
+        for label, value in (
+            ("from", document.sender),
+            ("to", document.recipients),
+            ("subject", document.subject),
+            ("date", document.date),
+        )
         if value
     )
     common.console.print(f"[bold]document {document.id}[/] ({document.split})  {header}", highlight=False)
@@ -291,7 +350,9 @@ def _print_document(item: DocumentDistillation) -> None:
         for candidate in intent.candidates:
             mark = " (kept)" if candidate.get("chosen") else ""
             body = candidate.get("content") or f"failed: {candidate.get('error')}"
-            common.console.print(Panel(Text(body), title=f"intent candidate at temperature {candidate['temperature']}{mark}"))
+            common.console.print(
+                Panel(Text(body), title=f"intent candidate at temperature {candidate['temperature']}{mark}")
+            )
     for result in item.stages.values():
         common.console.print(
             f"[dim]{result.stage}: {result.template_id} v{result.template_version}, {result.model}, {result.attempts} attempt(s)[/]",

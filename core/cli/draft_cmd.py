@@ -47,14 +47,18 @@ def draft_command(
     subject: str | None = typer.Option(None, "--subject", help="Subject line."),
     previous: str | None = typer.Option(None, "--previous", help="The message you reply to (text, or @FILE)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of live output."),
-    edit_rules: bool = typer.Option(False, "--edit-rules", help="Edit the rules in $EDITOR afterwards and rewrite the final."),
+    edit_rules: bool = typer.Option(
+        False, "--edit-rules", help="Edit the rules in $EDITOR afterwards and rewrite the final."
+    ),
     keep: str | None = typer.Option(None, "--keep", help="Record which text you keep: naive or final."),
 ) -> None:
     """Write INTENT in the profile's style: naive draft and agent rules at once, then the final."""
     from core.drafting import DraftRequest
 
     if not intent.strip():
-        raise UsageError("the intent is empty; say what the text should say, e.g. pa draft \"ask Bob to move the meeting\"")
+        raise UsageError(
+            'the intent is empty; say what the text should say, e.g. pa draft "ask Bob to move the meeting"'
+        )
     if keep is not None and keep not in CHOICES:
         raise UsageError(f"--keep {keep!r}: use {' or '.join(CHOICES)}")
     request = DraftRequest(intent.strip(), recipient=to, subject=subject, previous=_read_previous(previous))
@@ -70,13 +74,27 @@ def draft_command(
             agent_rules = transcript.text("rules") or ""
             edited = _edit_in_editor(agent_rules)
             if edited is not None and edited.strip() != agent_rules.strip():
-                regenerated = asyncio.run(view.run(
-                    workspace.rewrite(profile, request, edited), ("final",),
-                    titles={"final": "Final (M_L following your edited rules)"},
-                ))
-                kept_id = workspace.save_draft(profile, request, regenerated, agent=label, rules=agent_rules,
-                                               edited_rules=edited.strip(), parent_id=draft_id)
-                result["edited"] = {"draft_id": kept_id, "edited_rules": edited.strip(), **_transcript_json(regenerated)}
+                regenerated = asyncio.run(
+                    view.run(
+                        workspace.rewrite(profile, request, edited),
+                        ("final",),
+                        titles={"final": "Final (M_L following your edited rules)"},
+                    )
+                )
+                kept_id = workspace.save_draft(
+                    profile,
+                    request,
+                    regenerated,
+                    agent=label,
+                    rules=agent_rules,
+                    edited_rules=edited.strip(),
+                    parent_id=draft_id,
+                )
+                result["edited"] = {
+                    "draft_id": kept_id,
+                    "edited_rules": edited.strip(),
+                    **_transcript_json(regenerated),
+                }
             elif not as_json:
                 common.err_console.print("rules unchanged; nothing to rewrite")
         if keep:
@@ -95,7 +113,9 @@ def _read_previous(previous: str | None) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--previous {path}: cannot read ({exc.__class__.__name__}); give a readable UTF-8 file") from None
+        raise UsageError(
+            f"--previous {path}: cannot read ({exc.__class__.__name__}); give a readable UTF-8 file"
+        ) from None
 
 
 def _edit_in_editor(rules: str) -> str | None:
@@ -129,8 +149,9 @@ class _StreamView:
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
 
-    async def run(self, events: AsyncIterator[DraftEvent], streams: tuple[str, ...],
-                  titles: dict[str, str] | None = None) -> DraftTranscript:
+    async def run(
+        self, events: AsyncIterator[DraftEvent], streams: tuple[str, ...], titles: dict[str, str] | None = None
+    ) -> DraftTranscript:
         from core.drafting import DraftTranscript
 
         titles = {**STREAM_TITLES, **(titles or {})}
@@ -169,7 +190,15 @@ class _StreamView:
             else:
                 body = Text((record.text or "") if record.done else record.live_text)
                 subtitle = _timing_line(record)
-            panels.append(Panel(body, title=titles[name], subtitle=subtitle, subtitle_align="right", border_style="green" if record and record.done else "blue"))
+            panels.append(
+                Panel(
+                    body,
+                    title=titles[name],
+                    subtitle=subtitle,
+                    subtitle_align="right",
+                    border_style="green" if record and record.done else "blue",
+                )
+            )
         return Group(*panels)
 
 
@@ -180,11 +209,16 @@ def _print_checks(record: StreamRecord) -> None:
     from core.safe_text import shown
 
     console = common.console
-    console.print(f"[bold]pa checked the final against the measured style facts:[/] {shown(record.checks.summary())}", highlight=False)
+    console.print(
+        f"[bold]pa checked the final against the measured style facts:[/] {shown(record.checks.summary())}",
+        highlight=False,
+    )
     for check in record.checks.checks:
         mark = "[green]repaired[/]" if check.repaired else "[green]ok[/]" if check.passed else "[red]failed[/]"
-        console.print(f"  {mark} {shown(f'{check.name}: expected {check.expected}, found {check.found} ({check.evidence})')}",
-                      highlight=False)
+        console.print(
+            f"  {mark} {shown(f'{check.name}: expected {check.expected}, found {check.found} ({check.evidence})')}",
+            highlight=False,
+        )
 
 
 def _timing_line(record: StreamRecord) -> str:
@@ -207,7 +241,10 @@ def compare_command(
     intent: str = typer.Argument(..., help="What you want to say."),
     profile: str = typer.Option(..., "--profile", "-p", help="Whose style to write in."),
     baselines: list[str] | None = typer.Option(
-        None, "--baselines", "-b", help="Methods to run (repeat or comma-separate); default: the agent and every baseline."
+        None,
+        "--baselines",
+        "-b",
+        help="Methods to run (repeat or comma-separate); default: the agent and every baseline.",
     ),
     to: str | None = typer.Option(None, "--to", help="Recipient."),
     subject: str | None = typer.Option(None, "--subject", help="Subject line."),
@@ -271,7 +308,13 @@ def _print_compare_table(rows: list[dict[str, Any]]) -> None:
         if row.get("checks"):
             text.append(f"\n\npa's checks: {row['checks']['summary']}", style="dim")
         first = row["first_token_seconds"]
-        table.add_row(label, text, "-" if first is None else f"{first:.2f}s", f"{row['seconds']:.2f}s", str(row["completion_tokens"] or "-"))
+        table.add_row(
+            label,
+            text,
+            "-" if first is None else f"{first:.2f}s",
+            f"{row['seconds']:.2f}s",
+            str(row["completion_tokens"] or "-"),
+        )
     common.console.print(table)
 
 
@@ -288,12 +331,14 @@ def history_command(
     from dataclasses import asdict
 
     with common.open_workspace() as workspace:
-        drafts = [workspace.history_entry(profile, draft_id)] if draft_id is not None else workspace.history(profile, limit)
+        drafts = (
+            [workspace.history_entry(profile, draft_id)] if draft_id is not None else workspace.history(profile, limit)
+        )
     if as_json:
         common.print_json([asdict(d) for d in drafts])
         return
     if not drafts:
-        common.console.print(f"no drafts for {profile} yet; write one with `pa draft \"...\" --profile {profile}`")
+        common.console.print(f'no drafts for {profile} yet; write one with `pa draft "..." --profile {profile}`')
         return
     if draft_id is not None:
         _print_draft(drafts[0])
@@ -310,8 +355,12 @@ def history_command(
     for d in drafts:
         kept = d.chosen if d.chosen in ("naive", "final", None) else "own text"
         table.add_row(
-            str(d.id), d.created_at, _short(d.intent), _short(d.final or ""),
-            f"from #{d.parent_id}" if d.parent_id else ("yes" if d.edited_rules else ""), kept or "",
+            str(d.id),
+            d.created_at,
+            _short(d.intent),
+            _short(d.final or ""),
+            f"from #{d.parent_id}" if d.parent_id else ("yes" if d.edited_rules else ""),
+            kept or "",
         )
     common.console.print(table)
 
@@ -320,8 +369,14 @@ def _print_draft(d: DraftRecord) -> None:
     console = common.console
     console.rule(f"draft #{d.id} · {d.created_at} · agent {d.agent_version or '-'}")
     for label, value in (
-        ("intent", d.intent), ("to", d.recipient), ("subject", d.subject), ("naive", d.naive), ("rules", d.rules),
-        ("edited rules", d.edited_rules), ("final", d.final), ("kept", d.chosen),
+        ("intent", d.intent),
+        ("to", d.recipient),
+        ("subject", d.subject),
+        ("naive", d.naive),
+        ("rules", d.rules),
+        ("edited rules", d.edited_rules),
+        ("final", d.final),
+        ("kept", d.chosen),
     ):
         if value:
             console.print(f"[bold]{label}[/]")

@@ -73,12 +73,21 @@ def register(app: typer.Typer) -> None:
 def eval_command(
     ctx: typer.Context,
     profile: str | None = typer.Option(None, "--profile", "-p", help="The profile to evaluate."),
-    judge: str | None = typer.Option(None, "--judge", help="Judge model spec (default: models.judge, else models.large)."),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Held-out documents to use (default: eval.limit)."),
-    baselines: list[str] | None = typer.Option(
-        None, "--baselines", "-b", help="Baselines to judge against (default: eval.baselines, else every available one)."
+    judge: str | None = typer.Option(
+        None, "--judge", help="Judge model spec (default: models.judge, else models.large)."
     ),
-    out: Path | None = typer.Option(None, "--out", help="Write the report files here instead of the profile's report folder."),
+    limit: int | None = typer.Option(
+        None, "--limit", "-n", min=1, help="Held-out documents to use (default: eval.limit)."
+    ),
+    baselines: list[str] | None = typer.Option(
+        None,
+        "--baselines",
+        "-b",
+        help="Baselines to judge against (default: eval.baselines, else every available one).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the report files here instead of the profile's report folder."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Generate, score and judge the agent and the baselines on the profile's held-out documents."""
@@ -87,11 +96,20 @@ def eval_command(
             raise UsageError(f"put the options of `pa eval {ctx.invoked_subcommand}` after its name")
         return
     if not profile:
-        raise UsageError("name the profile to evaluate: pa eval --profile NAME (or `pa eval permutation --profiles A B ...`)")
+        raise UsageError(
+            "name the profile to evaluate: pa eval --profile NAME (or `pa eval permutation --profiles A B ...`)"
+        )
     with common.open_workspace() as workspace, _progress(as_json) as on_progress:
-        report, files = asyncio.run(workspace.evaluate(
-            profile, judge=judge, baselines=split_list(baselines) or None, limit=limit, out=out, on_progress=on_progress,
-        ))
+        report, files = asyncio.run(
+            workspace.evaluate(
+                profile,
+                judge=judge,
+                baselines=split_list(baselines) or None,
+                limit=limit,
+                out=out,
+                on_progress=on_progress,
+            )
+        )
     if as_json:
         common.print_json({**report, "files": [str(f) for f in files]})
         return
@@ -102,15 +120,21 @@ def eval_command(
 @eval_app.command("permutation", context_settings={"allow_extra_args": False})
 def permutation_command(
     profiles: list[str] = typer.Option(..., "--profiles", help="Two or more profiles, e.g. --profiles A B C."),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Held-out documents per profile (default: eval.limit)."),
+    limit: int | None = typer.Option(
+        None, "--limit", "-n", min=1, help="Held-out documents per profile (default: eval.limit)."
+    ),
     metric: str = typer.Option("bertscore_f1", "--metric", help="bertscore_f1, cosine or length_ratio."),
-    out: Path | None = typer.Option(None, "--out", help="Write the report files here instead of the data folder's reports/."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the report files here instead of the data folder's reports/."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Apply each profile's agent to every profile's held-out intents and score against the real texts."""
     names = split_list(profiles)
     with common.open_workspace() as workspace, _progress(as_json) as on_progress:
-        report, files = asyncio.run(workspace.permutation(names, limit=limit, metric=metric, out=out, on_progress=on_progress))
+        report, files = asyncio.run(
+            workspace.permutation(names, limit=limit, metric=metric, out=out, on_progress=on_progress)
+        )
     if as_json:
         common.print_json({**report, "files": [str(f) for f in files]})
         return
@@ -133,8 +157,13 @@ class _progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(
-            TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("[dim]{task.fields[note]}"), console=common.err_console, transient=True,
+            TextColumn("{task.description:<18}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[note]}"),
+            console=common.err_console,
+            transient=True,
             disable=self.quiet or not common.err_console.is_terminal,
         )
         self.bar.__enter__()
@@ -162,12 +191,33 @@ def _print_eval(report: dict[str, Any]) -> None:
         f"[bold]{report['profile']}[/]: agent {report['agent']}, {report['documents']} held-out documents, judge {report['models']['judge']}"
     )
     table = Table(title="Agent vs baselines (both orders; flips count as ties; 95% Wilson)", title_justify="left")
-    for column in ("baseline", "n", "win", "tie", "loss", "invalid", "flipped", "win rate", "wins/(wins+losses)", "loss rate"):
-        table.add_column(column, justify="left" if column in ("baseline", "win rate", "wins/(wins+losses)", "loss rate") else "right")
+    for column in (
+        "baseline",
+        "n",
+        "win",
+        "tie",
+        "loss",
+        "invalid",
+        "flipped",
+        "win rate",
+        "wins/(wins+losses)",
+        "loss rate",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("baseline", "win rate", "wins/(wins+losses)", "loss rate") else "right"
+        )
     for pair in pairwise_rows(report):
         table.add_row(
-            pair.baseline, str(pair.n), str(pair.win), str(pair.tie), str(pair.loss), str(pair.invalid),
-            str(pair.flipped), percent(pair.win_rate), percent(pair.decisive_win_rate), percent(pair.loss_rate),
+            pair.baseline,
+            str(pair.n),
+            str(pair.win),
+            str(pair.tie),
+            str(pair.loss),
+            str(pair.invalid),
+            str(pair.flipped),
+            percent(pair.win_rate),
+            percent(pair.decisive_win_rate),
+            percent(pair.loss_rate),
         )
     console.print(table)
     similarity = Table(title="Similarity to the real text (mean, 95% bootstrap)", title_justify="left")
@@ -176,8 +226,13 @@ def _print_eval(report: dict[str, Any]) -> None:
     methods = method_rows(report)
     for method in methods:
         similarity.add_row(
-            method.method, str(method.documents), mean_ci(method.bertscore_f1), mean_ci(method.cosine),
-            mean_ci(method.length_ratio, 2), f"{method.prompt_tokens}/{method.completion_tokens}", usd(method.cost_usd),
+            method.method,
+            str(method.documents),
+            mean_ci(method.bertscore_f1),
+            mean_ci(method.cosine),
+            mean_ci(method.length_ratio, 2),
+            f"{method.prompt_tokens}/{method.completion_tokens}",
+            usd(method.cost_usd),
         )
     console.print(similarity)
     _print_style_lines(report)
@@ -200,7 +255,10 @@ def _print_permutation(report: dict[str, Any]) -> None:
 
     names = report["profiles"]
     for key, title in (("raw", "raw"), ("column_normalised", "column-normalised")):
-        table = Table(title=f"Permutation, {report['metric']} ({title}); rows: agent of, columns: documents of", title_justify="left")
+        table = Table(
+            title=f"Permutation, {report['metric']} ({title}); rows: agent of, columns: documents of",
+            title_justify="left",
+        )
         table.add_column("agent \\ docs")
         for name in names:
             table.add_column(name, justify="right")
@@ -226,6 +284,10 @@ def _print_style_lines(report: dict[str, Any]) -> None:
     """pa's model-free measures (attribution, fact match, length error), as the report writes them."""
     from core.style.style_eval import attribution_markdown, measures_markdown
 
-    lines = measures_markdown(report.get("style_measures")) if "style_measures" in report else attribution_markdown(report.get("attribution"), report.get("profiles", []))
+    lines = (
+        measures_markdown(report.get("style_measures"))
+        if "style_measures" in report
+        else attribution_markdown(report.get("attribution"), report.get("profiles", []))
+    )
     for line in lines:
         common.console.print(line, markup=False, highlight=False)

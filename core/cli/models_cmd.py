@@ -48,8 +48,11 @@ def models_cmd(
         table.add_column(column, justify="right" if column == "size" else "left")
     for model in models:
         table.add_row(
-            f"ollama:{model.name}", model.parameter_size or "-", model.quantization or "-",
-            _size(model.size_bytes), model.modified or "-",
+            f"ollama:{model.name}",
+            model.parameter_size or "-",
+            model.quantization or "-",
+            _size(model.size_bytes),
+            model.modified or "-",
         )
     common.console.print(table)
 
@@ -80,11 +83,11 @@ def doctor_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON in
                 "[green]ok[/]" if check.usable else f"[red]unusable:[/] {escape(check.problem or '')}",
             )
         common.console.print(table)
-        common.console.print(f"GGUF export: {'[green]ok[/]' if export_ok else '[red]missing[/]'} {escape(export_tools)}")
+        common.console.print(
+            f"GGUF export: {'[green]ok[/]' if export_ok else '[red]missing[/]'} {escape(export_tools)}"
+        )
     unusable = [check.role for check in checks if not check.usable]
     if unusable:
         from core.errors import BackendError
 
         raise BackendError(f"unusable model role(s): {', '.join(unusable)}; see the status column above")
-
-

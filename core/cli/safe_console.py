@@ -29,5 +29,6 @@ class SafeConsole(Console):
 
     def _render_buffer(self, buffer: Iterable[Segment]) -> str:
         return super()._render_buffer(
-            segment if segment.control else Segment(plain(segment.text), segment.style, segment.control) for segment in buffer
+            segment if segment.control else Segment(plain(segment.text), segment.style, segment.control)
+            for segment in buffer
         )

@@ -39,7 +39,9 @@ def _print_facts(data: dict[str, Any]) -> None:
     from core.safe_text import shown
 
     console = common.console
-    console.print(f"[bold]{shown(data['profile'])}[/]: {data['texts']} {data['genre']} texts ({data['split']} split), measured by pa")
+    console.print(
+        f"[bold]{shown(data['profile'])}[/]: {data['texts']} {data['genre']} texts ({data['split']} split), measured by pa"
+    )
     if not data["texts"]:
         console.print(f"no texts; import some with `pa import PATH --profile {data['profile']}`", highlight=False)
         return
@@ -53,25 +55,50 @@ def _print_facts(data: dict[str, Any]) -> None:
     length = data["length"]
     for what in ("words", "sentences", "paragraphs"):
         dist = length[what]
-        table.add_row(f"{what} per text", f"median {dist['median']:g}, 10-90%: {dist['p10']:.0f}-{dist['p90']:.0f}", str(dist["n"]), "")
+        table.add_row(
+            f"{what} per text",
+            f"median {dist['median']:g}, 10-90%: {dist['p10']:.0f}-{dist['p90']:.0f}",
+            str(dist["n"]),
+            "",
+        )
     for kind, dist in length["by_kind"].items():
         if dist.get("n"):
             table.add_row(f"words ({kind})", f"median {dist['median']:g}", str(dist["n"]), "")
     for name, habit in data["habits"].items():
         if "share" in habit:
-            table.add_row(name.replace("_", " "), f"{habit['count']} in all, {habit['per_100_words']}/100 words", str(habit["texts"]), f"{habit['share']:.0%}")
+            table.add_row(
+                name.replace("_", " "),
+                f"{habit['count']} in all, {habit['per_100_words']}/100 words",
+                str(habit["texts"]),
+                f"{habit['share']:.0%}",
+            )
     contractions = data["contractions"]
     if contractions["share"] is not None:
-        table.add_row("contractions", f"{contractions['contracted']} contracted, {contractions['expanded']} spelt out", "", f"{contractions['share']:.0%}")
+        table.add_row(
+            "contractions",
+            f"{contractions['contracted']} contracted, {contractions['expanded']} spelt out",
+            "",
+            f"{contractions['share']:.0%}",
+        )
     for form, count, share in data["openers"][:3]:
         table.add_row("opener", shown(repr(form)), str(count), f"{share:.0%}")
     for form, count, share in data["phrases"][:5]:
         table.add_row("phrase", shown(repr(form)), str(count), f"{share:.0%}")
     formality = data["formality"]
-    table.add_row("formality", f"formal {formality['formal_per_100_words']}/100 words, informal {formality['informal_per_100_words']}/100 words", "", "")
+    table.add_row(
+        "formality",
+        f"formal {formality['formal_per_100_words']}/100 words, informal {formality['informal_per_100_words']}/100 words",
+        "",
+        "",
+    )
     if titles := data.get("titles"):
         dist = titles["words"]
-        table.add_row("title words", f"median {dist['median']:g}, 10-90%: {dist['p10']:.0f}-{dist['p90']:.0f}", str(titles["texts"]), "")
+        table.add_row(
+            "title words",
+            f"median {dist['median']:g}, 10-90%: {dist['p10']:.0f}-{dist['p90']:.0f}",
+            str(titles["texts"]),
+            "",
+        )
         for form, count, share in titles["case"][:3]:
             table.add_row("title case", shown(form), str(count), f"{share:.0%}")
     for name, value in data.get("genre_marks", {}).items():

@@ -47,15 +47,23 @@ def register(app: typer.Typer) -> None:
 def train_cmd(
     profile: str = typer.Option(..., "--profile", "-p", help="The profile whose distilled data to train on."),
     kind: KindChoice = typer.Option(
-        "agent", "--kind", "-k",
+        "agent",
+        "--kind",
+        "-k",
         help="agent: intent -> rules; naive: intent -> text; no-baseline: intent -> rules without a zero-shot draft.",
     ),
     quant: QuantChoice = typer.Option(
-        "auto", "--quant", "-q",
+        "auto",
+        "--quant",
+        "-q",
         help="GGUF type of the exported model; auto: q8_0 when k-quants do not fit the rows (SmolLM2), else q4_k_m.",
     ),
-    epochs: int | None = typer.Option(None, "--epochs", "-e", min=1, help="Passes over the data (default: train.epochs in config)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run of this kind from its checkpoint."),
+    epochs: int | None = typer.Option(
+        None, "--epochs", "-e", min=1, help="Passes over the data (default: train.epochs in config)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the last unfinished run of this kind from its checkpoint."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print progress events and the result as JSON lines."),
 ) -> None:
     """Fine-tune the profile's small model with LoRA and export it to GGUF (resumable)."""
@@ -77,7 +85,9 @@ def train_cmd(
     code = process.wait()
     final = transcript.terminal
     if final is None or isinstance(final, Failed):
-        message = getattr(final, "message", "") or f"training process exited with code {code}; see {run.folder / 'train.log'}"
+        message = (
+            getattr(final, "message", "") or f"training process exited with code {code}; see {run.folder / 'train.log'}"
+        )
         raise PaError(message)
     if isinstance(final, Interrupted):
         common.err_console.print(f"training stopped at step {final.step}/{final.total}; {resume_hint}")
@@ -107,8 +117,14 @@ def agents_list(
     for agent in found:
         row = _agent_row(agent)
         table.add_row(
-            agent.kind, f"v{agent.version}", row["quant"] or "-", _size(row["size_bytes"]),
-            _loss(row["eval_loss"]), str(row["train_examples"] or "-"), row["created_at"] or "-", str(agent.gguf),
+            agent.kind,
+            f"v{agent.version}",
+            row["quant"] or "-",
+            _size(row["size_bytes"]),
+            _loss(row["eval_loss"]),
+            str(row["train_examples"] or "-"),
+            row["created_at"] or "-",
+            str(agent.gguf),
         )
     common.console.print(table)
 
@@ -125,22 +141,33 @@ def _follow(workspace: Workspace, run: Run, process: Any, transcript: TrainingTr
         for event in workspace.follow_training(run, process, transcript):
             print(json.dumps(event.to_record(), ensure_ascii=False), flush=True)
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=common.err_console, transient=False) as bar:
         task = bar.add_task(f"training {run.kind}", total=None, info="loading")
         for event in workspace.follow_training(run, process, transcript):
             if isinstance(event, Preparing):
                 bar.update(task, info=event.message)
             elif isinstance(event, Started):
-                bar.update(task, total=event.total, completed=event.step, info=f"{event.train_examples} examples, {event.mode}")
+                bar.update(
+                    task, total=event.total, completed=event.step, info=f"{event.train_examples} examples, {event.mode}"
+                )
                 for note in transcript.notes:
                     common.err_console.print(f"[yellow]{note}[/]")
             elif isinstance(event, Stepped):
-                bar.update(task, completed=event.step, info=(
-                    f"epoch {event.epoch}  loss {_loss(event.loss)}  eval {_loss(event.eval_loss)}  "
-                    f"{event.tokens_per_s or 0:.0f} tok/s  eta {_duration(transcript.eta)}"
-                ))
+                bar.update(
+                    task,
+                    completed=event.step,
+                    info=(
+                        f"epoch {event.epoch}  loss {_loss(event.loss)}  eval {_loss(event.eval_loss)}  "
+                        f"{event.tokens_per_s or 0:.0f} tok/s  eta {_duration(transcript.eta)}"
+                    ),
+                )
             elif isinstance(event, Evaluated):
                 common.err_console.print(f"epoch {event.epoch}: eval loss {_loss(event.eval_loss)}")
             elif isinstance(event, Exporting):
@@ -166,7 +193,9 @@ def _print_result(run: Run, final: Finished) -> None:
     table.add_row("quantization", str(final.quant))
     table.add_row("size", _size(final.size))
     table.add_row("base", str(manifest.get("base_model", {}).get("spec")))
-    table.add_row("examples", f"{manifest.get('dataset', {}).get('train')} train, {manifest.get('dataset', {}).get('eval')} eval")
+    table.add_row(
+        "examples", f"{manifest.get('dataset', {}).get('train')} train, {manifest.get('dataset', {}).get('eval')} eval"
+    )
     table.add_row("steps", str(training.get("steps")))
     table.add_row("train loss", _loss(training.get("final_train_loss")))
     table.add_row("eval loss", " -> ".join(_loss(x) for x in losses) if losses else "-")
@@ -180,11 +209,17 @@ def _agent_row(agent: AgentInfo) -> dict[str, Any]:
     manifest = agent.manifest
     losses = (manifest.get("training") or {}).get("eval_losses") or []
     return {
-        "profile": agent.profile, "kind": agent.kind, "version": agent.version, "gguf": str(agent.gguf),
-        "quant": manifest.get("quant"), "size_bytes": manifest.get("size_bytes"),
+        "profile": agent.profile,
+        "kind": agent.kind,
+        "version": agent.version,
+        "gguf": str(agent.gguf),
+        "quant": manifest.get("quant"),
+        "size_bytes": manifest.get("size_bytes"),
         "eval_loss": losses[-1] if losses else None,
-        "train_examples": (manifest.get("dataset") or {}).get("train"), "created_at": manifest.get("created_at"),
-        "base_model": (manifest.get("base_model") or {}).get("spec"), "sha256": manifest.get("sha256"),
+        "train_examples": (manifest.get("dataset") or {}).get("train"),
+        "created_at": manifest.get("created_at"),
+        "base_model": (manifest.get("base_model") or {}).get("spec"),
+        "sha256": manifest.get("sha256"),
     }
 
 
@@ -200,4 +235,8 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )

@@ -21,14 +21,18 @@ def csv_files(path: Path) -> list[Path]:
     return [file for file in walk_files(path) if file.suffix.lower() in CSV_SUFFIXES]
 
 
-def iter_csv(files: list[Path], max_bytes: int, text_field: str | None, explicit: Mapping[str, str]) -> Iterator[SourceRecord]:
+def iter_csv(
+    files: list[Path], max_bytes: int, text_field: str | None, explicit: Mapping[str, str]
+) -> Iterator[SourceRecord]:
     if csv.field_size_limit() < max_bytes:
         csv.field_size_limit(max_bytes)  # the default (128 KiB) is below corpus.max_message_bytes
     for file in files:
         yield from _iter_file(file, max_bytes, text_field, explicit)
 
 
-def _iter_file(file: Path, max_bytes: int, text_field: str | None, explicit: Mapping[str, str]) -> Iterator[SourceRecord]:
+def _iter_file(
+    file: Path, max_bytes: int, text_field: str | None, explicit: Mapping[str, str]
+) -> Iterator[SourceRecord]:
     try:
         handle = open(file, "rb")
     except OSError as exc:
@@ -63,10 +67,16 @@ def _iter_file(file: Path, max_bytes: int, text_field: str | None, explicit: Map
                     # The reader gave up inside a quoted field: read past its closing quote, or
                     # every line left in it would come back as a record of its own.
                     lines.skip_open_field()
-                    yield SourceRecord(f"{file}#{number}", problem=TOO_LARGE, detail="a quoted field over the size limit",
-                                       size=lines.consumed - start)
+                    yield SourceRecord(
+                        f"{file}#{number}",
+                        problem=TOO_LARGE,
+                        detail="a quoted field over the size limit",
+                        size=lines.consumed - start,
+                    )
                     continue
-                yield SourceRecord(f"{file}#{number}", problem=BAD_RECORD, detail=str(exc)[:80], size=lines.consumed - start)
+                yield SourceRecord(
+                    f"{file}#{number}", problem=BAD_RECORD, detail=str(exc)[:80], size=lines.consumed - start
+                )
                 continue
             number += 1
             source, size = f"{file}#{number}", lines.consumed - start

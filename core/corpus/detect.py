@@ -21,8 +21,19 @@ from core.errors import CorpusError, UsageError
 EML_SUFFIXES = (".eml",)
 """One RFC 822 message per file (core.corpus.eml reads them)."""
 
-_HEADER_NAMES = (b"from:", b"to:", b"subject:", b"date:", b"message-id:", b"received:", b"return-path:",
-                 b"mime-version:", b"content-type:", b"delivered-to:", b"x-")
+_HEADER_NAMES = (
+    b"from:",
+    b"to:",
+    b"subject:",
+    b"date:",
+    b"message-id:",
+    b"received:",
+    b"return-path:",
+    b"mime-version:",
+    b"content-type:",
+    b"delivered-to:",
+    b"x-",
+)
 
 
 def detect_format(path: Path) -> str:
@@ -35,8 +46,11 @@ def file_kind(path: Path) -> str | None:
     """The format of one file from its name alone, or None."""
     suffix = path.suffix.lower()
     for kind, suffixes in (
-        ("eml", EML_SUFFIXES), ("mbox", (".mbox", ".mbx")), ("jsonl", JSONL_SUFFIXES),
-        ("csv", CSV_SUFFIXES), ("text", TEXT_SUFFIXES),
+        ("eml", EML_SUFFIXES),
+        ("mbox", (".mbox", ".mbx")),
+        ("jsonl", JSONL_SUFFIXES),
+        ("csv", CSV_SUFFIXES),
+        ("text", TEXT_SUFFIXES),
     ):
         if suffix in suffixes:
             return kind
@@ -51,7 +65,9 @@ def _detect_file(path: Path) -> str:
         with open(path, "rb") as handle:
             head = handle.read(8192)
     except OSError as exc:
-        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__}); check its permissions") from None
+        raise CorpusError(
+            f"{path}: cannot read ({exc.strerror or exc.__class__.__name__}); check its permissions"
+        ) from None
     if not head:
         raise CorpusError(f"{path}: the file is empty; nothing to import")
     if looks_binary(head):

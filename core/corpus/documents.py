@@ -31,8 +31,16 @@ _FORWARD_SUBJECT = re.compile(r"\s*(fw|fwd|tr|wg)\s*:", re.I)
 _WORDS = re.compile(r"\w+", re.UNICODE)
 
 # What the stdlib parser can raise on hostile input; anything else is a bug and must surface.
-_PARSER_ERRORS = (ValueError, TypeError, LookupError, UnicodeError, IndexError, AttributeError, AssertionError,
-                  RecursionError)
+_PARSER_ERRORS = (
+    ValueError,
+    TypeError,
+    LookupError,
+    UnicodeError,
+    IndexError,
+    AttributeError,
+    AssertionError,
+    RecursionError,
+)
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,10 @@ def document_from_email(raw: bytes, rules: CleaningRules, *, source: str = "") -
             return Dropped(NOT_FROM_SENDER, source, parsed.sender, sender=parsed.sender)
     names = _merge_names(rules.names, SenderNames.from_identity(parsed.sender, [parsed.sender_name]))
     cleaned = clean_body(parsed.body, names)
-    forwarded = cleaned.forwarded or parsed.has_attached_message or bool(
-        parsed.subject and _FORWARD_SUBJECT.match(parsed.subject)
+    forwarded = (
+        cleaned.forwarded
+        or parsed.has_attached_message
+        or bool(parsed.subject and _FORWARD_SUBJECT.match(parsed.subject))
     )
     candidate = Candidate(
         text=cleaned.text,
@@ -128,8 +138,9 @@ def _judge(candidate: Candidate, forwarded: bool, rules: CleaningRules) -> Candi
     if words == 0:
         return Dropped(FORWARD_ONLY if forwarded else EMPTY, candidate.source, sender=candidate.sender)
     if words < rules.min_words:
-        return Dropped(FORWARD_ONLY if forwarded else TOO_SHORT, candidate.source, f"{words} words",
-                       sender=candidate.sender)
+        return Dropped(
+            FORWARD_ONLY if forwarded else TOO_SHORT, candidate.source, f"{words} words", sender=candidate.sender
+        )
     candidate.content_hash = content_hash(candidate.text)
     return candidate
 

@@ -44,7 +44,9 @@ _HEADER = re.compile(
     re.I,
 )
 _FROM_HEADER = re.compile(r"\s*\*?(from|de|von)\*?\s*:\s*\S", re.I)
-_REPLY_HEADER = re.compile(r"\s*\*?(sent|date|to|subject|cc|envoyé|gesendet|an|à|objet|betreff|asunto|para|enviado)\*?\s*:", re.I)
+_REPLY_HEADER = re.compile(
+    r"\s*\*?(sent|date|to|subject|cc|envoyé|gesendet|an|à|objet|betreff|asunto|para|enviado)\*?\s*:", re.I
+)
 _NOTES_DATE = re.compile(r"\s*\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(:\d{2})?(\s*[AP]M)?\s*$", re.I)
 _NOTES_NAME = re.compile(r"\s*[^:<>\s][^:<>]{0,80}@[A-Za-z][A-Za-z.-]{0,60}\s*$")
 _QUOTED = re.compile(r"\s{0,3}>")
@@ -61,7 +63,9 @@ _MOBILE = re.compile(
     r"iphone|ipad|mobile|aol)\b[^\n]{0,30})\s*$",
     re.I,
 )
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff]")
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff]"
+)
 _DECORATION = re.compile(r"\s*[_=*~#+-]{4,}\s*$")
 _SIG_DELIMITER = re.compile(r"--\s?$")
 _PHONE = re.compile(r"(\+?\d[\d ().-]{6,}\d)|(\b(x|ext\.?)\s?\d{3,6}\b)", re.I)
@@ -70,18 +74,92 @@ _URL = re.compile(r"(https?://|www\.)\S+", re.I)
 _WORD = re.compile(r"[^\W\d_]+(?:['’.-][^\W\d_]+)*\.?", re.UNICODE)
 
 VALEDICTIONS = (
-    "thanks", "thank you", "thanks again", "thanks so much", "thanks a lot", "many thanks", "thx", "tx", "ty",
-    "regards", "best regards", "kind regards", "warm regards", "warmest regards", "best wishes", "best",
-    "all the best", "cheers", "sincerely", "yours", "yours truly", "yours sincerely", "respectfully",
-    "take care", "talk soon", "talk to you soon", "talk to ya soon", "later", "see ya", "see you",
-    "gracias", "love", "hugs", "ciao", "peace", "rgds", "br", "cordially", "with thanks", "thanks much",
-    "much appreciated", "have a good one", "have a great day", "have a nice day", "be well", "be careful",
-    "be carefull", "enjoy", "good luck", "merci", "danke", "grüße", "saludos", "thank u",
-    "viele grüße", "liebe grüße", "beste grüße", "freundliche grüße", "mit freundlichen grüßen", "lg", "mfg", "vg",
-    "cordialement", "bien cordialement", "bien à vous", "bises", "amitiés", "à bientôt", "saludos cordiales",
-    "un saludo", "un abrazo", "atentamente", "cordiali saluti", "saluti", "un abbraccio", "groeten",
-    "met vriendelijke groet", "hartelijke groeten", "hälsningar", "med vänlig hälsning", "mvh", "vänliga hälsningar",
-    "obrigado", "obrigada", "abraços", "atenciosamente",
+    "thanks",
+    "thank you",
+    "thanks again",
+    "thanks so much",
+    "thanks a lot",
+    "many thanks",
+    "thx",
+    "tx",
+    "ty",
+    "regards",
+    "best regards",
+    "kind regards",
+    "warm regards",
+    "warmest regards",
+    "best wishes",
+    "best",
+    "all the best",
+    "cheers",
+    "sincerely",
+    "yours",
+    "yours truly",
+    "yours sincerely",
+    "respectfully",
+    "take care",
+    "talk soon",
+    "talk to you soon",
+    "talk to ya soon",
+    "later",
+    "see ya",
+    "see you",
+    "gracias",
+    "love",
+    "hugs",
+    "ciao",
+    "peace",
+    "rgds",
+    "br",
+    "cordially",
+    "with thanks",
+    "thanks much",
+    "much appreciated",
+    "have a good one",
+    "have a great day",
+    "have a nice day",
+    "be well",
+    "be careful",
+    "be carefull",
+    "enjoy",
+    "good luck",
+    "merci",
+    "danke",
+    "grüße",
+    "saludos",
+    "thank u",
+    "viele grüße",
+    "liebe grüße",
+    "beste grüße",
+    "freundliche grüße",
+    "mit freundlichen grüßen",
+    "lg",
+    "mfg",
+    "vg",
+    "cordialement",
+    "bien cordialement",
+    "bien à vous",
+    "bises",
+    "amitiés",
+    "à bientôt",
+    "saludos cordiales",
+    "un saludo",
+    "un abrazo",
+    "atentamente",
+    "cordiali saluti",
+    "saluti",
+    "un abbraccio",
+    "groeten",
+    "met vriendelijke groet",
+    "hartelijke groeten",
+    "hälsningar",
+    "med vänlig hälsning",
+    "mvh",
+    "vänliga hälsningar",
+    "obrigado",
+    "obrigada",
+    "abraços",
+    "atenciosamente",
 )
 _VALEDICTION = re.compile(
     r"\s*(" + "|".join(re.escape(v) for v in sorted(VALEDICTIONS, key=len, reverse=True)) + r")\b[\s,.!:;-]*$",
@@ -101,7 +179,10 @@ _DISCLAIMER_STRONG = re.compile(
     r"property of [^\n.]{0,80} and may contain confidential",
     re.I,
 )
-_DISCLAIMER_HINT = re.compile(r"mailing list|listinfo|unsubscribe|confiden|privileg|intended|prohibit|unauthori|disclaim|virus|notify|delete|legally|offer|propert", re.I)
+_DISCLAIMER_HINT = re.compile(
+    r"mailing list|listinfo|unsubscribe|confiden|privileg|intended|prohibit|unauthori|disclaim|virus|notify|delete|legally|offer|propert",
+    re.I,
+)
 _LIST_FOOTER_LINK = re.compile(
     r"/listinfo/|/mailman/|you received this message because you are subscribed|to unsubscribe from this group|"
     r"^\s*to unsubscribe,? (send|visit|e-?mail)",
@@ -196,8 +277,10 @@ def clean_body(body: str, names: SenderNames = SenderNames(), *, email_like: boo
         if email_like and len(line) < LONG_LINE and _QUOTED.match(line):
             inline_quotes.append(_dequote(line))
             continue
-        if email_like and _is_attribution(written, index) and any(
-            len(l) < LONG_LINE and _QUOTED.match(l) for l in written[index + 1 : index + 4]
+        if (
+            email_like
+            and _is_attribution(written, index)
+            and any(len(l) < LONG_LINE and _QUOTED.match(l) for l in written[index + 1 : index + 4])
         ):
             continue
         if len(line) < LONG_LINE and _MOBILE.match(line):
@@ -253,7 +336,7 @@ def split_closing(signoff: list[str], names: SenderNames = SenderNames()) -> tup
     elif _is_name_line(first, names, after_valediction=True) or len(filled) == 1:
         end = filled[0]
     else:
-        return [], lines[filled[0]:]
+        return [], lines[filled[0] :]
     closing = [line for line in lines[filled[0] : end + 1]]
     return closing, [line for line in lines[end + 1 :] if line.strip()]
 
@@ -318,7 +401,9 @@ def _quote_below(lines: list[str], index: int, last_unquoted: int) -> bool:
     end, or not '>'-quoted at all (clients that quote without '>'). '>' lines mixed with
     unquoted ones are inline answers: the person's lines stay."""
     end = index
-    while end < min(len(lines), index + 3) and not (lines[end].endswith(":") and _ATTRIBUTION_END.search(lines[end][:LONG_LINE])):
+    while end < min(len(lines), index + 3) and not (
+        lines[end].endswith(":") and _ATTRIBUTION_END.search(lines[end][:LONG_LINE])
+    ):
         end += 1
     following = next((l for l in lines[end + 1 :] if l.strip()), None)
     if following is None:
@@ -470,7 +555,9 @@ def _is_list_footer(paragraph: str) -> bool:
 
 def _strip_trailing_decoration(lines: list[str]) -> list[str]:
     end = len(lines)
-    while end and (not lines[end - 1].strip() or (len(lines[end - 1]) < LONG_LINE and _DECORATION.match(lines[end - 1]))):
+    while end and (
+        not lines[end - 1].strip() or (len(lines[end - 1]) < LONG_LINE and _DECORATION.match(lines[end - 1]))
+    ):
         end -= 1
     return lines[:end]
 
@@ -572,8 +659,10 @@ def _is_name_line(line: str, names: SenderNames, after_valediction: bool, loose:
     lowered = [w.strip(".").lower() for w in words]
     if names:
         letters = {t[0] for t in names.tokens} | {i[0] for i in names.initials}
-        known = [w in names.tokens or w in names.initials or w in _NAME_SUFFIXES or (len(w) == 1 and w in letters)
-                 for w in lowered]
+        known = [
+            w in names.tokens or w in names.initials or w in _NAME_SUFFIXES or (len(w) == 1 and w in letters)
+            for w in lowered
+        ]
         if any(w in names.tokens or w in names.initials for w in lowered):
             unknown = known.count(False)
             if unknown == 0 or (loose and unknown == 1 and all(w[0].isupper() for w in words)):

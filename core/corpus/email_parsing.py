@@ -274,7 +274,9 @@ def _decode_bytes(data: bytes, declared: str | None) -> str:
     single-byte one it is not in, is decoded by what its bytes show rather than as mojibake.
     """
     high = sum(byte > 127 for byte in data[:4096])
-    if high >= LEGACY_GUESS_MIN_BYTES and (not declared or declared in SINGLE_BYTE_CHARSETS or not _known_codec(declared)):
+    if high >= LEGACY_GUESS_MIN_BYTES and (
+        not declared or declared in SINGLE_BYTE_CHARSETS or not _known_codec(declared)
+    ):
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:

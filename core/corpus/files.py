@@ -13,7 +13,18 @@ from typing import Protocol
 
 READ_CHUNK = 1 << 16
 TEXT_CHARSETS = ("utf-8-sig", "cp1252", "latin-1")
-WESTERN_GUESSES = {"ascii", "utf_8", "cp1252", "latin_1", "iso8859_15", "cp1250", "iso8859_2", "mac_roman", "cp850", "cp437"}
+WESTERN_GUESSES = {
+    "ascii",
+    "utf_8",
+    "cp1252",
+    "latin_1",
+    "iso8859_15",
+    "cp1250",
+    "iso8859_2",
+    "mac_roman",
+    "cp850",
+    "cp437",
+}
 
 
 def walk_files(root: Path) -> Iterator[Path]:

@@ -12,8 +12,31 @@ from html.parser import HTMLParser
 
 _SKIPPED = {"script", "style", "head", "title", "noscript", "template", "svg"}
 _BLOCKS = {
-    "p", "div", "section", "article", "header", "footer", "table", "tr", "ul", "ol", "li", "h1", "h2",
-    "h3", "h4", "h5", "h6", "pre", "hr", "dl", "dt", "dd", "address", "center", "form",
+    "p",
+    "div",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "table",
+    "tr",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "hr",
+    "dl",
+    "dt",
+    "dd",
+    "address",
+    "center",
+    "form",
 }
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 

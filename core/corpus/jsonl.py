@@ -26,7 +26,9 @@ def iter_jsonl(
         yield from _iter_file(file, max_bytes, text_field, explicit)
 
 
-def _iter_file(file: Path, max_bytes: int, text_field: str | None, explicit: Mapping[str, str]) -> Iterator[SourceRecord]:
+def _iter_file(
+    file: Path, max_bytes: int, text_field: str | None, explicit: Mapping[str, str]
+) -> Iterator[SourceRecord]:
     try:
         handle = open(file, "rb")
     except OSError as exc:

@@ -412,8 +412,15 @@ class _Writer:
     """Batches documents into transactions; creates the profile and its import_log row with
     the first batch, so an import that stores nothing leaves no trace."""
 
-    def __init__(self, store: Store, options: ImportOptions, report: ImportReport, profile_id: int | None,
-                 choice: SenderChoice, genre: str):
+    def __init__(
+        self,
+        store: Store,
+        options: ImportOptions,
+        report: ImportReport,
+        profile_id: int | None,
+        choice: SenderChoice,
+        genre: str,
+    ):
         self.store = store
         self.options = options
         self.report = report
@@ -443,8 +450,10 @@ class _Writer:
             return
         try:
             with self.store.transaction() as db:
-                db.execute("UPDATE import_log SET status = 'failed', finished_at = datetime('now') WHERE id = ?",
-                           (self.report.import_id,))
+                db.execute(
+                    "UPDATE import_log SET status = 'failed', finished_at = datetime('now') WHERE id = ?",
+                    (self.report.import_id,),
+                )
         except sqlite3.Error:
             pass  # the store is what failed; the row stays 'running', which says the same
 
@@ -453,24 +462,31 @@ class _Writer:
         with self.store.transaction() as db:
             if self.profile_id is None:
                 db.execute("INSERT INTO profiles (name, genre) VALUES (?, ?)", (self.options.profile, self.genre))
-                self.profile_id = db.execute("SELECT id FROM profiles WHERE name = ?", (self.options.profile,)).fetchone()[0]
+                self.profile_id = db.execute(
+                    "SELECT id FROM profiles WHERE name = ?", (self.options.profile,)
+                ).fetchone()[0]
             if self.choice.addresses and self.choice.how != "the profile's sender":
-                db.execute("UPDATE profiles SET sender = ? WHERE id = ? AND sender IS NULL",
-                           (", ".join(sorted(self.choice.addresses)), self.profile_id))
+                db.execute(
+                    "UPDATE profiles SET sender = ? WHERE id = ? AND sender IS NULL",
+                    (", ".join(sorted(self.choice.addresses)), self.profile_id),
+                )
             if report.import_id is None:
                 report.import_id = db.execute(
                     "INSERT INTO import_log (profile_id, source, format) VALUES (?, ?, ?)",
                     (self.profile_id, report.source, report.format),
                 ).lastrowid
                 # This import holds the profile's writer lock: a row still 'running' is from one that crashed.
-                db.execute("UPDATE import_log SET status = 'failed' WHERE profile_id = ? AND status = 'running' AND id != ?",
-                           (self.profile_id, report.import_id))
+                db.execute(
+                    "UPDATE import_log SET status = 'failed' WHERE profile_id = ? AND status = 'running' AND id != ?",
+                    (self.profile_id, report.import_id),
+                )
             seed, share = self.options.corpus.split_seed, self.options.corpus.test_share
             if self.split_counts is None:
                 # Counted once: a GROUP BY per batch would rescan the profile and grow with it.
                 self.split_counts = {"train": 0, "test": 0}
-                for row in db.execute("SELECT split, COUNT(*) FROM documents WHERE profile_id = ? GROUP BY split",
-                                      (self.profile_id,)):
+                for row in db.execute(
+                    "SELECT split, COUNT(*) FROM documents WHERE profile_id = ? GROUP BY split", (self.profile_id,)
+                ):
                     self.split_counts[row[0]] = row[1]
             counts = dict(self.split_counts)
             imported = Counter[str]()
@@ -480,9 +496,26 @@ class _Writer:
                     "INSERT OR IGNORE INTO documents (profile_id, text, sender, recipients, subject, date, "
                     "previous_context, signoff, signature, source_path, message_id, content_hash, split) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (self.profile_id, *map(storable, (candidate.text, candidate.sender, candidate.recipients,
-                     candidate.subject, candidate.date, candidate.previous_context, candidate.signoff, candidate.signature,
-                     candidate.source, candidate.message_id)), candidate.content_hash, split),
+                    (
+                        self.profile_id,
+                        *map(
+                            storable,
+                            (
+                                candidate.text,
+                                candidate.sender,
+                                candidate.recipients,
+                                candidate.subject,
+                                candidate.date,
+                                candidate.previous_context,
+                                candidate.signoff,
+                                candidate.signature,
+                                candidate.source,
+                                candidate.message_id,
+                            ),
+                        ),
+                        candidate.content_hash,
+                        split,
+                    ),
                 )
                 if cursor.rowcount:
                     imported[split] += 1
@@ -493,8 +526,14 @@ class _Writer:
             db.execute(
                 "UPDATE import_log SET seen = ?, imported = ?, dropped = ?, status = ?, finished_at = "
                 "CASE WHEN ? THEN datetime('now') END WHERE id = ?",
-                (report.messages_seen, report.imported + imported["train"] + imported["test"],
-                 json.dumps(dict(report.dropped)), "done" if final else "running", final, report.import_id),
+                (
+                    report.messages_seen,
+                    report.imported + imported["train"] + imported["test"],
+                    json.dumps(dict(report.dropped)),
+                    "done" if final else "running",
+                    final,
+                    report.import_id,
+                ),
             )
         # Counted only once the transaction has committed.
         self.split_counts = counts
@@ -511,19 +550,37 @@ class _Writer:
         depend on the source's order) while documents are still inserted in source order."""
         hashes = [c.content_hash for c in self.pending]
         ids = [c.message_id for c in self.pending if c.message_id]
-        stored_hashes = {row[0] for row in db.execute(
-            f"SELECT content_hash FROM documents WHERE profile_id = ? AND content_hash IN ({','.join('?' * len(hashes))})",
-            (self.profile_id, *hashes))} if hashes else set()
-        stored_ids = {row[0] for row in db.execute(
-            f"SELECT message_id FROM documents WHERE profile_id = ? AND message_id IN ({','.join('?' * len(ids))})",
-            (self.profile_id, *ids))} if ids else set()
+        stored_hashes = (
+            {
+                row[0]
+                for row in db.execute(
+                    f"SELECT content_hash FROM documents WHERE profile_id = ? AND content_hash IN ({','.join('?' * len(hashes))})",
+                    (self.profile_id, *hashes),
+                )
+            }
+            if hashes
+            else set()
+        )
+        stored_ids = (
+            {
+                row[0]
+                for row in db.execute(
+                    f"SELECT message_id FROM documents WHERE profile_id = ? AND message_id IN ({','.join('?' * len(ids))})",
+                    (self.profile_id, *ids),
+                )
+            }
+            if ids
+            else set()
+        )
         splits = ["train"] * len(self.pending)
         seen_hashes: set[str] = set()
         seen_ids: set[str] = set()
         for index in sorted(range(len(self.pending)), key=lambda i: split_order(hashes[i], seed)):
             candidate = self.pending[index]
-            if candidate.content_hash in stored_hashes or candidate.content_hash in seen_hashes or (
-                candidate.message_id and (candidate.message_id in stored_ids or candidate.message_id in seen_ids)
+            if (
+                candidate.content_hash in stored_hashes
+                or candidate.content_hash in seen_hashes
+                or (candidate.message_id and (candidate.message_id in stored_ids or candidate.message_id in seen_ids))
             ):
                 continue  # a duplicate: the insert will be ignored, the counts must not move
             seen_hashes.add(candidate.content_hash)
@@ -546,10 +603,12 @@ class _Writer:
                 candidate.message_id is not None and candidate.message_id in self.seen_ids
             )
             if not duplicate and self.profile_id is not None:
-                duplicate = bool(self.store.query(
-                    "SELECT 1 FROM documents WHERE profile_id = ? AND (content_hash = ? OR message_id = ?) LIMIT 1",
-                    (self.profile_id, candidate.content_hash, candidate.message_id),
-                ))
+                duplicate = bool(
+                    self.store.query(
+                        "SELECT 1 FROM documents WHERE profile_id = ? AND (content_hash = ? OR message_id = ?) LIMIT 1",
+                        (self.profile_id, candidate.content_hash, candidate.message_id),
+                    )
+                )
             if duplicate:
                 _count_drop(report, Dropped(DUPLICATE, candidate.source, sender=candidate.sender))
                 continue

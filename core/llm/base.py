@@ -138,8 +138,9 @@ class Backend(Protocol):
     price: Price | None
     """USD per million tokens; None when it costs nothing per token (local) or none is configured."""
 
-    def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
-        ...
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()
+    ) -> AsyncIterator[Chunk]: ...
 
     async def probe(self) -> Probe:
         """Reach the server (or load the file) and look for the model, generating nothing.
@@ -147,7 +148,9 @@ class Backend(Protocol):
         ...
 
 
-async def complete(backend: Backend, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> Completion:
+async def complete(
+    backend: Backend, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()
+) -> Completion:
     """Collect a whole answer. An empty answer is an error, never a silent ''."""
     parts: list[str] = []
     usage: Usage | None = None

@@ -90,10 +90,17 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def load_model(model_path: Path, *, n_ctx: int = 4096, threads: int | None = None, lora_path: Path | None = None) -> LoadedModel:
+def load_model(
+    model_path: Path, *, n_ctx: int = 4096, threads: int | None = None, lora_path: Path | None = None
+) -> LoadedModel:
     """Load (once per process) and return the model; blocking, so call it from a worker."""
     threads = threads or default_threads()
-    key: ModelKey = (str(Path(model_path).resolve()), str(Path(lora_path).resolve()) if lora_path else None, n_ctx, threads)
+    key: ModelKey = (
+        str(Path(model_path).resolve()),
+        str(Path(lora_path).resolve()) if lora_path else None,
+        n_ctx,
+        threads,
+    )
     with _models_lock:
         loaded = _models.get(key)
         if loaded is None:
@@ -130,7 +137,9 @@ def _load(model_path: Path, *, n_ctx: int, threads: int, lora_path: Path | None)
         )
     except (ValueError, RuntimeError, OSError) as exc:
         what = f"{model_path} with LoRA {lora_path}" if lora_path else str(model_path)
-        raise BackendError(f"llama.cpp could not load {what} ({exc}); check that the file is a complete GGUF model") from None
+        raise BackendError(
+            f"llama.cpp could not load {what} ({exc}); check that the file is a complete GGUF model"
+        ) from None
     if lora_path is not None and not llama._lora_adapter:
         # llama-cpp-python 0.3.x checks the adapter with `is None`, but a failed load returns a
         # NULL pointer object, so a LoRA for another base model would be "applied" and crash.
@@ -143,7 +152,9 @@ def _load(model_path: Path, *, n_ctx: int, threads: int, lora_path: Path | None)
     template = llama.metadata.get("tokenizer.chat_template")
     if not template:
         llama.close()
-        raise BackendError(f"{model_path}: the GGUF has no chat template (tokenizer.chat_template); use an instruct/chat model")
+        raise BackendError(
+            f"{model_path}: the GGUF has no chat template (tokenizer.chat_template); use an instruct/chat model"
+        )
     eos_id, bos_id = llama.token_eos(), llama.token_bos()
     vocab_text = llama._model.token_get_text  # the public API has no token -> text lookup
     formatter = Jinja2ChatFormatter(
@@ -152,7 +163,9 @@ def _load(model_path: Path, *, n_ctx: int, threads: int, lora_path: Path | None)
         bos_token=vocab_text(bos_id) if bos_id != -1 else "",
         stop_token_ids=[eos_id] if eos_id != -1 else None,
     )
-    return LoadedModel(llama=llama, formatter=formatter, lock=threading.Lock(), load_seconds=time.perf_counter() - started)
+    return LoadedModel(
+        llama=llama, formatter=formatter, lock=threading.Lock(), load_seconds=time.perf_counter() - started
+    )
 
 
 class _TokenCounter:
@@ -222,9 +235,14 @@ class EmbeddedBackend:
         model_path = embedded_model_path() if spec.kind == "embedded" else check_gguf_file(spec.path)  # type: ignore[arg-type]
         if lora is not None:
             check_gguf_file(Path(lora), "LoRA adapter")
-        return cls(model_path, n_ctx=config.embedded.n_ctx, threads=config.embedded.threads,
-                   lora_path=Path(lora) if lora is not None else None, spec=str(spec),
-                   parallel=config.embedded.parallel)
+        return cls(
+            model_path,
+            n_ctx=config.embedded.n_ctx,
+            threads=config.embedded.threads,
+            lora_path=Path(lora) if lora is not None else None,
+            spec=str(spec),
+            parallel=config.embedded.parallel,
+        )
 
     def __repr__(self) -> str:
         return f"EmbeddedBackend({self.spec!r}, n_ctx={self.n_ctx}, threads={self.threads}, lora={self.lora_path})"
@@ -239,7 +257,9 @@ class EmbeddedBackend:
         with model.lock:
             return len(_render_prompt(model, messages)[1])
 
-    async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
+    async def stream(
+        self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()
+    ) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         cancelled = threading.Event()
@@ -287,7 +307,9 @@ class EmbeddedBackend:
             with model.lock:
                 if cancelled.is_set():
                     return
-                finish, prompt_tokens, completion_tokens = self._generate_locked(model, messages, options, emit, cancelled)
+                finish, prompt_tokens, completion_tokens = self._generate_locked(
+                    model, messages, options, emit, cancelled
+                )
             emit("done", (finish, prompt_tokens, completion_tokens))
         except BackendError as exc:
             emit("error", exc)
@@ -306,7 +328,9 @@ class EmbeddedBackend:
 
         engine = existing_engine(model.llama)
         if engine is None and model.lock.locked():
-            engine = engine_for(model.llama, parallel=self.parallel, n_ctx=self.n_ctx, threads=self.threads or default_threads())
+            engine = engine_for(
+                model.llama, parallel=self.parallel, n_ctx=self.n_ctx, threads=self.threads or default_threads()
+            )
         return engine
 
     def _submit_batched(

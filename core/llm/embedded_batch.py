@@ -112,7 +112,9 @@ class BatchEngine:
     engine per loaded model (see `engine_for`).
     """
 
-    def __init__(self, llama: Any, *, parallel: int, n_ctx: int, threads: int, lora_adapter: Any = None, lora_scale: float = 1.0):
+    def __init__(
+        self, llama: Any, *, parallel: int, n_ctx: int, threads: int, lora_adapter: Any = None, lora_scale: float = 1.0
+    ):
         """`n_ctx` is each sequence's context (prompt plus answer), as in the one-at-a-time path."""
         import llama_cpp
         from llama_cpp import _internals
@@ -366,7 +368,7 @@ class BatchEngine:
     def _emit_upto(self, slot: _Slot, data: bytes, end: int) -> None:
         if end > slot.sent_bytes:
             assert slot.request is not None
-            slot.request.emit("text", data[slot.sent_bytes:end].decode("utf-8", errors="ignore"))
+            slot.request.emit("text", data[slot.sent_bytes : end].decode("utf-8", errors="ignore"))
             slot.sent_bytes = end
 
     def _finish(self, slot: _Slot, reason: str) -> None:
@@ -390,8 +392,12 @@ def engine_for(llama: Any, *, parallel: int, n_ctx: int, threads: int, lora_scal
         engine = _engines.get(id(llama))
         if engine is None or engine._closed or engine._llama is not llama:
             engine = BatchEngine(
-                llama, parallel=parallel, n_ctx=n_ctx, threads=threads,
-                lora_adapter=getattr(llama, "_lora_adapter", None), lora_scale=lora_scale,
+                llama,
+                parallel=parallel,
+                n_ctx=n_ctx,
+                threads=threads,
+                lora_adapter=getattr(llama, "_lora_adapter", None),
+                lora_scale=lora_scale,
             )
             _engines[id(llama)] = engine
         return engine

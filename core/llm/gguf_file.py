@@ -19,7 +19,11 @@ def check_gguf_file(path: Path, what: str = "model") -> Path:
         with path.open("rb") as handle:
             magic = handle.read(4)
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__}); check its permissions") from None
+        raise UsageError(
+            f"{path}: cannot read ({exc.strerror or exc.__class__.__name__}); check its permissions"
+        ) from None
     if magic != GGUF_MAGIC:
-        raise UsageError(f"{path}: not a GGUF file (it does not start with 'GGUF'); convert it to GGUF or pick another file")
+        raise UsageError(
+            f"{path}: not a GGUF file (it does not start with 'GGUF'); convert it to GGUF or pick another file"
+        )
     return path

@@ -32,7 +32,13 @@ MAX_BACKOFF_SECONDS = 30.0
 """Seconds to open a connection; a local server that needs longer is not running."""
 
 # GenerationOptions name -> Ollama option name.
-OPTION_NAMES = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "num_predict", "stop": "stop", "seed": "seed"}
+OPTION_NAMES = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "max_tokens": "num_predict",
+    "stop": "stop",
+    "seed": "seed",
+}
 
 
 def resolve_host(configured: str | None = None) -> str:
@@ -83,13 +89,21 @@ def _translate(exc: BaseException, host: str, model: str | None, timeout: float)
         status = f"HTTP {exc.status_code}" if exc.status_code > 0 else "an error"
         return BackendError(f"Ollama at {host} answered {status}: {reason}")
     if isinstance(exc, httpx.TimeoutException):
-        return BackendError(f"Ollama at {host} did not answer within {timeout:g} s; raise ollama.timeout in config or check the server")
+        return BackendError(
+            f"Ollama at {host} did not answer within {timeout:g} s; raise ollama.timeout in config or check the server"
+        )
     if isinstance(exc, (ConnectionError, httpx.ConnectError)):
-        return BackendError(f"cannot reach Ollama at {host}; start it with `ollama serve` or set ollama.host / OLLAMA_HOST")
+        return BackendError(
+            f"cannot reach Ollama at {host}; start it with `ollama serve` or set ollama.host / OLLAMA_HOST"
+        )
     if isinstance(exc, httpx.TransportError):
-        return BackendError(f"the connection to Ollama at {host} broke ({exc.__class__.__name__}); the answer is incomplete, try again")
+        return BackendError(
+            f"the connection to Ollama at {host} broke ({exc.__class__.__name__}); the answer is incomplete, try again"
+        )
     if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, KeyError, TypeError)):
-        return BackendError(f"Ollama at {host} sent a malformed reply ({exc.__class__.__name__}); is {host} really an Ollama server?")
+        return BackendError(
+            f"Ollama at {host} sent a malformed reply ({exc.__class__.__name__}); is {host} really an Ollama server?"
+        )
     return BackendError(f"Ollama at {host} failed: {exc.__class__.__name__}: {exc}")
 
 
@@ -98,8 +112,16 @@ class OllamaBackend:
     streams = True
     continues_answer = False  # /api/chat answers a trailing assistant message instead of continuing it
 
-    def __init__(self, model: str, *, host: str | None = None, timeout: float = 120.0, allow_http: bool = False,
-                 max_retries: int = 2, backoff_seconds: float = 0.5):
+    def __init__(
+        self,
+        model: str,
+        *,
+        host: str | None = None,
+        timeout: float = 120.0,
+        allow_http: bool = False,
+        max_retries: int = 2,
+        backoff_seconds: float = 0.5,
+    ):
         self.model = model
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
@@ -110,8 +132,13 @@ class OllamaBackend:
 
     @classmethod
     def from_config(cls, model: str, config: Config) -> OllamaBackend:
-        return cls(model, host=config.ollama.host, timeout=config.ollama.timeout, allow_http=config.ollama.allow_http,
-                   max_retries=config.ollama.max_retries)
+        return cls(
+            model,
+            host=config.ollama.host,
+            timeout=config.ollama.timeout,
+            allow_http=config.ollama.allow_http,
+            max_retries=config.ollama.max_retries,
+        )
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, config: Config, *, lora: Path | None = None) -> OllamaBackend:
@@ -122,13 +149,18 @@ class OllamaBackend:
         models = await list_models(self.host, timeout=min(self.timeout, 30.0))
         if has_model(models, self.model):
             return Probe(reachable=True, model_present=True)
-        return Probe(reachable=True, model_present=False,
-                     problem=f"Ollama at {self.host} has no model {self.model!r}; run `ollama pull {self.model}`")
+        return Probe(
+            reachable=True,
+            model_present=False,
+            problem=f"Ollama at {self.host} has no model {self.model!r}; run `ollama pull {self.model}`",
+        )
 
     def __repr__(self) -> str:
         return f"OllamaBackend({self.model!r}, host={self.host!r})"
 
-    async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
+    async def stream(
+        self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()
+    ) -> AsyncIterator[Chunk]:
         """The answer as it streams; a refused or dropped connection, a 5xx or a 429 before the
         first token is retried (`ollama.max_retries`, exponential backoff), never after it."""
         timer = StreamTimer()
@@ -148,7 +180,9 @@ class OllamaBackend:
                             timer.saw_token()
                             yield Chunk(text)
                         if part.prompt_eval_count is None and part.eval_count is None:
-                            raise BackendError(f"Ollama at {self.host} ended the answer without token counts; is it an Ollama server?")
+                            raise BackendError(
+                                f"Ollama at {self.host} ended the answer without token counts; is it an Ollama server?"
+                            )
                         usage = timer.usage(part.prompt_eval_count or 0, part.eval_count or 0)
                         yield Chunk("", usage=usage, finish_reason=part.done_reason or "stop")
                         return
@@ -167,7 +201,9 @@ class OllamaBackend:
                 raise BackendError(f"{error}{f' (after {attempt + 1} tries)' if attempt else ''}") from None
             finally:
                 await client.close()
-            raise BackendError(f"the stream from Ollama at {self.host} ended before the answer was done; the answer is incomplete, try again")
+            raise BackendError(
+                f"the stream from Ollama at {self.host} ended before the answer was done; the answer is incomplete, try again"
+            )
 
 
 def _retryable(exc: BaseException) -> bool:

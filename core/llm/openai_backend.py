@@ -146,7 +146,7 @@ class OpenAIBackend:
             if self.key_required:
                 raise BackendError(
                     f"the key in ${self.api_key_env} is tied to {self.key_host} (openai.api_key_host) but openai.base_url "
-                    f"is at {host}; pa did not send it. If {host} should have it, set openai.api_key_host = \"{host}\""
+                    f'is at {host}; pa did not send it. If {host} should have it, set openai.api_key_host = "{host}"'
                 )
             return PLACEHOLDER_KEY
         key = os.environ.get(self.api_key_env, "").strip()
@@ -223,7 +223,9 @@ class OpenAIBackend:
         if isinstance(exc, BackendError):
             return exc
         if isinstance(exc, openai.APITimeoutError):
-            return BackendError(f"{where} did not answer within {self.timeout:g} s{after}; raise openai.timeout in config or try later")
+            return BackendError(
+                f"{where} did not answer within {self.timeout:g} s{after}; raise openai.timeout in config or try later"
+            )
         if isinstance(exc, openai.APIConnectionError):
             return BackendError(f"cannot reach {where}{after}; check openai.base_url and that the server is running")
         if isinstance(exc, openai.APIStatusError):
@@ -238,17 +240,25 @@ class OpenAIBackend:
             if (status == 401 or status == 403) and not self.sends_key:
                 return BackendError(
                     f"{where} wants an API key (HTTP {status}); pa sends ${self.api_key_env} only to {self.key_host}: "
-                    f"set openai.api_key_env and openai.api_key_host = \"{host_of(self.base_url)}\" for this server"
+                    f'set openai.api_key_env and openai.api_key_host = "{host_of(self.base_url)}" for this server'
                 )
             if status == 401 or status == 403:
-                return BackendError(f"{where} refused the API key from ${self.api_key_env} (HTTP {status}); check that variable")
+                return BackendError(
+                    f"{where} refused the API key from ${self.api_key_env} (HTTP {status}); check that variable"
+                )
             if status == 404:
-                return BackendError(f"{where} answered 404 for model {self.model!r}: {detail}; check the model name and openai.base_url")
+                return BackendError(
+                    f"{where} answered 404 for model {self.model!r}: {detail}; check the model name and openai.base_url"
+                )
             if status == 429:
-                return BackendError(f"{where} is rate limiting{after} (HTTP 429): {detail}; wait or lower distill.concurrency")
+                return BackendError(
+                    f"{where} is rate limiting{after} (HTTP 429): {detail}; wait or lower distill.concurrency"
+                )
             return BackendError(f"{where} answered HTTP {status}{after}: {detail}")
         if isinstance(exc, openai.APIResponseValidationError) or isinstance(exc, (ValueError, KeyError, TypeError)):
-            return BackendError(f"{where} sent a malformed reply ({exc.__class__.__name__}); is it an OpenAI-compatible API?")
+            return BackendError(
+                f"{where} sent a malformed reply ({exc.__class__.__name__}); is it an OpenAI-compatible API?"
+            )
         if isinstance(exc, openai.APIError):
             return BackendError(f"{where} failed: {self._scrub(str(exc))}")
         return BackendError(f"{where} failed: {exc.__class__.__name__}: {self._scrub(str(exc))}")
@@ -324,7 +334,9 @@ class OpenAIBackend:
             request["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
         return request
 
-    async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
+    async def stream(
+        self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()
+    ) -> AsyncIterator[Chunk]:
         """The answer as it streams. `timeout` bounds each request whole (a server trickling
         bytes cannot hold a call longer), and a connection that breaks before the first token
         is retried like a refused one; after a token, a break is an error, never a short answer."""
@@ -391,7 +403,6 @@ class OpenAIBackend:
         else:
             usage = timer.usage(estimate_prompt_tokens(messages), content_chunks, estimated=True)
         yield Chunk("", usage=usage, finish_reason=finish)
-
 
     async def _check_event_stream(self, response: Any) -> None:
         """A 200 that is not an event stream (an HTML page, a JSON error) is named as such, not

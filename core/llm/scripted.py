@@ -33,7 +33,9 @@ class ScriptedBackend:
             reply = reply[min(len(self.calls) - 1, len(reply) - 1)]
         return reply(messages, options) if callable(reply) else reply
 
-    async def stream(self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()) -> AsyncIterator[Chunk]:
+    async def stream(
+        self, messages: Sequence[Message], options: GenerationOptions = GenerationOptions()
+    ) -> AsyncIterator[Chunk]:
         self.calls.append((list(messages), options))
         timer = StreamTimer()
         text = self._next_reply(messages, options)

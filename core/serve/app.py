@@ -49,8 +49,13 @@ def create_app(flow: DraftingFlow, settings: ServeSettings) -> Starlette:
         if denied is not None:
             return denied
         data = [
-            {"id": m.id, "object": "model", "created": int(m.agent.gguf.stat().st_mtime), "owned_by": "pa",
-             "pa": {"profile": m.profile, "agent": m.agent.label, "versions": list(m.versions)}}
+            {
+                "id": m.id,
+                "object": "model",
+                "created": int(m.agent.gguf.stat().st_mtime),
+                "owned_by": "pa",
+                "pa": {"profile": m.profile, "agent": m.agent.label, "versions": list(m.versions)},
+            }
             for m in flow.served_models()
         ]
         return _json({"object": "list", "data": data})
@@ -62,8 +67,15 @@ def create_app(flow: DraftingFlow, settings: ServeSettings) -> Starlette:
             return denied
         if not gate.enter():
             _log(settings, 429, None, started, note=f"{gate.limit} requests already in progress")
-            return _error(WireError(429, f"the server is busy: {gate.limit} requests are in progress (--max-concurrent); retry shortly",
-                                    code="server_busy", type="rate_limit_error"), headers={"Retry-After": "1"})
+            return _error(
+                WireError(
+                    429,
+                    f"the server is busy: {gate.limit} requests are in progress (--max-concurrent); retry shortly",
+                    code="server_busy",
+                    type="rate_limit_error",
+                ),
+                headers={"Retry-After": "1"},
+            )
         leave_later = False
         try:
             try:
@@ -77,8 +89,12 @@ def create_app(flow: DraftingFlow, settings: ServeSettings) -> Starlette:
                 return _error(wire)
             except Exception as exc:  # a bug, not the caller's fault: an OpenAI-style 500, and the log says what
                 log.exception("request failed")
-                wire = WireError(500, f"internal error ({exc.__class__.__name__}); see the server log", code="internal_error",
-                                 type="api_error")
+                wire = WireError(
+                    500,
+                    f"internal error ({exc.__class__.__name__}); see the server log",
+                    code="internal_error",
+                    type="api_error",
+                )
                 _log(settings, 500, None, started, note=wire.code)
                 return _error(wire)
             if chat_request.stream:
@@ -89,10 +105,12 @@ def create_app(flow: DraftingFlow, settings: ServeSettings) -> Starlette:
             if not leave_later:
                 gate.leave()
 
-    return Starlette(routes=[
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+        ]
+    )
 
 
 # -- the pipeline -----------------------------------------------------------------------------
@@ -111,8 +129,12 @@ class _Rules:
 async def _agent_rules(flow: DraftingFlow, info: Any, chat_request: ChatRequest) -> _Rules:
     from core.drafting import DraftRequest, DraftTranscript
 
-    request = DraftRequest(chat_request.intent, recipient=chat_request.recipient, subject=chat_request.subject,
-                           previous=chat_request.previous)
+    request = DraftRequest(
+        chat_request.intent,
+        recipient=chat_request.recipient,
+        subject=chat_request.subject,
+        previous=chat_request.previous,
+    )
     transcript = DraftTranscript()
     started = time.perf_counter()
     async for event in flow.rules(info, request):
@@ -122,12 +144,17 @@ async def _agent_rules(flow: DraftingFlow, info: Any, chat_request: ChatRequest)
 
 
 def _final_options(flow: DraftingFlow, chat_request: ChatRequest) -> Any:
-    return flow.text_options(max_tokens=chat_request.max_tokens, temperature=chat_request.temperature,
-                             top_p=chat_request.top_p, seed=chat_request.seed)
+    return flow.text_options(
+        max_tokens=chat_request.max_tokens,
+        temperature=chat_request.temperature,
+        top_p=chat_request.top_p,
+        seed=chat_request.seed,
+    )
 
 
-async def _whole(flow: DraftingFlow, settings: ServeSettings, info: Any, chat_request: ChatRequest, rules: _Rules,
-                 started: float) -> Response:
+async def _whole(
+    flow: DraftingFlow, settings: ServeSettings, info: Any, chat_request: ChatRequest, rules: _Rules, started: float
+) -> Response:
     from starlette.responses import JSONResponse
 
     try:
@@ -140,13 +167,22 @@ async def _whole(flow: DraftingFlow, settings: ServeSettings, info: Any, chat_re
     final = rules.transcript.streams["final"]
     draft_id = flow.save(info, rules.request, rules.transcript) if chat_request.save else None
     extra = pa_extra(info.label, rules.text, rules.thinking, rules.usage, draft_id)
-    body = completion_body(completion_id(), chat_request.model, final.text or "", final.finish_reason, final.usage, extra)
+    body = completion_body(
+        completion_id(), chat_request.model, final.text or "", final.finish_reason, final.usage, extra
+    )
     _log(settings, 200, chat_request, started, rules=rules.text, text=final.text, usage=final.usage)
     return JSONResponse(body, headers=headers_for(info.label, rules.text))
 
 
-def _streamed(flow: DraftingFlow, settings: ServeSettings, gate: RequestGate, info: Any, chat_request: ChatRequest,
-              rules: _Rules, started: float) -> Response:
+def _streamed(
+    flow: DraftingFlow,
+    settings: ServeSettings,
+    gate: RequestGate,
+    info: Any,
+    chat_request: ChatRequest,
+    rules: _Rules,
+    started: float,
+) -> Response:
     from starlette.responses import StreamingResponse
 
     cid, created = completion_id(), int(time.time())
@@ -163,7 +199,9 @@ def _streamed(flow: DraftingFlow, settings: ServeSettings, gate: RequestGate, in
             final = rules.transcript.streams["final"]
             if chat_request.save:
                 draft_id = flow.save(info, rules.request, rules.transcript)
-                yield sse(chunk_body(cid, created, chat_request.model, {}, extra={"draft_id": draft_id}, empty_choices=True))
+                yield sse(
+                    chunk_body(cid, created, chat_request.model, {}, extra={"draft_id": draft_id}, empty_choices=True)
+                )
             yield sse(chunk_body(cid, created, chat_request.model, {}, finish=final.finish_reason or "stop"))
             if chat_request.include_usage:
                 yield sse(chunk_body(cid, created, chat_request.model, {}, usage=final.usage, empty_choices=True))
@@ -176,8 +214,17 @@ def _streamed(flow: DraftingFlow, settings: ServeSettings, gate: RequestGate, in
         finally:
             gate.leave()
             final = rules.transcript.streams.get("final")
-            _log(settings, status, chat_request, started, note=note, rules=rules.text,
-                 text=final.text if final else None, usage=final.usage if final else None, stream=True)
+            _log(
+                settings,
+                status,
+                chat_request,
+                started,
+                note=note,
+                rules=rules.text,
+                text=final.text if final else None,
+                usage=final.usage if final else None,
+                stream=True,
+            )
 
     headers = {**headers_for(info.label, rules.text), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
@@ -189,15 +236,21 @@ def _streamed(flow: DraftingFlow, settings: ServeSettings, gate: RequestGate, in
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise WireError(413, f"the request body is {int(declared)} bytes, over this server's limit of {limit} (--max-request-bytes)",
-                        code="request_too_large")
+        raise WireError(
+            413,
+            f"the request body is {int(declared)} bytes, over this server's limit of {limit} (--max-request-bytes)",
+            code="request_too_large",
+        )
     parts: list[bytes] = []
     size = 0
     async for part in request.stream():
         size += len(part)
         if size > limit:
-            raise WireError(413, f"the request body is over this server's limit of {limit} bytes (--max-request-bytes)",
-                            code="request_too_large")
+            raise WireError(
+                413,
+                f"the request body is over this server's limit of {limit} bytes (--max-request-bytes)",
+                code="request_too_large",
+            )
         parts.append(part)
     return b"".join(parts)
 
@@ -220,8 +273,14 @@ def _check_key(request: Request, settings: ServeSettings) -> Response | None:
     if key_matches(settings.api_key, request.headers.get("authorization")):
         return None
     _log(settings, 401, None, time.perf_counter(), note="missing or wrong API key")
-    return _error(WireError(401, "missing or wrong API key: send it as `Authorization: Bearer KEY`",
-                            code="invalid_api_key", type="authentication_error"))
+    return _error(
+        WireError(
+            401,
+            "missing or wrong API key: send it as `Authorization: Bearer KEY`",
+            code="invalid_api_key",
+            type="authentication_error",
+        )
+    )
 
 
 def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -234,13 +293,29 @@ def _error(wire: WireError, headers: dict[str, str] | None = None) -> Response:
     return _json(wire.body(), wire.status, headers)
 
 
-def _log(settings: ServeSettings, status: int, chat_request: ChatRequest | None, started: float, *, note: str | None = None,
-         rules: str | None = None, text: str | None = None, usage: Any = None, stream: bool = False) -> None:
+def _log(
+    settings: ServeSettings,
+    status: int,
+    chat_request: ChatRequest | None,
+    started: float,
+    *,
+    note: str | None = None,
+    rules: str | None = None,
+    text: str | None = None,
+    usage: Any = None,
+    stream: bool = False,
+) -> None:
     """One JSON line per request: sizes and timings always, texts only with --log-texts."""
     record: dict[str, Any] = {"status": status, "seconds": round(time.perf_counter() - started, 3)}
     if chat_request is not None:
-        record.update(model=chat_request.model, stream=stream, intent_chars=len(chat_request.intent),
-                      rules_chars=len(rules or ""), text_chars=len(text or ""), saved=chat_request.save)
+        record.update(
+            model=chat_request.model,
+            stream=stream,
+            intent_chars=len(chat_request.intent),
+            rules_chars=len(rules or ""),
+            text_chars=len(text or ""),
+            saved=chat_request.save,
+        )
         if usage is not None:
             record.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
         if settings.log_texts:
@@ -270,14 +345,19 @@ def run_server(flow: DraftingFlow, settings: ServeSettings, *, announce: Any = p
         sock.bind((settings.host.strip("[]"), settings.port))
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {settings.host}:{settings.port} ({exc.strerror}); pick another --port or --host") from None
+        raise UsageError(
+            f"cannot listen on {settings.host}:{settings.port} ({exc.strerror}); pick another --port or --host"
+        ) from None
     sock.listen(128)
     sock.set_inheritable(True)
     port = sock.getsockname()[1]
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    config = uvicorn.Config(create_app(flow, settings), log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        create_app(flow, settings), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+    )
     server = uvicorn.Server(config)
     host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
-    announce(f"pa serve: listening on http://{host}:{port}/v1 ({'API key required' if settings.api_key else 'loopback only, no key'})")
+    announce(
+        f"pa serve: listening on http://{host}:{port}/v1 ({'API key required' if settings.api_key else 'loopback only, no key'})"
+    )
     server.run(sockets=[sock])

@@ -45,7 +45,9 @@ def parse_model(model: str) -> tuple[str, int | None]:
     """`pa:alice` -> ("alice", None); `pa:alice@3` -> ("alice", 3)."""
     match = _MODEL.match(model.strip()) if isinstance(model, str) else None
     if match is None:
-        raise UnknownModelError(f"model {model!r} is not served here; name a profile's agent as pa:PROFILE or pa:PROFILE@VERSION")
+        raise UnknownModelError(
+            f"model {model!r} is not served here; name a profile's agent as pa:PROFILE or pa:PROFILE@VERSION"
+        )
     version = match.group("version")
     return match.group("profile"), int(version) if version else None
 
@@ -57,8 +59,9 @@ class DraftingFlow:
     model per profile); `core.serve.shared_base` swaps in one base with per-request adapters.
     """
 
-    def __init__(self, paths: Paths, config: Config, store: Store, *,
-                 agent_backend: Callable[[AgentInfo], Backend] | None = None):
+    def __init__(
+        self, paths: Paths, config: Config, store: Store, *, agent_backend: Callable[[AgentInfo], Backend] | None = None
+    ):
         self.paths = paths
         self.config = config
         self.store = store
@@ -75,8 +78,11 @@ class DraftingFlow:
         for profile in self.store.list_profiles():
             agents = list_agents(self.paths, profile.name, "agent")
             if agents:
-                served.append(ServedModel(f"{MODEL_PREFIX}{profile.name}", profile.name, agents[-1],
-                                          tuple(a.version for a in agents)))
+                served.append(
+                    ServedModel(
+                        f"{MODEL_PREFIX}{profile.name}", profile.name, agents[-1], tuple(a.version for a in agents)
+                    )
+                )
         return served
 
     def resolve(self, model: str) -> AgentInfo:
@@ -85,17 +91,23 @@ class DraftingFlow:
 
         name, version = parse_model(model)
         if self.store.find_profile(name) is None:
-            raise UnknownModelError(f"model {model!r}: there is no profile {name!r}; /v1/models lists the profiles served here")
+            raise UnknownModelError(
+                f"model {model!r}: there is no profile {name!r}; /v1/models lists the profiles served here"
+            )
         agents = list_agents(self.paths, name, "agent")
         if not agents:
-            raise NotTrainedError(f"model {model!r}: profile {name!r} has no trained agent yet; train it with `pa train --profile {name}`")
+            raise NotTrainedError(
+                f"model {model!r}: profile {name!r} has no trained agent yet; train it with `pa train --profile {name}`"
+            )
         if version is None:
             info = agents[-1]
         else:
             found = [a for a in agents if a.version == version]
             if not found:
                 have = ", ".join(f"@{a.version}" for a in agents)
-                raise UnknownModelError(f"model {model!r}: profile {name!r} has no agent version {version} (it has {have})")
+                raise UnknownModelError(
+                    f"model {model!r}: profile {name!r} has no agent version {version} (it has {have})"
+                )
             info = found[0]
         trained_on = info.manifest.get("prompt_template")
         if trained_on and trained_on != template_version("agent"):
@@ -140,7 +152,9 @@ class DraftingFlow:
         from core.llm.base import GenerationOptions
 
         drafting = self.config.drafting
-        return GenerationOptions(temperature=drafting.temperature, max_tokens=drafting.rules_max_tokens, seed=drafting.seed)
+        return GenerationOptions(
+            temperature=drafting.temperature, max_tokens=drafting.rules_max_tokens, seed=drafting.seed
+        )
 
     def rules(self, info: AgentInfo, request: DraftRequest) -> AsyncIterator[DraftEvent]:
         """The agent's rules for the request (stream "rules")."""
@@ -148,7 +162,9 @@ class DraftingFlow:
 
         return stream_rules(self.agent(info), request, genre=self.genre(info.profile), options=self.rules_options())
 
-    def final(self, info: AgentInfo, request: DraftRequest, rules: str, options: GenerationOptions) -> AsyncIterator[DraftEvent]:
+    def final(
+        self, info: AgentInfo, request: DraftRequest, rules: str, options: GenerationOptions
+    ) -> AsyncIterator[DraftEvent]:
         """M_L's text following the rules (stream "final")."""
         from core.drafting import stream_final
 
@@ -158,7 +174,9 @@ class DraftingFlow:
         """Keep the draft in the profile's history (only when the caller asked: metadata.save)."""
         from core.history import save_draft
 
-        return save_draft(self.store, self.store.get_profile(info.profile).id, request, transcript, agent_version=info.label)
+        return save_draft(
+            self.store, self.store.get_profile(info.profile).id, request, transcript, agent_version=info.label
+        )
 
     def _backend(self, spec: Any) -> Backend:
         key = str(spec)

@@ -52,9 +52,13 @@ def read_api_key(env_name: str | None, host: str) -> str | None:
     if env_name:
         key = os.environ.get(env_name, "").strip()
         if not key:
-            raise UsageError(f"--api-key-env {env_name}: that environment variable is empty or unset; export the key in it first")
+            raise UsageError(
+                f"--api-key-env {env_name}: that environment variable is empty or unset; export the key in it first"
+            )
         if len(key) < 16:
-            raise UsageError(f"--api-key-env {env_name}: the key is {len(key)} characters; use at least 16 random characters")
+            raise UsageError(
+                f"--api-key-env {env_name}: the key is {len(key)} characters; use at least 16 random characters"
+            )
         return key
     if not is_loopback(host):
         raise UsageError(
@@ -70,7 +74,7 @@ def key_matches(expected: str | None, authorization: str | None) -> bool:
         return True
     if not authorization or not authorization.startswith("Bearer "):
         return False
-    return hmac.compare_digest(authorization[len("Bearer "):].strip().encode("utf-8"), expected.encode("utf-8"))
+    return hmac.compare_digest(authorization[len("Bearer ") :].strip().encode("utf-8"), expected.encode("utf-8"))
 
 
 class RequestGate:

@@ -47,8 +47,10 @@ class _SharedBase:
             check_gguf_file(path, "LoRA adapter")
             found = llama_cpp.llama_adapter_lora_init(self.model.llama._model.model, key.encode("utf-8"))
             if not found:  # a NULL pointer: the adapter does not fit this base
-                raise BackendError(f"llama.cpp could not load the LoRA adapter {path} on its base model; "
-                                   "re-export the agent for this base")
+                raise BackendError(
+                    f"llama.cpp could not load the LoRA adapter {path} on its base model; "
+                    "re-export the agent for this base"
+                )
             self.adapters[key] = found
         return found
 
@@ -98,7 +100,9 @@ class SharedBasePool:
         with self._lock:
             found = self._bases.get(key)
             if found is None:
-                found = _SharedBase(_load(base_gguf, n_ctx=self.n_ctx, threads=self.threads or default_threads(), lora_path=None))
+                found = _SharedBase(
+                    _load(base_gguf, n_ctx=self.n_ctx, threads=self.threads or default_threads(), lora_path=None)
+                )
                 self._bases[key] = found
             return found
 
@@ -110,7 +114,9 @@ class SharedBasePool:
                 f"{agent.label} has no LoRA-adapter GGUF (it was trained from a base that is not a GGUF file); "
                 "serve it without --shared-base, or retrain it from a GGUF base (train.base_model)"
             )
-        return AdapterBackend(self, Path(base), lora, spec=f"lora:{agent.label}", n_ctx=self.n_ctx, threads=self.threads)
+        return AdapterBackend(
+            self, Path(base), lora, spec=f"lora:{agent.label}", n_ctx=self.n_ctx, threads=self.threads
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -122,7 +128,9 @@ class SharedBasePool:
 class AdapterBackend(EmbeddedBackend):
     """The embedded backend on a shared base, with one profile's adapter set for each generation."""
 
-    def __init__(self, pool: SharedBasePool, base_gguf: Path, adapter: Path, *, spec: str, n_ctx: int, threads: int | None):
+    def __init__(
+        self, pool: SharedBasePool, base_gguf: Path, adapter: Path, *, spec: str, n_ctx: int, threads: int | None
+    ):
         super().__init__(base_gguf, n_ctx=n_ctx, threads=threads, spec=spec)
         self.pool = pool
         self.adapter_path = adapter

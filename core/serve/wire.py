@@ -27,7 +27,9 @@ AGENT_HEADER = "X-PA-Agent"
 class WireError(Exception):
     """A request pa cannot serve: an HTTP status and an OpenAI-style error body."""
 
-    def __init__(self, status: int, message: str, *, code: str, type: str = "invalid_request_error", param: str | None = None):
+    def __init__(
+        self, status: int, message: str, *, code: str, type: str = "invalid_request_error", param: str | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -60,27 +62,54 @@ def parse_chat_request(raw: bytes, *, max_tokens_limit: int) -> ChatRequest:
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WireError(400, f"the request body is not valid JSON ({exc.__class__.__name__}); send a chat completions request", code="invalid_json") from None
+        raise WireError(
+            400,
+            f"the request body is not valid JSON ({exc.__class__.__name__}); send a chat completions request",
+            code="invalid_json",
+        ) from None
     if not isinstance(body, dict):
         raise WireError(400, "the request body must be a JSON object", code="invalid_request")
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
-        raise WireError(400, "`model` is missing; name a profile's agent, e.g. pa:alice", code="missing_model", param="model")
+        raise WireError(
+            400, "`model` is missing; name a profile's agent, e.g. pa:alice", code="missing_model", param="model"
+        )
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise WireError(400, "`messages` must be a non-empty list of {role, content} objects", code="invalid_messages", param="messages")
+        raise WireError(
+            400,
+            "`messages` must be a non-empty list of {role, content} objects",
+            code="invalid_messages",
+            param="messages",
+        )
     system_parts: list[str] = []
     intent: str | None = None
     for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("system", "developer", "user", "assistant", "tool"):
-            raise WireError(400, f"messages[{index}] is not a {{role, content}} object with a known role", code="invalid_messages", param=f"messages[{index}]")
+        if not isinstance(message, dict) or message.get("role") not in (
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "tool",
+        ):
+            raise WireError(
+                400,
+                f"messages[{index}] is not a {{role, content}} object with a known role",
+                code="invalid_messages",
+                param=f"messages[{index}]",
+            )
         content = _text_content(message.get("content"), index)
         if message["role"] in ("system", "developer"):
             system_parts.append(content)
         elif message["role"] == "user":
             intent = content
     if intent is None or not intent.strip():
-        raise WireError(400, "no user message with text: the last user message is the intent (what the text should say)", code="missing_intent", param="messages")
+        raise WireError(
+            400,
+            "no user message with text: the last user message is the intent (what the text should say)",
+            code="missing_intent",
+            param="messages",
+        )
     details = _details_from_system("\n".join(system_parts))
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict):
@@ -102,9 +131,16 @@ def parse_chat_request(raw: bytes, *, max_tokens_limit: int) -> ChatRequest:
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None:
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-            raise WireError(400, "`max_tokens` must be a positive integer", code="invalid_max_tokens", param="max_tokens")
+            raise WireError(
+                400, "`max_tokens` must be a positive integer", code="invalid_max_tokens", param="max_tokens"
+            )
         if max_tokens > max_tokens_limit:
-            raise WireError(400, f"`max_tokens` {max_tokens} is over this server's limit of {max_tokens_limit}", code="max_tokens_too_large", param="max_tokens")
+            raise WireError(
+                400,
+                f"`max_tokens` {max_tokens} is over this server's limit of {max_tokens_limit}",
+                code="max_tokens_too_large",
+                param="max_tokens",
+            )
     return ChatRequest(
         model=model.strip(),
         intent=intent.strip(),
@@ -131,11 +167,18 @@ def _text_content(content: Any, index: int) -> str:
             if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
                 parts.append(part["text"])
             else:
-                raise WireError(400, f"messages[{index}]: only text content is served", code="unsupported_content", param=f"messages[{index}].content")
+                raise WireError(
+                    400,
+                    f"messages[{index}]: only text content is served",
+                    code="unsupported_content",
+                    param=f"messages[{index}].content",
+                )
         return "\n".join(parts)
     if content is None:
         return ""
-    raise WireError(400, f"messages[{index}].content must be text", code="invalid_messages", param=f"messages[{index}].content")
+    raise WireError(
+        400, f"messages[{index}].content must be text", code="invalid_messages", param=f"messages[{index}].content"
+    )
 
 
 _DETAIL_LABELS = {"to": "to", "subject": "subject", "in reply to": "previous", "previous": "previous"}
@@ -149,7 +192,7 @@ def _details_from_system(text: str) -> dict[str, str]:
         label, sep, value = line.partition(":")
         key = _DETAIL_LABELS.get(label.strip().lower()) if sep else None
         if key == "previous":
-            rest = "\n".join([value.strip(), *lines[number + 1:]]).strip()
+            rest = "\n".join([value.strip(), *lines[number + 1 :]]).strip()
             if rest:
                 details["previous"] = rest
             break
@@ -183,13 +226,18 @@ def completion_id() -> str:
     return "chatcmpl-pa-" + uuid.uuid4().hex[:24]
 
 
-def pa_extra(label: str, rules: str, thinking: str | None, rules_usage: Any, draft_id: int | None = None) -> dict[str, Any]:
+def pa_extra(
+    label: str, rules: str, thinking: str | None, rules_usage: Any, draft_id: int | None = None
+) -> dict[str, Any]:
     """The documented extra field: what pa's agent wrote, marked as pa's."""
     extra: dict[str, Any] = {"agent": label, "rules": rules, "rules_source": "pa preference agent"}
     if thinking:
         extra["thinking"] = thinking
     if rules_usage is not None:
-        extra["rules_usage"] = {"prompt_tokens": rules_usage.prompt_tokens, "completion_tokens": rules_usage.completion_tokens}
+        extra["rules_usage"] = {
+            "prompt_tokens": rules_usage.prompt_tokens,
+            "completion_tokens": rules_usage.completion_tokens,
+        }
     if draft_id is not None:
         extra["draft_id"] = draft_id
     return extra
@@ -203,23 +251,45 @@ def headers_for(label: str, rules: str) -> dict[str, str]:
 def usage_dict(usage: Any) -> dict[str, int] | None:
     if usage is None:
         return None
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.prompt_tokens + usage.completion_tokens}
-
-
-def completion_body(cid: str, model: str, text: str, finish: str | None, usage: Any, extra: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": _finish(finish)}],
-        "usage": usage_dict(usage), "pa": extra,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
 
 
-def chunk_body(cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None = None,
-               extra: dict[str, Any] | None = None, usage: Any = None, empty_choices: bool = False) -> dict[str, Any]:
+def completion_body(
+    cid: str, model: str, text: str, finish: str | None, usage: Any, extra: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": _finish(finish)}],
+        "usage": usage_dict(usage),
+        "pa": extra,
+    }
+
+
+def chunk_body(
+    cid: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None = None,
+    extra: dict[str, Any] | None = None,
+    usage: Any = None,
+    empty_choices: bool = False,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-        "choices": [] if empty_choices else [{"index": 0, "delta": delta, "finish_reason": _finish(finish) if finish else None}],
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": []
+        if empty_choices
+        else [{"index": 0, "delta": delta, "finish_reason": _finish(finish) if finish else None}],
     }
     if extra is not None:
         body["pa"] = extra

@@ -56,10 +56,22 @@ class Attributor:
         from sklearn.preprocessing import Normalizer
 
         features = make_union(
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=1, lowercase=False, max_features=50_000),
-            make_pipeline(CountVectorizer(vocabulary=FUNCTION_WORDS, lowercase=True, token_pattern=r"(?u)\b\w+\b"), Normalizer(norm="l1")),
+            TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=(2, 4),
+                sublinear_tf=True,
+                min_df=1,
+                lowercase=False,
+                max_features=50_000,
+            ),
+            make_pipeline(
+                CountVectorizer(vocabulary=FUNCTION_WORDS, lowercase=True, token_pattern=r"(?u)\b\w+\b"),
+                Normalizer(norm="l1"),
+            ),
         )
-        pipeline = make_pipeline(features, LogisticRegression(max_iter=2000, C=10.0, class_weight="balanced", random_state=seed))
+        pipeline = make_pipeline(
+            features, LogisticRegression(max_iter=2000, C=10.0, class_weight="balanced", random_state=seed)
+        )
         names = sorted(usable)
         documents = [text for name in names for text in usable[name]]
         labels = [name for name in names for _ in usable[name]]

@@ -43,8 +43,12 @@ def refresh_facts(store: Store, profile: Profile) -> Refreshed:
                 FACTS_VERSION,
                 json.dumps(
                     measure(
-                        row["text"], signoff=row["signoff"], subject=row["subject"], recipients=row["recipients"],
-                        previous=row["previous_context"], genre=profile.genre,
+                        row["text"],
+                        signoff=row["signoff"],
+                        subject=row["subject"],
+                        recipients=row["recipients"],
+                        previous=row["previous_context"],
+                        genre=profile.genre,
                     ).as_dict(),
                     ensure_ascii=False,
                 ),
@@ -67,7 +71,10 @@ def document_facts(store: Store, profile: Profile, split: str | None = "train") 
     if split:
         sql += " AND d.split = ?"
         params = (profile.id, split)
-    return {row["document_id"]: TextFacts.from_dict(json.loads(row["facts"])) for row in store.query(sql + " ORDER BY d.id", params)}
+    return {
+        row["document_id"]: TextFacts.from_dict(json.loads(row["facts"]))
+        for row in store.query(sql + " ORDER BY d.id", params)
+    }
 
 
 def load_profile_facts(store: Store, profile: Profile, split: str | None = "train") -> ProfileFacts:

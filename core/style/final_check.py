@@ -47,8 +47,14 @@ class Check:
     """Failed first, then fixed by pa without a model."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "expected": self.expected, "found": self.found,
-                "evidence": self.evidence, "repaired": self.repaired}
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "expected": self.expected,
+            "found": self.found,
+            "evidence": self.evidence,
+            "repaired": self.repaired,
+        }
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,9 @@ class FinalReport:
         if self.regenerated:
             parts.append("regenerated once")
         if self.failed:
-            parts.append("failed: " + ", ".join(f"{c.name} (expected {c.expected}, found {c.found})" for c in self.failed))
+            parts.append(
+                "failed: " + ", ".join(f"{c.name} (expected {c.expected}, found {c.found})" for c in self.failed)
+            )
         return "; ".join(parts)
 
     def feedback(self) -> str:
@@ -121,8 +129,9 @@ class Expectations:
     """The recipient's first name, when the request names one (to fill `NAME`)."""
 
 
-def expectations_for(facts: ProfileFacts, recipient: str | None = None, subject: str | None = None,
-                     previous: str | None = None) -> Expectations:
+def expectations_for(
+    facts: ProfileFacts, recipient: str | None = None, subject: str | None = None, previous: str | None = None
+) -> Expectations:
     """The expectations that apply to one text: by recipient where they have enough texts,
     by kind (reply/new) for the length band, else the person's overall habits."""
     address = first_recipient(recipient)
@@ -134,7 +143,11 @@ def expectations_for(facts: ProfileFacts, recipient: str | None = None, subject:
 
     email = facts.genre == "email"
     banned = tuple(habit for habit in BANNED if facts.never(habit))
-    names = tuple(name for name, count in facts.names_signed().most_common(3) if count >= 2 and name[:1].isalpha()) if facts.count >= MIN_TEXTS else ()
+    names = (
+        tuple(name for name, count in facts.names_signed().most_common(3) if count >= 2 and name[:1].isalpha())
+        if facts.count >= MIN_TEXTS
+        else ()
+    )
     return Expectations(
         greeting=usual("greeting") if email else None,
         valediction=usual("valediction") if email else None,
@@ -173,22 +186,40 @@ def check_text(text: str, expected: Expectations, signoff: str | None = None) ->
     if expected.valediction is not None:
         form, evidence = expected.valediction
         found = closing.valediction if closing else None
-        checks.append(Check("valediction", found == form, _show(form, NO_VALEDICTION), _show(found, NO_VALEDICTION), evidence))
+        checks.append(
+            Check("valediction", found == form, _show(form, NO_VALEDICTION), _show(found, NO_VALEDICTION), evidence)
+        )
     if expected.signed_name is not None:
         form, evidence = expected.signed_name
         found = closing.name if closing else None
-        checks.append(Check("signed_name", found == form, _show(form, "(no name)"), _show(found, "(no name)"), evidence))
+        checks.append(
+            Check("signed_name", found == form, _show(form, "(no name)"), _show(found, "(no name)"), evidence)
+        )
     misspelt = _misspellings(text, expected.names)
     if expected.names:
-        checks.append(Check("name_spelling", not misspelt, " / ".join(expected.names),
-                            ", ".join(sorted(misspelt)) or "no misspelling", "names the person signs with"))
+        checks.append(
+            Check(
+                "name_spelling",
+                not misspelt,
+                " / ".join(expected.names),
+                ", ".join(sorted(misspelt)) or "no misspelling",
+                "names the person signs with",
+            )
+        )
     for habit in expected.banned:
         count = text.count("!") if habit == "exclamations" else len(_EMOJI.findall(text))
         checks.append(Check(habit, count == 0, f"no {BANNED[habit]}", f"{count}", "none in any of their texts"))
     if expected.band is not None:
         words = count_words(body)
-        checks.append(Check("length", expected.band.holds(words), expected.band.describe(), f"{words} words",
-                            f"10th-90th percentile of {expected.band.texts} texts"))
+        checks.append(
+            Check(
+                "length",
+                expected.band.holds(words),
+                expected.band.describe(),
+                f"{words} words",
+                f"10th-90th percentile of {expected.band.texts} texts",
+            )
+        )
     return checks
 
 
@@ -212,7 +243,7 @@ def _one_edit(a: str, b: str) -> bool:
     if len(a) == len(b):
         return sum(x != y for x, y in zip(a, b)) == 1
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
 def repair(text: str, expected: Expectations) -> tuple[str, set[str]]:
@@ -240,9 +271,18 @@ def repair(text: str, expected: Expectations) -> tuple[str, set[str]]:
         if (valediction, name) != now:
             block = "\n".join(part for part in (valediction, name) if part)
             text = f"{body.rstrip()}\n\n{block}" if block else body.rstrip()
-            fixed |= {check for check, ok in (("valediction", valediction == now[0]), ("signed_name", name == now[1])) if not ok}
+            fixed |= {
+                check
+                for check, ok in (("valediction", valediction == now[0]), ("signed_name", name == now[1]))
+                if not ok
+            }
     for wrong in _misspellings(text, expected.names):
-        right = next(part for n in expected.names for part in n.lstrip("-~ ").split() if len(part) >= 4 and _one_edit(wrong, part))
+        right = next(
+            part
+            for n in expected.names
+            for part in n.lstrip("-~ ").split()
+            if len(part) >= 4 and _one_edit(wrong, part)
+        )
         text = re.sub(rf"\b{wrong}\b", right, text)
         fixed.add("name_spelling")
     if "exclamations" in expected.banned and "!" in text:
@@ -261,15 +301,18 @@ class FinalChecker:
         self.expected = expected
 
     @classmethod
-    def for_request(cls, facts: ProfileFacts, recipient: str | None = None, subject: str | None = None,
-                    previous: str | None = None) -> FinalChecker:
+    def for_request(
+        cls, facts: ProfileFacts, recipient: str | None = None, subject: str | None = None, previous: str | None = None
+    ) -> FinalChecker:
         return cls(expectations_for(facts, recipient, subject, previous))
 
     @property
     def active(self) -> bool:
         """Whether the facts say anything clearly enough to check."""
         e = self.expected
-        return any(x is not None for x in (e.greeting, e.valediction, e.signed_name, e.band)) or bool(e.banned or e.names)
+        return any(x is not None for x in (e.greeting, e.valediction, e.signed_name, e.band)) or bool(
+            e.banned or e.names
+        )
 
     def check(self, text: str, *, regenerated: bool = False, original: str | None = None) -> FinalReport:
         """Check `text`, repair what is safe, and check again: the report on the repaired text."""
@@ -278,4 +321,6 @@ class FinalChecker:
         after = check_text(repaired, self.expected)
         checks = tuple(replace(c, repaired=c.passed and not before[c.name].passed and c.name in fixed) for c in after)
         changed = repaired != normalise(text).strip()
-        return FinalReport(repaired, checks, regenerated, original if original is not None else (text if changed else None))
+        return FinalReport(
+            repaired, checks, regenerated, original if original is not None else (text if changed else None)
+        )

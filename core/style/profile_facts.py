@@ -27,7 +27,17 @@ BAND_SLACK = (0.8, 1.25)
 outside the person's usual range is not a failure."""
 TOP = 10
 
-HABITS = ("exclamations", "questions", "ellipses", "emoji", "emoticons", "lower_i", "lowercase_starts", "shouting", "dashes")
+HABITS = (
+    "exclamations",
+    "questions",
+    "ellipses",
+    "emoji",
+    "emoticons",
+    "lower_i",
+    "lowercase_starts",
+    "shouting",
+    "dashes",
+)
 HABIT_TITLES = {
     "exclamations": "exclamation marks (!)",
     "questions": "question marks (?)",
@@ -95,7 +105,11 @@ class ProfileFacts:
         return len(self.texts)
 
     def _subset(self, recipient: str | None = None, kind: str | None = None) -> list[TextFacts]:
-        return [t for t in self.texts if (recipient is None or t.recipient == recipient) and (kind is None or t.kind == kind)]
+        return [
+            t
+            for t in self.texts
+            if (recipient is None or t.recipient == recipient) and (kind is None or t.kind == kind)
+        ]
 
     # -- questions the checker and the rule checker ask ---------------------------------------
 
@@ -124,12 +138,19 @@ class ProfileFacts:
     def length_band(self, kind: str | None = None, recipient: str | None = None) -> Band | None:
         """The 10th-90th percentile band of body words, widened by `BAND_SLACK`, for this kind/recipient when they have
         enough texts, else overall; None below `MIN_TEXTS` texts."""
-        for pool in (self._subset(recipient=recipient.lower()) if recipient else [], self._subset(kind=kind) if kind else [], self.texts):
+        for pool in (
+            self._subset(recipient=recipient.lower()) if recipient else [],
+            self._subset(kind=kind) if kind else [],
+            self.texts,
+        ):
             if len(pool) >= MIN_TEXTS:
                 values = [t.words for t in pool]
                 low, high = quantile(values, BAND_QUANTILES[0]), quantile(values, BAND_QUANTILES[1])
-                return Band(max(0, min(math.floor(low * BAND_SLACK[0]), math.floor(low) - 5)),
-                            max(math.ceil(high * BAND_SLACK[1]), math.ceil(high) + 5), len(pool))
+                return Band(
+                    max(0, min(math.floor(low * BAND_SLACK[0]), math.floor(low) - 5)),
+                    max(math.ceil(high * BAND_SLACK[1]), math.ceil(high) + 5),
+                    len(pool),
+                )
         return None
 
     def texts_with(self, habit: str) -> int:
@@ -174,7 +195,10 @@ class ProfileFacts:
             "paragraphs": distribution([t.paragraphs for t in self.texts]),
             "paragraph_words": distribution([w for t in self.texts for w in t.paragraph_words]),
             "band": {"low": band.low, "high": band.high, "texts": band.texts} if band else None,
-            "by_kind": {kind: distribution([t.words for t in self.texts if t.kind == kind]) for kind in sorted({t.kind for t in self.texts})},
+            "by_kind": {
+                kind: distribution([t.words for t in self.texts if t.kind == kind])
+                for kind in sorted({t.kind for t in self.texts})
+            },
             "by_recipient": {
                 recipient: distribution([t.words for t in self.texts if t.recipient == recipient])
                 for recipient, _ in self._top_recipients()
@@ -242,7 +266,9 @@ class ProfileFacts:
     def _by_recipient(self, attribute: str) -> dict[str, list[list[Any]]]:
         out = {}
         for recipient, count in self._top_recipients():
-            out[recipient] = _ranked(Counter(getattr(t, attribute) for t in self.texts if t.recipient == recipient), count)
+            out[recipient] = _ranked(
+                Counter(getattr(t, attribute) for t in self.texts if t.recipient == recipient), count
+            )
         return out
 
 

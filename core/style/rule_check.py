@@ -41,7 +41,10 @@ _QUOTED = re.compile(r"[\"'\u201c\u2018`]([^\"'\u201d\u2019`]{1,60})[\"'\u201d\u
 _NEGATED = re.compile(r"\b(?:no|not|never|avoid|without|don't|do not|skip|omit|refrain)\b", re.IGNORECASE)
 _NUMBERS = {"one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 _PARAGRAPHS_CLAIM = re.compile(r"\b(\d|one|single|two|three|four|five|six)\s+(?:short\s+|brief\s+)?paragraphs?\b")
-_WORDS_CLAIM = re.compile(r"\b(?:about|around|roughly|approximately|under|less than|at most|no more than|~)?\s*(\d{1,4})\s*(?:-\s*\d{1,4}\s*)?words?\b", re.IGNORECASE)
+_WORDS_CLAIM = re.compile(
+    r"\b(?:about|around|roughly|approximately|under|less than|at most|no more than|~)?\s*(\d{1,4})\s*(?:-\s*\d{1,4}\s*)?words?\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,12 @@ class Claim:
     value: str | None = None
 
     def describe(self) -> str:
-        subject = {"exclamations": "exclamation marks", "contractions": "contractions", "emoji": "emoji",
-                   "lowercase": "lower-case writing"}.get(self.kind, self.kind)
+        subject = {
+            "exclamations": "exclamation marks",
+            "contractions": "contractions",
+            "emoji": "emoji",
+            "lowercase": "lower-case writing",
+        }.get(self.kind, self.kind)
         if self.kind in ("greeting", "closing"):
             return f"{self.kind} {self.value!r}"
         if self.kind == "length":
@@ -89,21 +96,33 @@ def rules_of(content: str) -> list[str]:
 def claims_of(rule: str) -> list[Claim]:
     """The testable claims of one rule (none when pa cannot test it)."""
     lowered = rule.lower()
-    negated = bool(_NEGATED.search(re.sub(r"\([^)]*\)", "", _QUOTED.sub("", lowered))))  # examples in quotes or brackets say nothing
+    negated = bool(
+        _NEGATED.search(re.sub(r"\([^)]*\)", "", _QUOTED.sub("", lowered)))
+    )  # examples in quotes or brackets say nothing
     quoted = _QUOTED.findall(rule)
     claims: list[Claim] = []
-    if re.search(r"\b(?:greet|greeting|salutation|open(?:s|ing)? with|start(?:s|ing)? with|begin(?:s|ning)? with|address)\b", lowered):
+    if re.search(
+        r"\b(?:greet|greeting|salutation|open(?:s|ing)? with|start(?:s|ing)? with|begin(?:s|ning)? with|address)\b",
+        lowered,
+    ):
         if negated and not quoted:
             claims.append(Claim("no_greeting"))
         elif quoted:
             claims.append(Claim("greeting", value=quoted[0]))
-    if re.search(r"\b(?:sign(?:s|ing)?[- ]?off|sign(?:s|ed)? (?:with|as)|clos(?:e|es|ing) with|end(?:s|ing)? with|valediction|signature|sign-off|closing)\b", lowered):
+    if re.search(
+        r"\b(?:sign(?:s|ing)?[- ]?off|sign(?:s|ed)? (?:with|as)|clos(?:e|es|ing) with|end(?:s|ing)? with|valediction|signature|sign-off|closing)\b",
+        lowered,
+    ):
         if negated and not quoted:
             claims.append(Claim("no_closing"))
         elif quoted:
             claims.append(Claim("closing", value=quoted[-1]))
-    for kind, pattern in (("exclamations", r"exclamation"), ("contractions", r"contraction"), ("emoji", r"\bemojis?\b|\bemoticons?\b"),
-                          ("lowercase", r"\blower[- ]?case\b|\bno capitali[sz]")):
+    for kind, pattern in (
+        ("exclamations", r"exclamation"),
+        ("contractions", r"contraction"),
+        ("emoji", r"\bemojis?\b|\bemoticons?\b"),
+        ("lowercase", r"\blower[- ]?case\b|\bno capitali[sz]"),
+    ):
         if re.search(pattern, lowered):
             claims.append(Claim(kind, positive=not negated if kind != "lowercase" else True))
     if (match := _WORDS_CLAIM.search(rule)) and re.search(r"\blength\b|\bwords?\b", lowered):
@@ -165,7 +184,9 @@ def share(claim: Claim, texts: Sequence[TextFacts]) -> tuple[int, int]:
     return sum(verdicts), len(verdicts)
 
 
-def verify_rule(position: int, rule: str, own: TextFacts, similar: Sequence[TextFacts], facts: ProfileFacts) -> RuleVerdict:
+def verify_rule(
+    position: int, rule: str, own: TextFacts, similar: Sequence[TextFacts], facts: ProfileFacts
+) -> RuleVerdict:
     """Keep, drop or leave unchecked one rule of the text whose facts are `own`."""
     claims = claims_of(rule)
     if not claims:
@@ -174,21 +195,42 @@ def verify_rule(position: int, rule: str, own: TextFacts, similar: Sequence[Text
         if claim.kind == "length":
             stated = int(claim.value or 0)
             if own.words and abs(stated - own.words) / own.words > LENGTH_TOLERANCE:
-                return RuleVerdict(position, rule, "dropped", f"states {claim.describe()}, but the text it was written for has {own.words} words")
+                return RuleVerdict(
+                    position,
+                    rule,
+                    "dropped",
+                    f"states {claim.describe()}, but the text it was written for has {own.words} words",
+                )
             continue
         if claim.kind == "paragraphs":
             if own.paragraphs and abs(int(claim.value or 0) - own.paragraphs) > 1:
-                return RuleVerdict(position, rule, "dropped", f"states {claim.describe()}, but the text it was written for has {own.paragraphs}")
+                return RuleVerdict(
+                    position,
+                    rule,
+                    "dropped",
+                    f"states {claim.describe()}, but the text it was written for has {own.paragraphs}",
+                )
             continue
         if facts.count < MIN_TEXTS:
-            return RuleVerdict(position, rule, "unchecked", f"only {facts.count} texts measured; at least {MIN_TEXTS} are needed")
+            return RuleVerdict(
+                position, rule, "unchecked", f"only {facts.count} texts measured; at least {MIN_TEXTS} are needed"
+            )
         held, told = share(claim, facts.texts)
         if told >= MIN_TEXTS and held / told < MIN_PROFILE_SHARE:
-            return RuleVerdict(position, rule, "dropped", f"contradicts the measured facts: {claim.describe()} holds in {held} of {told} texts")
+            return RuleVerdict(
+                position,
+                rule,
+                "dropped",
+                f"contradicts the measured facts: {claim.describe()} holds in {held} of {told} texts",
+            )
         held_similar, told_similar = share(claim, similar)
         if told_similar and held_similar / told_similar < MIN_SIMILAR_SHARE:
-            return RuleVerdict(position, rule, "dropped",
-                               f"contradicts {told_similar - held_similar} of the {told_similar} most similar texts ({claim.describe()})")
+            return RuleVerdict(
+                position,
+                rule,
+                "dropped",
+                f"contradicts {told_similar - held_similar} of the {told_similar} most similar texts ({claim.describe()})",
+            )
     described = ", ".join(c.describe() for c in claims)
     return RuleVerdict(position, rule, "kept", f"holds: {described}")
 
@@ -220,7 +262,9 @@ def embedding_neighbours(texts: dict[int, str]) -> Neighbours:
     return nearest
 
 
-def check_profile_rules(store: Store, profile: Profile, *, k: int = K_SIMILAR, neighbours: Neighbours | None = None) -> int:
+def check_profile_rules(
+    store: Store, profile: Profile, *, k: int = K_SIMILAR, neighbours: Neighbours | None = None
+) -> int:
     """Verify every ok rules distillation of the profile that has no verdicts yet; returns how many."""
     from core.style.facts_store import document_facts, refresh_facts
 
@@ -236,13 +280,20 @@ def check_profile_rules(store: Store, profile: Profile, *, k: int = K_SIMILAR, n
     by_document = document_facts(store, profile, split="train")
     facts = ProfileFacts.of(by_document.values(), profile.genre)
     if neighbours is None and facts.count >= MIN_TEXTS:
-        texts = {row["id"]: row["text"] for row in store.query("SELECT id, text FROM documents WHERE profile_id = ? AND split = 'train'", (profile.id,))}
+        texts = {
+            row["id"]: row["text"]
+            for row in store.query(
+                "SELECT id, text FROM documents WHERE profile_id = ? AND split = 'train'", (profile.id,)
+            )
+        }
         neighbours = embedding_neighbours(texts)
     checked = 0
     with store.transaction() as db:
         for row in rows:
             own = by_document.get(row["document_id"]) or TextFacts()
-            similar = [by_document[i] for i in neighbours(row["document_id"], k) if i in by_document] if neighbours else []
+            similar = (
+                [by_document[i] for i in neighbours(row["document_id"], k) if i in by_document] if neighbours else []
+            )
             for position, rule in enumerate(rules_of(row["content"] or "")):
                 verdict = verify_rule(position, rule, own, similar, facts)
                 db.execute(
@@ -299,7 +350,9 @@ def training_rules(store: Store, profile: Profile) -> Callable[[int, str, str | 
     check_profile_rules(store, profile)
     facts = load_profile_facts(store, profile)
 
-    def target(document_id: int, content: str, recipients: str | None, subject: str | None, previous: str | None) -> str:
+    def target(
+        document_id: int, content: str, recipients: str | None, subject: str | None, previous: str | None
+    ) -> str:
         rules = kept_rules(content, rule_verdicts(store, document_id))
         measured = facts_as_rules(expectations_for(facts, recipients, subject, previous))
         lines = [line for line in rules.splitlines() if line.strip()] + [f"- {line}" for line in measured]

@@ -48,7 +48,9 @@ def length_error(draft: str, real: str, signoff: str | None = None) -> float | N
     return abs(count_words(body_of(draft)) - real_words) / real_words
 
 
-def train_attributor(store: Store, profile_names: Sequence[str] | None = None, seed: int = 0) -> tuple[Attributor | None, str | None]:
+def train_attributor(
+    store: Store, profile_names: Sequence[str] | None = None, seed: int = 0
+) -> tuple[Attributor | None, str | None]:
     """(the classifier over the store's profiles, None) or (None, why it cannot be trained)."""
     from core.style.attribution import Attributor, profile_training_texts
 
@@ -104,13 +106,17 @@ def profile_measures(
         rows[method] = row
     return {
         "by": "pa (model-free)",
-        "attribution": None if attributor is None else {"profiles": attributor.labels, "trained_on": attributor.trained_on},
+        "attribution": None
+        if attributor is None
+        else {"profiles": attributor.labels, "trained_on": attributor.trained_on},
         "attribution_unavailable": why_not,
         "methods": rows,
     }
 
 
-def attribution_matrix(attributor: Attributor, names: Sequence[str], texts_by_agent: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+def attribution_matrix(
+    attributor: Attributor, names: Sequence[str], texts_by_agent: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
     """Row i: the drafts of profile i's agent (on every profile's intents); column j: the share
     attributed to profile j. A row whose maximum is on the diagonal reads like its own person."""
     counts = []
@@ -129,8 +135,10 @@ def attribution_matrix(attributor: Attributor, names: Sequence[str], texts_by_ag
         "columns": "attributed to profile",
         "counts": counts,
         "shares": shares,
-        "right": {name: {"right": counts[i][i], "n": sum(counts[i]), "share": wilson(counts[i][i], sum(counts[i])).as_dict()}
-                  for i, name in enumerate(names)},
+        "right": {
+            name: {"right": counts[i][i], "n": sum(counts[i]), "share": wilson(counts[i][i], sum(counts[i])).as_dict()}
+            for i, name in enumerate(names)
+        },
         "rows_max_on_diagonal": on_diagonal,
         "size": len(names),
         "classifier_profiles": attributor.labels,
@@ -157,13 +165,20 @@ def measures_markdown(measures: dict[str, Any] | None) -> list[str]:
         "|---|---:|---|---|---|---|---|",
     ]
     for method, row in measures["methods"].items():
-        attribution = _percent(row["attribution"]["share"]) + f" ({row['attribution']['right']}/{row['attribution']['n']})" if "attribution" in row else "–"
+        attribution = (
+            _percent(row["attribution"]["share"]) + f" ({row['attribution']['right']}/{row['attribution']['n']})"
+            if "attribution" in row
+            else "–"
+        )
         facts = [
             f"{_percent(row['fact_match'][name]['share'])} ({row['fact_match'][name]['matched']}/{row['fact_match'][name]['n']})"
-            if row["fact_match"][name]["n"] else "–"
+            if row["fact_match"][name]["n"]
+            else "–"
             for name in FACTS
         ]
-        lines.append(f"| {method} | {row['n']} | {attribution} | {' | '.join(facts)} | {_mean(row['length_error'], 2) if row['length_error'] else '–'} |")
+        lines.append(
+            f"| {method} | {row['n']} | {attribution} | {' | '.join(facts)} | {_mean(row['length_error'], 2) if row['length_error'] else '–'} |"
+        )
     if measures.get("attribution_unavailable"):
         lines += ["", f"Attribution not measured: {measures['attribution_unavailable']}"]
     return lines

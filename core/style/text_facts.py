@@ -27,9 +27,15 @@ _GREETING = re.compile(
     r"[ \t]*(?P<punct>[,:!.;\u2013\u2014-]+|$)",
     re.IGNORECASE,
 )
-_BARE_NAME_GREETING = re.compile(r"^(?P<name>[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+)?|[A-Z]{2,3})[ \t]*(?P<punct>[,:\u2013\u2014-]+)[ \t]*$")
-GROUP_WORDS = frozenset({"all", "everyone", "everybody", "team", "guys", "folks", "there", "y'all", "gang", "both", "ladies", "gentlemen"})
-_GROUP_GREETING = re.compile(r"^(?P<name>all|everyone|team|folks|guys)[ \t]*(?P<punct>[,:!\u2013\u2014-]+)[ \t]*$", re.IGNORECASE)
+_BARE_NAME_GREETING = re.compile(
+    r"^(?P<name>[A-Z][a-z'-]+(?:\s[A-Z][a-z'-]+)?|[A-Z]{2,3})[ \t]*(?P<punct>[,:\u2013\u2014-]+)[ \t]*$"
+)
+GROUP_WORDS = frozenset(
+    {"all", "everyone", "everybody", "team", "guys", "folks", "there", "y'all", "gang", "both", "ladies", "gentlemen"}
+)
+_GROUP_GREETING = re.compile(
+    r"^(?P<name>all|everyone|team|folks|guys)[ \t]*(?P<punct>[,:!\u2013\u2014-]+)[ \t]*$", re.IGNORECASE
+)
 
 # -- closing ---------------------------------------------------------------------------------
 
@@ -39,12 +45,16 @@ _VALEDICTIONS = (
     r"best\s+wishes|all\s+the\s+best|best|sincerely(?:\s+yours)?|yours(?:\s+(?:truly|sincerely))?|respectfully|"
     r"take\s+care|talk\s+(?:to\s+you\s+)?soon|later|love|rgds|ciao|see\s+you|peace|hugs|xo+|with\s+thanks"
 )
-_VALEDICTION_LINE = re.compile(rf"^(?P<val>(?:{_VALEDICTIONS}))(?P<punct>[ \t]*[,.!:;\u2013\u2014-]*)[ \t]*$", re.IGNORECASE)
+_VALEDICTION_LINE = re.compile(
+    rf"^(?P<val>(?:{_VALEDICTIONS}))(?P<punct>[ \t]*[,.!:;\u2013\u2014-]*)[ \t]*$", re.IGNORECASE
+)
 _VALEDICTION_WITH_NAME = re.compile(
     rf"^(?P<val>(?:{_VALEDICTIONS}))(?P<punct>[ \t]*[,.!:;\u2013\u2014-]+)[ \t]*(?P<name>[A-Za-z][\w.'-]*(?:\s[A-Za-z][\w.'-]*)?)[ \t]*$",
     re.IGNORECASE,
 )
-_NAME_LINE = re.compile(r"^[-~\u2013\u2014\s]*(?P<name>[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}|[A-Za-z]{1,3}|[a-z][a-z'-]+)[ \t]*$")
+_NAME_LINE = re.compile(
+    r"^[-~\u2013\u2014\s]*(?P<name>[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}|[A-Za-z]{1,3}|[a-z][a-z'-]+)[ \t]*$"
+)
 
 # -- habits ----------------------------------------------------------------------------------
 
@@ -53,10 +63,11 @@ _SENTENCE_END = re.compile(r"(?<=[.!?\u2026])[\"')\]]*\s+|\n\s*\n")
 _LOWER_I = re.compile(r"(?<![\w'.])i(?=['\s,.!?;:]|$)(?!\.e\.)", re.MULTILINE)
 _UPPER_I = re.compile(r"(?<![\w'.])I(?=['\s,.!?;:]|$)", re.MULTILINE)
 _ELLIPSIS = re.compile(r"\.\.\.+|\u2026")
-_EMOJI = re.compile("[\U0001F300-\U0001FAFF\U00002600-\U000027BF\U0001F1E6-\U0001F1FF]")
+_EMOJI = re.compile("[\U0001f300-\U0001faff\U00002600-\U000027bf\U0001f1e6-\U0001f1ff]")
 _EMOTICON = re.compile(r"(?<!\w)[:;=8][-']?[)(DPp/\\|]|<3|\^\^|\bxD\b")
 _CONTRACTION = re.compile(
-    r"\b(?:[A-Za-z]+n't|(?:I|you|we|they|he|she|it|that|there|what|who|where|here|let)'(?:s|re|ll|ve|m|d))\b", re.IGNORECASE
+    r"\b(?:[A-Za-z]+n't|(?:I|you|we|they|he|she|it|that|there|what|who|where|here|let)'(?:s|re|ll|ve|m|d))\b",
+    re.IGNORECASE,
 )
 _EXPANDED = re.compile(
     r"\b(?:(?:do|does|did|is|are|was|were|have|has|had|would|could|should|will|can|must)\s+not|cannot|"
@@ -65,18 +76,150 @@ _EXPANDED = re.compile(
 )
 _DASH = re.compile(r"\s[-\u2013\u2014]{1,2}\s|\u2014")
 _SHOUT = re.compile(r"\b[A-Z]{3,}\b")
-_ACRONYMS = frozenset({"ASAP", "FYI", "USA", "CEO", "CFO", "NYC", "ENA", "EES", "FERC", "PDF", "URL", "FAQ", "EOD", "ETA", "TBD", "AM", "PM"})
+_ACRONYMS = frozenset(
+    {
+        "ASAP",
+        "FYI",
+        "USA",
+        "CEO",
+        "CFO",
+        "NYC",
+        "ENA",
+        "EES",
+        "FERC",
+        "PDF",
+        "URL",
+        "FAQ",
+        "EOD",
+        "ETA",
+        "TBD",
+        "AM",
+        "PM",
+    }
+)
 FORMAL_MARKERS = (
-    "please", "kindly", "regards", "sincerely", "furthermore", "however", "therefore", "would you", "could you",
-    "i would appreciate", "please find", "attached please", "at your earliest convenience", "dear", "accordingly",
+    "please",
+    "kindly",
+    "regards",
+    "sincerely",
+    "furthermore",
+    "however",
+    "therefore",
+    "would you",
+    "could you",
+    "i would appreciate",
+    "please find",
+    "attached please",
+    "at your earliest convenience",
+    "dear",
+    "accordingly",
 )
 INFORMAL_MARKERS = (
-    "hey", "yeah", "yep", "nope", "gonna", "wanna", "gotta", "lol", "thx", "btw", "fyi", "ok", "okay", "cool",
-    "cheers", "awesome", "guys", "stuff", "kinda", "sorta", "haha",
+    "hey",
+    "yeah",
+    "yep",
+    "nope",
+    "gonna",
+    "wanna",
+    "gotta",
+    "lol",
+    "thx",
+    "btw",
+    "fyi",
+    "ok",
+    "okay",
+    "cool",
+    "cheers",
+    "awesome",
+    "guys",
+    "stuff",
+    "kinda",
+    "sorta",
+    "haha",
 )
-_MARKER_PATTERNS = {m: re.compile(rf"(?<![\w']){re.escape(m)}(?![\w'])", re.IGNORECASE) for m in (*FORMAL_MARKERS, *INFORMAL_MARKERS)}
+_MARKER_PATTERNS = {
+    m: re.compile(rf"(?<![\w']){re.escape(m)}(?![\w'])", re.IGNORECASE) for m in (*FORMAL_MARKERS, *INFORMAL_MARKERS)
+}
 STOPWORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "for", "with", "from", "by", "as", "is", "are", "was", "were", "be", "been", "am", "it", "its", "this", "that", "these", "those", "i", "me", "my", "we", "our", "you", "your", "he", "she", "they", "them", "their", "his", "her", "him", "us", "so", "not", "no", "do", "does", "did", "have", "has", "had", "will", "would", "can", "could", "should", "there", "here", "what", "which", "who", "when", "where", "how", "than", "then", "just", "also", "about", "up", "out", "into", "over"]
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "by",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "am",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "i",
+        "me",
+        "my",
+        "we",
+        "our",
+        "you",
+        "your",
+        "he",
+        "she",
+        "they",
+        "them",
+        "their",
+        "his",
+        "her",
+        "him",
+        "us",
+        "so",
+        "not",
+        "no",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "there",
+        "here",
+        "what",
+        "which",
+        "who",
+        "when",
+        "where",
+        "how",
+        "than",
+        "then",
+        "just",
+        "also",
+        "about",
+        "up",
+        "out",
+        "into",
+        "over",
+    ]
 )
 
 # -- genre marks (posts and reviews) --------------------------------------------------------
@@ -85,7 +228,10 @@ _RATING = re.compile(
     r"\b\d+(?:\.\d)?\s*(?:/|out\s+of)\s*(?:5|10|100)\b|[\u2605\u2606]{1,5}|\b[1-5](?:\.5)?\s*stars?\b|\b(?:one|two|three|four|five)\s+stars?\b",
     re.IGNORECASE,
 )
-_RECOMMEND = re.compile(r"\b(?:recommend(?:ed)?|worth\s+(?:it|the|every)|avoid|skip\s+it|must[- ]see|must[- ]read|must[- ]have|disappoint(?:ed|ing)?)\b", re.IGNORECASE)
+_RECOMMEND = re.compile(
+    r"\b(?:recommend(?:ed)?|worth\s+(?:it|the|every)|avoid|skip\s+it|must[- ]see|must[- ]read|must[- ]have|disappoint(?:ed|ing)?)\b",
+    re.IGNORECASE,
+)
 _SUPERLATIVE = re.compile(r"\b(?:best|worst|greatest|finest|most\s+\w+|least\s+\w+)\b", re.IGNORECASE)
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s+\S|[A-Z][^.!?\n]{0,80}$)")
 
@@ -192,7 +338,7 @@ def find_greeting(text: str) -> tuple[Greeting | None, str]:
         name = match.group("name").strip() or None
         punct = _spaced(match.group("punct").strip())
         word = " ".join(match.group("word").split())
-        after = first[match.end():].strip()
+        after = first[match.end() :].strip()
         if name and name.lower() in GROUP_WORDS:
             form = f"{word} {name}{punct}"
             name = None
@@ -244,7 +390,12 @@ def _closing_at_end(lines: list[str]) -> tuple[Closing, int] | None:
     name = _NAME_LINE.match(line)
     if name and _VALEDICTION_LINE.match(lines[previous].strip()):
         return Closing(lines[previous].strip(), _signed(line)), previous
-    if len(filled) >= 3 and name and _NAME_LINE.match(lines[previous].strip()) and _VALEDICTION_LINE.match(lines[filled[-3]].strip()):
+    if (
+        len(filled) >= 3
+        and name
+        and _NAME_LINE.match(lines[previous].strip())
+        and _VALEDICTION_LINE.match(lines[filled[-3]].strip())
+    ):
         # `Thanks,\nPhillip\nAllen`: a two-line name.
         return Closing(lines[filled[-3]].strip(), f"{_signed(lines[previous])} {_signed(line)}"), filled[-3]
     if name and _looks_signed(line, lines[previous]):
@@ -391,7 +542,13 @@ def measure(
         facts.title_ends = title[-1] if title and title[-1] in "?!." else None
     if genre != "email":
         first = body.split("\n", 1)[0]
-        facts.headline = bool(paragraphs) and len(paragraphs[0].split("\n")) == 1 and bool(_HEADING.match(first)) and count_words(first) <= 12 and len(paragraphs) > 1
+        facts.headline = (
+            bool(paragraphs)
+            and len(paragraphs[0].split("\n")) == 1
+            and bool(_HEADING.match(first))
+            and count_words(first) <= 12
+            and len(paragraphs) > 1
+        )
         facts.ratings = len(_RATING.findall(body))
         facts.recommend = len(_RECOMMEND.findall(body))
         facts.superlatives = len(_SUPERLATIVE.findall(body))

@@ -39,4 +39,3 @@ def tui_large_model():
     backend = open_backend("embedded", Config())
     backend.load()
     return backend
-

@@ -37,7 +37,9 @@ def test_import_linter_contracts_hold():
 
 
 def test_start_up_imports_no_model_library(pa_home):
-    result = subprocess.run([sys.executable, "-c", STARTUP_PROBE], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", STARTUP_PROBE], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     modules = json.loads(result.stdout.strip().splitlines()[-1])
     assert "tui.screens.home" in modules  # the probe really got to the first screen

@@ -93,7 +93,9 @@ async def test_draft_streams_three_panes_edits_rules_and_keeps_history(jeff_app)
 
         (saved,) = app.workspace.history("jeff")
         assert saved.intent == INTENT + "\n- keep it short"
-        assert (saved.naive, saved.rules, saved.final) == tuple(screen.pane(s).text for s in ("naive", "rules", "final"))
+        assert (saved.naive, saved.rules, saved.final) == tuple(
+            screen.pane(s).text for s in ("naive", "rules", "final")
+        )
         assert saved.agent_version == "jeff/agent/v1"
 
         await pilot.press("ctrl+r")
@@ -128,7 +130,10 @@ async def test_escape_cancels_and_gives_the_intent_back(pa_home, tiny_trained_ag
     """M_L is a real loopback OpenAI-compatible server that holds every request unanswered, so
     Esc always lands while M_L is still writing, however fast or slow the machine is."""
     with LoopbackServer(hold_after=0) as server:
-        write_config(pa_home, f'\n[models]\nlarge = "openai:{LOOPBACK_MODEL}"\n\n[openai]\nbase_url = "{server.base_url}"\nmax_retries = 0\n')
+        write_config(
+            pa_home,
+            f'\n[models]\nlarge = "openai:{LOOPBACK_MODEL}"\n\n[openai]\nbase_url = "{server.base_url}"\nmax_retries = 0\n',
+        )
         tiny_trained_agent.install(resolve_paths(), "jeff")
         session = Session()
         session.choose_profile("jeff")
@@ -150,7 +155,10 @@ async def test_a_new_intent_cancels_the_stale_one(pa_home, tiny_trained_agent):
     """M_L is a real loopback OpenAI-compatible server that answers each request after 3 s, so
     the second intent always arrives while the first is still being written."""
     with LoopbackServer(delay=3.0) as server:
-        write_config(pa_home, f'\n[models]\nlarge = "openai:{LOOPBACK_MODEL}"\n\n[openai]\nbase_url = "{server.base_url}"\nmax_retries = 0\n')
+        write_config(
+            pa_home,
+            f'\n[models]\nlarge = "openai:{LOOPBACK_MODEL}"\n\n[openai]\nbase_url = "{server.base_url}"\nmax_retries = 0\n',
+        )
         tiny_trained_agent.install(resolve_paths(), "jeff")
         session = Session()
         session.choose_profile("jeff")
@@ -182,10 +190,22 @@ def _wait_until(condition, timeout: float) -> bool:
     return False
 
 
-async def test_a_backend_that_dies_mid_stream_leaves_the_ui_usable(pa_home, tiny_trained_agent, tui_large_model, httpserver: HTTPServer):
-    part = {"model": "m", "created_at": "2026-01-01T00:00:00Z", "message": {"role": "assistant", "content": "Hello Sue"}, "done": False}
-    httpserver.expect_request("/api/chat", method="POST").respond_with_data(json.dumps(part) + "\n", content_type="application/x-ndjson")
-    write_config(pa_home, f'\n[models]\nlarge = "ollama:m"\n\n[ollama]\nhost = "{httpserver.url_for("/").rstrip("/")}"\ntimeout = 5\n')
+async def test_a_backend_that_dies_mid_stream_leaves_the_ui_usable(
+    pa_home, tiny_trained_agent, tui_large_model, httpserver: HTTPServer
+):
+    part = {
+        "model": "m",
+        "created_at": "2026-01-01T00:00:00Z",
+        "message": {"role": "assistant", "content": "Hello Sue"},
+        "done": False,
+    }
+    httpserver.expect_request("/api/chat", method="POST").respond_with_data(
+        json.dumps(part) + "\n", content_type="application/x-ndjson"
+    )
+    write_config(
+        pa_home,
+        f'\n[models]\nlarge = "ollama:m"\n\n[ollama]\nhost = "{httpserver.url_for("/").rstrip("/")}"\ntimeout = 5\n',
+    )
     tiny_trained_agent.install(resolve_paths(), "jeff")
     session = Session()
     session.choose_profile("jeff")
@@ -216,16 +236,27 @@ async def test_compare_streams_every_method_or_says_how_to_train_it(jeff_app):
         await pilot.press("enter")
         await settle(pilot)
         screen = app.screen
-        states = {method: screen.pane(method).state for method in ("agent", "small", "large", "few-shot", "naive-finetune", "no-baseline")}
-        assert states == {"agent": "done", "small": "done", "large": "done", "few-shot": "done",
-                          "naive-finetune": "unavailable", "no-baseline": "unavailable"}
+        states = {
+            method: screen.pane(method).state
+            for method in ("agent", "small", "large", "few-shot", "naive-finetune", "no-baseline")
+        }
+        assert states == {
+            "agent": "done",
+            "small": "done",
+            "large": "done",
+            "few-shot": "done",
+            "naive-finetune": "unavailable",
+            "no-baseline": "unavailable",
+        }
         assert "pa train --profile jeff --kind naive" in screen.pane("naive-finetune").text
         assert all(screen.pane(m).text.strip() for m in states)
         assert "s" in str(screen.pane("agent").query_one(".pane-title").render())  # the timing
         status = str(screen.query_one("#compare-status").render())
         assert status.startswith("done in ") and "4 ran (one at a time)" in status and "2 unavailable" in status
         saved_rules = str(screen.query_one("#compare-rules").render())
-        assert saved_rules.startswith("agent's rules: ") and len(saved_rules) > len("agent's rules: ")  # pa's agent wrote them
+        assert saved_rules.startswith("agent's rules: ") and len(saved_rules) > len(
+            "agent's rules: "
+        )  # pa's agent wrote them
 
 
 async def test_import_the_sample_corpus(pa_home, store, tmp_path):

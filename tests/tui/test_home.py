@@ -97,8 +97,14 @@ async def test_models_per_role_are_saved_to_config(make_app, store):
 async def test_f_keys_reach_every_screen_and_help_lists_their_keys(make_app, store):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        for key, name in (("f3", "ImportScreen"), ("f4", "PipelineScreen"), ("f5", "DraftScreen"),
-                          ("f6", "CompareScreen"), ("f7", "EvaluationScreen"), ("f2", "HomeScreen")):
+        for key, name in (
+            ("f3", "ImportScreen"),
+            ("f4", "PipelineScreen"),
+            ("f5", "DraftScreen"),
+            ("f6", "CompareScreen"),
+            ("f7", "EvaluationScreen"),
+            ("f2", "HomeScreen"),
+        ):
             await pilot.press(key)
             await pilot.pause()
             assert type(app.screen).__name__ == name
@@ -134,12 +140,18 @@ async def test_every_key_of_a_screen_is_in_the_command_palette(make_app, store):
 
 
 async def test_ollama_models_are_offered_when_ollama_is_configured(make_app, store, pa_home, httpserver):
-    httpserver.expect_request("/api/tags", method="GET").respond_with_json({"models": [
-        {"name": "llama3.1:8b", "model": "llama3.1:8b", "size": 1, "details": {"parameter_size": "8.0B"}},
-        {"name": "qwen2.5:latest", "model": "qwen2.5:latest", "size": 1, "details": {}},
-    ]})
+    httpserver.expect_request("/api/tags", method="GET").respond_with_json(
+        {
+            "models": [
+                {"name": "llama3.1:8b", "model": "llama3.1:8b", "size": 1, "details": {"parameter_size": "8.0B"}},
+                {"name": "qwen2.5:latest", "model": "qwen2.5:latest", "size": 1, "details": {}},
+            ]
+        }
+    )
     pa_home.mkdir(parents=True, exist_ok=True)
-    (pa_home / "config.toml").write_text(f'[ollama]\nhost = "{httpserver.url_for("/").rstrip("/")}"\n', encoding="utf-8")
+    (pa_home / "config.toml").write_text(
+        f'[ollama]\nhost = "{httpserver.url_for("/").rstrip("/")}"\n', encoding="utf-8"
+    )
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("m")

@@ -43,7 +43,9 @@ async def wait_until(pilot, condition, what: str, rounds: int = 20000) -> None:
     raise AssertionError(f"gave up waiting for {what}")
 
 
-async def test_pipeline_distills_trains_cancels_resumes_and_survives_a_restart(pa_home, tiny_trained_agent, tui_large_model):
+async def test_pipeline_distills_trains_cancels_resumes_and_survives_a_restart(
+    pa_home, tiny_trained_agent, tui_large_model
+):
     pa_home.mkdir(parents=True, exist_ok=True)
     (pa_home / "config.toml").write_text(pipeline_config(tiny_trained_agent.base_folder), encoding="utf-8")
     paths = resolve_paths()
@@ -60,14 +62,18 @@ async def test_pipeline_distills_trains_cancels_resumes_and_survives_a_restart(p
         assert panel.state.training.status == "none"
 
         await pilot.press("s")
-        await wait_until(pilot, lambda: panel.state.training.status == "running" and panel.state.training.step >= 1,
-                         "training to start")
+        await wait_until(
+            pilot,
+            lambda: panel.state.training.status == "running" and panel.state.training.step >= 1,
+            "training to start",
+        )
         drafts = panel.state.stages[1]
         assert drafts.done == drafts.total > 0  # every train document went through the draft stage
         await pilot.press("x")  # asks the training process to stop at a checkpoint
         await settle(pilot)
-        await wait_until(pilot, lambda: (panel.reload(), panel.state.training.status)[1] == "interrupted",
-                         "training to stop")
+        await wait_until(
+            pilot, lambda: (panel.reload(), panel.state.training.status)[1] == "interrupted", "training to stop"
+        )
         stopped_at = panel.state.training.step
         assert 1 <= stopped_at < panel.state.training.total
         assert "s resumes" in str(panel.query_one("#pipeline-status").render())

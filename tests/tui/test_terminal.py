@@ -48,7 +48,7 @@ def pane_columns(lines: list[str]) -> list[tuple[int, int]]:
 
 def pane_text(lines: list[str], columns: tuple[int, int]) -> str:
     start, end = columns
-    body = [line[start:end].strip() for line in lines if len(line) > start and line[start - 1:start] == "│"]
+    body = [line[start:end].strip() for line in lines if len(line) > start and line[start - 1 : start] == "│"]
     return " ".join(part for part in body[1:] if part)  # body[0] is the title
 
 
@@ -64,7 +64,9 @@ def test_pa_tui_in_tmux_drafts_into_three_panes(pa_home: Path, tiny_trained_agen
     env = {**os.environ, "PA_HOME": str(pa_home), "TERM": "xterm-256color"}
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", str(WIDTH), "-y", str(HEIGHT), executable],
-        check=True, env=env, timeout=30,
+        check=True,
+        env=env,
+        timeout=30,
     )
     try:
         wait_for(session, lambda lines: any("F5 Draft" in line for line in lines), "the first frame")
@@ -95,4 +97,4 @@ def words(text: str) -> list[str]:
 
 
 def contains(haystack: list[str], needle: list[str]) -> bool:
-    return any(haystack[i:i + len(needle)] == needle for i in range(len(haystack) - len(needle) + 1))
+    return any(haystack[i : i + len(needle)] == needle for i in range(len(haystack) - len(needle) + 1))

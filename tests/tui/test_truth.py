@@ -54,11 +54,29 @@ async def test_the_models_dialog_changes_one_key_and_keeps_comments_and_order(ma
 
 def two_address_mailbox(root: Path) -> Path:
     """Pat writes from two addresses under one name (like allen-p in Enron), plus one other sender."""
-    mails = [Mail("Pat Allen <pat.allen@corp.example>", f"Gas {i}", f"Jo,\n\nThe gas contract number {i} is signed and filed today.\n\nPat\n", f"<a{i}@corp.example>")
-             for i in range(6)]
-    mails += [Mail("Pat Allen <pallen@corp.example>", f"Desk {i}", f"Jo,\n\nPlease move the desk meeting number {i} to the morning.\n\nPat\n", f"<b{i}@corp.example>")
-              for i in range(4)]
-    mails.append(Mail("Jo Berg <jo@corp.example>", "Re: desk", "Morning works for me, see you there then.\n", "<c1@corp.example>"))
+    mails = [
+        Mail(
+            "Pat Allen <pat.allen@corp.example>",
+            f"Gas {i}",
+            f"Jo,\n\nThe gas contract number {i} is signed and filed today.\n\nPat\n",
+            f"<a{i}@corp.example>",
+        )
+        for i in range(6)
+    ]
+    mails += [
+        Mail(
+            "Pat Allen <pallen@corp.example>",
+            f"Desk {i}",
+            f"Jo,\n\nPlease move the desk meeting number {i} to the morning.\n\nPat\n",
+            f"<b{i}@corp.example>",
+        )
+        for i in range(4)
+    ]
+    mails.append(
+        Mail(
+            "Jo Berg <jo@corp.example>", "Re: desk", "Morning works for me, see you there then.\n", "<c1@corp.example>"
+        )
+    )
     return write_maildir(root / "pat-mail", mails)
 
 
@@ -120,7 +138,9 @@ async def test_after_cancel_the_pipeline_says_it_stopped_not_running(store, pa_h
     from tests.tui import fixture_data
 
     pa_home.mkdir(parents=True, exist_ok=True)
-    (pa_home / "config.toml").write_text("[distill]\nmax_tokens = 16\nmax_attempts = 1\nconcurrency = 1\n", encoding="utf-8")
+    (pa_home / "config.toml").write_text(
+        "[distill]\nmax_tokens = 16\nmax_attempts = 1\nconcurrency = 1\n", encoding="utf-8"
+    )
     fixture_data.add_documents(store, "maya", 6, 1)
     session = Session()
     session.choose_profile("maya")
@@ -166,7 +186,9 @@ async def test_the_pipeline_distils_only_as_many_documents_as_the_limit(store, p
     from tests.tui import fixture_data
 
     pa_home.mkdir(parents=True, exist_ok=True)
-    (pa_home / "config.toml").write_text("[distill]\nmax_tokens = 16\nmax_attempts = 1\nconcurrency = 1\n", encoding="utf-8")
+    (pa_home / "config.toml").write_text(
+        "[distill]\nmax_tokens = 16\nmax_attempts = 1\nconcurrency = 1\n", encoding="utf-8"
+    )
     fixture_data.add_documents(store, "maya", 6, 1)
     session = Session()
     session.choose_profile("maya")
@@ -264,7 +286,11 @@ async def test_draft_fields_go_into_the_request(make_app, store):
         await pilot.press("ctrl+s")
         await settle(pilot)
         request = screen.request("- Friday")
-        assert (request.recipient, request.subject, request.previous) == ("Jonas", "Delivery", "When does the van come?")
+        assert (request.recipient, request.subject, request.previous) == (
+            "Jonas",
+            "Delivery",
+            "When does the van come?",
+        )
         assert "↩ When does the van come?" in str(screen.query_one("#draft-reply").render())
 
 

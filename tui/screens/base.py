@@ -48,7 +48,11 @@ class PaScreen(ForwardsWorkerFailures, Screen):
     def binding_commands(cls) -> Iterable[tuple[str, str, str]]:
         """(title, help, action) of every described key of this screen."""
         for binding in cls.BINDINGS:
-            key, action, description = binding if isinstance(binding, tuple) else (binding.key, binding.action, binding.tooltip or binding.description)
+            key, action, description = (
+                binding
+                if isinstance(binding, tuple)
+                else (binding.key, binding.action, binding.tooltip or binding.description)
+            )
             if description:
                 yield description, f"{cls.MODE.capitalize()} screen ({key_label(key)})", action
 

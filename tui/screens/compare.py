@@ -134,9 +134,11 @@ class CompareScreen(PaScreen):
         ran = sum(state == "done" for state in states)
         failed = sum(state == "failed" for state in states)
         how = "one at a time" if one_by_one else "at once"
-        self._status(f"done in {time.perf_counter() - started:.1f}s: {ran} ran ({how})"
-                     + (f", {failed} failed" if failed else "")
-                     + (f", {len(states) - ran - failed} unavailable" if len(states) - ran - failed else ""))
+        self._status(
+            f"done in {time.perf_counter() - started:.1f}s: {ran} ran ({how})"
+            + (f", {failed} failed" if failed else "")
+            + (f", {len(states) - ran - failed} unavailable" if len(states) - ran - failed else "")
+        )
 
     async def _run_method(self, method: str, request, profile: str, note: str) -> None:
         pane = self.pane(method)
@@ -160,7 +162,9 @@ class CompareScreen(PaScreen):
                 else:
                     usage = event.usage
                     generating = (usage.seconds - (usage.first_token_seconds or 0.0)) if usage else 0.0
-                    await pane.finish(event.text, usage.completion_tokens if usage else 0, generating, note=f"{event.at:.1f}s{note}")
+                    await pane.finish(
+                        event.text, usage.completion_tokens if usage else 0, generating, note=f"{event.at:.1f}s{note}"
+                    )
         except asyncio.CancelledError:
             await pane.stop("cancelled")
             raise

@@ -40,8 +40,12 @@ class DraftScreen(PaScreen):
         Binding("ctrl+s", "save_final", "Save", tooltip="Save final"),
         Binding("ctrl+o", "copy_pane", "Copy", tooltip="Copy the focused pane"),
         Binding("ctrl+l", "history", "History"),
-        Binding("ctrl+g", "regenerate", "Again", show=False, tooltip="Draft the same intent again (as Compare's Ctrl+G)"),
-        Binding("ctrl+b", "edit_previous", "Reply", tooltip="The message you answer (Reply-to)", show=False),  # said beside the fields
+        Binding(
+            "ctrl+g", "regenerate", "Again", show=False, tooltip="Draft the same intent again (as Compare's Ctrl+G)"
+        ),
+        Binding(
+            "ctrl+b", "edit_previous", "Reply", tooltip="The message you answer (Reply-to)", show=False
+        ),  # said beside the fields
     ]
 
     def __init__(self) -> None:
@@ -83,7 +87,11 @@ class DraftScreen(PaScreen):
         """Up in the intent box recalls this profile's earlier intents (from the history)."""
         box = self.query_one(IntentInput)
         try:
-            past = [entry.intent for entry in reversed(self.workspace.history(self.session.profile, 50))] if self.session.profile else []
+            past = (
+                [entry.intent for entry in reversed(self.workspace.history(self.session.profile, 50))]
+                if self.session.profile
+                else []
+            )
         except Exception:  # a missing profile is said when drafting; recall just starts empty
             past = []
         box.intents = []
@@ -101,7 +109,9 @@ class DraftScreen(PaScreen):
         def field(selector: str) -> str | None:
             return self.query_one(selector, Input).value.strip() or None
 
-        return DraftRequest(intent, recipient=field("#draft-to"), subject=field("#draft-subject"), previous=self.previous)
+        return DraftRequest(
+            intent, recipient=field("#draft-to"), subject=field("#draft-subject"), previous=self.previous
+        )
 
     def _show_previous(self) -> None:
         reply = self.query_one("#draft-reply", Static)
@@ -114,7 +124,11 @@ class DraftScreen(PaScreen):
     @work(exit_on_error=False, group="edit-previous")
     async def action_edit_previous(self) -> None:
         text = await self.app.push_screen_wait(
-            EditText(self.previous or "", "The message you are replying to (Ctrl+S: keep, empty: not a reply, Esc: cancel)", "previous-editor")
+            EditText(
+                self.previous or "",
+                "The message you are replying to (Ctrl+S: keep, empty: not a reply, Esc: cancel)",
+                "previous-editor",
+            )
         )
         if text is not None:
             self.previous = text.strip() or None
@@ -211,7 +225,12 @@ class DraftScreen(PaScreen):
         await self._consume(started.events, transcript)
         final = transcript.streams.get("final")
         if final is not None and final.checks is not None:  # pa's checks of the final against the style facts
-            self.notify(final.checks.summary(), title="Checked by pa", severity="information" if final.checks.passed else "warning", timeout=10)
+            self.notify(
+                final.checks.summary(),
+                title="Checked by pa",
+                severity="information" if final.checks.passed else "warning",
+                timeout=10,
+            )
         self.agent_rules = transcript.text("rules")
         self.agent_label = started.agent.label
         self.draft_id = self.workspace.save_draft(profile, request, transcript, agent=self.agent_label)
@@ -232,8 +251,11 @@ class DraftScreen(PaScreen):
                     await pane.append(event.text)
                 else:
                     usage = event.usage
-                    await pane.finish(event.text, usage.completion_tokens if usage else 0,
-                                      (usage.seconds - (usage.first_token_seconds or 0.0)) if usage else 0.0)
+                    await pane.finish(
+                        event.text,
+                        usage.completion_tokens if usage else 0,
+                        (usage.seconds - (usage.first_token_seconds or 0.0)) if usage else 0.0,
+                    )
                 self._update_status()
         except asyncio.CancelledError:
             await self._stop_running("cancelled")
@@ -288,14 +310,23 @@ class DraftScreen(PaScreen):
         request = self.request(self.intent)
         await self._consume(self.workspace.rewrite(profile, request, rules), transcript)
         self.draft_id = self.workspace.save_draft(
-            profile, request, transcript, agent=self.agent_label, rules=agent_rules, edited_rules=rules, parent_id=self.draft_id,
+            profile,
+            request,
+            transcript,
+            agent=self.agent_label,
+            rules=agent_rules,
+            edited_rules=rules,
+            parent_id=self.draft_id,
         )
         self._update_status("final regenerated from your rules")
 
     def action_copy_pane(self, stream: str | None = None) -> None:
         if stream is None:
             focused = self.focused
-            stream = next((pane.stream for pane in self.panes if focused is not None and pane in focused.ancestors_with_self), "final")
+            stream = next(
+                (pane.stream for pane in self.panes if focused is not None and pane in focused.ancestors_with_self),
+                "final",
+            )
         from tui.clipboard import system_copy
 
         text = self.pane(stream).text
@@ -307,9 +338,12 @@ class DraftScreen(PaScreen):
         if tool:
             self.notify(f"copied the {stream} pane ({tool})", timeout=3)
         else:
-            self.notify(f"sent the {stream} pane to the terminal's clipboard (OSC 52); no system clipboard tool "
-                        "was found, so if your terminal ignores OSC 52 nothing was copied: Ctrl+S saves it to a file",
-                        severity="warning", timeout=8)
+            self.notify(
+                f"sent the {stream} pane to the terminal's clipboard (OSC 52); no system clipboard tool "
+                "was found, so if your terminal ignores OSC 52 nothing was copied: Ctrl+S saves it to a file",
+                severity="warning",
+                timeout=8,
+            )
 
     def action_save_final(self) -> None:
         final = self.pane("final")
@@ -349,14 +383,21 @@ class DraftScreen(PaScreen):
         box.text = entry.intent
         box.move_cursor(box.document.end)
         await self.pane("naive").show(naive or "", "done" if naive else "empty")
-        await self.pane("rules").show(entry.edited_rules or entry.rules or "", "edited" if entry.edited_rules else ("done" if entry.rules else "empty"))
+        await self.pane("rules").show(
+            entry.edited_rules or entry.rules or "",
+            "edited" if entry.edited_rules else ("done" if entry.rules else "empty"),
+        )
         await self.pane("final").show(entry.final or "", "done" if entry.final else "empty")
         self._update_status(f"draft #{entry.id} from the history")
 
     def palette_commands(self):
         yield from super().palette_commands()
         for stream, _ in STREAMS:
-            yield SystemCommand(f"Copy the {stream} pane", "Draft screen: put its text on the clipboard", lambda s=stream: self.action_copy_pane(s))
+            yield SystemCommand(
+                f"Copy the {stream} pane",
+                "Draft screen: put its text on the clipboard",
+                lambda s=stream: self.action_copy_pane(s),
+            )
 
 
 class EditText(ModalScreen[str | None]):
@@ -364,8 +405,12 @@ class EditText(ModalScreen[str | None]):
 
     BINDINGS = [Binding("ctrl+s", "accept", "Save"), Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, text: str, title: str = "Edit the rules, then Ctrl+S to regenerate the final (Esc: cancel)",
-                 editor_id: str = "rules-editor") -> None:
+    def __init__(
+        self,
+        text: str,
+        title: str = "Edit the rules, then Ctrl+S to regenerate the final (Esc: cancel)",
+        editor_id: str = "rules-editor",
+    ) -> None:
         super().__init__()
         self.text = text
         self.title_text = title
@@ -398,10 +443,13 @@ class History(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="history"):
             yield Label("Draft history (Enter: show, Esc: close)", classes="dialog-title")
-            yield OptionList(*(
-                Option(f"#{e.id} {e.intent.splitlines()[0][:60]}" + (" ✓" if e.chosen else ""), id=str(e.id))
-                for e in self.entries
-            ), id="history-list")
+            yield OptionList(
+                *(
+                    Option(f"#{e.id} {e.intent.splitlines()[0][:60]}" + (" ✓" if e.chosen else ""), id=str(e.id))
+                    for e in self.entries
+                ),
+                id="history-list",
+            )
 
     def on_mount(self) -> None:
         self.query_one("#history-list", OptionList).focus()

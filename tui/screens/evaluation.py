@@ -56,8 +56,12 @@ class EvaluationScreen(PaScreen):
             yield DataTable(id="eval-methods", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        self.query_one("#eval-table", DataTable).add_columns("baseline", "n", "win", "tie", "loss", "flipped", "win rate [95%]")
-        self.query_one("#eval-methods", DataTable).add_columns("method", "docs", "BERTScore", "cosine", "length", "s/doc")
+        self.query_one("#eval-table", DataTable).add_columns(
+            "baseline", "n", "win", "tie", "loss", "flipped", "win rate [95%]"
+        )
+        self.query_one("#eval-methods", DataTable).add_columns(
+            "method", "docs", "BERTScore", "cosine", "length", "s/doc"
+        )
         self.reload()
 
     def action_reload_report(self) -> None:
@@ -76,7 +80,8 @@ class EvaluationScreen(PaScreen):
             summary.update(
                 f"No evaluation report for {profile} yet: evaluation runs outside pa-tui, with "
                 f"`pa eval --profile {profile}` in a shell; then Ctrl+R here reloads it."
-                if profile else "No profile: pick one on the Profiles screen (F2)."
+                if profile
+                else "No profile: pick one on the Profiles screen (F2)."
             )
             self.query_one("#eval-chart", Static).update("")
             return
@@ -88,11 +93,25 @@ class EvaluationScreen(PaScreen):
         )
         pairs = pairwise_rows(report)
         for pair in pairs:
-            table.add_row(pair.baseline, str(pair.n), str(pair.win), str(pair.tie), str(pair.loss), str(pair.flipped), rate(pair.win_rate))
+            table.add_row(
+                pair.baseline,
+                str(pair.n),
+                str(pair.win),
+                str(pair.tie),
+                str(pair.loss),
+                str(pair.flipped),
+                rate(pair.win_rate),
+            )
         self.query_one("#eval-chart", Static).update(win_tie_loss_chart(pairs))
         for method in method_rows(report):
             seconds = method.seconds_mean
-            methods.add_row(method.method, str(method.documents), mean(method.bertscore_f1), mean(method.cosine),
-                            mean(method.length_ratio), f"{seconds:.1f}" if seconds is not None else "–")
+            methods.add_row(
+                method.method,
+                str(method.documents),
+                mean(method.bertscore_f1),
+                mean(method.cosine),
+                mean(method.length_ratio),
+                f"{seconds:.1f}" if seconds is not None else "–",
+            )
         for name, _why in (report.get("skipped") or {}).items():
             methods.add_row(name, "–", "skipped", "", "", "")

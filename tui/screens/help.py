@@ -34,7 +34,11 @@ class Section:
 def _rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
     rows = []
     for binding in bindings:
-        key, description = (binding[0], binding[2]) if isinstance(binding, tuple) else (binding.key, binding.tooltip or binding.description)  # type: ignore[misc]
+        key, description = (
+            (binding[0], binding[2])
+            if isinstance(binding, tuple)
+            else (binding.key, binding.tooltip or binding.description)
+        )  # type: ignore[misc]
         if description:
             rows.append((key_label(key), description))
     return rows

@@ -119,6 +119,7 @@ class HomeScreen(PaScreen):
         if state is None:
             self.notify("no profile to rename; press n to create one", severity="warning")
             return
+
         def rename(new: str) -> None:
             if new != state.name:
                 self.workspace.rename_profile(state.name, new)

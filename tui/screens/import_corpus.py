@@ -64,8 +64,11 @@ class ImportScreen(PaScreen):
             with Vertical(id="import-left"):
                 yield NaturalDirectoryTree(root, id="import-tree")
             with Vertical(id="import-right"):
-                yield Input(placeholder="path to a folder or file (→ completes, Enter: preview)", id="import-path",
-                            suggester=PathSuggester())
+                yield Input(
+                    placeholder="path to a folder or file (→ completes, Enter: preview)",
+                    id="import-path",
+                    suggester=PathSuggester(),
+                )
                 with Horizontal(id="import-controls"):
                     yield Select[str]([], prompt="into profile…", id="import-profile", allow_blank=True)
                     yield Select[str]([], prompt="sender: preview first", id="import-sender", allow_blank=True)
@@ -88,7 +91,7 @@ class ImportScreen(PaScreen):
             if self.session.profile in names:
                 select.value = self.session.profile
         if self.session.profile is None and not names:
-            self.query_one("#import-summary", Static).update("No profile yet: pick \"new profile…\" above to create one.")
+            self.query_one("#import-summary", Static).update('No profile yet: pick "new profile…" above to create one.')
 
     @on(Select.Changed, "#import-profile")
     def _profile_changed(self, event: Select.Changed) -> None:
@@ -159,7 +162,7 @@ class ImportScreen(PaScreen):
             return
         if not self.session.profile:
             self.query_one("#import-summary", Static).update(
-                "No profile to import into: pick one or \"new profile…\" in the list above."
+                'No profile to import into: pick one or "new profile…" in the list above.'
             )
             return
         self.query_one("#import-summary", Static).update(f"reading {path} …")
@@ -168,7 +171,9 @@ class ImportScreen(PaScreen):
     @work(thread=True, exclusive=True, group="import-preview", exit_on_error=False)
     def load_preview(self, path: Path, sender: str | None) -> None:
         try:
-            self.post_message(PreviewLoaded(self.workspace.preview_import(self.session.require_profile(), path, sender)))
+            self.post_message(
+                PreviewLoaded(self.workspace.preview_import(self.session.require_profile(), path, sender))
+            )
         except Exception as error:
             self.post_message(PreviewFailed(error))
 
@@ -227,7 +232,7 @@ class ImportScreen(PaScreen):
         if path is None:
             return
         if not self.session.profile:
-            self.notify("pick a profile to import into (or \"new profile…\") first", severity="warning", timeout=4)
+            self.notify('pick a profile to import into (or "new profile…") first', severity="warning", timeout=4)
             return
         self.query_one("#import-progress", ProgressBar).update(total=1, progress=0)
         self.run_import(path, self._sender())
@@ -235,7 +240,9 @@ class ImportScreen(PaScreen):
     @work(thread=True, exclusive=True, group="import", exit_on_error=False)
     def run_import(self, path: Path, sender: str | None) -> None:
         options = self.workspace.import_options(self.session.require_profile(), (sender,) if sender else ())
-        report = self.workspace.import_corpus(path, options, lambda progress: self.post_message(ProgressReported(progress)))
+        report = self.workspace.import_corpus(
+            path, options, lambda progress: self.post_message(ProgressReported(progress))
+        )
         self.post_message(ImportFinished(report))
 
     @on(ProgressReported)

@@ -12,7 +12,11 @@ from textual.widgets import Button, Input, Label, Select
 from core.errors import PaError
 from tui.widgets.worker_failures import ForwardsWorkerFailures
 
-ROLES = (("large", "Large model (distillation, final drafts)"), ("agent", "Agent base (fine-tuned)"), ("judge", "Judge (empty: the large model)"))
+ROLES = (
+    ("large", "Large model (distillation, final drafts)"),
+    ("agent", "Agent base (fine-tuned)"),
+    ("judge", "Judge (empty: the large model)"),
+)
 
 
 class ModelsScreen(ForwardsWorkerFailures, ModalScreen[bool]):

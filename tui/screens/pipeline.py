@@ -162,13 +162,16 @@ class PipelineScreen(PaScreen):
         self.query_one("#stage-export", StageRow).show(export_done, 1, export_detail)
         self._show_loss(training.losses)
         log = self.query_one(Log)
-        for line in training.log[self._log_lines_shown:]:
+        for line in training.log[self._log_lines_shown :]:
             log.write_line(line)
         self._log_lines_shown = len(training.log)
         self.query_one("#pipeline-status", Static).update(self._status_line(state))
         limit = self.limit()
-        note = (f"of {state.documents}: the first {min(limit, state.documents)} by import order"
-                if limit else f"of {state.documents} (type a number to stop sooner; t trains on what is done)")
+        note = (
+            f"of {state.documents}: the first {min(limit, state.documents)} by import order"
+            if limit
+            else f"of {state.documents} (type a number to stop sooner; t trains on what is done)"
+        )
         self.query_one("#distill-limit-note", Static).update(note)
 
     def _show_loss(self, losses: list[float]) -> None:
@@ -244,7 +247,11 @@ class PipelineScreen(PaScreen):
             self.notify("pick a profile first (F2)", severity="warning", timeout=4)
             return
         if not any(stage.ok for stage in self.state.stages):
-            self.notify("nothing distilled yet: s starts distilling (set a limit first to stop sooner)", severity="warning", timeout=5)
+            self.notify(
+                "nothing distilled yet: s starts distilling (set a limit first to stop sooner)",
+                severity="warning",
+                timeout=5,
+            )
             return
         if self.state.training.status == "running":
             self.notify("training is already running", severity="warning", timeout=3)
@@ -296,8 +303,9 @@ class PipelineScreen(PaScreen):
             chosen = min(limit, state.documents) if limit else state.documents
             log.write_line(f"distilling {chosen} of {state.documents} documents with {workspace.config.models.large}")
             large = await asyncio.to_thread(workspace.open_backend)
-            summary = await workspace.distill(profile, large=large, limit=limit,
-                                              on_progress=lambda p: self.post_message(ProgressReported(p)))
+            summary = await workspace.distill(
+                profile, large=large, limit=limit, on_progress=lambda p: self.post_message(ProgressReported(p))
+            )
             failed = sum(stats.failed for stats in summary.stages.values())
             log.write_line(f"distilled in {summary.seconds:.1f} s ({summary.calls} calls, {failed} failed)")
             new_work = summary.calls > 0
@@ -326,7 +334,9 @@ class PipelineScreen(PaScreen):
             training = self.state.training if self.state else None
             from core.errors import PaError
 
-            raise PaError(f"training stopped: {training.message if training and training.message else 'see train.log in ' + str(run.folder)}")
+            raise PaError(
+                f"training stopped: {training.message if training and training.message else 'see train.log in ' + str(run.folder)}"
+            )
         self.notify("agent trained and exported", timeout=5)
 
     def action_cancel(self) -> None:
@@ -341,7 +351,8 @@ class PipelineScreen(PaScreen):
             self._stopping = self._busy()
             if self.state is not None:
                 self.query_one("#pipeline-status", Static).update(
-                    self._status_line(self.state) if self._stopping
+                    self._status_line(self.state)
+                    if self._stopping
                     else "Asked training to stop at its next checkpoint; s resumes from it."
                 )
             self.notify("stopping; press s to resume later", timeout=4)

@@ -22,8 +22,9 @@ class AskText(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, value: str = "", placeholder: str = "",
-                 check: Callable[[str], object] | None = None) -> None:
+    def __init__(
+        self, question: str, value: str = "", placeholder: str = "", check: Callable[[str], object] | None = None
+    ) -> None:
         super().__init__()
         self.question = question
         self.value = value

@@ -20,6 +20,7 @@ def natural_key(name: str) -> tuple:
 
 def natural_order(paths: Iterable[Path]) -> list[Path]:
     """Folders first, then files, each in natural order."""
+
     def key(path: Path) -> tuple:
         try:
             is_dir = path.is_dir()
@@ -53,4 +54,4 @@ class PathSuggester(Suggester):
         match = next((name for name in names if name.startswith(stem) and name != stem), None)
         if match is None:
             return None
-        return value + match[len(stem):]
+        return value + match[len(stem) :]

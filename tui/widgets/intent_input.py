@@ -46,7 +46,11 @@ class IntentInput(TextArea):
             event.stop()
             event.prevent_default()
             self.action_recall()
-        elif event.key == "down" and self._recalled is not None and self.cursor_location[0] == self.document.line_count - 1:
+        elif (
+            event.key == "down"
+            and self._recalled is not None
+            and self.cursor_location[0] == self.document.line_count - 1
+        ):
             event.stop()
             event.prevent_default()
             self._recall_newer()

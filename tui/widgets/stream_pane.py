@@ -71,7 +71,9 @@ class StreamPane(Vertical):
         if follow:
             self.scroller.call_after_refresh(self.scroller.scroll_end, animate=False)
 
-    async def finish(self, text: str | None = None, tokens: int = 0, seconds: float = 0.0, *, note: str | None = None) -> None:
+    async def finish(
+        self, text: str | None = None, tokens: int = 0, seconds: float = 0.0, *, note: str | None = None
+    ) -> None:
         """The stream ended: show the full text, record its speed (`note` goes in the title)."""
         if text is not None:
             self.text = text
