@@ -429,6 +429,16 @@ def prompt_echo(messages: list[Message], template: Template | None = None) -> Pr
     return PromptEcho.of("\n".join(message.content for message in messages), scaffold)
 
 
+def retry_options(options: GenerationOptions) -> GenerationOptions:
+    """The options pa asks again with: greedy decoding would repeat the failed answer word for word,
+    so the second try samples (at least `RETRY_TEMPERATURE`) with the next seed."""
+    seed = None if options.seed is None else options.seed + 1
+    return replace(options, temperature=max(options.temperature or 0.0, RETRY_TEMPERATURE), seed=seed)
+
+
+RETRY_TEMPERATURE = 0.7
+
+
 async def stream_written(
     backend: Backend,
     messages: list[Message],
@@ -444,7 +454,8 @@ async def stream_written(
 
     The model's answer goes through `core.tagged.parse_written`: copied prompt blocks and lines
     are cut (and noted on `done`). An answer that is only an echo is asked for once more, with
-    a note saying why (a second `started` event); when that one is an echo too, DraftRejected
+    a note saying why (a second `started` event; sampled, with the next seed: `retry_options`);
+    when that one is an echo too, DraftRejected
     is raised: a failure is shown as a failure, never as a draft.
     """
     clock = clock or Clock()
@@ -491,6 +502,7 @@ async def stream_written(
             Message("assistant", done.text[:RETRY_ANSWER_CHARS]),
             Message("user", RETRY_NOTE.format(reason=reason, genre=genre)),
         ]
+        options = retry_options(options)
     raise DraftRejected(
         f"{backend.spec} ({method}): no {stream} text: {reason}, twice; pa shows no draft rather than the prompt. "
         "Try again, or set models.large to a larger model"

@@ -24,8 +24,9 @@ def csv_files(path: Path) -> list[Path]:
 def iter_csv(
     files: list[Path], max_bytes: int, text_field: str | None, explicit: Mapping[str, str]
 ) -> Iterator[SourceRecord]:
-    if csv.field_size_limit() < max_bytes:
-        csv.field_size_limit(max_bytes)  # the default (128 KiB) is below corpus.max_message_bytes
+    # csv's limit is process-wide: set it to this import's own limit every time (an earlier import
+    # with a larger limit must not let an oversized field through).
+    csv.field_size_limit(max_bytes)
     for file in files:
         yield from _iter_file(file, max_bytes, text_field, explicit)
 
