@@ -74,9 +74,11 @@ class EmbeddedConfig(Section):
     """llama.cpp threads; empty means all cores."""
     n_ctx: int = Field(4096, ge=256)
     """Context window in tokens."""
-    parallel: int = Field(4, ge=1, le=32)
+    parallel: int = Field(1, ge=1, le=32)
     """Calls decoded together in one forward pass (distill --concurrency); 1 = one at a time.
-    Each parallel slot holds its own n_ctx of KV cache in memory."""
+    Each parallel slot holds its own n_ctx of KV cache in memory. Off by default: on this
+    Q4_1 model it measured no speed-up (benchmarks/embedded_distill.py), and sampled (not
+    greedy) answers differ from the one-at-a-time path's."""
 
 
 class CorpusConfig(Section):
