@@ -164,6 +164,13 @@ class DraftingConfig(Section):
     """Check the agent-guided final against the person's measured style facts (greeting, closing,
     name, banned marks, length band), repair what is safe and regenerate once otherwise. The
     paper's baselines are never checked."""
+    learn_from_edits: bool = True
+    """After a sent text is recorded (`pa draft --edit`, `pa feedback`, the TUI), M_L distils rules
+    from pa's final against it at once (`Workspace.learn_from_edits`); off: only on `pa feedback --learn`."""
+    edit_rules_k: int = Field(3, ge=0, le=20)
+    """How many edits on the most similar intents lend their rules to a draft; 0 turns it off."""
+    edit_rules_min_similarity: float = Field(0.5, ge=-1, le=1)
+    """An edit's intent must be at least this similar (MiniLM cosine) to the new intent to lend its rules."""
 
 
 class EvalConfig(Section):

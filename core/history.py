@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.errors import UsageError
@@ -40,6 +40,8 @@ class DraftRecord:
     timings: dict[str, dict[str, float | int | None]]
     parent_id: int | None
     created_at: str
+    edit_rules: list[dict[str, Any]] = field(default_factory=list)
+    """The rules learned from earlier edits that were merged into this draft's rules (`core.edit_rules`)."""
 
 
 def save_draft(
@@ -105,4 +107,5 @@ def _record(row: Mapping[str, Any]) -> DraftRecord:
     data = dict(row)
     data["models"] = json.loads(data["models"] or "{}")
     data["timings"] = json.loads(data["timings"] or "{}")
+    data["edit_rules"] = json.loads(data.get("edit_rules") or "[]")
     return DraftRecord(**data)

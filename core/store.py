@@ -227,6 +227,81 @@ MIGRATIONS: list[str] = [
         UNIQUE (document_id, stage, position)
     );
     """,
+    # 6 -> 7: learning from edits (issue 16). The text the person really sent for a draft
+    # (`drafts` is never overwritten), the rules M_L distilled from pa's final against it, the
+    # journal of those model calls (the shape of distill_calls / distill_steps, keyed by the
+    # sent edit instead of a corpus document), and which edit rules a draft's final followed.
+    """
+    CREATE TABLE sent_edits (
+        id          INTEGER PRIMARY KEY,
+        draft_id    INTEGER NOT NULL REFERENCES drafts(id) ON DELETE CASCADE,
+        profile_id  INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+        sent        TEXT NOT NULL,
+        source      TEXT NOT NULL CHECK (source IN ('tui', 'editor', 'feedback')),
+        created_at  TEXT NOT NULL DEFAULT (datetime('now'))
+    );
+    CREATE INDEX sent_edits_profile ON sent_edits(profile_id);
+    -- One row per distilled edit. status: ok (rules learned), failed (the model's answers were
+    -- unusable: the reason is in error), unchanged (sent as pa wrote it: nothing to learn, no call).
+    CREATE TABLE edit_rules (
+        id                INTEGER PRIMARY KEY,
+        sent_edit_id      INTEGER NOT NULL UNIQUE REFERENCES sent_edits(id) ON DELETE CASCADE,
+        profile_id        INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+        intent            TEXT NOT NULL,
+        recipient         TEXT,
+        status            TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'unchanged')),
+        rules             TEXT,
+        thinking          TEXT,
+        error             TEXT,
+        raw               TEXT,
+        notes             TEXT,
+        model             TEXT NOT NULL,
+        template_id       TEXT NOT NULL,
+        template_version  INTEGER NOT NULL,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        created_at        TEXT NOT NULL DEFAULT (datetime('now'))
+    );
+    CREATE INDEX edit_rules_profile ON edit_rules(profile_id);
+    CREATE TABLE edit_calls (
+        id                INTEGER PRIMARY KEY,
+        sent_edit_id      INTEGER NOT NULL REFERENCES sent_edits(id) ON DELETE CASCADE,
+        stage             TEXT NOT NULL,
+        slot              INTEGER NOT NULL DEFAULT 0,
+        attempt           INTEGER NOT NULL,
+        raw               TEXT NOT NULL,
+        finish_reason     TEXT,
+        verdict           TEXT,
+        model             TEXT NOT NULL,
+        template_id       TEXT NOT NULL,
+        template_version  INTEGER NOT NULL,
+        temperature       REAL,
+        prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        seconds           REAL,
+        created_at        TEXT NOT NULL DEFAULT (datetime('now')),
+        UNIQUE (sent_edit_id, stage, slot, attempt)
+    );
+    CREATE TABLE edit_steps (
+        id                INTEGER PRIMARY KEY,
+        sent_edit_id      INTEGER NOT NULL REFERENCES sent_edits(id) ON DELETE CASCADE,
+        stage             TEXT NOT NULL,
+        slot              INTEGER NOT NULL,
+        attempt           INTEGER NOT NULL,
+        step              INTEGER NOT NULL,
+        text              TEXT NOT NULL,
+        finish_reason     TEXT,
+        model             TEXT NOT NULL,
+        template_id       TEXT NOT NULL,
+        template_version  INTEGER NOT NULL,
+        prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        seconds           REAL,
+        UNIQUE (sent_edit_id, stage, slot, attempt, step)
+    );
+    ALTER TABLE drafts ADD COLUMN edit_rules TEXT;  -- JSON: the rules learned from edits merged into this draft's
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -543,6 +618,64 @@ class Store:
             sql += " LIMIT ?"
             params = (profile_id, limit)
         return [dict(row) for row in self.query(sql, params)]
+
+    # -- sent texts and edits (issue 16) ---------------------------------------------------------
+
+    def insert_sent_edit(self, draft_id: int, profile_id: int, sent: str, source: str) -> int:
+        """Store the text sent for a draft; the same text for the same draft again is the same row."""
+        with self.transaction() as db:
+            same = db.execute("SELECT id FROM sent_edits WHERE draft_id = ? AND sent = ?", (draft_id, sent)).fetchone()
+            if same is not None:
+                return int(same["id"])
+            cursor = db.execute(
+                "INSERT INTO sent_edits (draft_id, profile_id, sent, source) VALUES (?, ?, ?, ?)",
+                (draft_id, profile_id, sent, source),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def sent_edit_rows(self, profile_id: int, *, undistilled: bool = False) -> list[dict[str, object]]:
+        """The profile's sent texts with their draft (intent, recipient, subject, previous, rules,
+        final), oldest first; `undistilled`: only those with no `edit_rules` row yet."""
+        sql = (
+            "SELECT e.id AS id, e.draft_id, e.sent, e.source, e.created_at, d.intent, d.recipient, d.subject, "
+            "d.previous, d.rules AS draft_rules, d.edited_rules, d.edit_rules AS draft_edit_rules, d.final "
+            "FROM sent_edits e JOIN drafts d ON d.id = e.draft_id WHERE e.profile_id = ?"
+        )
+        if undistilled:
+            sql += " AND NOT EXISTS (SELECT 1 FROM edit_rules r WHERE r.sent_edit_id = e.id)"
+        return [dict(row) for row in self.query(sql + " ORDER BY e.id", (profile_id,))]
+
+    def edit_rule_rows(self, profile_id: int, status: str | None = "ok") -> list[dict[str, object]]:
+        """Rules learned from the profile's edits (with the draft they came from), newest first."""
+        sql = (
+            "SELECT r.*, e.draft_id, e.sent, e.created_at AS sent_at FROM edit_rules r "
+            "JOIN sent_edits e ON e.id = r.sent_edit_id WHERE r.profile_id = ?"
+        )
+        params: tuple[Any, ...] = (profile_id,)
+        if status is not None:
+            sql += " AND r.status = ?"
+            params = (profile_id, status)
+        return [dict(row) for row in self.query(sql + " ORDER BY r.sent_edit_id DESC", params)]
+
+    def edit_training_rows(self, profile_id: int) -> list[dict[str, object]]:
+        """intent -> rules examples learned from edits, newest first, for (update) training.
+
+        Keys as `training_rows` has them (`id` is the sent edit's, `text` the sent text, `target`
+        the rules, `split` always train) plus `draft_id` and `created_at` (when it was sent), so
+        the dataset code can take them as they are and weight them by recency.
+        """
+        rows = self.query(
+            """
+            SELECT e.id, 'train' AS split, e.sent AS text, d.recipient AS recipients, d.subject,
+                   d.previous AS previous_context, r.intent, r.rules AS target, r.thinking,
+                   NULL AS other_rules, e.draft_id, e.created_at
+            FROM edit_rules r JOIN sent_edits e ON e.id = r.sent_edit_id JOIN drafts d ON d.id = e.draft_id
+            WHERE r.profile_id = ? AND r.status = 'ok' AND r.rules IS NOT NULL AND TRIM(r.rules) != ''
+            ORDER BY e.id DESC
+            """,
+            (profile_id,),
+        )
+        return [dict(row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -517,6 +517,15 @@ class Workspace:
 
         record_choice(self.store, draft_id, chosen)
 
+    def record_sent(self, profile: str, draft_id: int, sent: str, *, source: str) -> int:
+        """Store the text the person really sent for draft `draft_id` (no model call); returns the sent edit's id.
+
+        `source`: tui | editor | feedback. An unknown draft, another profile's or an empty text is a UsageError.
+        """
+        from core.edits import record_sent
+
+        return record_sent(self.store, self.profile(profile), draft_id, sent, source=source)
+
     def save_final_file(self, profile: str, draft_id: int, text: str) -> Path:
         """Write a kept draft where the writer can pick it up: <profile>/drafts/draft-<id>.md."""
         from core.atomic import write_text_atomic

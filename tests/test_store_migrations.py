@@ -13,6 +13,7 @@ import sqlite3
 import pytest
 
 from core.errors import StoreError
+from core.history import get_draft
 from core.store import MIGRATIONS, SCHEMA_VERSION, Store, _split_sql
 
 
@@ -78,6 +79,25 @@ def test_every_earlier_schema_migrates_with_its_data(tmp_path, version):
         assert (generation["text"], generation["rules"]) == ("generated", None)
         notes = store.query("SELECT notes FROM distillations WHERE stage = 'rules' AND status = 'ok'")
         assert notes[0]["notes"] is None  # added by 1 -> 2, empty for old rows
+        # 6 -> 7: an old draft can get its sent text, and reads back with no edit rules merged.
+        assert get_draft(store, 1).edit_rules == []
+        sent_id = store.insert_sent_edit(1, jeff.id, "Hi there.", "feedback")
+        assert store.insert_sent_edit(1, jeff.id, "Hi there.", "feedback") == sent_id
+        (sent,) = store.sent_edit_rows(jeff.id, undistilled=True)
+        assert (sent["draft_id"], sent["final"], sent["sent"]) == (1, "Hi.", "Hi there.")
+        assert store.edit_training_rows(jeff.id) == []
+
+
+def test_the_edit_tables_keep_drafts_whole_and_go_with_their_profile(tmp_path):
+    with Store.open(tmp_path / "pa.sqlite3") as store:
+        jeff = store.create_profile("jeff")
+        draft_id = store.insert_draft({"profile_id": jeff.id, "intent": "- say hi", "final": "Hi."})
+        store.insert_sent_edit(draft_id, jeff.id, "Hello Tom,\nhi.", "editor")
+        with pytest.raises(sqlite3.IntegrityError):  # only the three places a sent text comes from
+            store.insert_sent_edit(draft_id, jeff.id, "x", "email")
+        assert store.draft_row(draft_id)["final"] == "Hi."
+        store.delete_profile("jeff")
+        assert store.query("SELECT COUNT(*) AS n FROM sent_edits")[0]["n"] == 0
 
 
 def test_a_store_from_a_newer_pa_is_refused_and_left_alone(tmp_path):
