@@ -279,6 +279,12 @@ class _Row:
 class _Run:
     """One `distill_profile` call: the store, backend, settings and live counters."""
 
+    calls_table = "distill_calls"
+    steps_table = "distill_steps"
+    key_column = "document_id"
+    """Where answers are journalled and what keys them: learning from edits (`core.edit_learning`)
+    runs the same stage code with its own journal, keyed by the sent edit."""
+
     def __init__(
         self,
         store: Store,
@@ -599,7 +605,7 @@ class _Run:
             return
         with self.store.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO distill_steps (document_id, stage, slot, attempt, step, text, finish_reason, model, "
+                f"INSERT OR REPLACE INTO {self.steps_table} ({self.key_column}, stage, slot, attempt, step, text, finish_reason, model, "
                 "template_id, template_version, prompt_tokens, completion_tokens, seconds) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -637,7 +643,7 @@ class _Run:
             self.cost = (self.cost or 0.0) + self.price.cost(usage)
         with self.store.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO distill_calls (document_id, stage, slot, attempt, raw, finish_reason, verdict, model, "
+                f"INSERT OR REPLACE INTO {self.calls_table} ({self.key_column}, stage, slot, attempt, raw, finish_reason, verdict, model, "
                 "template_id, template_version, temperature, prompt_tokens, completion_tokens, seconds) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -659,7 +665,7 @@ class _Run:
             )
             # The whole answer is in: its steps' journal is no longer needed.
             db.execute(
-                "DELETE FROM distill_steps WHERE document_id = ? AND stage = ? AND slot = ? AND attempt = ?",
+                f"DELETE FROM {self.steps_table} WHERE {self.key_column} = ? AND stage = ? AND slot = ? AND attempt = ?",
                 (document.id, stage, slot, attempt),
             )
         self.report(stage)

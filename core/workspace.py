@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from core.agents import AgentInfo
     from core.corpus import ImportOptions, ImportReport
     from core.distill import DistillSummary, DocumentDistillation
+    from core.edit_learning import EditLearning
     from core.drafting import DraftContext, DraftEvent, DraftRequest, DraftTranscript
     from core.events import Progress
     from core.history import DraftRecord
@@ -525,6 +526,22 @@ class Workspace:
         from core.edits import record_sent
 
         return record_sent(self.store, self.profile(profile), draft_id, sent, source=source)
+
+    async def learn_from_edits(
+        self, profile: str, *, progress: ProgressCallback | None = None, large: Backend | None = None
+    ) -> EditLearning:
+        """Distil rules from every sent edit of the profile not learned from yet (M_L: `large`,
+        default `models.large`): distillation's rules prompt, validation and journal
+        (`core.edit_learning`), so an interrupted call resumes without asking twice."""
+        from core.edit_learning import learn_from_edits
+
+        owner = self.profile(profile)
+        summary = await learn_from_edits(
+            self.store, owner, large or self.open_backend(), self.config, on_progress=progress or ignore_progress
+        )
+        if summary.learned:
+            self._contexts.pop(profile, None)  # the next draft retrieves the new rules
+        return summary
 
     def save_final_file(self, profile: str, draft_id: int, text: str) -> Path:
         """Write a kept draft where the writer can pick it up: <profile>/drafts/draft-<id>.md."""
