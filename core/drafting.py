@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -45,6 +45,7 @@ from core.tagged import Parsed, PromptEcho, parse_written
 if TYPE_CHECKING:
     from core.agents import AgentInfo
     from core.config import Config
+    from core.edit_rules import EditRuleCandidate, EditRuleIndex, EditRuleUse
     from core.paths import Paths
     from core.retrieval import Example, Retriever
     from core.store import Profile, Store
@@ -101,6 +102,9 @@ class DraftEvent:
     A second `started` on the same stream means pa asked again (the first answer was only an echo)."""
     checks: FinalReport | None = None
     """On final `done` of a checked final: pa's checks against the person's style facts."""
+    edit_rules: tuple[EditRuleUse, ...] = ()
+    """On rules `done`: the rules learned from the person's edits that pa merged into the agent's
+    rules for the final (`core.edit_rules`); the event's text stays the agent's own rules."""
 
 
 class DraftRejected(BackendError):
@@ -135,6 +139,7 @@ class StreamRecord:
     first_token_at: float | None = None
     done_at: float | None = None
     checks: FinalReport | None = None
+    edit_rules: tuple[EditRuleUse, ...] = ()
 
     @property
     def live_text(self) -> str:
@@ -184,6 +189,7 @@ class DraftTranscript:
             record.finish_reason = event.finish_reason
             record.model = event.model or record.model
             record.checks = event.checks
+            record.edit_rules = event.edit_rules
         return record
 
     def text(self, stream: str) -> str | None:
@@ -192,6 +198,21 @@ class DraftTranscript:
 
     def timings(self) -> dict[str, dict[str, float | int | None]]:
         return {name: record.timings() for name, record in self.streams.items()}
+
+    @property
+    def edit_rules(self) -> tuple[EditRuleUse, ...]:
+        """The rules from the person's edits merged into the agent's for this draft's final."""
+        record = self.streams.get("rules")
+        return record.edit_rules if record else ()
+
+    def final_rules(self) -> str | None:
+        """The rules the final was written from: the agent's, with the edit rules merged in."""
+        rules = self.text("rules")
+        if rules is None or not self.edit_rules:
+            return rules
+        from core.edit_rules import merged_rules
+
+        return merged_rules(rules, self.edit_rules)
 
     def models(self) -> dict[str, str | None]:
         return {name: record.model for name, record in self.streams.items()}
@@ -703,6 +724,7 @@ async def draft(
     naive: bool = True,
     clock: Clock | None = None,
     checker: FinalChecker | None = None,
+    edit_rules: Sequence[EditRuleCandidate] = (),
 ) -> AsyncGenerator[DraftEvent, None]:
     """Naive draft and agent rules at the same time; the final as soon as the rules are done.
 
@@ -710,6 +732,8 @@ async def draft(
     others and its error is raised here; cancelling the consumer cancels every stream.
     `naive=False` skips the naive draft (the no-baseline method, or a caller that has one).
     With a `checker`, the final is checked against the person's style facts (`stream_checked_final`).
+    `edit_rules`: rules learned from the person's edits of similar drafts, merged into the agent's
+    before the final (`core.edit_rules.merge_rules`); the rules `done` event lists them.
     """
     clock = clock or Clock()
     method = "agent" if agent_kind == "agent" else agent_kind
@@ -721,6 +745,11 @@ async def draft(
         ):
             if event.kind == "done":
                 rules = event.text
+                if edit_rules:
+                    from core.edit_rules import merge_rules
+
+                    rules, uses = merge_rules(event.text, edit_rules)
+                    event = replace(event, edit_rules=uses)
             yield event
         assert rules is not None  # stream_rules raises rather than end without rules
         final = (
@@ -833,6 +862,7 @@ class DraftContext:
         self._backends: dict[str, Backend] = {}
         self._retriever: Retriever | None = None
         self._style_facts: ProfileFacts | None = None
+        self._edit_rules: EditRuleIndex | None = None
 
     @classmethod
     def open(
@@ -916,6 +946,21 @@ class DraftContext:
             cache = self.paths.profile_dir(self.profile.name) / "cache" / "retrieval"
             self._retriever = build_retriever(self.config.drafting.retriever, examples, cache_dir=cache)
         return self._retriever
+
+    def edit_rule_candidates(self, request: DraftRequest) -> list[EditRuleCandidate]:
+        """Rules learned from the person's edits of drafts on the most similar intents (`core.edit_rules`)."""
+        if self._edit_rules is None:
+            from core.edit_rules import EditRuleIndex
+
+            drafting = self.config.drafting
+            self._edit_rules = EditRuleIndex.load(
+                self.store, self.profile.id, drafting.edit_rules_k, drafting.edit_rules_min_similarity
+            )
+        return self._edit_rules.candidates(request.intent, request.recipient)
+
+    def forget_edit_rules(self) -> None:
+        """New rules were learned from edits: the next draft reads them again."""
+        self._edit_rules = None
 
     def checks_final(self, method: str) -> bool:
         """Whether `method`'s final is checked against the style facts: the agent-guided final,

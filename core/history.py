@@ -79,6 +79,9 @@ def save_draft(
             "models": json.dumps(transcript.models()),
             "timings": json.dumps(transcript.timings()),
             "parent_id": parent_id,
+            "edit_rules": json.dumps([use.as_dict() for use in transcript.edit_rules])
+            if transcript.edit_rules
+            else None,
         }
     )
 

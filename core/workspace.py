@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from core.agents import AgentInfo
     from core.corpus import ImportOptions, ImportReport
     from core.distill import DistillSummary, DocumentDistillation
-    from core.edit_learning import EditLearning
     from core.drafting import DraftContext, DraftEvent, DraftRequest, DraftTranscript
+    from core.edit_learning import EditLearning
     from core.events import Progress
     from core.history import DraftRecord
     from core.llm.base import Backend
@@ -455,6 +455,7 @@ class Workspace:
             checker = await asyncio.to_thread(
                 context.final_checker, request
             )  # pa's checked final (drafting.check_final)
+            learned = await asyncio.to_thread(context.edit_rule_candidates, request)  # from the person's edits
             source = draft(
                 large,
                 agent,
@@ -463,6 +464,7 @@ class Workspace:
                 text_options=context.text_options,
                 rules_options=context.rules_options,
                 checker=checker,
+                edit_rules=learned,
             )
             try:
                 async for event in source:
@@ -533,14 +535,17 @@ class Workspace:
         """Distil rules from every sent edit of the profile not learned from yet (M_L: `large`,
         default `models.large`): distillation's rules prompt, validation and journal
         (`core.edit_learning`), so an interrupted call resumes without asking twice."""
+        import asyncio
+
         from core.edit_learning import learn_from_edits
 
         owner = self.profile(profile)
-        summary = await learn_from_edits(
-            self.store, owner, large or self.open_backend(), self.config, on_progress=progress or ignore_progress
-        )
+        context = self.draft_context(profile)
+        if large is None:
+            large = await asyncio.to_thread(context.large)  # the drafting M_L, loaded once per workspace
+        summary = await learn_from_edits(self.store, owner, large, self.config, on_progress=progress or ignore_progress)
         if summary.learned:
-            self._contexts.pop(profile, None)  # the next draft retrieves the new rules
+            context.forget_edit_rules()  # the next draft retrieves the new rules
         return summary
 
     def save_final_file(self, profile: str, draft_id: int, text: str) -> Path:

@@ -13,9 +13,12 @@ import pytest
 
 from core.config import Config
 from core.drafting import DraftEvent, DraftRequest, DraftTranscript
+from core.edit_rules import EditRuleCandidate, aspect_of, merge_rules, merged_rules
 from core.errors import UsageError
+from core.llm.scripted import ScriptedBackend
 from core.tagged import Parsed, TextLength, parse_rules
 from core.workspace import Workspace
+from tests.test_distill import CountingBackend
 from tests.test_distill_steps import GuidedCounting
 
 
@@ -127,9 +130,89 @@ def test_an_edit_is_distilled_into_rules_and_a_killed_call_resumes_without_askin
         parsed = parse_rules(learned["raw"], call["finish_reason"], length=length)
         assert isinstance(parsed, Parsed) and parsed.content == learned["rules"]
         (example,) = workspace.store.edit_training_rows(workspace.profile("maya").id)
-        assert (example["id"], example["intent"], example["target"]) == (sent_id, "- the report is late", parsed.content)
+        assert (example["id"], example["intent"], example["target"]) == (
+            sent_id,
+            "- the report is late",
+            parsed.content,
+        )
     else:
         assert learned["error"] and learned["rules"] is None
 
     again = GuidedCounting(smol)
     assert asyncio.run(workspace.learn_from_edits("maya", large=again)).edits == 0 and again.completed == []
+
+
+# -- rules from edits at draft time --------------------------------------------------------------
+
+LEARNED = "<thinking>The person opens with the name and a dash.</thinking>\n<rules>\n- Open with 'Sue -' on its own line\n- Write the time as 3pm\n</rules>"
+"""What M_L answers for the edit here (scripted: what is specified is where the rules go next)."""
+
+
+@pytest.mark.slow
+async def test_rules_learned_from_an_edit_reach_the_final_prompt_marked_as_from_that_edit(pa_home, tiny_agent):
+    config = Config.model_validate(
+        {"drafting": {"max_tokens": 24, "rules_max_tokens": 40, "temperature": 0.0, "seed": 0, "check_final": False}}
+    )
+    config.embedded.threads = 1
+    workspace = Workspace.open(config=config)
+    earlier = saved_draft(workspace, "tiny", "Hi Sue, the call moved. Jeff")
+    with workspace.store.transaction() as db:  # an earlier draft to Sue on a close intent
+        db.execute(
+            "UPDATE drafts SET intent = ?, recipient = ? WHERE id = ?",
+            ("- tell Sue the call moved to 4pm", "sue.mara@enron.com", earlier),
+        )
+    workspace.record_sent("tiny", earlier, "Sue -\n\nThe call is at 4pm now.\n\nJeff", source="editor")
+    learned = await workspace.learn_from_edits("tiny", large=ScriptedBackend(LEARNED))
+    assert learned.learned == 1
+
+    from core.llm.specs import open_backend
+
+    large = CountingBackend(open_backend("embedded", config))
+    workspace.draft_context("tiny")._backends[config.models.large] = large  # M_L, with every prompt it gets kept
+    request = DraftRequest("- tell Sue the call moved to 3pm", recipient="sue.mara@enron.com", subject="call")
+    started = workspace.draft("tiny", request)
+    transcript = DraftTranscript()
+    async for event in started.events:
+        transcript.apply(event)
+
+    uses = {use.rule: use for use in transcript.edit_rules}
+    length = "- Length: about 9 words, 1 sentence, 3 paragraphs."  # pa counted it from the sent text
+    assert set(uses) == {"- Open with 'Sue -' on its own line", "- Write the time as 3pm", length}
+    greeting = uses["- Open with 'Sue -' on its own line"]
+    assert (greeting.draft_id, greeting.aspect, greeting.same_recipient) == (earlier, "greeting", True)
+    assert greeting.label.startswith(f"from your edit of draft #{earlier} (")
+    assert greeting.replaced == ("- No greeting.",)  # the agent's rule on the same aspect gives way
+    final_prompts = [m for m in large.prompts if "How this person writes" in m[-1].content]
+    (final_prompt,) = final_prompts
+    rules_part = final_prompt[-1].content.split("How this person writes")[1]
+    assert "- Open with 'Sue -' on its own line" in rules_part and "- Write the time as 3pm" in rules_part
+    assert "- No greeting." not in rules_part
+    assert transcript.final_rules() in final_prompt[-1].content
+
+    draft_id = workspace.save_draft("tiny", request, transcript, agent=started.agent.label)
+    stored = workspace.history_entry("tiny", draft_id)
+    assert [(use["rule"], use["draft_id"]) for use in stored.edit_rules] == [
+        ("- Open with 'Sue -' on its own line", earlier),
+        ("- Write the time as 3pm", earlier),
+        (length, earlier),
+    ]
+    assert stored.rules == transcript.text("rules")  # the agent's own rules are kept as it wrote them
+    workspace.close()
+
+
+def test_the_newest_edit_wins_on_the_same_aspect_and_rules_without_one_add_up():
+    older = EditRuleCandidate(("- Open with 'Hi Tom,'", "- Keep it to two sentences"), 1, 1, "2026-12-01", 0.9, True)
+    newer = EditRuleCandidate(("- Open with 'Tom -'", "- Use the word 'asap'"), 4, 2, "2026-12-02", 0.7, False)
+    merged, uses = merge_rules(
+        "- Start with 'Hello Tom.'\n- Be brief, about 40 words\n- Sign off: Jeff", [older, newer]
+    )
+    assert merged.splitlines() == [
+        "- Sign off: Jeff",
+        "- Open with 'Tom -'",
+        "- Use the word 'asap'",
+        "- Keep it to two sentences",
+    ]
+    assert [(use.draft_id, use.aspect) for use in uses] == [(4, "greeting"), (4, None), (1, "length")]
+    assert uses[0].replaced == ("- Start with 'Hello Tom.'",)
+    assert merged_rules("- Start with 'Hello Tom.'\n- Be brief, about 40 words\n- Sign off: Jeff", uses) == merged
+    assert aspect_of("End with 'Thanks, Jeff'") == "closing" and aspect_of("Use plain words") is None
