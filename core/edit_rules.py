@@ -40,7 +40,11 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "greeting",
             r"\b(greet\w*|open (?:with|by)|opening|start (?:with|by)|begin (?:with|by)|salutation|hello|dear)\b",
         ),
-        ("length", r"\b(length|words?|sentences?|paragraphs?|short|brief|long|concise)\b"),
+        (
+            "length",
+            r"\b(length|short|brief|long|concise|\d+(?:\s*-\s*\d+)?\s+(?:words|sentences?|paragraphs?|lines)"
+            r"|(?:one|two|three|four|five|a single)\s+(?:sentences?|paragraphs?|lines?))\b",
+        ),
         ("exclamation", r"(exclamation|!)"),
         ("tone", r"\b(tone|formal|informal|casual|polite|friendly|warm)\b"),
         ("format", r"\b(bullet\w*|list|line breaks?|capitali[sz]\w*|lower[- ]?case)\b"),

@@ -49,8 +49,6 @@ def record_sent(store: Store, profile: Profile, draft_id: int, sent: str, *, sou
     """
     if source not in SOURCES:
         raise UsageError(f"source {source!r} is not one of {', '.join(SOURCES)}")
-    if not sent.strip():
-        raise UsageError(f"the sent text for draft #{draft_id} is empty; nothing was stored")
     row = store.draft_row(draft_id)
     if row is None:
         raise UsageError(f"no draft with id {draft_id}; list them with `pa history --profile {profile.name}`")
@@ -58,6 +56,8 @@ def record_sent(store: Store, profile: Profile, draft_id: int, sent: str, *, sou
         raise UsageError(
             f"draft #{draft_id} belongs to another profile; list {profile.name!r}'s with `pa history --profile {profile.name}`"
         )
+    if not sent.strip():
+        raise UsageError(f"the sent text for draft #{draft_id} is empty; nothing was stored")
     return store.insert_sent_edit(draft_id, profile.id, sent.strip("\n").rstrip(), source)
 
 

@@ -8,6 +8,9 @@ never overwrites the draft.
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import sys
 
 import pytest
 
@@ -216,3 +219,102 @@ def test_the_newest_edit_wins_on_the_same_aspect_and_rules_without_one_add_up():
     assert uses[0].replaced == ("- Start with 'Hello Tom.'",)
     assert merged_rules("- Start with 'Hello Tom.'\n- Be brief, about 40 words\n- Sign off: Jeff", uses) == merged
     assert aspect_of("End with 'Thanks, Jeff'") == "closing" and aspect_of("Use plain words") is None
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def sent_rows(pa_home) -> list[dict]:
+    with Workspace.open() as opened:
+        return [dict(row) for row in opened.store.query("SELECT * FROM sent_edits ORDER BY id")]
+
+
+def test_pa_feedback_records_the_sent_text_from_a_file_or_stdin(pa, pa_home, tmp_path, monkeypatch):
+    with Workspace.open() as opened:
+        opened.create_profile("maya")
+        draft_id = saved_draft(opened, "maya")
+    sent = tmp_path / "sent.txt"
+    sent.write_text("Tom -\n\nThe report is late.\n\nJeff\n", encoding="utf-8")
+    from_file = pa("feedback", draft_id, "--profile", "maya", "--file", sent, "--no-learn", "--json")
+    assert from_file.exit_code == 0, from_file.stderr
+    assert json.loads(from_file.stdout)["recorded"] == {"draft_id": draft_id, "sent_edit_id": 1}
+    monkeypatch.setattr("sys.stdin", io.StringIO("Tom, late again. Jeff"))
+    from_stdin = pa("feedback", draft_id, "--profile", "maya", "--file", "-", "--no-learn")
+    assert from_stdin.exit_code == 0 and "recorded the text you sent for draft" in from_stdin.stdout
+    assert [(row["sent"], row["source"]) for row in sent_rows(pa_home)] == [
+        ("Tom -\n\nThe report is late.\n\nJeff", "feedback"),
+        ("Tom, late again. Jeff", "feedback"),
+    ]
+
+
+def test_pa_feedback_refuses_bad_input_in_one_line_and_stores_nothing(pa, pa_home, tmp_path):
+    with Workspace.open() as opened:
+        opened.create_profile("maya")
+        draft_id = saved_draft(opened, "maya")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\xe9".encode("latin-1"))
+    cases = [
+        (("feedback", 99, "-p", "maya", "--file", empty), "no draft with id 99"),
+        (("feedback", draft_id, "-p", "maya", "--file", empty), "is empty; nothing was stored"),
+        (("feedback", draft_id, "-p", "maya", "--file", tmp_path / "missing.txt"), "missing.txt: cannot read"),
+        (("feedback", draft_id, "-p", "maya", "--file", latin), "latin.txt: cannot read (UnicodeDecodeError)"),
+        (("feedback", "-p", "maya"), "give the DRAFT_ID"),
+    ]
+    for args, message in cases:
+        result = pa(*args, "--no-learn")
+        assert result.exit_code == 2, (args, result.stderr)
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert sent_rows(pa_home) == []
+
+
+def test_pa_draft_edit_without_an_editor_says_so_before_any_model_loads(pa, monkeypatch):
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    result = pa("draft", "ask Bob to move the meeting", "--profile", "nobody", "--edit")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: --edit needs your editor: set $VISUAL or $EDITOR (e.g. export EDITOR=nano) and run again"
+    )
+
+
+@pytest.mark.slow
+def test_pa_draft_edit_records_what_the_person_kept_and_learns_from_it(pa, pa_home, tiny_agent, tmp_path, monkeypatch):
+    (pa_home / "config.toml").write_text(
+        "[drafting]\nmax_tokens = 24\nrules_max_tokens = 40\ntemperature = 0.0\nseed = 0\ncheck_final = false\n"
+        "[distill]\nmax_tokens = 32\nmax_attempts = 1\n[embedded]\nthreads = 1\n",
+        encoding="utf-8",
+    )
+    editor = tmp_path / "editor.py"
+    editor.write_text(
+        "import sys; open(sys.argv[1], 'w').write('Sue -\\n\\nThe call is at 3pm now.\\n\\nJeff\\n')\n",
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
+    options = ("--profile", "tiny", "--to", "sue.mara@enron.com", "--subject", "call", "--edit")
+    intent = "- tell Sue the call moved to 3pm"
+    result = pa("draft", *options, "--json", "--", intent)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["sent"]["draft_id"] == data["draft_id"] and data["sent"]["changed"] is True
+    learning = data["sent"]["learning"]
+    assert (learning["edits"], learning["calls"], learning["learned"] + learning["failed"]) == (
+        1,
+        2,
+        1,
+    )  # guided: 2 steps
+    (row,) = sent_rows(pa_home)
+    assert (row["draft_id"], row["source"], row["sent"]) == (
+        data["draft_id"],
+        "editor",
+        "Sue -\n\nThe call is at 3pm now.\n\nJeff",
+    )
+
+    monkeypatch.setenv("EDITOR", "false")  # an editor that fails: nothing is recorded, the draft stays saved
+    failed = pa("draft", *options, "--", intent)
+    assert failed.exit_code == 1
+    (line,) = failed.stderr.strip().splitlines()
+    assert "the editor 'false' exited with status 1" in line and "pa feedback" in line
+    assert len(sent_rows(pa_home)) == 1

@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "draft": ("draft_cmd", "Write INTENT in the profile's style: naive draft and agent rules at once, then the final."),
     "compare": ("draft_cmd", "Every method of the paper's Table 2 for one intent, side by side, with timings."),
     "history": ("draft_cmd", "The profile's drafts: intent, rules, edits and the text kept."),
+    "feedback": (
+        "feedback_cmd",
+        "Record the text you really sent for a draft (edited elsewhere) and learn rules from the edit.",
+    ),
     "eval": (
         "eval_cmd",
         "Judge the agent against the baselines on held-out texts; `pa eval permutation` for the sender permutation.",

@@ -51,6 +51,11 @@ def draft_command(
         False, "--edit-rules", help="Edit the rules in $EDITOR afterwards and rewrite the final."
     ),
     keep: str | None = typer.Option(None, "--keep", help="Record which text you keep: naive or final."),
+    edit: bool = typer.Option(
+        False,
+        "--edit",
+        help="Open the final in $VISUAL/$EDITOR; what you save is recorded as the text you sent (and learned from).",
+    ),
 ) -> None:
     """Write INTENT in the profile's style: naive draft and agent rules at once, then the final."""
     from core.drafting import DraftRequest
@@ -62,6 +67,10 @@ def draft_command(
     if keep is not None and keep not in CHOICES:
         raise UsageError(f"--keep {keep!r}: use {' or '.join(CHOICES)}")
     request = DraftRequest(intent.strip(), recipient=to, subject=subject, previous=_read_previous(previous))
+    if edit:
+        from core.cli.editor import editor_command
+
+        editor_command()  # no editor set: say so before any model loads
     with common.open_workspace() as workspace:
         started = workspace.draft(profile, request)  # NotTrainedError (exit 1, names `pa train`) before any model loads
         label = started.agent.label
@@ -70,10 +79,12 @@ def draft_command(
         draft_id = workspace.save_draft(profile, request, transcript, agent=label)
         result: dict[str, object] = {"draft_id": draft_id, "agent": label, **_transcript_json(transcript)}
         kept_id = draft_id
+        final = transcript.text("final") or ""
         if edit_rules:
             agent_rules = transcript.text("rules") or ""
-            edited = _edit_in_editor(agent_rules)
-            if edited is not None and edited.strip() != agent_rules.strip():
+            followed = transcript.final_rules() or ""  # with the rules learned from edits, as the final had them
+            edited = _edit_in_editor(followed)
+            if edited is not None and edited.strip() != followed.strip():
                 regenerated = asyncio.run(
                     view.run(
                         workspace.rewrite(profile, request, edited),
@@ -95,15 +106,42 @@ def draft_command(
                     "edited_rules": edited.strip(),
                     **_transcript_json(regenerated),
                 }
+                final = regenerated.text("final") or ""
             elif not as_json:
                 common.err_console.print("rules unchanged; nothing to rewrite")
         if keep:
             workspace.keep(kept_id, keep)
             result["chosen"] = {"draft_id": kept_id, "chosen": keep}
+        if edit:
+            result["sent"] = _edit_and_record(workspace, profile, kept_id, final, as_json)
     if as_json:
         common.print_json(result)
     else:
         common.console.print(f"[dim]saved as draft #{kept_id} (agent {label}); see `pa history --profile {profile}`[/]")
+
+
+def _edit_and_record(workspace: Any, profile: str, draft_id: int, final: str, quiet: bool) -> dict[str, Any]:
+    """The final in the writer's editor; what they saved is recorded as sent, then learned from."""
+    from core.cli.editor import edit_text
+    from core.cli.feedback_cmd import learn_now
+    from core.errors import PaError
+
+    try:
+        sent = edit_text(final, name=f"draft-{draft_id}.txt")
+    except PaError as err:
+        raise type(err)(
+            f"{err} (draft #{draft_id} is saved; record what you send with `pa feedback {draft_id} --profile {profile} --file FILE`)"
+        ) from None
+    sent_id = workspace.record_sent(profile, draft_id, sent, source="editor")
+    changed = " ".join(sent.split()) != " ".join(final.split())
+    out: dict[str, Any] = {"draft_id": draft_id, "sent_edit_id": sent_id, "changed": changed}
+    if not quiet:
+        common.console.print(
+            f"recorded the text you kept for draft #{draft_id} (edit #{sent_id}{', edited' if changed else ', unchanged'})"
+        )
+    if changed and workspace.config.drafting.learn_from_edits:
+        out["learning"] = learn_now(workspace, profile, quiet).as_dict()
+    return out
 
 
 def _read_previous(previous: str | None) -> str | None:
@@ -138,6 +176,9 @@ def _transcript_json(transcript: DraftTranscript) -> dict[str, Any]:
             out.setdefault("notes", {})[name] = list(record.notes)
         if record.checks is not None:
             out[f"{name}_checks"] = record.checks.as_dict()
+    if transcript.edit_rules:  # pa's: learned from the writer's edits, merged into the agent's rules
+        out["edit_rules"] = [use.as_dict() for use in transcript.edit_rules]
+        out["final_rules"] = transcript.final_rules()
     out["models"] = transcript.models()
     out["timings"] = transcript.timings()
     return out
@@ -164,6 +205,7 @@ class _StreamView:
                     console.rule(f"[bold]{titles[event.stream]}[/]")
                     console.print(record.text, markup=False, highlight=False)
                     console.print(f"[dim]{_timing_line(record)}[/]")
+                    _print_edit_rules(record)
                     _print_checks(record)
             return transcript
         from rich.live import Live
@@ -173,6 +215,7 @@ class _StreamView:
                 transcript.apply(event)
                 live.update(self._render(transcript, streams, titles))
         for record in transcript.streams.values():
+            _print_edit_rules(record)
             _print_checks(record)
         return transcript
 
@@ -200,6 +243,19 @@ class _StreamView:
                 )
             )
         return Group(*panels)
+
+
+def _print_edit_rules(record: StreamRecord) -> None:
+    """The rules pa merged in from the writer's edits, each with the edit it came from."""
+    if not record.edit_rules:
+        return
+    from core.safe_text import shown
+
+    console = common.console
+    console.print("[bold]pa added rules learned from your edits (the final followed them):[/]")
+    for use in record.edit_rules:
+        replaced = f"; replaces the agent's {', '.join(repr(r) for r in use.replaced)}" if use.replaced else ""
+        console.print(f"  {shown(use.rule)}  [dim]{shown(use.label + replaced)}[/]", highlight=False)
 
 
 def _print_checks(record: StreamRecord) -> None:
