@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import shutil
 import sys
 
 import pytest
@@ -21,7 +22,7 @@ from core.errors import UsageError
 from core.llm.scripted import ScriptedBackend
 from core.tagged import Parsed, TextLength, parse_rules
 from core.workspace import Workspace
-from tests.test_distill import CountingBackend
+from tests.test_distill import CountingBackend, by_stage
 from tests.test_distill_steps import GuidedCounting
 
 
@@ -315,3 +316,43 @@ def test_pa_draft_edit_records_what_the_person_kept_and_learns_from_it(pa, pa_ho
     (line,) = failed.stderr.strip().splitlines()
     assert "the editor 'false' exited with status 1" in line and "pa feedback" in line
     assert len(sent_rows(pa_home)) == 1
+
+
+# -- incremental re-import -----------------------------------------------------------------------
+
+
+def test_reimporting_the_sent_folder_adds_only_new_mail_and_distill_only_asks_for_the_new(
+    pa, pa_home, enron_dir, tmp_path
+):
+    """The person's sent mail grows; importing the same folder again stores only the new
+    messages (Message-ID and text hash), the old ones keep their split, and `pa distill` asks
+    M_L only about the new documents (finished stages are skipped)."""
+    files = sorted((enron_dir / "staab-t" / "sent_items").glob("*.eml"), key=lambda p: int(p.stem))
+    folder = tmp_path / "sent"
+    folder.mkdir()
+    for file in files[:12]:
+        shutil.copy(file, folder / file.name)
+    assert pa("import", folder, "--profile", "staab").exit_code == 0
+    with Workspace.open() as opened:
+        old = {d.id: d.split for d in opened.documents("staab")}
+        first = asyncio.run(opened.distill("staab", large=ScriptedBackend(by_stage())))
+        calls_before = opened.store.query("SELECT id, document_id, raw FROM distill_calls ORDER BY id")
+    assert first.calls > 0 and {row["document_id"] for row in calls_before} == set(old)
+
+    for file in files[12:20]:  # eight more messages sent since
+        shutil.copy(file, folder / file.name)
+    again = pa("import", folder, "--profile", "staab", "--json")
+    assert again.exit_code == 0, again.stderr
+    report = json.loads(again.stdout)
+    with Workspace.open() as opened:
+        now = {d.id: d.split for d in opened.documents("staab")}
+        new = set(now) - set(old)
+        assert report["imported"] == len(new) > 0 and report["dropped"]["duplicate"] >= len(old)
+        assert {i: now[i] for i in old} == old  # stored documents never move between splits
+        scripted = ScriptedBackend(by_stage())
+        second = asyncio.run(opened.distill("staab", large=scripted))
+        calls_after = opened.store.query("SELECT id, document_id, raw FROM distill_calls ORDER BY id")
+    assert second.stages["intent"].skipped == len(old)
+    assert [dict(row) for row in calls_after[: len(calls_before)]] == [dict(row) for row in calls_before]
+    asked_about = {row["document_id"] for row in calls_after[len(calls_before) :]}
+    assert asked_about == new and len(scripted.calls) == second.calls
