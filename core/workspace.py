@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from core.distill import DistillSummary, DocumentDistillation
     from core.drafting import DraftContext, DraftEvent, DraftRequest, DraftTranscript
     from core.edit_learning import EditLearning
+    from core.edits import SentEdit
     from core.events import Progress
     from core.history import DraftRecord
     from core.llm.base import Backend
@@ -528,6 +529,13 @@ class Workspace:
         from core.edits import record_sent
 
         return record_sent(self.store, self.profile(profile), draft_id, sent, source=source)
+
+    def sent_edits(self, profile: str, draft_id: int | None = None) -> list[SentEdit]:
+        """The texts the person sent for the profile's drafts (or one draft's), oldest first."""
+        from core.edits import sent_edits
+
+        found = sent_edits(self.store, self.profile(profile))
+        return [edit for edit in found if draft_id is None or edit.draft_id == draft_id]
 
     async def learn_from_edits(
         self, profile: str, *, progress: ProgressCallback | None = None, large: Backend | None = None

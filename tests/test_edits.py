@@ -246,6 +246,10 @@ def test_pa_feedback_records_the_sent_text_from_a_file_or_stdin(pa, pa_home, tmp
         ("Tom -\n\nThe report is late.\n\nJeff", "feedback"),
         ("Tom, late again. Jeff", "feedback"),
     ]
+    (shown,) = json.loads(pa("history", "--profile", "maya", "--id", draft_id, "--json").stdout)
+    assert [edit["sent"] for edit in shown["sent"]] == ["Tom -\n\nThe report is late.\n\nJeff", "Tom, late again. Jeff"]
+    assert shown["final"] == "Hi Tom, the report is late. Jeff"  # the draft stays as pa wrote it
+    assert "Tom, late again. Jeff" in pa("history", "--profile", "maya", "--id", draft_id).stdout
 
 
 def test_pa_feedback_refuses_bad_input_in_one_line_and_stores_nothing(pa, pa_home, tmp_path):
@@ -316,6 +320,9 @@ def test_pa_draft_edit_records_what_the_person_kept_and_learns_from_it(pa, pa_ho
     (line,) = failed.stderr.strip().splitlines()
     assert "the editor 'false' exited with status 1" in line and "pa feedback" in line
     assert len(sent_rows(pa_home)) == 1
+    if learning["learned"]:  # SmolLM2's rules passed validation: this same intent's draft followed them, marked
+        assert "pa added rules learned from your edits" in failed.stdout
+        assert f"from your edit of draft #{data['draft_id']} (" in failed.stdout
 
 
 # -- incremental re-import -----------------------------------------------------------------------

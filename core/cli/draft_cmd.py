@@ -390,14 +390,21 @@ def history_command(
         drafts = (
             [workspace.history_entry(profile, draft_id)] if draft_id is not None else workspace.history(profile, limit)
         )
+        sent = workspace.sent_edits(profile, draft_id) if draft_id is not None else []
     if as_json:
-        common.print_json([asdict(d) for d in drafts])
+        if draft_id is not None:
+            common.print_json([asdict(drafts[0]) | {"sent": [asdict(edit) for edit in sent]}])
+        else:
+            common.print_json([asdict(d) for d in drafts])
         return
     if not drafts:
         common.console.print(f'no drafts for {profile} yet; write one with `pa draft "..." --profile {profile}`')
         return
     if draft_id is not None:
         _print_draft(drafts[0])
+        for edit in sent:
+            common.console.print(f"[bold]sent[/] [dim](recorded {edit.created_at} via {edit.source})[/]")
+            common.console.print(edit.sent, markup=False, highlight=False)
         return
     from rich.table import Table
 
@@ -437,6 +444,10 @@ def _print_draft(d: DraftRecord) -> None:
         if value:
             console.print(f"[bold]{label}[/]")
             console.print(value, markup=False, highlight=False)
+        if label == "rules" and d.edit_rules:
+            console.print("[bold]rules pa added from your edits[/]")
+            for use in d.edit_rules:
+                console.print(f"{use['rule']}  ({use['label']})", markup=False, highlight=False)
     if d.timings:
         console.print(f"[dim]timings: {json.dumps(d.timings)}[/]")
 

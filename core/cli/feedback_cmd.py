@@ -36,7 +36,7 @@ def feedback_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Record the text you really sent for a draft (after editing it elsewhere) and learn from the edit."""
+    """Record the text you really sent for a draft (edited elsewhere) and learn rules from the edit."""
     if draft_id is None and not learn:
         raise UsageError("give the DRAFT_ID you sent and its text (--file PATH or stdin), or --learn alone")
     with common.open_workspace() as workspace:
