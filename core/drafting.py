@@ -740,23 +740,25 @@ async def draft(
 
     async def rules_then_final() -> AsyncIterator[DraftEvent]:
         rules: str | None = None
+        final_checker = checker
         async for event in stream_rules(
             agent, request, kind=agent_kind, genre=genre, options=rules_options, clock=clock, method=method
         ):
             if event.kind == "done":
                 rules = event.text
                 if edit_rules:
-                    from core.edit_rules import merge_rules
+                    from core.edit_rules import checker_for, merge_rules
 
                     rules, uses = merge_rules(event.text, edit_rules)
                     event = replace(event, edit_rules=uses)
+                    final_checker = checker_for(checker, uses)
             yield event
         assert rules is not None  # stream_rules raises rather than end without rules
         final = (
             stream_final(large, request, rules, genre=genre, options=text_options, clock=clock, method=method)
-            if checker is None
+            if final_checker is None
             else stream_checked_final(
-                large, request, rules, checker, genre=genre, options=text_options, clock=clock, method=method
+                large, request, rules, final_checker, genre=genre, options=text_options, clock=clock, method=method
             )
         )
         async for event in final:

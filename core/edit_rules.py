@@ -13,6 +13,11 @@ conflicts with nothing. The newest edit wins: an edit rule takes its aspect away
 older edit rule and from the agent's rules (those are dropped from the final's rules, and the
 use records which). Edit rules repeated word for word are kept once.
 
+pa's check of the final against the facts measured from the corpus (`core.style.final_check`)
+yields to the edits too: a check on an aspect an edit rule speaks about (greeting, closing,
+length, exclamation marks) is left out for that draft, so a measured habit the person has since
+corrected is not "repaired" back into the text (`checker_for`).
+
 Edit rules are used only by `Workspace.draft` (the writer's own drafting): comparisons and
 evaluation measure the agent alone.
 """
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from core.store import Store
+    from core.style.final_check import FinalChecker
 
 ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE))
@@ -219,3 +225,30 @@ class EditRuleIndex:
 
 def _address(recipient: object) -> str:
     return " ".join(str(recipient or "").lower().split())
+
+
+CHECKS_BY_ASPECT = {
+    "greeting": ("greeting",),
+    "closing": ("valediction", "signed_name"),
+    "length": ("band",),
+}
+"""The expectations of pa's final check (`core.style.final_check.Expectations`) each aspect overrides."""
+
+
+def checker_for(checker: FinalChecker | None, uses: Sequence[EditRuleUse]) -> FinalChecker | None:
+    """The final's checker without the checks on aspects the merged edit rules speak about
+    (the person's newer correction wins over the habit measured in the corpus)."""
+    if checker is None or not uses:
+        return checker
+    from dataclasses import replace
+
+    from core.style.final_check import FinalChecker
+
+    aspects = {use.aspect for use in uses if use.aspect is not None}
+    changes: dict[str, Any] = {name: None for aspect in aspects for name in CHECKS_BY_ASPECT.get(aspect, ())}
+    if "exclamation" in aspects:
+        changes["banned"] = tuple(habit for habit in checker.expected.banned if habit != "exclamations")
+    if not changes:
+        return checker
+    narrowed = FinalChecker(replace(checker.expected, **changes))
+    return narrowed if narrowed.active else None

@@ -17,7 +17,7 @@ import pytest
 
 from core.config import Config
 from core.drafting import DraftEvent, DraftRequest, DraftTranscript
-from core.edit_rules import EditRuleCandidate, aspect_of, merge_rules, merged_rules
+from core.edit_rules import EditRuleCandidate, aspect_of, checker_for, merge_rules, merged_rules
 from core.errors import UsageError
 from core.llm.scripted import ScriptedBackend
 from core.tagged import Parsed, TextLength, parse_rules
@@ -363,3 +363,26 @@ def test_reimporting_the_sent_folder_adds_only_new_mail_and_distill_only_asks_fo
     assert [dict(row) for row in calls_after[: len(calls_before)]] == [dict(row) for row in calls_before]
     asked_about = {row["document_id"] for row in calls_after[len(calls_before) :]}
     assert asked_about == new and len(scripted.calls) == second.calls
+
+
+def test_pas_final_check_leaves_the_aspects_an_edit_corrected_to_the_edit():
+    from core.style.final_check import Expectations, FinalChecker
+
+    measured = FinalChecker(
+        Expectations(
+            greeting=("Hi NAME,", "9 of 10 texts"), valediction=("Thanks,", "8 of 10 texts"), banned=("exclamations",)
+        )
+    )
+    edit = EditRuleCandidate(
+        ("- Open with 'Sue -' on its own line", "- End on a question!"), 3, 1, "2026-12-02", 0.8, True
+    )
+    _, uses = merge_rules("- Be brief", [edit])
+    narrowed = checker_for(measured, uses)
+    text = "Sue -\n\nCan we meet at 3pm!\n\nThanks,\nJeff"
+    measured_report = measured.check(text)  # the corpus habit would "repair" the person's correction away
+    assert {c.name for c in measured_report.checks if c.repaired} == {"greeting", "exclamations"}
+    assert measured_report.text != text
+    report = narrowed.check(text)
+    assert report.text == text and report.failed == []  # nothing "repaired" back to the measured habit
+    assert [c.name for c in report.checks] == ["valediction"]  # the closing was not corrected: still checked
+    assert checker_for(measured, ()) is measured

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from core.cli import common
-from core.errors import BackendError, UsageError
+from core.errors import PaError, UsageError
 
 if TYPE_CHECKING:
     from core.edit_learning import EditLearning
@@ -77,8 +77,8 @@ def learn_now(workspace: Workspace, profile: str, quiet: bool) -> EditLearning:
         common.err_console.print("[dim]learning rules from your edits with M_L...[/]")
     try:
         summary = asyncio.run(workspace.learn_from_edits(profile))
-    except BackendError as err:
-        raise BackendError(
+    except PaError as err:  # model unreachable, or another pa command writing to the profile
+        raise type(err)(
             f"{err}; your sent texts are stored: learn from them later with `pa feedback --profile {profile} --learn`"
         ) from None
     if not quiet:
