@@ -60,7 +60,8 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 MAX_EDIT_RULES = 8
 """At most this many rules from edits join a draft's rules (the final prompt stays short)."""
 RECIPIENT_BONUS = 0.1
-"""How much an edit to the same recipient is preferred over an equally similar one to another."""
+"""Added to the similarity of an edit to the same recipient, for the threshold and the ranking:
+an edit to the same person is preferred over an equally similar one to another."""
 
 
 def aspect_of(rule: str) -> str | None:
@@ -205,10 +206,11 @@ class EditRuleIndex:
         wanted = _address(recipient)
         found = []
         for row, score in zip(self.rows, scores):
-            if float(score) < self.min_similarity:
-                continue
             same = bool(wanted) and _address(row["recipient"]) == wanted
-            found.append((float(score) + (RECIPIENT_BONUS if same else 0.0), float(score), same, row))
+            ranked = float(score) + (RECIPIENT_BONUS if same else 0.0)
+            if ranked < self.min_similarity:
+                continue
+            found.append((ranked, float(score), same, row))
         found.sort(key=lambda item: (-item[0], -int(item[3]["sent_edit_id"])))
         return [
             EditRuleCandidate(

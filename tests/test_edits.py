@@ -17,7 +17,7 @@ import pytest
 
 from core.config import Config
 from core.drafting import DraftEvent, DraftRequest, DraftTranscript
-from core.edit_rules import EditRuleCandidate, aspect_of, checker_for, merge_rules, merged_rules
+from core.edit_rules import EditRuleCandidate, EditRuleIndex, aspect_of, checker_for, merge_rules, merged_rules
 from core.errors import UsageError
 from core.llm.scripted import ScriptedBackend
 from core.tagged import Parsed, TextLength, parse_rules
@@ -386,3 +386,31 @@ def test_pas_final_check_leaves_the_aspects_an_edit_corrected_to_the_edit():
     assert report.text == text and report.failed == []  # nothing "repaired" back to the measured habit
     assert [c.name for c in report.checks] == ["valediction"]  # the closing was not corrected: still checked
     assert checker_for(measured, ()) is measured
+
+
+@pytest.mark.slow
+def test_edits_on_similar_intents_are_retrieved_with_minilm_the_same_recipient_first():
+    def row(sent_edit_id: int, intent: str, recipient: str) -> dict:
+        return {
+            "sent_edit_id": sent_edit_id,
+            "draft_id": 10 + sent_edit_id,
+            "intent": intent,
+            "recipient": recipient,
+            "rules": f"- rule of edit {sent_edit_id}",
+            "sent_at": "2026-12-03 10:00:00",
+        }
+
+    index = EditRuleIndex(
+        [
+            row(1, "- tell Sue the call moved to 4pm", "bob@enron.com"),
+            row(2, "- tell Sue the call moved to the afternoon", "Sue.Mara@enron.com"),
+            row(3, "- order twelve boxes of printer paper", "sue.mara@enron.com"),
+        ],
+        k=3,
+        min_similarity=0.5,
+    )
+    found = index.candidates("- tell Sue the call moved to 3pm", "sue.mara@enron.com")
+    assert [(c.sent_edit_id, c.same_recipient) for c in found] == [(2, True), (1, False)]
+    assert found[1].similarity > found[0].similarity  # the closer intent, yet the same recipient ranks first
+    assert found[0].rules == ("- rule of edit 2",) and found[0].draft_id == 12
+    assert EditRuleIndex([], 3, 0.5).candidates("- anything", None) == []
