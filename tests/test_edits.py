@@ -33,12 +33,17 @@ def workspace(pa_home):
     opened.close()
 
 
-def saved_draft(workspace: Workspace, profile: str, final: str = "Hi Tom, the report is late. Jeff") -> int:
+REPORT = DraftRequest("- the report is late", recipient="tom@enron.com", subject="report")
+CALL_AT_4 = DraftRequest("- tell Sue the call moved to 4pm", recipient="sue.mara@enron.com", subject="call")
+
+
+def saved_draft(
+    workspace: Workspace, profile: str, final: str = "Hi Tom, the report is late. Jeff", request: DraftRequest = REPORT
+) -> int:
     """A draft as `pa draft` saves it: the agent's rules and the final M_L wrote from them."""
     transcript = DraftTranscript()
     transcript.apply(DraftEvent("rules", "done", "- Open with the first name", model="agent"))
     transcript.apply(DraftEvent("final", "done", final, model="large"))
-    request = DraftRequest("- the report is late", recipient="tom@enron.com", subject="report")
     return workspace.save_draft(profile, request, transcript, agent="maya/agent/v1")
 
 
@@ -159,12 +164,7 @@ async def test_rules_learned_from_an_edit_reach_the_final_prompt_marked_as_from_
     )
     config.embedded.threads = 1
     workspace = Workspace.open(config=config)
-    earlier = saved_draft(workspace, "tiny", "Hi Sue, the call moved. Jeff")
-    with workspace.store.transaction() as db:  # an earlier draft to Sue on a close intent
-        db.execute(
-            "UPDATE drafts SET intent = ?, recipient = ? WHERE id = ?",
-            ("- tell Sue the call moved to 4pm", "sue.mara@enron.com", earlier),
-        )
+    earlier = saved_draft(workspace, "tiny", "Hi Sue, the call moved. Jeff", CALL_AT_4)  # to Sue, a close intent
     workspace.record_sent("tiny", earlier, "Sue -\n\nThe call is at 4pm now.\n\nJeff", source="editor")
     learned = await workspace.learn_from_edits("tiny", large=ScriptedBackend(LEARNED))
     assert learned.learned == 1
@@ -298,16 +298,26 @@ def test_pa_draft_edit_records_what_the_person_kept_and_learns_from_it(pa, pa_ho
     )
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
+    with Workspace.open() as opened:  # an earlier edit, learned from (scripted M_L: its rules are known)
+        earlier = saved_draft(opened, "tiny", "Hi Sue, the call moved. Jeff", CALL_AT_4)
+        opened.record_sent("tiny", earlier, "Sue -\n\nThe call is at 4pm.\n\nJeff", source="feedback")
+        assert asyncio.run(opened.learn_from_edits("tiny", large=ScriptedBackend(LEARNED))).learned == 1
     options = ("--profile", "tiny", "--to", "sue.mara@enron.com", "--subject", "call", "--edit")
     intent = "- tell Sue the call moved to 3pm"
     result = pa("draft", *options, "--json", "--", intent)
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
+    assert {use["rule"]: use["label"][:26] for use in data["edit_rules"]} == {
+        "- Open with 'Sue -' on its own line": f"from your edit of draft #{earlier}",
+        "- Write the time as 3pm": f"from your edit of draft #{earlier}",
+        "- Length: about 8 words, 1 sentence, 3 paragraphs.": f"from your edit of draft #{earlier}",
+    }
+    assert "- Open with 'Sue -' on its own line" in data["final_rules"] and "- No greeting." not in data["final_rules"]
     assert data["sent"]["draft_id"] == data["draft_id"] and data["sent"]["changed"] is True
     learning = data["sent"]["learning"]
     # One answer from the real M_L (written in two guided steps), learned from or failed with its reason.
     assert (learning["edits"], learning["calls"], learning["learned"] + learning["failed"]) == (1, 1, 1)
-    (row,) = sent_rows(pa_home)
+    (_, row) = sent_rows(pa_home)
     assert (row["draft_id"], row["source"], row["sent"]) == (
         data["draft_id"],
         "editor",
@@ -319,10 +329,10 @@ def test_pa_draft_edit_records_what_the_person_kept_and_learns_from_it(pa, pa_ho
     assert failed.exit_code == 1
     (line,) = failed.stderr.strip().splitlines()
     assert "the editor 'false' exited with status 1" in line and "pa feedback" in line
-    assert len(sent_rows(pa_home)) == 1
-    if learning["learned"]:  # SmolLM2's rules passed validation: this same intent's draft followed them, marked
-        assert "pa added rules learned from your edits" in failed.stdout
-        assert f"from your edit of draft #{data['draft_id']} (" in failed.stdout
+    assert len(sent_rows(pa_home)) == 2
+    assert "pa added rules learned from your edits" in failed.stdout  # marked in the text view too
+    lenders = {earlier, data["draft_id"]} if learning["learned"] else {earlier}  # SmolLM2's rules, when valid
+    assert any(f"from your edit of draft #{lender} (" in failed.stdout for lender in lenders)
 
 
 # -- incremental re-import -----------------------------------------------------------------------
