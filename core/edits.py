@@ -33,6 +33,7 @@ class SentEdit:
     subject: str | None
     previous: str | None
     final: str | None
+    """The text pa wrote (the naive draft where the draft has no final)."""
     rules: str | None
     """The rules the final was written from (the edited rules when the writer edited them)."""
 
@@ -74,7 +75,7 @@ def sent_edits(store: Store, profile: Profile, *, undistilled: bool = False) -> 
             recipient=_text(row["recipient"]),
             subject=_text(row["subject"]),
             previous=_text(row["previous"]),
-            final=_text(row["final"]),
+            final=_text(row["final"]) or _text(row["naive"]),  # a draft kept without a final: its naive text
             rules=_text(row["edited_rules"]) or _text(row["draft_rules"]),
         )
         for row in store.sent_edit_rows(profile.id, undistilled=undistilled)

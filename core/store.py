@@ -635,10 +635,10 @@ class Store:
 
     def sent_edit_rows(self, profile_id: int, *, undistilled: bool = False) -> list[dict[str, object]]:
         """The profile's sent texts with their draft (intent, recipient, subject, previous, rules,
-        final), oldest first; `undistilled`: only those with no `edit_rules` row yet."""
+        final, naive), oldest first; `undistilled`: only those with no `edit_rules` row yet."""
         sql = (
             "SELECT e.id AS id, e.draft_id, e.sent, e.source, e.created_at, d.intent, d.recipient, d.subject, "
-            "d.previous, d.rules AS draft_rules, d.edited_rules, d.edit_rules AS draft_edit_rules, d.final "
+            "d.previous, d.rules AS draft_rules, d.edited_rules, d.edit_rules AS draft_edit_rules, d.final, d.naive "
             "FROM sent_edits e JOIN drafts d ON d.id = e.draft_id WHERE e.profile_id = ?"
         )
         if undistilled:

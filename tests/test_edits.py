@@ -424,3 +424,26 @@ def test_edits_on_similar_intents_are_retrieved_with_minilm_the_same_recipient_f
     assert found[1].similarity > found[0].similarity  # the closer intent, yet the same recipient ranks first
     assert found[0].rules == ("- rule of edit 2",) and found[0].draft_id == 12
     assert EditRuleIndex([], 3, 0.5).candidates("- anything", None) == []
+
+
+def test_when_m_l_cannot_be_reached_the_sent_text_stays_recorded_and_the_error_says_so(pa, pa_home, tmp_path):
+    pa_home.mkdir(parents=True, exist_ok=True)
+    (pa_home / "config.toml").write_text(
+        '[models]\nlarge = "openai:m"\n[openai]\nbase_url = "http://127.0.0.1:9/v1"\nmax_retries = 1\ntimeout = 5\n',
+        encoding="utf-8",
+    )
+    with Workspace.open() as opened:
+        opened.create_profile("maya")
+        draft_id = saved_draft(opened, "maya")
+    sent = tmp_path / "sent.txt"
+    sent.write_text("Tom -\n\nLate.\n\nJeff\n", encoding="utf-8")
+    result = pa("feedback", draft_id, "--profile", "maya", "--file", sent)  # learning is on by default
+    assert result.exit_code == 1
+    announce, line = result.stderr.strip().splitlines()
+    assert announce == "learning rules from your edits with M_L..." and line.startswith("error: ")
+    assert "127.0.0.1:9" in line and "your sent texts are stored" in line
+    assert "pa feedback --profile maya --learn" in line
+    (row,) = sent_rows(pa_home)
+    assert row["sent"] == "Tom -\n\nLate.\n\nJeff"
+    with Workspace.open() as opened:
+        assert opened.store.sent_edit_rows(opened.profile("maya").id, undistilled=True)  # still to learn from
