@@ -189,50 +189,54 @@ def export_agent(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
 
-    float_type = "f32" if quant == "f32" else "f16" if quant == "f16" else float_type
-    converted = convert_agent(
-        paths, base, adapter, partial, kind, float_type=float_type, model=model, on_stage=on_stage
-    )
-    del model
-    float_file = converted.float_gguf
-    if quant in FLOAT_TYPES:
-        gguf = float_file
-    else:
-        gguf = partial / f"{kind}-{quant}.gguf"
-        on_stage("quantize", f"quantizing to {quant} with llama.cpp")
-        quantize_gguf(float_file, gguf, quant, threads)
-        if not keep_float:
-            float_file.unlink()
+    try:  # a failed or stopped export leaves no half-written folder behind
+        float_type = "f32" if quant == "f32" else "f16" if quant == "f16" else float_type
+        converted = convert_agent(
+            paths, base, adapter, partial, kind, float_type=float_type, model=model, on_stage=on_stage
+        )
+        del model
+        float_file = converted.float_gguf
+        if quant in FLOAT_TYPES:
+            gguf = float_file
+        else:
+            gguf = partial / f"{kind}-{quant}.gguf"
+            on_stage("quantize", f"quantizing to {quant} with llama.cpp")
+            quantize_gguf(float_file, gguf, quant, threads)
+            if not keep_float:
+                float_file.unlink()
 
-    on_stage("manifest", "writing manifest.json")
-    shutil.copytree(adapter, partial / "adapter")
-    record = {
-        "profile": profile,
-        "kind": kind,
-        "version": int(final.name[1:]),
-        "gguf": gguf.name,
-        "quant": quant,
-        "size_bytes": gguf.stat().st_size,
-        "sha256": file_sha256(gguf),
-        "float_gguf": float_file.name if float_file.exists() else None,
-        "float_size_bytes": float_file.stat().st_size if float_file.exists() else None,
-        "lora_gguf": converted.lora_gguf.name,
-        "lora_base_gguf": str(converted.lora_base_gguf),
-        "converter": _converter_record(),
-        "prompt_template": template_version(kind),
-        "base_model": {
-            "spec": base.spec,
-            "folder": base.folder,
-            "gguf": str(base.gguf) if base.gguf else None,
-            "sha256": base.sha256,
-        },
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "export_seconds": round(time.monotonic() - started, 1),
-        "export_stage_seconds": converted.seconds,
-        **(manifest or {}),
-    }
-    (partial / MANIFEST).write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
-    partial.rename(final)
+        on_stage("manifest", "writing manifest.json")
+        shutil.copytree(adapter, partial / "adapter")
+        record = {
+            "profile": profile,
+            "kind": kind,
+            "version": int(final.name[1:]),
+            "gguf": gguf.name,
+            "quant": quant,
+            "size_bytes": gguf.stat().st_size,
+            "sha256": file_sha256(gguf),
+            "float_gguf": float_file.name if float_file.exists() else None,
+            "float_size_bytes": float_file.stat().st_size if float_file.exists() else None,
+            "lora_gguf": converted.lora_gguf.name,
+            "lora_base_gguf": str(converted.lora_base_gguf),
+            "converter": _converter_record(),
+            "prompt_template": template_version(kind),
+            "base_model": {
+                "spec": base.spec,
+                "folder": base.folder,
+                "gguf": str(base.gguf) if base.gguf else None,
+                "sha256": base.sha256,
+            },
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "export_seconds": round(time.monotonic() - started, 1),
+            "export_stage_seconds": converted.seconds,
+            **(manifest or {}),
+        }
+        (partial / MANIFEST).write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+        partial.rename(final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     agent = read_agent(final, profile, kind)
     if agent is None:
         raise PaError(f"{final}: export finished but the agent folder is incomplete")

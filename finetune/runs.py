@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.agents import validate_kind
+from core.agents import AgentInfo, validate_kind
 from core.config import Config
 from core.context_window import AgentBudget
 from core.errors import TrainingBusyError, UsageError
@@ -195,15 +195,39 @@ def prepare_run(
 
 
 def resumable_run(paths: Paths, profile: str, kind: str) -> Run:
-    """The newest run of this kind that did not finish, for `--resume`."""
-    for run in reversed(runs_of(paths, profile, kind)):
-        if run.status in ("new", "running", "interrupted", "failed"):
-            run.refuse_if_alive()
-            return run
-    raise UsageError(
-        f"no unfinished {kind} training run for profile {profile!r} to resume; "
-        f"start one with `pa train --profile {profile} --kind {kind}`"
-    )
+    """The newest run of this kind, for `--resume`: one logical run, whatever stopped it.
+
+    An unfinished run continues from its checkpoint, or from its first step when it was
+    stopped (kill -9) before writing one; a finished run only reports the agent it made
+    (`published_agent`). Never an older run, never a new one: a resume after a crash makes
+    no second agent version.
+    """
+    runs = runs_of(paths, profile, kind)
+    if not runs:
+        raise UsageError(
+            f"no unfinished {kind} training run for profile {profile!r} to resume; "
+            f"start one with `pa train --profile {profile} --kind {kind}`"
+        )
+    run = runs[-1]
+    run.refuse_if_alive()
+    return run
+
+
+def published_agent(paths: Paths, run: Run) -> AgentInfo | None:
+    """The agent this run already exported (its manifest names the run folder), if any.
+
+    Export publishes an agent folder whole (one rename); a crash after that rename and before
+    the run's status says `done` must not export a second version from the same run.
+    """
+    from core.agents import list_agents
+
+    spec = run.spec
+    folder = run.folder.resolve()
+    for agent in reversed(list_agents(paths, spec["profile"], spec["kind"])):
+        recorded = agent.manifest.get("run")
+        if isinstance(recorded, str) and Path(recorded).resolve() == folder:
+            return agent
+    return None
 
 
 def start_training(run: Run, *, resume: bool = False) -> subprocess.Popen:

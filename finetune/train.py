@@ -77,13 +77,29 @@ class ProgressLog:
 
 
 class StopRequested:
-    """Set by SIGINT; the loop checks it between steps so a checkpoint is never half-written."""
+    """Set by SIGINT/SIGTERM or by the parent's death; the loop checks it between steps (so a
+    checkpoint is never half-written) and before each export stage (so no agent is published
+    by a trainer nobody follows any more)."""
 
-    def __init__(self) -> None:
+    def __init__(self, parent: int | None = None) -> None:
         self.requested = False
+        self.parent = parent
+        """The process that started training (`--parent`); None when nobody is watched."""
 
     def __call__(self, *_: object) -> None:
         self.requested = True
+
+    def check(self) -> bool:
+        """True when training must stop now: asked to, or the parent is gone at this very moment
+        (read now, not at the parent watcher's next poll)."""
+        if not self.requested and self.parent is not None and os.getppid() != self.parent:
+            print(f"parent process {self.parent} is gone; stopping at a checkpoint", file=sys.stderr, flush=True)
+            self.requested = True
+        return self.requested
+
+
+class ExportStopped(Exception):
+    """Raised between export stages when the stop is requested; nothing is published."""
 
 
 # -- batching ---------------------------------------------------------------------------------
@@ -351,7 +367,14 @@ class TrainingLoop:
         self.optimizer = torch.optim.AdamW(self.trainable, lr=hp.learning_rate, weight_decay=0.0)
         self.total = math.ceil(len(self.train_set) / hp.batch_size) * hp.epochs
         self.scheduler = get_linear_schedule_with_warmup(self.optimizer, min(10, max(1, self.total // 20)), self.total)
-        if self.resume:
+        restarted = self.resume and checkpoint_folder(self.run_folder) is None
+        if restarted:
+            # Killed (kill -9, power loss) before its first checkpoint: the same run trains again
+            # from its first step, as a clean run would (same seed); no second run, no second agent.
+            self.log.emit(
+                Preparing(message="this run stopped before its first checkpoint: training it again from the start")
+            )
+        elif self.resume:
             self.position = load_checkpoint(self.run_folder, self.model, self.optimizer, self.scheduler)
         self.eval_loss = self.position["eval_losses"][-1] if self.position["eval_losses"] else None
         self.log.emit(
@@ -364,7 +387,7 @@ class TrainingLoop:
                 threads=self.threads,
                 train_examples=len(self.train_set),
                 eval_examples=len(self.eval_set),
-                resumed=self.resume,
+                resumed=self.resume and not restarted,
                 trainable_parameters=sum(p.numel() for p in self.trainable),
                 dataset=asdict(report),
             )
@@ -373,13 +396,15 @@ class TrainingLoop:
     def run(self, *, export: bool = True):
         """Every epoch from the saved position; returns the agent, or None when stopped or not exported."""
         self.prepare()
+        if self.stop.check():  # stopped (or orphaned) while the model loaded
+            return self.interrupted()
         lengths = [e.length for e in self.train_set]
         for epoch in range(self.position["epoch"], self.hp.epochs):
             batches = length_grouped_batches(lengths, self.hp.batch_size, self.hp.seed * 1000 + epoch)
             first = self.position["batch"] if epoch == self.position["epoch"] else 0
             for batch_index in range(first, len(batches)):
                 self.step(epoch, batch_index, batches[batch_index])
-                if self.stop.requested:
+                if self.stop.check():
                     return self.interrupted()
                 if time.monotonic() - self.last_checkpoint > CHECKPOINT_SECONDS:
                     self.checkpoint(announce=True)
@@ -464,8 +489,15 @@ class TrainingLoop:
         return None
 
     def finish(self, *, export: bool = True):
-        """Save the adapter, then merge and export it to a versioned agent folder."""
+        """Save the adapter, then merge and export it to a versioned agent folder.
+
+        Not when the stop is requested or the parent is gone: checked here and before each
+        export stage, so an orphaned trainer never publishes an agent; the run stays resumable
+        (its last checkpoint holds the final position) and `--resume` exports it.
+        """
         run = self.run_folder
+        if self.stop.check():
+            return self.interrupted()
         self.model.save_pretrained(run.folder / "adapter")
         summary = {
             "final_train_loss": self.loss_value,
@@ -482,38 +514,65 @@ class TrainingLoop:
             return None
 
         from finetune.export import export_agent
+        from finetune.runs import published_agent
 
         spec = self.spec
-        agent = export_agent(
-            self.paths,
-            spec["profile"],
-            self.kind,
-            self.base,
-            run.folder / "adapter",
-            quant=spec.get("quant", "auto"),
-            threads=self.threads,
-            keep_float=bool(spec.get("keep_float", False)),
-            float_type=spec.get("float_type", "f16"),
-            manifest={
-                "data_hash": spec["data_hash"],
-                "hyperparameters": self.hp.model_dump(),
-                "training": summary,
-                "dataset": asdict(self.report),
-                "run": str(run.folder),
-            },
-            on_stage=lambda stage, message: self.log.emit(Exporting(stage=stage, message=message)),
-        )
-        set_status(run, "done")
-        self.log.emit(
-            Finished(
-                agent=str(agent.folder),
-                version=agent.version,
-                gguf=str(agent.gguf),
-                quant=agent.quant,
-                size=agent.gguf.stat().st_size,
+        agent = published_agent(self.paths, run)  # exported before a crash that hid it from the status
+        if agent is not None:
+            return finished(run, self.log, agent)
+
+        def on_stage(stage: str, message: str) -> None:
+            if stage != "done" and self.stop.check():  # "done": already published, nothing to stop
+                raise ExportStopped
+            self.log.emit(Exporting(stage=stage, message=message))
+
+        try:
+            agent = export_agent(
+                self.paths,
+                spec["profile"],
+                self.kind,
+                self.base,
+                run.folder / "adapter",
+                quant=spec.get("quant", "auto"),
+                threads=self.threads,
+                keep_float=bool(spec.get("keep_float", False)),
+                float_type=spec.get("float_type", "f16"),
+                manifest={
+                    "data_hash": spec["data_hash"],
+                    "hyperparameters": self.hp.model_dump(),
+                    "training": summary,
+                    "dataset": asdict(self.report),
+                    "run": str(run.folder),
+                },
+                on_stage=on_stage,
             )
+        except ExportStopped:
+            step, total = self.position["step"], self.total
+            set_status(run, "interrupted")
+            self.log.emit(
+                Interrupted(
+                    step=step,
+                    total=total,
+                    message="stopped before the export finished, nothing was published; --resume exports it",
+                )
+            )
+            return None
+        return finished(run, self.log, agent)
+
+
+def finished(run: Run, log: ProgressLog, agent):
+    """The run is done: its agent is published (just now, or before a crash)."""
+    set_status(run, "done")
+    log.emit(
+        Finished(
+            agent=str(agent.folder),
+            version=agent.version,
+            gguf=str(agent.gguf),
+            quant=agent.quant,
+            size=agent.gguf.stat().st_size,
         )
-        return agent
+    )
+    return agent
 
 
 def set_status(run: Run, status: str) -> None:
@@ -532,13 +591,20 @@ def train_run(
     """Train the run's adapter, then export the agent; returns its AgentInfo (None if stopped).
 
     Holds the run (its lock, pid and heartbeat) while it works, so every view sees it alive and
-    no second trainer can start on it.
+    no second trainer can start on it. Resuming a run whose agent is already exported only
+    reports that agent (a resume after a crash never makes a second version).
     """
+    from finetune.runs import published_agent
+
+    paths = paths or resolve_paths()
+    log = ProgressLog(run, echo)
     with hold_run(run):
+        agent = published_agent(paths, run) if resume and export else None
+        if agent is not None:
+            log.emit(Preparing(message=f"this run already exported {agent.label}; nothing left to train"))
+            return finished(run, log, agent)
         set_status(run, "running")
-        loop = TrainingLoop(
-            run, resume=resume, paths=paths or resolve_paths(), stop=stop or StopRequested(), log=ProgressLog(run, echo)
-        )
+        loop = TrainingLoop(run, resume=resume, paths=paths, stop=stop or StopRequested(), log=log)
         return loop.run(export=export)
 
 
@@ -590,12 +656,10 @@ def watch_parent(parent: int, stop: StopRequested, poll_seconds: float = 0.2) ->
     first, so `--resume` loses nothing.
     """
 
+    stop.parent = parent
+
     def poll() -> None:
-        while not stop.requested:
-            if os.getppid() != parent:
-                print(f"parent process {parent} is gone; stopping at a checkpoint", file=sys.stderr, flush=True)
-                stop.requested = True
-                return
+        while not stop.check():
             time.sleep(poll_seconds)
 
     watcher = threading.Thread(target=poll, name="parent-watch", daemon=True)
@@ -610,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, default=None, help="stop at a checkpoint when this process is gone")
     args = parser.parse_args(argv)
     run = Run(args.run_folder)
-    stop = StopRequested()
+    stop = StopRequested(parent=args.parent)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     if args.parent is not None:

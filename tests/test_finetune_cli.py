@@ -10,17 +10,11 @@ from core.config import Config
 from core.paths import resolve_paths
 from core.store import Store
 from finetune.runs import Run, prepare_run, start_training
-from tests.tiny_agent import seed_store, tiny_train_config
+from tests.tiny_agent import seed_home, tiny_train_config
 
 
 def _seed_home(pa_home, base_folder, **train):
-    paths = resolve_paths()
-    with Store.open(paths.store_file) as store:
-        seed_store(store)
-    lines = [f'base_model = "{base_folder}"'] + [f"{key} = {value!r}" for key, value in train.items()]
-    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
-    paths.config_file.write_text("[train]\n" + "\n".join(lines) + "\n")
-    return paths
+    return seed_home(resolve_paths(), base_folder, **train)
 
 
 def test_pa_train_exports_an_agent_and_lists_it(pa, pa_home, tiny_trained_agent):

@@ -127,6 +127,16 @@ def tiny_train_config(base_folder: Path) -> TrainConfig:
     )
 
 
+def seed_home(paths: Paths, base_folder: Path, **train: object) -> Paths:
+    """Profile `tiny` seeded in the installation at `paths`, and a config.toml training on `base_folder`."""
+    with Store.open(paths.store_file) as store:
+        seed_store(store)
+    lines = [f'base_model = "{base_folder}"'] + [f"{key} = {value!r}" for key, value in train.items()]
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("[train]\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return paths
+
+
 def make_tokenizer_folder(folder: Path) -> Path:
     """The SmolLM2 tokenizer (HF files) taken from the embedded GGUF; llama.cpp's converter knows it as `smollm`."""
     from transformers import AutoTokenizer
