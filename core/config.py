@@ -104,8 +104,11 @@ class DistillConfig(Section):
     seed: int = 0
     intent_temperatures: list[float] = Field([0.7, 1.0, 1.2], min_length=1)
     """One intent candidate per temperature; one is kept at random (seeded by seed + document id)."""
-    max_tokens: int = Field(768, ge=16)
-    """Longest answer per model call."""
+    max_tokens: int | None = Field(None, ge=16)
+    """Longest answer per model call. Empty means derived: the rules stages (thinking + rules) get
+    the agent's answer budget (`core.context_window.AgentBudget`, 3/8 of train.max_length, or
+    drafting.rules_max_tokens), so every distilled answer fits what the agent is trained to
+    write; the intent stage gets 768. Set by hand, it is every stage's."""
     max_document_chars: int = Field(6000, ge=200)
     """Longer documents are shown to the model cut to their first part (at a paragraph), noted on each stage."""
     guided: bool = True

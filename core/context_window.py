@@ -54,3 +54,30 @@ class AgentBudget:
 
     def __repr__(self) -> str:
         return f"AgentBudget(total={self.total}, prompt={self.prompt}, answer={self.answer})"
+
+
+RULES_STAGES = ("rules", "nobaseline_rules")
+"""Distillation stages whose answer (thinking + rules) is what the agent learns to write."""
+DISTILL_MAX_TOKENS = 768
+"""The other distillation stages' longest answer (the intent), when distill.max_tokens is empty."""
+LAST_STEP_SHARE = 1 / 3
+"""Of a guided answer's budget, the share kept for its last step (the rules): the thinking before
+it is cut at the rest, so a long scratchpad never leaves the rules without room."""
+
+
+def distill_max_tokens(config: object, stage: str) -> int:
+    """Longest answer of one distillation stage: distill.max_tokens when set by hand; otherwise
+    the agent's answer budget for the rules stages (so a distilled answer always fits it) and
+    DISTILL_MAX_TOKENS for the others. Counted in M_L's tokens: with another tokenizer than
+    the agent's it is close, not exact, and training still fits (and reports) what does not."""
+    given = config.distill.max_tokens  # type: ignore[attr-defined]
+    if given is not None:
+        return int(given)
+    return AgentBudget.of(config).answer if stage in RULES_STAGES else DISTILL_MAX_TOKENS
+
+
+def step_max_tokens(budget: int, used: int, last: bool) -> int:
+    """Tokens one step of a guided answer may write, given what the earlier steps used: the
+    answer stays within `budget`, and steps before the last leave it LAST_STEP_SHARE."""
+    room = budget - used if last else int(budget * (1 - LAST_STEP_SHARE)) - used
+    return max(1, room)

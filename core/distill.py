@@ -42,7 +42,7 @@ from functools import partial
 from typing import Any
 
 from core.config import Config
-from core.context_window import previous_window
+from core.context_window import distill_max_tokens, previous_window, step_max_tokens
 from core.distill_calls import CURRENT_CALL, CallKey
 from core.errors import BackendError, UsageError
 from core.events import Progress, ProgressCallback, ignore_progress
@@ -299,6 +299,7 @@ class _Run:
         self.store = store
         self.profile = profile
         self.large = large
+        self.config = config
         self.settings = config.distill
         self.drafting = config.drafting
         """The draft stage is drafting's zero-shot call: its options are the naive draft's (temperature, max_tokens)."""
@@ -319,6 +320,8 @@ class _Run:
         self.price = _price_of(large)
         self.closing: set[asyncio.Future[None]] = set()
         self.cut_notes: dict[int, str] = {}
+        self.cut_steps: dict[tuple[int, str, int, int], str] = {}
+        """Guided answers whose thinking was cut at its share of the budget: call -> what was cut."""
         """Documents longer than distill.max_document_chars: what pa showed the model instead of the whole."""
 
     # -- loading ----------------------------------------------------------------------------
@@ -487,7 +490,7 @@ class _Run:
             else:
                 options = GenerationOptions(
                     temperature=self.drafting.temperature if stage == "draft" else temperature,
-                    max_tokens=self.drafting.max_tokens if stage == "draft" else self.settings.max_tokens,
+                    max_tokens=self.drafting.max_tokens if stage == "draft" else distill_max_tokens(self.config, stage),
                     seed=call_seed(self.settings.seed, document.id, stage, slot, attempt),
                 )
                 raw, finish, usage = await self.answer(
@@ -495,6 +498,9 @@ class _Run:
                 )
                 # No await between the answer arriving and its commit: a cancel cannot lose it.
                 result = parse(raw, finish)
+                cut = self.cut_steps.pop((document.id, stage, slot, attempt), None)
+                if cut and isinstance(result, Parsed):
+                    result = replace(result, notes=(*result.notes, cut))
                 self.journal_answer(document, stage, slot, attempt, raw, finish, usage, template, temperature, result)
                 prompt_tokens += usage.prompt_tokens
                 completion_tokens += usage.completion_tokens
@@ -534,7 +540,11 @@ class _Run:
         usages: list[Usage] = []
         for index, step in enumerate(template.guide):
             written += step.start
+            last = step is template.guide[-1]
             step_options = replace(options, stop=(*options.stop, step.stop))
+            if options.max_tokens is not None:  # the whole answer within the budget, the last step with room
+                used = sum(usage.completion_tokens for usage in usages)
+                step_options = replace(step_options, max_tokens=step_max_tokens(options.max_tokens, used, last))
             saved = self.steps.get((*call_key, index))
             if saved is not None and (saved["template_id"], saved["template_version"]) == (
                 template.id,
@@ -549,9 +559,13 @@ class _Run:
                 self.journal_step(call_key, index, text, finish, usage, template)
             written += text
             usages.append(usage)
-            last = step is template.guide[-1]
             if finish == "cancelled" or (last and finish != "stop"):
                 break
+            if finish == "length":
+                self.cut_steps[call_key] = (
+                    f"the {step.stop.strip('</>') or 'first part'} was cut at {step_options.max_tokens} tokens, its share of "
+                    f"the answer's {options.max_tokens} (distill.max_tokens, from the agent's answer budget unless set)"
+                )
             written += step.stop
         return (
             written,

@@ -304,6 +304,59 @@ def test_a_guided_answer_cut_off_in_its_rules_is_refused_as_cut_off(store):
     assert row["status"] == "failed" and "cut off" in row["error"]
 
 
+def test_rules_answers_are_asked_for_within_the_agents_answer_budget_unless_set_by_hand(store):
+    profile = add_documents(store, train=1, test=0)
+    config = Config()
+    config.train.max_length = 512  # the agent writes at most 3/8 of it: 192 tokens of thinking + rules
+    backend = ScriptedBackend(by_stage())
+    run(store, profile, backend, config)
+    asked = {(stage_of(messages), options.max_tokens) for messages, options in backend.calls}
+    assert asked == {("intent", 768), ("draft", config.drafting.max_tokens), ("rules", 192), ("nobaseline_rules", 192)}
+
+    by_hand = Config()
+    by_hand.distill.max_tokens = 300  # set by hand: every distillation stage's (the draft is drafting's)
+    again = ScriptedBackend(by_stage())
+    run(store, add_documents(store, name="other", train=1, test=0), again, by_hand)
+    assert {(stage_of(m), o.max_tokens) for m, o in again.calls} == {
+        ("intent", 300),
+        ("draft", by_hand.drafting.max_tokens),
+        ("rules", 300),
+        ("nobaseline_rules", 300),
+    }
+
+
+def test_a_guided_answer_fits_the_budget_whole_and_says_where_its_thinking_was_cut(store):
+    """The thinking may take 2/3 of the answer budget; cut there, it is closed, the rules get the
+    rest, and the stored rules say what was cut."""
+    profile = add_documents(store, train=1, test=0)
+    config = Config()
+    config.drafting.rules_max_tokens = 30  # the agent's answer budget, set by hand
+
+    def reply(messages, options):
+        if stage_of(messages) not in ("rules", "nobaseline_rules"):
+            return by_stage()(messages, options)
+        if messages[-1].content == "<thinking>\n":
+            return " ".join(["short"] * options.max_tokens)  # the scratchpad runs to its limit
+        return "Sign off with the first name only.\n"
+
+    class Limited(ContinuingBackend):
+        async def stream(self, messages, options=GenerationOptions()):
+            cut = stage_of(messages) in ("rules", "nobaseline_rules") and messages[-1].content == "<thinking>\n"
+            async for chunk in super().stream(messages, options):
+                yield Chunk(chunk.text, chunk.usage, "length") if cut and chunk.usage else chunk
+
+    backend = Limited(reply)
+    run(store, profile, backend, config, stages=["intent", "draft", "rules"])
+    steps = [options.max_tokens for messages, options in backend.calls if stage_of(messages) == "rules"]
+    assert steps == [20, 10]  # 2/3 of 30 for the thinking, what it left for the rules
+    (document,) = store.documents(profile.id)
+    row = rows(store)[(document.id, "rules")]
+    assert row["status"] == "ok" and row["content"].startswith("- Sign off with the first name only.")
+    assert row["thinking"] == " ".join(["short"] * 20)
+    assert "the thinking was cut at 20 tokens, its share of the answer's 30" in row["notes"]
+    assert row["completion_tokens"] <= 30  # the whole answer within the budget
+
+
 def test_max_attempts_comes_from_config(store):
     profile = add_documents(store, train=1, test=0)
     config = Config()
