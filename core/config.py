@@ -32,7 +32,11 @@ class ModelsConfig(Section):
     agent: str = "embedded"
     """M_S base: the small model that is fine-tuned into the preference agent."""
     judge: str | None = None
-    """Judge for win-rate evaluation; empty means the large model."""
+    """Judge for win-rate evaluation; empty means the first of `others` that is not `large`, else
+    the large model (`pa eval` then says the judge is M_L: it may favour texts written like its own)."""
+    others: list[str] = []
+    """Other models you have (specs as above), e.g. ["ollama:qwen2.5:7b"]: a judge that is not M_L
+    is taken from here when `judge` is empty."""
 
 
 class OllamaConfig(Section):
@@ -215,7 +219,17 @@ class Config(Section):
 
     @property
     def judge_spec(self) -> str:
-        return self.models.judge or self.models.large
+        """models.judge; else the first of models.others that is not M_L; else M_L itself."""
+        models = self.models
+        if models.judge:
+            return models.judge
+        large = models.large.strip()
+        return next((other for other in models.others if other.strip() and other.strip() != large), models.large)
+
+    @property
+    def judge_is_large(self) -> bool:
+        """The judge is M_L itself: a self-preference risk `pa eval` states."""
+        return self.judge_spec.strip() == self.models.large.strip()
 
 
 def parse_config(text: str, source: str = "config.toml") -> Config:

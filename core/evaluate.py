@@ -639,7 +639,8 @@ def _judge_usage(
         "model": judge.spec,
         "same_as_large": judge.spec == context.large().spec,
         "note": (
-            f"the judge is M_L itself ({judge.spec}): it may prefer texts written like its own; set models.judge to another model"
+            f"the judge is M_L itself ({judge.spec}): it may prefer texts written like its own; "
+            "set models.judge, or list another model you have in models.others"
             if judge.spec == context.large().spec
             else f"the judge ({judge.spec}) is not M_L ({context.large().spec})"
         ),

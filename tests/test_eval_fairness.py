@@ -28,6 +28,23 @@ def test_a_judge_that_is_m_l_is_said_to_be(setup, similarity):  # noqa: F811
     assert other["judge_usage"]["same_as_large"] is False
 
 
+def test_the_judge_defaults_to_another_model_you_have_never_silently_to_m_l():
+    from core.config import parse_config
+
+    alone = parse_config('[models]\nlarge = "ollama:llama3.1:8b"\n')
+    assert (alone.judge_spec, alone.judge_is_large) == ("ollama:llama3.1:8b", True)
+    others = parse_config(
+        '[models]\nlarge = "ollama:llama3.1:8b"\nothers = ["ollama:llama3.1:8b", "openai:gpt-4o-mini"]\n'
+    )
+    assert (others.judge_spec, others.judge_is_large) == ("openai:gpt-4o-mini", False)  # the first that is not M_L
+    chosen = parse_config(
+        '[models]\nlarge = "ollama:llama3.1:8b"\njudge = "ollama:qwen2.5:7b"\nothers = ["openai:gpt-4o-mini"]\n'
+    )
+    assert chosen.judge_spec == "ollama:qwen2.5:7b"  # models.judge, when set, is the judge
+    only_m_l = parse_config('[models]\nlarge = "ollama:llama3.1:8b"\nothers = [" ollama:llama3.1:8b"]\n')
+    assert only_m_l.judge_is_large
+
+
 def test_eval_seed_seeds_generation_and_a_new_seed_regenerates(setup, similarity):  # noqa: F811
     paths, store, config, profile, backends, context = setup
     judge = ScriptedBackend(content_judge, spec="fair")

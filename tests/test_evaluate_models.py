@@ -111,6 +111,7 @@ def installed(tiny_trained_agent, pa_home: Path):
 def test_pa_eval_end_to_end_with_the_embedded_models_and_resume(pa, installed):
     first = pa("eval", "--profile", "tiny", "--limit", "1", "--baselines", "large", "--json")
     assert first.exit_code == 0, first.stderr
+    assert "the judge is M_L itself (embedded)" in first.stderr  # said before the evaluation runs
     report = json.loads(first.stdout)
     assert report["documents"] == 1 and report["agent"] == "tiny/agent/v1"
     assert report["models"]["judge"] == "embedded"
@@ -134,6 +135,19 @@ def test_pa_eval_end_to_end_with_the_embedded_models_and_resume(pa, installed):
     assert stored["run"] == {"generated": 0, "reused_generations": 2, "judged": 0, "reused_verdicts": 2}
     assert stored["pairwise"] == report["pairwise"]
     assert stored["style_measures"]["methods"]["agent"]["fact_match"]["greeting"]["n"] == 1
+    assert "(M_L itself)" in again.stdout and "models.others" in again.stderr
+
+    # Another model you have becomes the judge: the generations are reused, only the verdicts are new.
+    from core.agents import latest_agent
+
+    other = f"gguf:{latest_agent(installed, 'tiny').gguf}"  # a model on this machine that is not M_L
+    installed.config_file.write_text(EVAL_CONFIG + f'[models]\nothers = ["embedded", "{other}"]\n', encoding="utf-8")
+    judged = pa("eval", "--profile", "tiny", "--limit", "1", "--baselines", "large", "--json")
+    assert judged.exit_code == 0, judged.stderr
+    assert "M_L itself" not in judged.stderr
+    third = json.loads(judged.stdout)
+    assert third["models"]["judge"] == other and third["judge_usage"]["same_as_large"] is False
+    assert third["run"]["reused_generations"] == 2 and third["run"]["judged"] == 2
 
 
 @pytest.mark.slow

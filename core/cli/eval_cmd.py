@@ -20,10 +20,12 @@ from typer.core import TyperGroup
 
 from core.cli import common
 from core.errors import UsageError
+from core.safe_text import shown
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from core.config import Config
     from core.events import Progress as ProgressEvent
 
 GREEDY_OPTIONS = ("--baselines", "--profiles")
@@ -74,7 +76,9 @@ def eval_command(
     ctx: typer.Context,
     profile: str | None = typer.Option(None, "--profile", "-p", help="The profile to evaluate."),
     judge: str | None = typer.Option(
-        None, "--judge", help="Judge model spec (default: models.judge, else models.large)."
+        None,
+        "--judge",
+        help="Judge model spec (default: models.judge, else the first of models.others that is not models.large, else models.large).",
     ),
     limit: int | None = typer.Option(
         None, "--limit", "-n", min=1, help="Held-out documents to use (default: eval.limit)."
@@ -100,6 +104,7 @@ def eval_command(
             "name the profile to evaluate: pa eval --profile NAME (or `pa eval permutation --profiles A B ...`)"
         )
     with common.open_workspace() as workspace, _progress(as_json) as on_progress:
+        _say_when_the_judge_is_large(workspace.config, judge)
         report, files = asyncio.run(
             workspace.evaluate(
                 profile,
@@ -115,6 +120,16 @@ def eval_command(
         return
     _print_eval(report)
     common.console.print(f"[dim]report: {files[1]} (JSON {files[0]}, charts {files[2].name}, {files[3].name})[/]")
+
+
+def _say_when_the_judge_is_large(config: Config, judge: str | None) -> None:
+    """Before an evaluation that may take long: a judge that is M_L is said first, not only at the end."""
+    spec = (judge or config.judge_spec).strip()
+    if spec == config.models.large.strip():
+        common.err_console.print(
+            f"[yellow]note[/]: the judge is M_L itself ({shown(spec)}): it may prefer texts written like its "
+            "own; set models.judge, or list another model you have in models.others"
+        )
 
 
 @eval_app.command("permutation", context_settings={"allow_extra_args": False})
@@ -189,6 +204,7 @@ def _print_eval(report: dict[str, Any]) -> None:
     console = common.console
     console.print(
         f"[bold]{report['profile']}[/]: agent {report['agent']}, {report['documents']} held-out documents, judge {report['models']['judge']}"
+        + (" [yellow](M_L itself)[/]" if report["judge_usage"].get("same_as_large") else "")
     )
     table = Table(title="Agent vs baselines (both orders; flips count as ties; 95% Wilson)", title_justify="left")
     for column in (

@@ -62,9 +62,10 @@ class HomeScreen(PaScreen):
         if self.session.profile in self.states:
             table.move_cursor(row=list(self.states).index(self.session.profile))
         self._show_detail(self.selected_state())
-        models = self.workspace.config.models
+        config = self.workspace.config
+        judge = "(large)" if config.judge_is_large else config.judge_spec
         self.query_one("#models-summary", Static).update(
-            f"Models  large: {models.large}  agent: {models.agent}  judge: {models.judge or '(large)'}"
+            f"Models  large: {config.models.large}  agent: {config.models.agent}  judge: {judge}"
         )
         if not states:
             self.query_one("#profile-detail", Static).update(
