@@ -433,49 +433,20 @@ def measure(scenario: Scenario, n: int, rng: random.Random, work: Path) -> Row:
 
 
 def start_server(work: Path):
-    """llama_cpp.server with the embedded GGUF and the context the embedded backend has (4096)."""
-    import urllib.request
+    """llama_cpp.server with the embedded GGUF and the context the embedded backend has (4096).
 
-    from core.llm.specs import embedded_model_path
-    from tests.test_backend_openai import MODEL_ALIAS, LlamaServer, free_port
+    The tests' server (tests/test_backend_openai.start_llama_server), with one thread and
+    `--interrupt_requests False`: by default a second request cuts the stream of the first.
+    """
+    from tests.test_backend_openai import start_llama_server
 
-    port = free_port()
-    log = work / "llama-server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(embedded_model_path()),
-        "--model_alias",
-        MODEL_ALIAS,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "4096",
-        "--n_threads",
-        "1",
-        "--interrupt_requests",
-        "False",
-    ]  # by default a second request cuts the stream of the first
-    process = subprocess.Popen(
-        command,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+    return start_llama_server(
+        work / "llama-server.log",
+        ready_within=180,
+        n_ctx=4096,
+        threads=1,
+        extra_args=("--interrupt_requests", "False"),
     )
-    server = LlamaServer(process, f"http://127.0.0.1:{port}/v1", log)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{server.base_url}/models", timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.3)
-    server.stop()
-    raise SystemExit(f"llama_cpp.server did not start: {log.read_text()[-1000:]}")
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -152,6 +152,10 @@ class Generation:
     """The rules an agent wrote for this text (agent-guided methods only)."""
 
 
+GENERATION_COLUMNS = tuple(f.name for f in fields(Generation) if f.name != "reused")
+"""The `eval_generations` columns a Generation is stored in and read back from (same names)."""
+
+
 def _stored_generation(store: Store, profile_id: int, document_id: int, method: str) -> list[dict[str, Any]]:
     return [
         dict(row)
@@ -199,18 +203,7 @@ async def ensure_generation(
     key = generation_key(context, method)
     for row in _stored_generation(store, profile_id, item.document.id, name):
         if row["model"] == key:
-            return Generation(
-                item.document.id,
-                name,
-                row["text"],
-                key,
-                row["prompt_tokens"],
-                row["completion_tokens"],
-                row["seconds"],
-                row["cost_usd"],
-                reused=True,
-                rules=row["rules"],
-            )
+            return Generation(**{column: row[column] for column in GENERATION_COLUMNS}, reused=True)
     result = await generate(method, item.request(), context)
     usages = [u for u in (result.usage, result.rules_usage) if u is not None]
     prompt_tokens = sum(u.prompt_tokens for u in usages)
@@ -221,26 +214,7 @@ async def ensure_generation(
         writer = context.small() if method == "small" else context.large() if method != "naive-finetune" else None
         price = price_of(writer) if writer is not None else None
         cost = price.cost(result.usage) if price else None
-    with store.transaction() as db:
-        _forget(db, profile_id, item.document.id, name)
-        db.execute(
-            """INSERT INTO eval_generations
-               (profile_id, document_id, method, text, model, prompt_tokens, completion_tokens, seconds, cost_usd, rules)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                profile_id,
-                item.document.id,
-                name,
-                result.text,
-                key,
-                prompt_tokens,
-                completion_tokens,
-                result.seconds,
-                cost,
-                result.rules,
-            ),
-        )
-    return Generation(
+    generation = Generation(
         item.document.id,
         name,
         result.text,
@@ -252,6 +226,14 @@ async def ensure_generation(
         reused=False,
         rules=result.rules,
     )
+    with store.transaction() as db:
+        _forget(db, profile_id, item.document.id, name)
+        db.execute(
+            f"INSERT INTO eval_generations (profile_id, {', '.join(GENERATION_COLUMNS)}) "
+            f"VALUES (?{', ?' * len(GENERATION_COLUMNS)})",
+            (profile_id, *(getattr(generation, column) for column in GENERATION_COLUMNS)),
+        )
+    return generation
 
 
 def ensure_scores(store: Store, similarity: SimilarityModel, item: HeldOut, method: str, text: str) -> dict[str, float]:

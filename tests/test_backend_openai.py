@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,8 +54,18 @@ class LlamaServer:
         self.process.wait(10)
 
 
-def start_llama_server(log: Path, ready_within: float = 90.0) -> LlamaServer:
-    """A real llama.cpp server on a free port; waits (bounded) until /v1/models answers."""
+def start_llama_server(
+    log: Path,
+    ready_within: float = 90.0,
+    *,
+    n_ctx: int = 1024,
+    threads: int = 2,
+    extra_args: Sequence[str] = (),
+) -> LlamaServer:
+    """A real llama.cpp server with the embedded GGUF on a free port; waits (bounded) until /v1/models answers.
+
+    `extra_args` go to `llama_cpp.server` as they are (benchmarks/faults.py serves its distillation this way).
+    """
     port = free_port()
     command = [
         sys.executable,
@@ -69,9 +80,10 @@ def start_llama_server(log: Path, ready_within: float = 90.0) -> LlamaServer:
         "--port",
         str(port),
         "--n_ctx",
-        "1024",
+        str(n_ctx),
         "--n_threads",
-        "2",
+        str(threads),
+        *extra_args,
     ]
     process = subprocess.Popen(
         command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -14,6 +14,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core.agents import AgentInfo, read_agent
 from core.config import Config, TrainConfig
@@ -111,6 +112,18 @@ EXAMPLES = [
 ]
 
 
+TINY_SHAPE: dict[str, Any] = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=2048,
+    initializer_range=0.15,
+)
+"""The tiny random models' shape (2 layers, 64 wide, GQA), shared by every architecture of tests/tiny_bases.py."""
+
+
 def tiny_train_config(base_folder: Path) -> TrainConfig:
     """Hyperparameters that make the tiny model memorize its targets in a few seconds of CPU."""
     return TrainConfig(
@@ -156,18 +169,12 @@ def make_tiny_base(folder: Path, tokenizer_folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = LlamaConfig(
+        **TINY_SHAPE,
         vocab_size=49152,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
         rms_norm_eps=1e-5,
         tie_word_embeddings=True,
         bos_token_id=1,
         eos_token_id=2,  # no pad id: Embedding would zero that row, and 2 is <|im_end|>
-        initializer_range=0.15,
     )
     model = LlamaForCausalLM(config)
     with torch.no_grad():

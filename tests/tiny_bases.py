@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.tiny_agent import EXAMPLES, RULES, THINKING
+from tests.tiny_agent import EXAMPLES, RULES, THINKING, TINY_SHAPE
 
 GEMMA_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
@@ -55,22 +55,12 @@ class Architecture:
     that greedy picks are no near-ties (which Q8_0 rounding would flip on a random model)."""
 
 
-_SHAPE = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=2048,
-    initializer_range=0.15,
-)
-
 ARCHITECTURES = {
     "qwen3": Architecture(
         "qwen3",
         "Qwen3Config",
         dict(
-            _SHAPE,
+            TINY_SHAPE,
             vocab_size=49152,
             head_dim=16,
             tie_word_embeddings=True,
@@ -83,7 +73,9 @@ ARCHITECTURES = {
     "mistral": Architecture(
         "mistral",
         "MistralConfig",
-        dict(_SHAPE, vocab_size=49152, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, sliding_window=None),
+        dict(
+            TINY_SHAPE, vocab_size=49152, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, sliding_window=None
+        ),
         "smollm",
         final_norm=8.0,
     ),
@@ -91,7 +83,7 @@ ARCHITECTURES = {
         "gemma",
         "GemmaConfig",
         dict(
-            _SHAPE,
+            TINY_SHAPE,
             vocab_size=512,
             head_dim=16,
             bos_token_id=2,
@@ -106,7 +98,7 @@ ARCHITECTURES = {
         "phi3",
         "Phi3Config",
         dict(
-            _SHAPE,
+            TINY_SHAPE,
             vocab_size=49152,
             num_key_value_heads=4,
             bos_token_id=1,
