@@ -376,7 +376,7 @@ class Workspace:
         quant: str = "auto",
         epochs: int | None = None,
     ) -> tuple[Run, Any]:
-        """Start training in its own process: a new run, or (resume) the last unfinished one.
+        """Start training in its own process: a new run, or (resume) the newest one, whatever stopped it.
 
         Refused with TrainingBusyError when a process already trains this profile's `kind`.
         Returns the run and the process (`subprocess.Popen`).

@@ -234,7 +234,8 @@ def start_training(run: Run, *, resume: bool = False) -> subprocess.Popen:
     """Run training (then export) in its own Python process; it reports through the run folder.
 
     Refused when another process trains this run. The child watches this process and stops at
-    a checkpoint when it goes away, so no trainer outlives the view that started it unseen.
+    a checkpoint when it goes away, and never exports after it is gone (finetune.train), so no
+    trainer outlives the view that started it unseen and no agent appears that nobody asked for.
     """
     run.refuse_if_alive()
     command = [sys.executable, "-m", "finetune.train", str(run.folder), "--parent", str(os.getpid())]

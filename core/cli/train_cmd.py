@@ -62,7 +62,9 @@ def train_cmd(
         None, "--epochs", "-e", min=1, help="Passes over the data (default: train.epochs in config)."
     ),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue the last unfinished run of this kind from its checkpoint."
+        False,
+        "--resume",
+        help="Continue the last run of this kind: from its checkpoint, from its start when it was killed before one; a finished run only shows its agent.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print progress events and the result as JSON lines."),
 ) -> None:
