@@ -10,6 +10,7 @@ Light (no torch): the CLI and the TUI use it. A run folder holds
     status           `running` | `interrupted` | `failed` | `done`
     train.lock       held (flock) by the one training process working on the run
     pid, heartbeat   that process's id, and the time it last said it was alive
+    parent           the id of the process that started it (it stops once that one is gone)
 
 Progress lines have an `event`: `start`, `step` (step, total, epoch, loss, eval_loss, lr,
 tokens_per_s, elapsed, eta), `eval`, `checkpoint`, `interrupted`, `trained`, `export`,
@@ -50,6 +51,9 @@ STATUS_FILE = "status"
 LOCK_FILE = "train.lock"
 PID_FILE = "pid"
 HEARTBEAT_FILE = "heartbeat"
+PARENT_FILE = "parent"
+ORPHAN_WAIT_SECONDS = 60.0
+"""How long `--resume` waits for a trainer whose starter was killed to stop at its checkpoint."""
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -89,6 +93,28 @@ class Run:
             return int((self.folder / PID_FILE).read_text(encoding="ascii").strip())
         except (OSError, ValueError):
             return None
+
+    def orphaned(self) -> bool:
+        """Alive, while the process that started it is gone (kill -9): it is stopping at a checkpoint by itself."""
+        try:
+            parent = int((self.folder / PARENT_FILE).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return False
+        if not self.alive():
+            return False
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def wait_while_orphaned(self, timeout: float = ORPHAN_WAIT_SECONDS) -> None:
+        """A resume right after a kill: let the orphaned trainer finish its step and checkpoint first."""
+        deadline = time.monotonic() + timeout
+        while self.orphaned() and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def heartbeat_age(self) -> float | None:
         """Seconds since the training process last wrote its heartbeat (None: never)."""
@@ -209,6 +235,7 @@ def resumable_run(paths: Paths, profile: str, kind: str) -> Run:
             f"start one with `pa train --profile {profile} --kind {kind}`"
         )
     run = runs[-1]
+    run.wait_while_orphaned()
     run.refuse_if_alive()
     return run
 

@@ -35,7 +35,16 @@ from core.context_window import AgentBudget
 from core.errors import PaError, TrainingBusyError
 from core.paths import Paths, resolve_paths
 from finetune.dataset import Dataset, Encoded, encode_examples
-from finetune.runs import HEARTBEAT_FILE, HEARTBEAT_SECONDS, LOCK_FILE, PID_FILE, PROGRESS_FILE, STATUS_FILE, Run
+from finetune.runs import (
+    HEARTBEAT_FILE,
+    HEARTBEAT_SECONDS,
+    LOCK_FILE,
+    PARENT_FILE,
+    PID_FILE,
+    PROGRESS_FILE,
+    STATUS_FILE,
+    Run,
+)
 from finetune.step import enable_gradient_checkpointing, training_loss
 from finetune.transcript import (
     Checkpointed,
@@ -598,13 +607,14 @@ def train_run(
 
     paths = paths or resolve_paths()
     log = ProgressLog(run, echo)
-    with hold_run(run):
+    stop = stop or StopRequested()
+    with hold_run(run, stop.parent):
         agent = published_agent(paths, run) if resume and export else None
         if agent is not None:
             log.emit(Preparing(message=f"this run already exported {agent.label}; nothing left to train"))
             return finished(run, log, agent)
         set_status(run, "running")
-        loop = TrainingLoop(run, resume=resume, paths=paths, stop=stop or StopRequested(), log=log)
+        loop = TrainingLoop(run, resume=resume, paths=paths, stop=stop, log=log)
         return loop.run(export=export)
 
 
@@ -612,8 +622,8 @@ def train_run(
 
 
 @contextmanager
-def hold_run(run: Run) -> Iterator[None]:
-    """The run's lock for as long as this process trains it, with its pid and a heartbeat."""
+def hold_run(run: Run, parent: int | None = None) -> Iterator[None]:
+    """The run's lock for as long as this process trains it, with its pid, its parent's and a heartbeat."""
     import fcntl
 
     handle = (run.folder / LOCK_FILE).open("a+b")
@@ -626,6 +636,11 @@ def hold_run(run: Run) -> Iterator[None]:
                 "stop it before starting another"
             ) from None
         (run.folder / PID_FILE).write_text(str(os.getpid()), encoding="ascii")
+        parent_file = run.folder / PARENT_FILE
+        if parent is None:
+            parent_file.unlink(missing_ok=True)
+        else:
+            parent_file.write_text(str(parent), encoding="ascii")
         beating = threading.Event()
 
         def beat() -> None:

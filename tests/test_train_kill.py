@@ -63,19 +63,18 @@ def test_a_trainer_whose_parent_is_killed_before_export_publishes_nothing_and_re
     run = wait_for_event("trained", parent)  # training is over; the export (seconds) is starting
     os.kill(parent.pid, signal.SIGKILL)  # the `pa train` process alone: its trainer is orphaned
     parent.wait()
-    wait_until_released(run)
 
-    stopped = run.events()[-1]
-    assert (stopped["event"], run.status) == ("interrupted", "interrupted"), stopped
-    assert "nothing was published" in stopped["message"]
-    assert list_agents(paths, "tiny") == []
-    assert not [p for p in paths.data_dir.rglob("*") if p.name.endswith(".partial")]
-
-    resumed = pa(*TRAIN, "--resume")
+    resumed = pa(*TRAIN, "--resume")  # at once: it lets the orphaned trainer stop before taking the run
     assert resumed.exit_code == 0, resumed.stderr
+    events = run.events()
+    stopped = next(i for i, e in enumerate(events) if e["event"] == "interrupted")
+    assert "nothing was published" in events[stopped]["message"]
+    assert not any(e["event"] == "done" for e in events[:stopped]), "the orphan exported an agent"
+    assert [e["event"] for e in events[stopped + 1 :]][:2] == ["preparing", "start"]
     assert "tiny/agent/v1" in resumed.stdout
     assert [(a.kind, a.version) for a in list_agents(paths, "tiny")] == [("agent", 1)]
     assert [r.folder for r in runs_of(paths, "tiny", "agent")] == [run.folder] and run.status == "done"
+    assert not [p for p in paths.data_dir.rglob("*") if p.name.endswith(".partial")]
 
     again = pa(*TRAIN, "--resume")  # a resume of the finished run reports its agent, exports nothing
     assert again.exit_code == 0 and "tiny/agent/v1" in again.stdout, again.stderr
@@ -100,3 +99,35 @@ def test_a_run_killed_before_its_first_checkpoint_trains_again_in_the_same_run_o
     assert [e["step"] for e in events[restart:] if e["event"] == "step"] == [1, 2]
     assert [r.folder for r in runs_of(paths, "tiny", "agent")] == [run.folder] and run.status == "done"
     assert [(a.kind, a.version) for a in list_agents(paths, "tiny")] == [("agent", 1)]
+
+
+HOLDER = """
+import fcntl, sys, time
+handle = open(sys.argv[1], "a+b")
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_resume_right_after_the_kill_waits_for_the_orphaned_trainer_instead_of_refusing():
+    import json
+
+    from finetune.runs import resumable_run
+
+    paths = resolve_paths()
+    folder = paths.runs_dir("tiny") / "agent-20260101-000000"
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"profile": "tiny", "kind": "agent"}), encoding="utf-8")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # the `pa train` that started the trainer: dead and reaped
+    (folder / "parent").write_text(str(gone.pid), encoding="ascii")
+    trainer = subprocess.Popen(  # the orphan, holding the run while it checkpoints
+        [sys.executable, "-c", HOLDER, str(folder / "train.lock"), "1.5"], stdout=subprocess.PIPE, text=True
+    )
+    assert trainer.stdout is not None and trainer.stdout.readline().strip() == "held"
+    assert Run(folder).alive() and Run(folder).orphaned()
+    started = time.monotonic()
+    assert resumable_run(paths, "tiny", "agent").folder == folder
+    assert time.monotonic() - started > 0.5 and not Run(folder).alive()
+    trainer.wait()
