@@ -320,9 +320,9 @@ class _Run:
         self.price = _price_of(large)
         self.closing: set[asyncio.Future[None]] = set()
         self.cut_notes: dict[int, str] = {}
+        """Documents longer than distill.max_document_chars: what pa showed the model instead of the whole."""
         self.cut_steps: dict[tuple[int, str, int, int], str] = {}
         """Guided answers whose thinking was cut at its share of the budget: call -> what was cut."""
-        """Documents longer than distill.max_document_chars: what pa showed the model instead of the whole."""
 
     # -- loading ----------------------------------------------------------------------------
 
