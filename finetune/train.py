@@ -643,14 +643,17 @@ def hold_run(run: Run, parent: int | None = None) -> Iterator[None]:
             parent_file.write_text(str(parent), encoding="ascii")
         beating = threading.Event()
 
-        def beat() -> None:
-            while not beating.is_set():
-                beat_file = run.folder / HEARTBEAT_FILE  # replaced whole: a reader never sees it half-written
-                partial = beat_file.with_name(HEARTBEAT_FILE + ".partial")
-                partial.write_text(f"{time.time():.3f}", encoding="ascii")
-                os.replace(partial, beat_file)
-                beating.wait(HEARTBEAT_SECONDS)
+        def beat_once() -> None:
+            beat_file = run.folder / HEARTBEAT_FILE  # replaced whole: a reader never sees it half-written
+            partial = beat_file.with_name(HEARTBEAT_FILE + ".partial")
+            partial.write_text(f"{time.time():.3f}", encoding="ascii")
+            os.replace(partial, beat_file)
 
+        def beat() -> None:
+            while not beating.wait(HEARTBEAT_SECONDS):
+                beat_once()
+
+        beat_once()  # before the run counts as held: a reader never finds it held without a heartbeat
         heart = threading.Thread(target=beat, name="heartbeat", daemon=True)
         heart.start()
         try:
