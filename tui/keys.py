@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+AGAIN = "ctrl+g"
+"""The one key that runs the same request again, wherever there is one (draft, compare); no
+screen gives it another meaning (tests/tui/test_architecture.py checks)."""
+
 NAMES = {"escape": "Esc", "enter": "Enter", "tab": "Tab", "space": "Space", "delete": "Del", "question_mark": "?"}
 
 

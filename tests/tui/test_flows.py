@@ -278,7 +278,7 @@ async def test_import_the_sample_corpus(pa_home, store, tmp_path):
         assert screen.preview.report.senders == ["maya@lindqvist-studio.example"]
         assert store.count_documents(store.get_profile("maya").id) == {"train": 0, "test": 0}  # preview stores nothing
 
-        await pilot.press("ctrl+g")
+        await pilot.press("ctrl+y")
         await settle(pilot)
         counts = store.count_documents(store.get_profile("maya").id)
         assert counts["train"] + counts["test"] == 20

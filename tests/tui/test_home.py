@@ -118,6 +118,32 @@ async def test_f_keys_reach_every_screen_and_help_lists_their_keys(make_app, sto
         assert type(app.screen).__name__ == "HomeScreen"
 
 
+def test_the_again_key_runs_again_on_every_screen_that_binds_it():
+    """Ctrl+G once meant "import" on one screen and "draft again" on two others."""
+    from tui.keys import AGAIN
+    from tui.navigation import PLACES
+
+    meanings = {}
+    for place in PLACES:
+        for binding in place.load().BINDINGS:
+            if AGAIN in binding.key.split(","):
+                meanings[place.mode] = binding.action
+    assert meanings == {"draft": "regenerate", "compare": "rerun"}
+    (run_import,) = [b for b in PLACES[1].load().BINDINGS if b.action == "run_import"]
+    assert run_import.key == "ctrl+y"
+
+
+async def test_help_names_the_import_key(make_app, store):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        text = app.screen.markdown
+        import_section = text.split("## Import")[1].split("##")[0]
+        assert "| Ctrl+Y | Import what the preview shows" in import_section
+        assert "Ctrl+G" not in import_section
+
+
 async def test_theme_toggles_between_light_and_dark(make_app, store):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

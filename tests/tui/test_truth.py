@@ -99,7 +99,7 @@ async def test_import_stores_exactly_what_its_preview_counted_for_a_two_address_
         summary = str(app.screen.query_one("#import-summary").render())
         assert "into pat" in summary and "10 would be kept" in summary
 
-        await pilot.press("ctrl+g")
+        await pilot.press("ctrl+y")
         await settle(pilot)
     counts = store.count_documents(store.get_profile("pat").id)
     assert counts["train"] + counts["test"] == previewed.imported

@@ -19,6 +19,7 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Static
 
 from tui.hints import with_tui_keys
+from tui.keys import AGAIN
 from tui.messages import IntentSubmitted
 from tui.screens.base import PaScreen
 from tui.widgets.intent_input import IntentInput
@@ -43,7 +44,7 @@ class CompareScreen(PaScreen):
     MODE = "compare"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+g", "rerun", "Run again"),
+        Binding(AGAIN, "rerun", "Run again"),
     ]
 
     def __init__(self) -> None:

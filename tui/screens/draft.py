@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 
 from core.errors import NotTrainedError
 from tui.hints import with_tui_keys
+from tui.keys import AGAIN
 from tui.messages import IntentSubmitted
 from tui.screens.base import PaScreen
 from tui.widgets.intent_input import IntentInput
@@ -41,7 +42,7 @@ class DraftScreen(PaScreen):
         Binding("ctrl+o", "copy_pane", "Copy", tooltip="Copy the focused pane"),
         Binding("ctrl+l", "history", "History"),
         Binding(
-            "ctrl+g", "regenerate", "Again", show=False, tooltip="Draft the same intent again (as Compare's Ctrl+G)"
+            AGAIN, "regenerate", "Again", show=False, tooltip="Draft the same intent again (the same key as Compare's)"
         ),
         Binding(
             "ctrl+b", "edit_previous", "Reply", tooltip="The message you answer (Reply-to)", show=False

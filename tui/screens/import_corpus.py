@@ -50,7 +50,7 @@ class ImportScreen(PaScreen):
     MODE = "import"
     BINDINGS = [
         Binding("ctrl+r", "preview", "Preview"),
-        Binding("ctrl+g", "run_import", "Import"),
+        Binding("ctrl+y", "run_import", "Import", tooltip="Import what the preview shows (Ctrl+Y: yes, store it)"),
         Binding("ctrl+b", "focus_tree", "Browse"),
     ]
 
