@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from core.cli import common
+from core.style.fact_rows import MEASURED_BY
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +26,7 @@ def style_command(
         raise UsageError(f"--split {split!r}: use train, test or all")
     with common.open_workspace() as workspace:
         facts = workspace.style_facts(profile, None if split == "all" else split)
-    data = {"profile": profile, "split": split, "measured_by": "pa (code, no model)", **facts.as_dict()}
+    data = {"profile": profile, "split": split, "measured_by": MEASURED_BY, **facts.as_dict()}
     if as_json:
         common.print_json(data)
         return
@@ -37,6 +38,7 @@ def _print_facts(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     from core.safe_text import shown
+    from core.style.fact_rows import fact_rows
 
     console = common.console
     console.print(
@@ -46,61 +48,6 @@ def _print_facts(data: dict[str, Any]) -> None:
         console.print(f"no texts; import some with `pa import PATH --profile {data['profile']}`", highlight=False)
         return
     table = Table("fact", "form", "texts", "share", show_edge=False)
-    for section, key in (("greeting", "forms"), ("closing", "valedictions"), ("closing", "names")):
-        if section in data:
-            label = section if key == "forms" else f"{section} {key[:-1]}"
-            for form, count, share in data[section][key][:5]:
-                table.add_row(label, shown(repr(form)) if form != "(none)" else form, str(count), f"{share:.0%}")
-                label = ""
-    length = data["length"]
-    for what in ("words", "sentences", "paragraphs"):
-        dist = length[what]
-        table.add_row(
-            f"{what} per text",
-            f"median {dist['median']:g}, 10-90%: {dist['p10']:.0f}-{dist['p90']:.0f}",
-            str(dist["n"]),
-            "",
-        )
-    for kind, dist in length["by_kind"].items():
-        if dist.get("n"):
-            table.add_row(f"words ({kind})", f"median {dist['median']:g}", str(dist["n"]), "")
-    for name, habit in data["habits"].items():
-        if "share" in habit:
-            table.add_row(
-                name.replace("_", " "),
-                f"{habit['count']} in all, {habit['per_100_words']}/100 words",
-                str(habit["texts"]),
-                f"{habit['share']:.0%}",
-            )
-    contractions = data["contractions"]
-    if contractions["share"] is not None:
-        table.add_row(
-            "contractions",
-            f"{contractions['contracted']} contracted, {contractions['expanded']} spelt out",
-            "",
-            f"{contractions['share']:.0%}",
-        )
-    for form, count, share in data["openers"][:3]:
-        table.add_row("opener", shown(repr(form)), str(count), f"{share:.0%}")
-    for form, count, share in data["phrases"][:5]:
-        table.add_row("phrase", shown(repr(form)), str(count), f"{share:.0%}")
-    formality = data["formality"]
-    table.add_row(
-        "formality",
-        f"formal {formality['formal_per_100_words']}/100 words, informal {formality['informal_per_100_words']}/100 words",
-        "",
-        "",
-    )
-    if titles := data.get("titles"):
-        dist = titles["words"]
-        table.add_row(
-            "title words",
-            f"median {dist['median']:g}, 10-90%: {dist['p10']:.0f}-{dist['p90']:.0f}",
-            str(titles["texts"]),
-            "",
-        )
-        for form, count, share in titles["case"][:3]:
-            table.add_row("title case", shown(form), str(count), f"{share:.0%}")
-    for name, value in data.get("genre_marks", {}).items():
-        table.add_row(name.replace("_", " "), str(value), "", "")
+    for row in fact_rows(data):
+        table.add_row(row.fact, shown(repr(row.form)) if row.quoted else row.form, row.texts, row.share)
     console.print(table)

@@ -29,7 +29,7 @@ def add_documents(store: Store, profile: str, count: int = 10, held_out: int = 2
                 "INSERT INTO documents (profile_id, text, sender, subject, content_hash, split) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
-                    f"Text number {index} about oak and varnish.",
+                    f"Hi Jonas,\n\nText number {index} about oak and varnish.\n\nThanks,\nMaya",
                     "maya@lindqvist-studio.example",
                     f"Subject {index}",
                     f"hash-{profile}-{index}",

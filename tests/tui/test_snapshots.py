@@ -42,6 +42,11 @@ def test_home(fixture_app, snap_compare, size, theme):
     assert snap_compare(themed(fixture_app, theme), terminal_size=size)
 
 
+def test_style_facts(fixture_app, snap_compare):
+    """The profile's measured style facts (f on the home screen), marked as pa's."""
+    assert snap_compare(fixture_app, terminal_size=SIZE, press=["f"])
+
+
 def test_help(fixture_app, snap_compare):
     assert snap_compare(fixture_app, terminal_size=SIZE, press=["f1"])
 

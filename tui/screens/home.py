@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,6 +30,7 @@ class HomeScreen(PaScreen):
         Binding("r", "rename", "Rename"),
         Binding("d", "delete", "Delete"),
         Binding("m", "models", "Models"),
+        Binding("f", "facts", "Facts", show=False, tooltip="Style facts pa measured from the profile's texts"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -36,6 +38,7 @@ class HomeScreen(PaScreen):
             yield Static("Profiles", classes="section-title")
             yield ProfileTable(id="profiles", cursor_type="row", zebra_stripes=True)
             yield Static("", id="profile-detail")
+            yield Static("", id="profile-facts")
             yield Static("", id="models-summary")
 
     def on_mount(self) -> None:
@@ -86,6 +89,16 @@ class HomeScreen(PaScreen):
             f"{state.name}: {state.documents} documents ({state.held_out} held out), sender "
             f"{state.sender or 'not set'}; agent {state.agent or 'not trained'}; next: {state.next_step}"
         )
+        self.query_one("#profile-facts", Static).update(self._facts_line(state))
+
+    def _facts_line(self, state: ProfileState) -> Text:
+        """The habits drafting checks, marked as pa's measurement (f shows every fact)."""
+        from core.style.fact_rows import facts_summary
+
+        if not state.documents:
+            return Text("")
+        summary = facts_summary(self.workspace.style_facts(state.name).as_dict())
+        return Text(f"Measured by pa (f: all facts): {summary or 'no clear habit yet'}", overflow="ellipsis")
 
     @on(DataTable.RowHighlighted, "#profiles")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -149,6 +162,15 @@ class HomeScreen(PaScreen):
             self.reload()
             self.query_one("NavBar").refresh_profile()
             self.notify(f"deleted {state.name}", timeout=3)
+
+    def action_facts(self) -> None:
+        from tui.screens.style_facts import StyleFacts
+
+        state = self.selected_state()
+        if state is None:
+            self.notify("no profile yet; press n to create one", severity="warning", timeout=3)
+            return
+        self.app.push_screen(StyleFacts(state.name, self.workspace.style_facts(state.name).as_dict()))
 
     @work(exit_on_error=False)
     async def action_models(self) -> None:
