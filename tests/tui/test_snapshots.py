@@ -94,6 +94,27 @@ def test_draft(fixture_app, snap_compare, size, theme):
     assert snap_compare(themed(fixture_app, theme), terminal_size=size, run_before=fill)
 
 
+@pytest.mark.parametrize(("size", "theme"), [LAYOUTS[0], LAYOUTS[3]])
+def test_draft_editing_the_final(fixture_app, snap_compare, size, theme):
+    """Ctrl+F: the final pane is an editor (Ctrl+S accepts the text as sent, Esc leaves)."""
+
+    async def edit(pilot):
+        await pilot.press("f5")
+        screen = pilot.app.screen
+        await screen.pane("naive").show(fixture_data.NAIVE)
+        await screen.pane("rules").show(fixture_data.RULES)
+        await screen.pane("final").show(fixture_data.FINAL)
+        screen._show_sent("- tell Jonas the delivery moves to Friday")
+        screen.draft_id = 1  # what the panes show is a stored draft (nothing is stored here)
+        await pilot.press("ctrl+f")
+        editor = screen.query_one("#final-editor")
+        editor.text = fixture_data.FINAL.replace("**Friday morning**", "Friday morning")
+        editor.move_cursor((2, 0))
+        await steady(pilot)
+
+    assert snap_compare(themed(fixture_app, theme), terminal_size=size, run_before=edit)
+
+
 @pytest.mark.parametrize(("size", "theme"), LAYOUTS)
 def test_compare(fixture_app, snap_compare, size, theme):
     async def fill(pilot):

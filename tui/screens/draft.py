@@ -27,10 +27,14 @@ from tui.hints import with_tui_keys
 from tui.keys import AGAIN
 from tui.messages import IntentSubmitted
 from tui.screens.base import PaScreen
+from tui.widgets.final_editor import FinalEditor
 from tui.widgets.intent_input import IntentInput
 from tui.widgets.stream_pane import StreamPane
 
 STREAMS = (("naive", "naive"), ("rules", "rules"), ("final", "final"))
+EDITING_NOTE = "editing"
+SENT_AS_WRITTEN = "sent as written"
+SENT_EDITED = "sent, edited by you"
 
 
 class DraftScreen(PaScreen):
@@ -38,7 +42,15 @@ class DraftScreen(PaScreen):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+r", "edit_rules", "Rules", tooltip="Edit rules"),
-        Binding("ctrl+s", "save_final", "Save", tooltip="Save final"),
+        Binding(
+            "ctrl+s",
+            "accept_final",
+            "Sent",
+            tooltip="Accept the final as sent (stored with the draft, saved to a file)",
+        ),
+        Binding(
+            "ctrl+f", "edit_final", "Edit", show=False, tooltip="Edit the final, then Ctrl+S accepts your text as sent"
+        ),
         Binding("ctrl+o", "copy_pane", "Copy", tooltip="Copy the focused pane"),
         Binding("ctrl+l", "history", "History"),
         Binding(
@@ -235,7 +247,7 @@ class DraftScreen(PaScreen):
         self.agent_rules = transcript.text("rules")
         self.agent_label = started.agent.label
         self.draft_id = self.workspace.save_draft(profile, request, transcript, agent=self.agent_label)
-        self._update_status("done")
+        self._update_status("done: Ctrl+S sent as is, Ctrl+F edit it first")
 
     async def _consume(self, events, transcript) -> None:
         """Feed draft events into the panes; a failure or cancel marks what was streaming."""
@@ -341,19 +353,88 @@ class DraftScreen(PaScreen):
         else:
             self.notify(
                 f"sent the {stream} pane to the terminal's clipboard (OSC 52); no system clipboard tool "
-                "was found, so if your terminal ignores OSC 52 nothing was copied: Ctrl+S saves it to a file",
+                "was found, so if your terminal ignores OSC 52 nothing was copied: Ctrl+S accepts the final and saves it to a file",
                 severity="warning",
                 timeout=8,
             )
 
-    def action_save_final(self) -> None:
+    def _final_to_accept(self) -> StreamPane | None:
+        """The final pane when it holds a finished final of a stored draft (else says why not)."""
         final = self.pane("final")
-        if self.draft_id is None or final.state != "done" or not final.text:
-            self.notify("no finished final draft to save yet", severity="warning", timeout=4)
+        if self._draft_running():
+            self.notify("wait for the final to finish (or Esc) first", severity="warning", timeout=4)
+            return None
+        if self.draft_id is None or final.state not in ("done", "sent") or not final.text.strip():
+            self.notify("no finished final draft yet: type an intent and press Enter", severity="warning", timeout=4)
+            return None
+        return final
+
+    def action_accept_final(self) -> None:
+        """Ctrl+S: the final goes out as pa wrote it; stored with its draft and saved to a file."""
+        final = self._final_to_accept()
+        if final is not None:
+            self._record_sent(final.text, edited=False)
+
+    async def action_edit_final(self) -> None:
+        """Ctrl+F: the final pane becomes an editor; Ctrl+S there accepts the text as sent."""
+        final = self._final_to_accept()
+        if final is not None and not final.editing:
+            await final.start_editing(EDITING_NOTE)
+            self._update_status("Ctrl+S: sent · Esc: leave")
+
+    @on(FinalEditor.Accepted)
+    async def _edit_accepted(self, message: FinalEditor.Accepted) -> None:
+        message.stop()
+        text = message.text.strip("\n").rstrip()
+        if not text.strip():
+            self.notify("the final is empty: nothing stored (Esc leaves editing)", severity="warning", timeout=5)
             return
-        self.workspace.keep(self.draft_id, "final")
-        file = self.workspace.save_final_file(self.session.require_profile(), self.draft_id, final.text)
-        self.notify(f"saved to {file}", timeout=6)
+        written = self.pane("final").text
+        edited = " ".join(text.split()) != " ".join(written.split())
+        if self._record_sent(text, edited=edited):
+            await self.pane("final").stop_editing(text, "sent", SENT_EDITED if edited else SENT_AS_WRITTEN)
+            self.query_one(IntentInput).focus()
+
+    @on(FinalEditor.Left)
+    async def _edit_left(self, message: FinalEditor.Left) -> None:
+        message.stop()
+        await self.pane("final").stop_editing()
+        self._update_status("left editing; nothing stored")
+        self.query_one(IntentInput).focus()
+
+    def _record_sent(self, text: str, *, edited: bool) -> bool:
+        """Store `text` as what was sent for the draft on screen (`Workspace.record_sent`), keep it,
+        save it to a file; an edited text is then learned from when `drafting.learn_from_edits`."""
+        from core.errors import PaError
+        from tui.hints import describe_error
+
+        assert self.draft_id is not None
+        profile = self.session.require_profile()
+        try:
+            sent_id = self.workspace.record_sent(profile, self.draft_id, text, source="tui")
+            self.workspace.keep(self.draft_id, text if edited else "final")
+            file = self.workspace.save_final_file(profile, self.draft_id, text)
+        except PaError as err:
+            self.notify(describe_error(err), title="Not stored", severity="error", timeout=8)
+            return False
+        if not edited:
+            self.pane("final")._set_state("sent", SENT_AS_WRITTEN)
+        what = "your edit of the final" if edited else "the final as pa wrote it"
+        self.notify(f"stored {what} as sent (draft #{self.draft_id}, edit #{sent_id}); saved to {file}", timeout=6)
+        self._update_status(f"draft #{self.draft_id} sent{' (edited by you)' if edited else ''}")
+        if edited and self.workspace.config.drafting.learn_from_edits:
+            self.learn_from_edits(profile)
+        return True
+
+    @work(exclusive=True, group="learn", exit_on_error=False)
+    async def learn_from_edits(self, profile: str) -> None:
+        """M_L distils rules from the edit (resumable; the sent text is stored whatever happens)."""
+        summary = await self.workspace.learn_from_edits(profile)
+        if summary.learned:
+            self.notify(
+                f"pa learned rules from {summary.learned} edit(s); the next drafts on similar intents use them",
+                timeout=6,
+            )
 
     @work(exit_on_error=False, group="history")
     async def action_history(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Static
+from textual.widgets import Static, TextArea
 
 
 def shown(text: str) -> Text:
@@ -30,11 +30,61 @@ class StreamPane(Vertical):
         self.state = "idle"
         self.tokens = 0
         self.seconds = 0.0
+        self._editing_from = "done"
 
     def compose(self) -> ComposeResult:
         yield Static(self.title_text, classes="pane-title")
         with VerticalScroll(classes="pane-scroll", can_focus=True):
             yield Static("", classes="pane-text")
+            yield Static("", classes="pane-extra")
+
+    @property
+    def extra(self) -> Static:
+        """Under the text, apart from it: what pa adds to the model's answer (never part of `text`)."""
+        return self.query_one(".pane-extra", Static)
+
+    def show_extra(self, text: Text | str) -> None:
+        self.extra.update(text)
+        self.extra.set_class(bool(str(text)), "-shown")
+
+    # -- the edit state (the final pane: the writer makes it what they send) -----------------------
+
+    @property
+    def editing(self) -> bool:
+        return any(editor.display for editor in self.query(".pane-editor"))
+
+    async def start_editing(self, note: str) -> TextArea:
+        """Swap the text for an editor holding it; `note` goes in the title (how to leave).
+        The editor is mounted once and then only hidden: a removed TextArea can still be
+        painted by a pending screen refresh, which fails in Textual."""
+        from tui.widgets.final_editor import FinalEditor
+
+        editors = self.query(FinalEditor)
+        if editors:
+            editor = editors.first()
+            editor.load_text(self.text)
+        else:
+            editor = FinalEditor(self.text, id=f"{self.stream}-editor", classes="pane-editor")
+            await self.mount(editor)
+        editor.display = True
+        self.scroller.display = False
+        self._editing_from = self.state
+        self._set_state("editing", note)
+        editor.focus()
+        return editor
+
+    async def stop_editing(self, text: str | None = None, state: str | None = None, note: str | None = None) -> None:
+        """Back to the text: `text` (what was sent) when given, else the text as it was."""
+        self._hide_editor()
+        if text is not None:
+            await self.show(text, state or "done", note=note)
+        else:
+            self._set_state(state or self._editing_from, note)
+
+    def _hide_editor(self) -> None:
+        for editor in self.query(".pane-editor"):
+            editor.display = False
+        self.scroller.display = True
 
     @property
     def scroller(self) -> VerticalScroll:
@@ -56,8 +106,10 @@ class StreamPane(Vertical):
 
     async def reset(self, state: str = "waiting") -> None:
         self.text, self.tokens, self.seconds = "", 0, 0.0
+        self._hide_editor()
         self._set_state(state)
         self.body.update("")
+        self.show_extra("")
         self.scroller.scroll_home(animate=False)
 
     async def append(self, fragment: str) -> None:
@@ -86,6 +138,8 @@ class StreamPane(Vertical):
 
     async def show(self, text: str, state: str = "done", *, note: str | None = None) -> None:
         """Show a finished text (from history or an edit) without streaming it, from its top."""
+        self._hide_editor()
+        self.show_extra("")
         self.text, self.tokens, self.seconds = text, 0, 0.0
         self.body.update(shown(text))
         self.scroller.scroll_home(animate=False)

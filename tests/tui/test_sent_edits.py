@@ -1,0 +1,98 @@
+"""The final pane's edit state (issue 16): accept the final as sent, or edit it and accept your
+text; either is stored with the draft (`Workspace.record_sent`, source "tui"). A real draft
+first: the embedded SmolLM2 as M_L and the tiny trained agent."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.paths import resolve_paths
+from tests.tui.test_flows import DRAFT_CONFIG, INTENT, SIZE, errors, settle
+from tui.app import PaApp
+from tui.session import Session
+
+SENT = "Sue,\n\nThe call is at 3pm now, same dial-in.\n\nJeff"
+
+
+@pytest.fixture
+def drafting_app(pa_home, tiny_trained_agent, tui_large_model):
+    """Profile `jeff` with the tiny agent; learning from edits is off here (a sent text is stored
+    without a model call; what M_L learns from it is `core.edit_learning`'s to test)."""
+    pa_home.mkdir(parents=True, exist_ok=True)
+    config = DRAFT_CONFIG.replace("seed = 0", "seed = 0\nlearn_from_edits = false")
+    (pa_home / "config.toml").write_text(config, encoding="utf-8")
+    tiny_trained_agent.install(resolve_paths(), "jeff")
+    session = Session()
+    session.choose_profile("jeff")
+    return PaApp(session)
+
+
+def sent_rows(app) -> list[dict]:
+    workspace = app.workspace
+    return workspace.store.sent_edit_rows(workspace.profile("jeff").id)
+
+
+async def draft(pilot) -> None:
+    await pilot.press("f5")
+    pilot.app.screen.query_one("#intent").text = INTENT
+    await pilot.press("enter")
+    await settle(pilot)
+    assert pilot.app.screen.pane("final").state == "done", errors(pilot.app)
+
+
+async def test_edit_then_accept_stores_the_text_the_writer_sent(drafting_app):
+    app = drafting_app
+    async with app.run_test(size=SIZE) as pilot:
+        await draft(pilot)
+        screen = app.screen
+        written = screen.pane("final").text
+        (saved,) = app.workspace.history("jeff")
+
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        editor = screen.query_one("#final-editor")
+        assert screen.pane("final").state == "editing" and app.focused is editor
+        assert editor.text == written  # the edit starts from pa's final
+        editor.text = SENT[:-1]
+        editor.move_cursor(editor.document.end)
+        await pilot.press("f")  # typed into the editor: the last letter of the edit
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+
+        (row,) = sent_rows(app)
+        assert (row["draft_id"], row["sent"], row["source"]) == (saved.id, SENT, "tui")
+        assert screen.pane("final").state == "sent" and screen.pane("final").text == SENT
+        assert "edited by you" in str(screen.pane("final").query_one(".pane-title").render())
+        assert not screen.pane("final").editing
+        assert app.workspace.history("jeff")[0].chosen == SENT  # the writer's own text is what they kept
+        kept = app.workspace.paths.profile_dir("jeff") / "drafts" / f"draft-{saved.id}.md"
+        assert kept.read_text(encoding="utf-8") == SENT + "\n"
+        assert app.workspace.history("jeff")[0].final == written  # pa's final is never overwritten
+
+
+async def test_leaving_the_edit_stores_nothing_and_accept_as_sent_stores_pa_s_final(drafting_app):
+    app = drafting_app
+    async with app.run_test(size=SIZE) as pilot:
+        await draft(pilot)
+        screen = app.screen
+        written = screen.pane("final").text
+
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        screen.query_one("#final-editor").text = "   "
+        await pilot.press("ctrl+s")  # an empty text is not what anyone sent
+        await pilot.pause()
+        assert screen.pane("final").editing and sent_rows(app) == []
+        assert any("empty" in n.message for n in app._notifications)
+
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not screen.pane("final").editing
+        assert screen.pane("final").state == "done" and screen.pane("final").text == written
+        assert sent_rows(app) == []
+
+        await pilot.press("ctrl+s")  # accept as sent: pa's final, unchanged
+        await settle(pilot)
+        (row,) = sent_rows(app)
+        assert row["sent"] == written.strip("\n").rstrip() and row["source"] == "tui"
+        assert "sent as written" in str(screen.pane("final").query_one(".pane-title").render())
