@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -70,6 +72,8 @@ class DraftScreen(PaScreen):
         self.agent_rules: str | None = None
         """The rules as the agent wrote them (edits keep this as their origin)."""
         self.edited_rules: str | None = None
+        self.followed_rules: str | None = None
+        """The rules the final followed: the agent's with those learned from edits merged in."""
         self.agent_label: str | None = None
         self.previous: str | None = None
         """The message being answered (Ctrl+B), sent with the intent."""
@@ -178,6 +182,7 @@ class DraftScreen(PaScreen):
         box.remember(intent)
         box.clear()
         self.intent, self.draft_id, self.agent_rules, self.edited_rules = intent, None, None, None
+        self.followed_rules = None
         self.session.current_intent = intent
         self._show_sent(intent)
         self.run_draft(self.request(intent))
@@ -186,7 +191,7 @@ class DraftScreen(PaScreen):
         if not self.intent:
             self.notify("nothing to draft again yet: type an intent and press Enter", severity="warning", timeout=4)
             return
-        self.draft_id, self.agent_rules, self.edited_rules = None, None, None
+        self.draft_id, self.agent_rules, self.edited_rules, self.followed_rules = None, None, None, None
         self.run_draft(self.request(self.intent))
 
     def _show_sent(self, intent: str | None) -> None:
@@ -269,6 +274,10 @@ class DraftScreen(PaScreen):
                         usage.completion_tokens if usage else 0,
                         (usage.seconds - (usage.first_token_seconds or 0.0)) if usage else 0.0,
                     )
+                    if event.stream == "rules":  # pa's rules from the writer's edits, merged before the final
+                        uses = [use.as_dict() for use in event.edit_rules]
+                        pane.show_extra(edit_rules_note(uses))
+                        self.followed_rules = transcript.final_rules()
                 self._update_status()
         except asyncio.CancelledError:
             await self._stop_running("cancelled")
@@ -306,7 +315,7 @@ class DraftScreen(PaScreen):
         if self._draft_running():
             self.notify("wait for the final to finish (or Esc) before editing the rules", severity="warning", timeout=4)
             return
-        rules = await self.app.push_screen_wait(EditText(self.pane("rules").text))
+        rules = await self.app.push_screen_wait(EditText(self.followed_rules or self.pane("rules").text))
         if rules is not None and rules.strip():
             self.regenerate_final(rules.strip())
 
@@ -317,7 +326,7 @@ class DraftScreen(PaScreen):
         assert self.intent is not None
         profile = self.session.require_profile()
         agent_rules = self.agent_rules
-        self.edited_rules = rules
+        self.edited_rules, self.followed_rules = rules, None
         await self.pane("rules").show(rules, state="edited")
         transcript = DraftTranscript()
         request = self.request(self.intent)
@@ -469,6 +478,9 @@ class DraftScreen(PaScreen):
             entry.edited_rules or entry.rules or "",
             "edited" if entry.edited_rules else ("done" if entry.rules else "empty"),
         )
+        if not entry.edited_rules:
+            self.pane("rules").show_extra(edit_rules_note(entry.edit_rules))
+        self.followed_rules = None
         await self.pane("final").show(entry.final or "", "done" if entry.final else "empty")
         self._update_status(f"draft #{entry.id} from the history")
 
@@ -480,6 +492,23 @@ class DraftScreen(PaScreen):
                 "Draft screen: put its text on the clipboard",
                 lambda s=stream: self.action_copy_pane(s),
             )
+
+
+def edit_rules_note(uses: Sequence[Mapping[str, Any]]) -> Text:
+    """The rules pa merged in from the writer's edits, apart from the agent's and marked as such,
+    each with the edit it came from (and the agent's rule it replaced)."""
+    if not uses:
+        return Text("")
+    note = Text("pa added, learned from your edits (the final followed them):\n", style="italic")
+    for use in uses:
+        replaced = use.get("replaced") or ()
+        note.append(str(use["rule"]))
+        note.append(f"  · {use['label']}", style="dim")
+        if replaced:
+            note.append(f"; replaces the agent's {', '.join(repr(r) for r in replaced)}", style="dim")
+        note.append("\n")
+    note.rstrip()
+    return note
 
 
 class EditText(ModalScreen[str | None]):
