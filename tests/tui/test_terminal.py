@@ -145,7 +145,7 @@ lora_dropout = 0.0
 learning_rate = 0.01
 epochs = 1
 batch_size = 1
-max_length = 256
+max_length = 1024
 rules_only = true
 verify_rules = false
 """
