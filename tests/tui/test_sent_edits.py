@@ -96,3 +96,51 @@ async def test_leaving_the_edit_stores_nothing_and_accept_as_sent_stores_pa_s_fi
         (row,) = sent_rows(app)
         assert row["sent"] == written.strip("\n").rstrip() and row["source"] == "tui"
         assert "sent as written" in str(screen.pane("final").query_one(".pane-title").render())
+
+
+LEARNED = "- Sign off with 'Jeff' on a line of its own."
+
+
+def add_learned_rule(app, sent_edit_id: int) -> None:
+    """What M_L learns from that edit, stored as `core.edit_learning` stores it (learning itself,
+    with the real model, is tests/test_edits.py's)."""
+    workspace = app.workspace
+    with workspace.store.transaction() as db:
+        db.execute(
+            "INSERT INTO edit_rules (sent_edit_id, profile_id, intent, recipient, status, rules, model, template_id, "
+            "template_version) VALUES (?, ?, ?, NULL, 'ok', ?, 'test', 'email.rules', 1)",
+            (sent_edit_id, workspace.profile("jeff").id, INTENT, LEARNED),
+        )
+    workspace.draft_context("jeff").forget_edit_rules()
+
+
+async def test_rules_learned_from_an_edit_show_apart_marked_as_pa_s_with_their_edit(drafting_app):
+    app = drafting_app
+    async with app.run_test(size=SIZE) as pilot:
+        await draft(pilot)
+        screen = app.screen
+        edited = screen.draft_id
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        screen.query_one("#final-editor").text = SENT
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        (row,) = sent_rows(app)
+        add_learned_rule(app, row["id"])
+
+        await pilot.press("ctrl+g")  # the same intent again: the learned rule is retrieved for it
+        await settle(pilot)
+        assert screen.pane("final").state == "done", errors(app)
+        rules = screen.pane("rules")
+        note = str(rules.extra.render())
+        assert note.startswith("pa added, learned from your edits")
+        assert LEARNED in note and f"from your edit of draft #{edited} (" in note
+        assert LEARNED not in rules.text  # the pane's text stays the agent's own answer
+        (newest, _) = app.workspace.history("jeff")
+        assert [use["rule"] for use in newest.edit_rules] == [LEARNED]
+
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        await pilot.press("enter")  # the newest draft again, from the history
+        await settle(pilot)
+        assert LEARNED in str(rules.extra.render()) and f"draft #{edited}" in str(rules.extra.render())

@@ -398,8 +398,9 @@ class DraftScreen(PaScreen):
         if not text.strip():
             self.notify("the final is empty: nothing stored (Esc leaves editing)", severity="warning", timeout=5)
             return
-        written = self.pane("final").text
-        edited = " ".join(text.split()) != " ".join(written.split())
+        assert self.draft_id is not None
+        written = self.workspace.history_entry(self.session.require_profile(), self.draft_id).final or ""
+        edited = " ".join(text.split()) != " ".join(written.split())  # against pa's final, not a text sent before
         if self._record_sent(text, edited=edited):
             await self.pane("final").stop_editing(text, "sent", SENT_EDITED if edited else SENT_AS_WRITTEN)
             self.query_one(IntentInput).focus()
