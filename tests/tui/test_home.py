@@ -162,7 +162,11 @@ async def test_every_key_of_a_screen_is_in_the_command_palette(make_app, store):
         await pilot.press("f5")
         await pilot.pause()
         titles = {command.title for command in app.get_system_commands(app.screen)}
-        assert {"Cancel", "Edit rules", "Save final", "History", "Copy the final pane"} <= titles
+        assert {"Cancel", "Edit rules", "History", "Copy the final pane"} <= titles
+        assert {
+            "Accept the final as sent (stored with the draft, saved to a file)",
+            "Edit the final, then Ctrl+S accepts your text as sent",
+        } <= titles
 
 
 async def test_ollama_models_are_offered_when_ollama_is_configured(make_app, store, pa_home, httpserver):
