@@ -14,17 +14,28 @@ from tui.session import Session
 SENT = "Sue,\n\nThe call is at 3pm now, same dial-in.\n\nJeff"
 
 
-@pytest.fixture
-def drafting_app(pa_home, tiny_trained_agent, tui_large_model):
-    """Profile `jeff` with the tiny agent; learning from edits is off here (a sent text is stored
-    without a model call; what M_L learns from it is `core.edit_learning`'s to test)."""
+def jeff_app(pa_home, tiny_trained_agent, learn: bool) -> PaApp:
     pa_home.mkdir(parents=True, exist_ok=True)
-    config = DRAFT_CONFIG.replace("seed = 0", "seed = 0\nlearn_from_edits = false")
-    (pa_home / "config.toml").write_text(config, encoding="utf-8")
+    config = DRAFT_CONFIG.replace("seed = 0", f"seed = 0\nlearn_from_edits = {str(learn).lower()}")
+    (pa_home / "config.toml").write_text(config + "\n[distill]\nmax_tokens = 160\n", encoding="utf-8")
     tiny_trained_agent.install(resolve_paths(), "jeff")
     session = Session()
     session.choose_profile("jeff")
     return PaApp(session)
+
+
+@pytest.fixture
+def drafting_app(pa_home, tiny_trained_agent, tui_large_model):
+    """Profile `jeff` with the tiny agent; learning from edits is off (a sent text is stored
+    without a model call)."""
+    return jeff_app(pa_home, tiny_trained_agent, learn=False)
+
+
+@pytest.fixture
+def learning_app(pa_home, tiny_trained_agent, tui_large_model):
+    """As `drafting_app`, with `drafting.learn_from_edits` on: M_L (SmolLM2) learns from an edit
+    as soon as it is accepted (how well it learns is tests/test_edits.py's)."""
+    return jeff_app(pa_home, tiny_trained_agent, learn=True)
 
 
 def sent_rows(app) -> list[dict]:
@@ -40,8 +51,8 @@ async def draft(pilot) -> None:
     assert pilot.app.screen.pane("final").state == "done", errors(pilot.app)
 
 
-async def test_edit_then_accept_stores_the_text_the_writer_sent(drafting_app):
-    app = drafting_app
+async def test_edit_then_accept_stores_the_text_the_writer_sent_and_learns_from_it(learning_app):
+    app = learning_app
     async with app.run_test(size=SIZE) as pilot:
         await draft(pilot)
         screen = app.screen
@@ -68,6 +79,11 @@ async def test_edit_then_accept_stores_the_text_the_writer_sent(drafting_app):
         kept = app.workspace.paths.profile_dir("jeff") / "drafts" / f"draft-{saved.id}.md"
         assert kept.read_text(encoding="utf-8") == SENT + "\n"
         assert app.workspace.history("jeff")[0].final == written  # pa's final is never overwritten
+
+        # M_L was asked about the edit at once; what it answered is on the record either way
+        (outcome,) = app.workspace.store.query("SELECT status FROM edit_rules WHERE sent_edit_id = ?", (row["id"],))
+        assert outcome["status"] in ("ok", "failed")
+        assert "learned from your edit (" in str(screen.query_one("#draft-status").render())
 
 
 async def test_leaving_the_edit_stores_nothing_and_accept_as_sent_stores_pa_s_final(drafting_app):

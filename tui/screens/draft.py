@@ -439,12 +439,23 @@ class DraftScreen(PaScreen):
     @work(exclusive=True, group="learn", exit_on_error=False)
     async def learn_from_edits(self, profile: str) -> None:
         """M_L distils rules from the edit (resumable; the sent text is stored whatever happens)."""
+        self._update_status("learning from your edit with M_L…")
         summary = await self.workspace.learn_from_edits(profile)
         if summary.learned:
             self.notify(
                 f"pa learned rules from {summary.learned} edit(s); the next drafts on similar intents use them",
                 timeout=6,
             )
+        for failure in summary.failures:  # the sent text stays stored; `pa feedback --learn` tries again
+            self.notify(
+                f"no rules learned from edit #{failure.document_id}: {failure.reason} (your text is stored; "
+                f"`pa feedback --profile {profile} --learn` tries again)",
+                severity="warning",
+                timeout=10,
+            )
+        self._update_status(
+            f"learned from your edit ({summary.learned} ok, {summary.failed} failed, {summary.calls} M_L call(s))"
+        )
 
     @work(exit_on_error=False, group="history")
     async def action_history(self) -> None:
