@@ -381,8 +381,8 @@ class DraftScreen(PaScreen):
     def action_accept_final(self) -> None:
         """Ctrl+S: the final goes out as pa wrote it; stored with its draft and saved to a file."""
         final = self._final_to_accept()
-        if final is not None:
-            self._record_sent(final.text, edited=False)
+        if final is not None and self._record_sent(final.text, edited=self._differs_from_final(final.text)):
+            final.mark("sent", SENT_AS_WRITTEN if final.state != "sent" else None)
 
     async def action_edit_final(self) -> None:
         """Ctrl+F: the final pane becomes an editor; Ctrl+S there accepts the text as sent."""
@@ -398,9 +398,7 @@ class DraftScreen(PaScreen):
         if not text.strip():
             self.notify("the final is empty: nothing stored (Esc leaves editing)", severity="warning", timeout=5)
             return
-        assert self.draft_id is not None
-        written = self.workspace.history_entry(self.session.require_profile(), self.draft_id).final or ""
-        edited = " ".join(text.split()) != " ".join(written.split())  # against pa's final, not a text sent before
+        edited = self._differs_from_final(text)
         if self._record_sent(text, edited=edited):
             await self.pane("final").stop_editing(text, "sent", SENT_EDITED if edited else SENT_AS_WRITTEN)
             self.query_one(IntentInput).focus()
@@ -411,6 +409,12 @@ class DraftScreen(PaScreen):
         await self.pane("final").stop_editing()
         self._update_status("left editing; nothing stored")
         self.query_one(IntentInput).focus()
+
+    def _differs_from_final(self, text: str) -> bool:
+        """Whether `text` is an edit of pa's final for the draft on screen (not of a text sent before)."""
+        assert self.draft_id is not None
+        written = self.workspace.history_entry(self.session.require_profile(), self.draft_id).final or ""
+        return " ".join(text.split()) != " ".join(written.split())
 
     def _record_sent(self, text: str, *, edited: bool) -> bool:
         """Store `text` as what was sent for the draft on screen (`Workspace.record_sent`), keep it,
@@ -427,8 +431,6 @@ class DraftScreen(PaScreen):
         except PaError as err:
             self.notify(describe_error(err), title="Not stored", severity="error", timeout=8)
             return False
-        if not edited:
-            self.pane("final")._set_state("sent", SENT_AS_WRITTEN)
         what = "your edit of the final" if edited else "the final as pa wrote it"
         self.notify(f"stored {what} as sent (draft #{self.draft_id}, edit #{sent_id}); saved to {file}", timeout=6)
         self._update_status(f"draft #{self.draft_id} sent{' (edited by you)' if edited else ''}")

@@ -31,6 +31,7 @@ class StreamPane(Vertical):
         self.tokens = 0
         self.seconds = 0.0
         self._editing_from = "done"
+        self._note: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self.title_text, classes="pane-title")
@@ -145,6 +146,10 @@ class StreamPane(Vertical):
         self.scroller.scroll_home(animate=False)
         self._set_state(state, note)
 
+    def mark(self, state: str, note: str | None = None) -> None:
+        """Say what became of the text (sent, ...) without changing it; `note` keeps the title's if None."""
+        self._set_state(state, note if note is not None else self._note)
+
     async def stop(self, state: str) -> None:
         """The stream was cancelled or failed: keep what arrived, say why it stopped."""
         self._set_state(state)
@@ -153,5 +158,6 @@ class StreamPane(Vertical):
         self.state = state
         self.set_class(state == "streaming", "-streaming")
         self.set_class(state.startswith(("failed", "unavailable")), "-failed")
+        self._note = note
         label = note if note is not None else (state if state not in ("idle", "done") else None)
         self.query_one(".pane-title", Static).update(Text(f"{self.title_text} · {label}" if label else self.title_text))
