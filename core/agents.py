@@ -6,6 +6,11 @@ agent for this profile?" without paying for a model import. The layout is
     paths.agents_dir(profile)/<kind>/v<N>/manifest.json   (written last: a folder without it
                                                            is an export that did not finish)
     paths.agents_dir(profile)/<kind>/v<N>/<file>.gguf     (named by manifest["gguf"])
+    paths.agents_dir(profile)/<kind>/current              (`v<N>`: the version drafts use; no
+                                                           file, or a version gone: the newest)
+
+Every export becomes the current version; `pa agents use N` picks an older one (rollback) or
+a newer one again. The versions themselves are never overwritten.
 
 Kinds: "agent" (intent -> rules), "naive" (intent -> text, the naive fine-tune baseline),
 "no-baseline" (intent -> rules distilled without a zero-shot draft).
@@ -34,6 +39,7 @@ ASPECTS = {
 }
 """What a rule agent's rules are about, per genre: only e-mails have a greeting and a sign-off."""
 MANIFEST = "manifest.json"
+CURRENT_FILE = "current"
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 
 
@@ -108,13 +114,55 @@ def list_agents(paths: Paths, profile: str, kind: str | None = None) -> list[Age
     return agents
 
 
-def latest_agent(paths: Paths, profile: str, kind: str = "agent") -> AgentInfo | None:
+def newest_agent(paths: Paths, profile: str, kind: str = "agent") -> AgentInfo | None:
+    """The highest complete version, whichever is current."""
     agents = list_agents(paths, profile, kind)
     return agents[-1] if agents else None
 
 
+def latest_agent(paths: Paths, profile: str, kind: str = "agent") -> AgentInfo | None:
+    """The agent drafts use: the version `pa agents use` chose, else the newest one."""
+    agents = list_agents(paths, profile, kind)
+    chosen = current_version(paths, profile, kind)
+    return next((a for a in agents if a.version == chosen), agents[-1] if agents else None)
+
+
+def current_version(paths: Paths, profile: str, kind: str = "agent") -> int | None:
+    """The version named in `<kind>/current`, or None when no choice was recorded (or it is unreadable)."""
+    try:
+        text = (kind_dir(paths, profile, kind) / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = _VERSION_DIR.match(text)
+    return int(match.group(1)) if match else None
+
+
+def parse_version(text: str | int) -> int:
+    """`3`, `v3` or `V3` -> 3; anything else is a UsageError saying the form."""
+    match = re.fullmatch(r"[vV]?(\d+)", str(text).strip())
+    if not match or int(match.group(1)) < 1:
+        raise UsageError(f"agent version {text!r} is not a version number like 2 or v2")
+    return int(match.group(1))
+
+
+def use_agent(paths: Paths, profile: str, version: str | int, kind: str = "agent") -> AgentInfo:
+    """Make `version` the agent drafts use (rollback or forward); the other versions stay as they are."""
+    from core.atomic import write_text_atomic
+
+    number = parse_version(version)
+    agents = list_agents(paths, profile, kind)
+    chosen = next((a for a in agents if a.version == number), None)
+    if chosen is None:
+        have = ", ".join(f"v{a.version}" for a in agents) or "none"
+        raise UsageError(
+            f"profile {profile!r} has no complete {kind} v{number} (versions: {have}); see `pa agents list --profile {profile}`"
+        )
+    write_text_atomic(kind_dir(paths, profile, kind) / CURRENT_FILE, f"v{number}\n")
+    return chosen
+
+
 def require_agent(paths: Paths, profile: str, kind: str = "agent") -> AgentInfo:
-    """The latest agent, or NotTrainedError naming the command that trains it."""
+    """The current agent (`latest_agent`), or NotTrainedError naming the command that trains it."""
     agent = latest_agent(paths, profile, kind)
     if agent is None:
         raise NotTrainedError(

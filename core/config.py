@@ -151,6 +151,11 @@ class TrainConfig(Section):
     gradient_checkpointing: bool = False
     """Recompute activations in backward: peak memory about 40% lower, steps slower
     (benchmarks/train_memory.py prints both); for machines short of memory."""
+    update_epochs: int = Field(2, ge=1)
+    """Passes over the new examples in `pa train --update` (the current adapter continues on them)."""
+    update_edit_repeats: int = Field(3, ge=1)
+    """In `pa train --update`, how many times each example learned from an edit is repeated
+    (distilled texts count once); every pass goes oldest to newest, so the newest edit comes last."""
 
 
 class DraftingConfig(Section):

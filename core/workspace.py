@@ -375,17 +375,27 @@ class Workspace:
         resume: bool = False,
         quant: str = "auto",
         epochs: int | None = None,
+        update: bool = False,
     ) -> tuple[Run, Any]:
         """Start training in its own process: a new run, or (resume) the newest one, whatever stopped it.
 
+        `update`: continue the current agent's adapter on the examples it has not seen (the rules
+        learned from edits, repeated as recent, and new distilled texts) instead of training a
+        fresh one; the result is a new version, the old one stays (finetune.update).
         Refused with TrainingBusyError when a process already trains this profile's `kind`.
         Returns the run and the process (`subprocess.Popen`).
         """
         from finetune.runs import prepare_run, resumable_run, start_training
 
         self.profile(profile)
+        if resume and update:
+            raise UsageError("--resume and --update do not go together: --resume continues any unfinished run")
         if resume:
             run = resumable_run(self.paths, profile, kind)
+        elif update:
+            from finetune.update import prepare_update_run
+
+            run = prepare_update_run(self.paths, self.store, self.config, profile, kind, quant=quant, epochs=epochs)
         else:
             run = prepare_run(self.paths, self.store, self.config, profile, kind, quant=quant, epochs=epochs)
         return run, start_training(run, resume=resume)
@@ -424,6 +434,20 @@ class Workspace:
 
         self.profile(profile)
         return list_agents(self.paths, profile)
+
+    def current_agent(self, profile: str, kind: str = "agent") -> AgentInfo | None:
+        """The version drafts use (`pa agents use`'s choice, else the newest), or None before training."""
+        from core.agents import latest_agent
+
+        self.profile(profile)
+        return latest_agent(self.paths, profile, kind)
+
+    def use_agent(self, profile: str, version: str | int, kind: str = "agent") -> AgentInfo:
+        """Make `version` the one drafts use (rollback, or forward again); no version is deleted."""
+        from core.agents import use_agent
+
+        self.profile(profile)
+        return use_agent(self.paths, profile, version, kind)
 
     # -- draft -------------------------------------------------------------------------------------
 

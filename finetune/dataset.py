@@ -49,6 +49,14 @@ class Example:
     previous: str | None
     target: str
     genre: str = "email"
+    origin: str = "document"
+    """`document` (document_id is a documents.id) or `edit` (document_id is an edit_rules.id:
+    rules learned from a text the person sent after editing a draft, see finetune.update)."""
+
+    @property
+    def key(self) -> str:
+        """`document:12` / `edit:3`: what an agent's manifest lists as trained on (`trained_on`)."""
+        return f"{self.origin}:{self.document_id}"
 
 
 @dataclass

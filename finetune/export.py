@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.agents import MANIFEST, AgentInfo, next_version_dir, read_agent, template_version
+from core.agents import MANIFEST, AgentInfo, next_version_dir, read_agent, template_version, use_agent
 from core.errors import PaError, UsageError
 from core.paths import Paths
 from finetune.base_model import BaseModel, base_gguf_for_adapters, file_sha256, local_folder
@@ -174,7 +174,8 @@ def export_agent(
     float_type: str = "f16",
     on_stage: Callable[[str, str], None] = lambda stage, message: None,
 ) -> AgentInfo:
-    """Merge, convert, check, quantize, and publish as `agents/<kind>/vN` (manifest written last).
+    """Merge, convert, check, quantize, and publish as `agents/<kind>/vN` (manifest written last),
+    which becomes the current version (`core.agents.latest_agent`); older versions stay.
 
     The F16 (or `float_type`) GGUF is an intermediate, deleted after quantizing unless
     `keep_float` (parity tests compare it with the merged model).
@@ -240,6 +241,7 @@ def export_agent(
     agent = read_agent(final, profile, kind)
     if agent is None:
         raise PaError(f"{final}: export finished but the agent folder is incomplete")
+    use_agent(paths, profile, agent.version, kind)  # a new export is what drafts use; `pa agents use` rolls back
     on_stage("done", f"agent {agent.label} written")
     return agent
 

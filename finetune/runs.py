@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from core.agents import AgentInfo, validate_kind
-from core.config import Config
+from core.config import Config, TrainConfig
 from core.context_window import AgentBudget
 from core.errors import TrainingBusyError, UsageError
 from core.paths import Paths
 from core.store import Store
-from finetune.dataset import collect_examples
+from finetune.dataset import Dataset, collect_examples
 
 QUANTS = ("auto", "q8_0", "q4_k_m", "f16", "f32")
 RUN_FILE = "run.json"
@@ -188,18 +188,26 @@ def prepare_run(
     *,
     quant: str = "auto",
     epochs: int | None = None,
+    dataset: Dataset | None = None,
+    train: TrainConfig | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Run:
-    """Collect the dataset (fails fast when there is none) and write a new run folder."""
+    """Collect the dataset (fails fast when there is none) and write a new run folder.
+
+    `dataset`, `train` and `extra` (more keys for run.json) are for runs that choose their own
+    examples and settings: `pa train --update` (finetune.update)."""
     validate_kind(kind)
     busy = live_run(paths, profile, kind)
     if busy is not None:
         busy.refuse_if_alive()
     if quant not in QUANTS:
         raise UsageError(f"--quant {quant!r} is not one of {', '.join(QUANTS)}")
-    train = config.train.model_copy(update={"epochs": epochs}) if epochs else config.train
-    dataset = collect_examples(
-        store, profile, kind, rules_only=train.rules_only, seed=train.seed, verified=train.verify_rules
-    )
+    if train is None:
+        train = config.train.model_copy(update={"epochs": epochs}) if epochs else config.train
+    if dataset is None:
+        dataset = collect_examples(
+            store, profile, kind, rules_only=train.rules_only, seed=train.seed, verified=train.verify_rules
+        )
     folder = paths.runs_dir(profile) / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     suffix = 1
     while folder.exists():
@@ -215,6 +223,7 @@ def prepare_run(
         "data_hash": dataset.data_hash,
         "agent_answer_tokens": AgentBudget.of(config).answer,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **(extra or {}),
     }
     (folder / RUN_FILE).write_text(json.dumps(spec, indent=2), encoding="utf-8")
     return Run(folder)

@@ -202,6 +202,18 @@ def add_lora(model, hp: TrainConfig):
     return get_peft_model(model, config)
 
 
+def continue_lora(model, adapter: str):
+    """The base with a saved LoRA adapter loaded trainable: `pa train --update` goes on from it."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, adapter, is_trainable=True)
+
+
+def ordered_batches(count: int, batch_size: int) -> list[list[int]]:
+    """Batches in the dataset's own order (an update's: oldest to newest, the newest edit last)."""
+    return [list(range(i, min(i + batch_size, count))) for i in range(0, count, batch_size)]
+
+
 def evaluate_loss(model, examples: list[Encoded], batch_size: int, pad_id: int, device: str) -> float | None:
     """Token-weighted mean loss on the held-out examples."""
     import torch
@@ -327,10 +339,13 @@ class TrainingLoop:
         self.hp = TrainConfig(**self.spec["train"])
         self.kind = self.spec["kind"]
         self.threads = self.spec.get("threads") or os.cpu_count() or 1
+        self.update_from: dict[str, Any] | None = self.spec.get("update_from")
+        """The agent whose adapter this run continues (`pa train --update`, finetune.update), or None."""
+        self.first_step = int(self.update_from["steps"]) if self.update_from else 0
         self.position: dict[str, Any] = {
             "epoch": 0,
             "batch": 0,
-            "step": 0,
+            "step": self.first_step,  # an update's step count continues from the run it continues
             "eval_losses": [],
             "train_seconds": 0.0,
             "tokens": 0,
@@ -366,7 +381,8 @@ class TrainingLoop:
             )
 
         self.device = pick_device()
-        self.model = add_lora(load_base_for_training(self.base.folder, self.device), hp)
+        base = load_base_for_training(self.base.folder, self.device)
+        self.model = continue_lora(base, self.update_from["adapter"]) if self.update_from else add_lora(base, hp)
         if self.device == "cpu":
             self.model.to(torch.float32)
         if hp.gradient_checkpointing:
@@ -374,8 +390,9 @@ class TrainingLoop:
         self.model.train()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trainable, lr=hp.learning_rate, weight_decay=0.0)
-        self.total = math.ceil(len(self.train_set) / hp.batch_size) * hp.epochs
-        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, min(10, max(1, self.total // 20)), self.total)
+        steps = math.ceil(len(self.train_set) / hp.batch_size) * hp.epochs
+        self.total = self.first_step + steps
+        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, min(10, max(1, steps // 20)), steps)
         restarted = self.resume and checkpoint_folder(self.run_folder) is None
         if restarted:
             # Killed (kill -9, power loss) before its first checkpoint: the same run trains again
@@ -409,7 +426,10 @@ class TrainingLoop:
             return self.interrupted()
         lengths = [e.length for e in self.train_set]
         for epoch in range(self.position["epoch"], self.hp.epochs):
-            batches = length_grouped_batches(lengths, self.hp.batch_size, self.hp.seed * 1000 + epoch)
+            if self.spec.get("batch_order") == "recent_last":
+                batches = ordered_batches(len(lengths), self.hp.batch_size)
+            else:
+                batches = length_grouped_batches(lengths, self.hp.batch_size, self.hp.seed * 1000 + epoch)
             first = self.position["batch"] if epoch == self.position["epoch"] else 0
             for batch_index in range(first, len(batches)):
                 self.step(epoch, batch_index, batches[batch_index])
@@ -552,6 +572,8 @@ class TrainingLoop:
                     "training": summary,
                     "dataset": asdict(self.report),
                     "run": str(run.folder),
+                    "trained_on": self.trained_on(),
+                    **({"updated_from": self.update_from["label"]} if self.update_from else {}),
                 },
                 on_stage=on_stage,
             )
@@ -567,6 +589,12 @@ class TrainingLoop:
             )
             return None
         return finished(run, self.log, agent)
+
+    def trained_on(self) -> list[str]:
+        """Every example key the adapter has learned, the continued agent's included (finetune.update)."""
+        earlier = set(self.update_from.get("trained_on", [])) if self.update_from else set()
+        dataset = Dataset.load(self.run_folder.folder / "data")
+        return sorted(earlier | {example.key for example in dataset.train})
 
 
 def finished(run: Run, log: ProgressLog, agent):

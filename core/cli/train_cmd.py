@@ -1,9 +1,11 @@
-"""`pa train` (fine-tune and export a profile's small model) and `pa agents list`.
+"""`pa train` (fine-tune and export a profile's small model), `pa agents list` and `pa agents use`.
 
 Training runs in its own process (`python -m finetune.train RUN`); this command starts it,
 renders the JSON-lines progress it writes in the run folder, and prints the final table.
 Ctrl-C reaches the training process too: it finishes its step, checkpoints and stops, and
-`--resume` continues from there.
+`--resume` continues from there. `--update` continues the current agent's adapter on what it
+has not learned yet (edits, new texts) and exports a new version; `pa agents use N` picks the
+version drafts use (rollback).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
     agents = typer.Typer(help="Trained preference agents and baselines.", no_args_is_help=True)
     agents.command("list")(agents_list)
+    agents.command("use")(agents_use)
     app.add_typer(agents, name="agents")
 
 
@@ -66,6 +69,12 @@ def train_cmd(
         "--resume",
         help="Continue the last run of this kind: from its checkpoint, from its start when it was killed before one; a finished run only shows its agent.",
     ),
+    update: bool = typer.Option(
+        False,
+        "--update",
+        help="Continue the current agent's adapter on the examples it has not seen (edits, weighted as recent; "
+        "new distilled texts) and export a new version; the old one stays (`pa agents use` rolls back).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print progress events and the result as JSON lines."),
 ) -> None:
     """Fine-tune the profile's small model with LoRA and export it to GGUF (resumable)."""
@@ -73,7 +82,9 @@ def train_cmd(
     from finetune.transcript import Failed, Finished, Interrupted, TrainingTranscript
 
     with common.open_workspace() as workspace, workspace.writer(profile, "pa train"):  # one writer per profile
-        run, process = workspace.start_training(profile, kind.value, resume=resume, quant=quant.value, epochs=epochs)
+        run, process = workspace.start_training(
+            profile, kind.value, resume=resume, quant=quant.value, epochs=epochs, update=update
+        )
         resume_hint = f"continue with `pa train --profile {profile} --kind {kind.value} --resume`"
         transcript = TrainingTranscript(run=run.folder)
         try:
@@ -107,20 +118,24 @@ def agents_list(
     """List a profile's trained models (every kind and version)."""
     with common.open_workspace() as workspace:
         found = workspace.agents(profile)
+        current = {kind: workspace.current_agent(profile, kind) for kind in KINDS}
+    in_use = {(a.kind, a.version) for a in current.values() if a is not None}
     if as_json:
-        common.print_json([_agent_row(a) for a in found])
+        common.print_json([{**_agent_row(a), "current": (a.kind, a.version) in in_use} for a in found])
         return
     if not found:
         common.console.print(f"no trained models for {profile!r}; train one with `pa train --profile {profile}`")
         return
     from rich.table import Table
 
-    table = Table("kind", "version", "quant", "size", "eval loss", "examples", "created", "file")
+    table = Table("kind", "version", "current", "from", "quant", "size", "eval loss", "examples", "created", "file")
     for agent in found:
         row = _agent_row(agent)
         table.add_row(
             agent.kind,
             f"v{agent.version}",
+            "*" if (agent.kind, agent.version) in in_use else "",
+            row["updated_from"] or "-",
             row["quant"] or "-",
             _size(row["size_bytes"]),
             _loss(row["eval_loss"]),
@@ -129,6 +144,17 @@ def agents_list(
             str(agent.gguf),
         )
     common.console.print(table)
+
+
+def agents_use(
+    version: str = typer.Argument(..., help="The version drafts should use: 2 or v2 (see `pa agents list`)."),
+    profile: str = typer.Option(..., "--profile", "-p"),
+    kind: KindChoice = typer.Option("agent", "--kind", "-k", help="Which kind of model."),
+) -> None:
+    """Pick the agent version drafts use: roll back to an older one, or forward again (nothing is deleted)."""
+    with common.open_workspace() as workspace:
+        agent = workspace.use_agent(profile, version, kind.value)
+    common.console.print(f"{agent.label} is now the {agent.kind} drafts use ({agent.gguf})")
 
 
 def _follow(workspace: Workspace, run: Run, process: Any, transcript: TrainingTranscript, as_json: bool) -> None:
@@ -199,6 +225,8 @@ def _print_result(run: Run, final: Finished) -> None:
         "examples", f"{manifest.get('dataset', {}).get('train')} train, {manifest.get('dataset', {}).get('eval')} eval"
     )
     table.add_row("steps", str(training.get("steps")))
+    if manifest.get("updated_from"):
+        table.add_row("continued from", f"{manifest['updated_from']} (its adapter; `pa agents use` rolls back)")
     table.add_row("train loss", _loss(training.get("final_train_loss")))
     table.add_row("eval loss", " -> ".join(_loss(x) for x in losses) if losses else "-")
     table.add_row("training time", _duration(training.get("train_seconds")))
@@ -222,6 +250,8 @@ def _agent_row(agent: AgentInfo) -> dict[str, Any]:
         "created_at": manifest.get("created_at"),
         "base_model": (manifest.get("base_model") or {}).get("spec"),
         "sha256": manifest.get("sha256"),
+        "updated_from": manifest.get("updated_from"),
+        "steps": (manifest.get("training") or {}).get("steps"),
     }
 
 
