@@ -153,9 +153,10 @@ class TrainConfig(Section):
     (benchmarks/train_memory.py prints both); for machines short of memory."""
     update_epochs: int = Field(2, ge=1)
     """Passes over the new examples in `pa train --update` (the current adapter continues on them)."""
-    update_edit_repeats: int = Field(3, ge=1)
-    """In `pa train --update`, how many times each example learned from an edit is repeated
-    (distilled texts count once); every pass goes oldest to newest, so the newest edit comes last."""
+    edit_repeats: int = Field(3, ge=1)
+    """How many times each example learned from an edit is repeated in training (distilled texts
+    count once): the person's edits are the newest evidence. In `pa train --update` every pass
+    goes oldest to newest, so the newest edit comes last."""
 
 
 class DraftingConfig(Section):

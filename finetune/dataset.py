@@ -77,6 +77,8 @@ class DatasetReport:
     """Targets whose thinking was cut (at a sentence) to fit the agent's answer budget."""
     rules_over_budget: int = 0
     """Targets whose rules alone are longer than the answer budget (kept; the thinking is left out)."""
+    edits: int = 0
+    """Examples learned from the person's edits (each repeated `train.edit_repeats` times in `train`)."""
     answer_tokens: int | None = None
     """The agent's answer budget (core.context_window.AgentBudget.answer) targets were fitted to."""
     max_length: int | None = None
@@ -123,12 +125,21 @@ class Dataset:
 
 
 def collect_examples(
-    store: Store, profile: str, kind: str, *, rules_only: bool = False, seed: int = 0, verified: bool = True
+    store: Store,
+    profile: str,
+    kind: str,
+    *,
+    rules_only: bool = False,
+    seed: int = 0,
+    verified: bool = True,
+    edit_repeats: int = 1,
 ) -> Dataset:
     """All usable examples of a profile for `kind`, split train/eval; raises when there are none.
 
     `verified`: the agent kind learns the rules that held against the person's measured facts
-    and similar texts, plus the facts that apply, marked as pa's (`core.style.rule_check`)."""
+    and similar texts, plus the facts that apply, marked as pa's (`core.style.rule_check`).
+    The agent kind also learns the rules learned from the person's edits (`edit_examples`),
+    after the documents, oldest to newest, each `edit_repeats` times (weighted as recent)."""
     validate_kind(kind)
     record = store.get_profile(profile)
     stage = TARGET_STAGE[kind]
@@ -167,6 +178,15 @@ def collect_examples(
             )
         )
     train, held_out = by_split["train"], by_split["test"]
+    if kind == "agent":  # edits teach rules; the naive and no-baseline models learn other targets
+        edits = edit_examples(store.edit_training_rows(record.id), record.genre, rules_only=rules_only)
+        train = train + edits * edit_repeats
+        report.edits = len(edits)
+        if edits:
+            report.notes.append(
+                f"{len(edits)} examples learned from edits, each x{edit_repeats} after the documents (newest last); "
+                "the no-baseline agent has none"
+            )
     if not train:
         what = "intents" if stage is None else f"intents and {stage.replace('_', ' ')}"
         raise PaError(
@@ -185,6 +205,42 @@ def collect_examples(
         )
     report.train, report.eval = len(train), len(held_out)
     return Dataset(kind, train, held_out, report, rules_only)
+
+
+def edit_examples(rows: list[dict[str, object]], genre: str, *, rules_only: bool = False) -> list[Example]:
+    """Examples from `Store.edit_training_rows` rows (newest first), returned oldest first.
+
+    A row holds the edit's `id` (the sent edit's), `intent`, `target` (the rules), `thinking`,
+    `recipients`, `subject` and `previous_context`, as `Store.training_rows` names them. An
+    edit's rules are learned as distilled, not checked against the measured style facts: an
+    edit is the newest evidence of how the person writes, and may well contradict the older
+    texts those facts come from.
+    """
+    examples = []
+    for row in reversed(rows):
+        intent = str(row.get("intent") or "").strip()
+        rules = str(row.get("target") or "").strip()
+        if not intent or not rules:
+            continue
+        thinking = None if rules_only else row.get("thinking")
+        examples.append(
+            Example(
+                int(str(row["id"])),
+                "train",
+                intent,
+                _text(row.get("recipients")),
+                _text(row.get("subject")),
+                _text(row.get("previous_context")),
+                format_rules_target(rules, str(thinking) if thinking else None),
+                genre,
+                origin="edit",
+            )
+        )
+    return examples
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value else None
 
 
 def _verified_rules(store: Store, profile):

@@ -206,7 +206,13 @@ def prepare_run(
         train = config.train.model_copy(update={"epochs": epochs}) if epochs else config.train
     if dataset is None:
         dataset = collect_examples(
-            store, profile, kind, rules_only=train.rules_only, seed=train.seed, verified=train.verify_rules
+            store,
+            profile,
+            kind,
+            rules_only=train.rules_only,
+            seed=train.seed,
+            verified=train.verify_rules,
+            edit_repeats=train.edit_repeats,
         )
     folder = paths.runs_dir(profile) / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     suffix = 1

@@ -9,9 +9,10 @@ and exports the result as a new version (the old one stays for rollback):
   distilled texts that the adapter was not trained on (the agent's manifest lists what it was
   trained on as `trained_on` keys; an agent exported before that field existed is read from
   its run folder's `data/train.jsonl`);
-* weighted as recent: each edit example is repeated `train.update_edit_repeats` times, and every
-  pass goes in time order, distilled texts first, then the edits oldest to newest, so the
-  newest edit is the last thing the adapter learns (no shuffling in an update);
+* weighted as recent: each edit example is repeated `train.edit_repeats` times (as in a full
+  run, finetune.dataset), and every pass goes in time order, distilled texts first, then the
+  edits oldest to newest, so the newest edit is the last thing the adapter learns (no
+  shuffling in an update);
 * the step count continues from the previous run (the new run starts at its last step); the
   learning-rate schedule is a fresh warm-up and decay over the update's own steps, and the
   optimizer starts anew (the previous run's Adam moments belong to other data).
@@ -22,16 +23,15 @@ Light (no torch): the CLI prepares the run here and `finetune.train` trains it i
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core.agents import AgentInfo, format_rules_target, require_agent
+from core.agents import AgentInfo, require_agent
 from core.config import Config, TrainConfig
 from core.errors import PaError, UsageError
 from core.paths import Paths
 from core.store import Store
-from finetune.dataset import Dataset, DatasetReport, Example, collect_examples
+from finetune.dataset import Dataset, DatasetReport, collect_examples
 from finetune.runs import Run, prepare_run
 
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -82,70 +82,32 @@ def trained_on(agent: AgentInfo) -> set[str]:
     return keys
 
 
-def edit_examples(rows: list[Mapping[str, Any]], genre: str, *, rules_only: bool = False) -> list[Example]:
-    """Training examples from `Store.edit_training_rows` rows (newest first), returned oldest first.
-
-    A row holds the edit's `id`, `intent`, `target` (the rules), `thinking`, `recipients`,
-    `subject` and `previous_context`, as `Store.training_rows` names them.
-
-    An edit's rules are trained as distilled (not checked against the measured style facts:
-    an edit is the newest evidence of how the person writes, and may well contradict the
-    older texts those facts come from).
-    """
-    examples = []
-    for row in reversed(rows):
-        intent = str(row.get("intent") or "").strip()
-        rules = str(row.get("target") or row.get("rules") or "").strip()
-        if not intent or not rules:
-            continue
-        thinking = None if rules_only else row.get("thinking")
-        examples.append(
-            Example(
-                int(row["id"]),
-                "train",
-                intent,
-                _text(row.get("recipients") or row.get("recipient")),
-                _text(row.get("subject")),
-                _text(row.get("previous_context") or row.get("previous")),
-                format_rules_target(rules, str(thinking) if thinking else None),
-                genre,
-                origin="edit",
-            )
-        )
-    return examples
-
-
-def _text(value: object) -> str | None:
-    return str(value) if value else None
-
-
 def update_dataset(store: Store, train: TrainConfig, profile: str, kind: str, seen: set[str]) -> Dataset:
-    """The examples the adapter has not seen: new distilled texts once, then edits repeated, oldest to newest.
+    """The examples the adapter has not seen, in time order: new distilled texts once, then the
+    edits oldest to newest, each `train.edit_repeats` times (one pass after another).
 
     Raises UsageError when there is nothing new (the message says how to get something)."""
-    record = store.get_profile(profile)
-    try:
-        distilled = collect_examples(
-            store, profile, kind, rules_only=train.rules_only, seed=train.seed, verified=train.verify_rules
-        ).train
-    except PaError:  # no distilled text at all: edits alone can still update the agent
-        distilled = []
-    new_documents = [e for e in distilled if e.key not in seen]
-    edits = []
-    if kind == "agent":  # edits teach rules; the naive and no-baseline models learn other targets
-        rows = store.edit_training_rows(record.id)
-        edits = [e for e in edit_examples(rows, record.genre, rules_only=train.rules_only) if e.key not in seen]
-    if not new_documents and not edits:
+    collected = collect_examples(
+        store,
+        profile,
+        kind,
+        rules_only=train.rules_only,
+        seed=train.seed,
+        verified=train.verify_rules,
+        edit_repeats=train.edit_repeats,
+    )
+    examples = [e for e in collected.train if e.key not in seen]
+    if not examples:
         raise UsageError(
             f"the current {kind} of {profile!r} has already learned every example; record an edit "
             f"(`pa feedback DRAFT_ID --file TEXT`) or distil more texts (`pa distill --profile {profile}`) first"
         )
-    repeats = train.update_edit_repeats
-    examples = new_documents + edits * repeats
-    report = DatasetReport(kind=kind, documents=len(new_documents) + len(edits), train=len(examples), eval=0)
+    documents = len({e.key for e in examples if e.origin == "document"})
+    edits = len({e.key for e in examples if e.origin == "edit"})
+    report = DatasetReport(kind=kind, documents=documents, train=len(examples), eval=0, edits=edits)
     report.eval_source = "none"
     report.notes.append(
-        f"update: {len(new_documents)} new distilled texts once and {len(edits)} edits x{repeats}, "
+        f"update: {documents} new distilled texts once and {edits} edits x{train.edit_repeats}, "
         "oldest to newest in every pass (the newest edit last); no evaluation loss"
     )
     return Dataset(kind, examples, [], report, train.rules_only)
