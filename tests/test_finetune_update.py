@@ -12,49 +12,36 @@ import math
 
 import pytest
 
-from core.agents import latest_agent, list_agents, require_agent
+from core.agents import latest_agent, list_agents, require_agent, split_agent_output, use_agent
 from core.config import Config
 from core.drafting import DraftContext
 from core.errors import UsageError
 from core.paths import resolve_paths
 from core.store import Store
-from finetune.dataset import Dataset
+from finetune.dataset import Dataset, collect_examples
 from finetune.runs import Run, prepare_run
 from finetune.train import train_run
 from finetune.update import prepare_update_run
+from tests.edit_rows import add_learned_edit
 from tests.tiny_agent import tiny_train_config
 
 EDIT_RULES = "- No exclamation marks.\n- Sign off: Best, Jeff"
-EDITS = [  # as Store.edit_training_rows gives them: newest first
-    {
-        "id": 2,
-        "intent": "- ask Sue for the call notes",
-        "target": EDIT_RULES,
-        "thinking": "He edited out the exclamation mark.",
-        "recipients": "sue.mara@enron.com",
-        "subject": "notes",
-        "previous_context": None,
-        "created_at": "2026-12-03 10:05:00",
-    },
-    {
-        "id": 1,
-        "intent": "- tell Paul the filing went in",
-        "target": EDIT_RULES,
-        "thinking": "He signs off with Best.",
-        "recipients": "paul.kaufman@enron.com",
-        "subject": "filing",
-        "previous_context": None,
-        "created_at": "2026-12-03 10:00:00",
-    },
+EDITS = [  # oldest first
+    ("- tell Paul the filing went in", "paul.kaufman@enron.com", "filing", "He signs off with Best."),
+    ("- ask Sue for the call notes", "sue.mara@enron.com", "notes", "He edited out the exclamation mark."),
 ]
 
 
 @pytest.fixture
-def edits(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
-    """The rules learned from two edits, as `Store.edit_training_rows` returns them (newest first)."""
-    rows = [dict(row) for row in EDITS]
-    monkeypatch.setattr(Store, "edit_training_rows", lambda self, profile_id: rows, raising=False)
-    return rows
+def edits(tiny_agent) -> list[int]:
+    """Two edits of profile `tiny` whose rules were learned (sent edit ids, oldest first)."""
+    with Store.open(resolve_paths().store_file) as store:
+        return [
+            add_learned_edit(
+                store, "tiny", intent=intent, recipient=to, subject=subject, rules=EDIT_RULES, thinking=why
+            )
+            for intent, to, subject, why in EDITS
+        ]
 
 
 def _config(tiny_trained_agent, **update) -> Config:
@@ -77,7 +64,7 @@ def _steps(run: Run) -> list[int]:
 
 def test_update_continues_the_current_adapter_and_keeps_the_old_version(tiny_agent, tiny_trained_agent, edits):
     paths = resolve_paths()
-    config = _config(tiny_trained_agent, update_epochs=2, update_edit_repeats=3)
+    config = _config(tiny_trained_agent, update_epochs=2, edit_repeats=3)
     v1_steps = tiny_agent.manifest["training"]["steps"]
     with Store.open(paths.store_file) as store:
         run = prepare_update_run(paths, store, config, "tiny")
@@ -85,7 +72,7 @@ def test_update_continues_the_current_adapter_and_keeps_the_old_version(tiny_age
     assert spec["update_from"]["label"] == "tiny/agent/v1" and spec["batch_order"] == "recent_last"
     data = Dataset.load(run.folder / "data")
     # Only the edits are new (the six documents are in v1's trained_on), each three times, oldest first.
-    assert [e.key for e in data.train] == ["edit:1", "edit:2"] * 3
+    assert [e.key for e in data.train] == [f"edit:{edits[0]}", f"edit:{edits[1]}"] * 3
 
     updated = train_run(run, paths=paths)
 
@@ -94,7 +81,7 @@ def test_update_continues_the_current_adapter_and_keeps_the_old_version(tiny_age
     new_steps = math.ceil(6 / 3) * 2
     assert updated.manifest["training"]["steps"] == v1_steps + new_steps
     assert _steps(run) == list(range(v1_steps + 1, v1_steps + new_steps + 1))  # the count continues
-    assert {"edit:1", "edit:2", "document:1"} <= set(updated.manifest["trained_on"])
+    assert {f"edit:{edits[0]}", f"edit:{edits[1]}", "document:1"} <= set(updated.manifest["trained_on"])
     assert [a.version for a in list_agents(paths, "tiny")] == [1, 2]  # v1 kept
     assert require_agent(paths, "tiny") == updated
 
@@ -117,6 +104,26 @@ def test_update_continues_the_current_adapter_and_keeps_the_old_version(tiny_age
     # Nothing new since v2: an update says so in one line instead of training again.
     with Store.open(paths.store_file) as store, pytest.raises(UsageError, match="already learned every example"):
         prepare_update_run(paths, store, config, "tiny")
+    # After a rollback the update continues the agent drafts use again, which has not seen the edits.
+    use_agent(paths, "tiny", 1)
+    with Store.open(paths.store_file) as store:
+        again = prepare_update_run(paths, store, config, "tiny")
+    assert again.spec["update_from"]["label"] == "tiny/agent/v1"
+    assert len(Dataset.load(again.folder / "data").train) == 6
+
+
+def test_a_full_run_learns_the_edits_too_weighted_as_recent(tiny_agent, edits):
+    with Store.open(resolve_paths().store_file) as store:
+        agent = collect_examples(store, "tiny", "agent", verified=False, edit_repeats=3)
+        naive = collect_examples(store, "tiny", "naive")
+    keys = [e.key for e in agent.train]
+    assert keys[:6] == [f"document:{n}" for n in range(1, 7)]  # the documents, then the edits, newest last
+    assert keys[6:] == [f"edit:{edits[0]}", f"edit:{edits[1]}"] * 3
+    assert agent.report.edits == 2 and any("learned from edits" in note for note in agent.report.notes)
+    edit = agent.train[-1]
+    assert (edit.intent, edit.recipient, edit.subject) == EDITS[1][:3]
+    assert split_agent_output(edit.target) == (EDITS[1][3], EDIT_RULES)
+    assert all(e.origin == "document" for e in naive.train)  # edits teach rules, not texts
 
 
 def test_rollback_restores_the_old_agent_for_drafts(pa, tiny_agent, tiny_trained_agent):
@@ -149,14 +156,9 @@ def test_agents_use_refuses_a_version_that_does_not_exist(pa, tiny_agent):
     assert require_agent(resolve_paths(), "tiny") == tiny_agent
 
 
-def test_pa_train_update_exports_a_new_version_through_the_training_process(pa, tiny_agent, edits):
-    result = pa("train", "--profile", "tiny", "--update", "--quant", "q8_0")
-
-    assert result.exit_code == 0, result.stderr
-    assert "tiny/agent/v2" in result.stdout and "continued from" in result.stdout
-    rows = json.loads(pa("agents", "list", "--profile", "tiny", "--json").stdout)
-    assert [(r["version"], r["current"], r["updated_from"]) for r in rows] == [
-        (1, False, None),
-        (2, True, "tiny/agent/v1"),
-    ]
-    assert rows[1]["steps"] > rows[0]["steps"]
+def test_pa_train_update_with_nothing_new_says_so_before_starting_a_process(pa, tiny_agent):
+    nothing = pa("train", "--profile", "tiny", "--update")
+    assert nothing.exit_code == 2 and "already learned every example" in nothing.stderr
+    both = pa("train", "--profile", "tiny", "--update", "--resume")
+    assert both.exit_code == 2 and "--resume and --update do not go together" in both.stderr
+    assert not resolve_paths().runs_dir("tiny").exists()  # no run folder, no training process
