@@ -151,8 +151,9 @@ class TrainConfig(Section):
     gradient_checkpointing: bool = False
     """Recompute activations in backward: peak memory about 40% lower, steps slower
     (benchmarks/train_memory.py prints both); for machines short of memory."""
-    update_epochs: int = Field(2, ge=1)
-    """Passes over the new examples in `pa train --update` (the current adapter continues on them)."""
+    update_epochs: int = Field(1, ge=1)
+    """Passes over the new examples in `pa train --update` (the current adapter continues on them;
+    each edit is already there `edit_repeats` times)."""
     edit_repeats: int = Field(3, ge=1)
     """How many times each example learned from an edit is repeated in training (distilled texts
     count once): the person's edits are the newest evidence. In `pa train --update` every pass

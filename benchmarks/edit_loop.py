@@ -1,0 +1,401 @@
+"""A simulated user edits every draft into their own form (the PRELUDE protocol, offline): does
+pa get closer to what they send as it learns from their edits?
+
+    python benchmarks/edit_loop.py [--rounds 20] [--update-every 5] [--conditions none,rules,update]
+                                   [--home DIR] [--out DIR]
+
+The user is a script with hidden, deterministic preferences (`ScriptedUser`): the greeting
+"Hi <first name>,", the closing "Cheers,\\nJeff", no exclamation marks, a body of 25-70 words
+(longer: the last sentences go; shorter: fixed sentences are added), and banned words and
+phrases replaced by preferred ones ("regarding" -> "about", "Thank you" -> "Thanks", "I hope
+this email finds you well." -> nothing, ...). pa never sees these preferences, only the edits.
+
+Each round pa drafts one intent (`Workspace.draft`: the agent's rules, merged with the rules
+learned from edits of similar intents, then M_L's final; the embedded SmolLM2-135M is both
+M_L and the base of the agent), the user edits the final into what they send, and the cost of
+the round is the character-level Levenshtein distance between pa's final and the sent text.
+The same intents, in the same order, with the same sampling seed, for three conditions:
+
+* none:   no learning: nothing is recorded, no edit rules are retrieved;
+* rules:  the sent text is recorded (`Workspace.record_sent`), M_L distils rules from the
+          edit at once (`Workspace.learn_from_edits`), later drafts retrieve them;
+* update: as `rules`, and every `--update-every` rounds `pa train --update` continues the
+          agent's adapter on the learned edits (`Workspace.start_training(update=True)`),
+          the new version drafting from the next round on.
+
+Setup (once per --home): a profile of the tiny agent fixture's 8 distilled documents
+(tests/tiny_agent.py, a writer who signs "Jeff" with no greeting) and a first agent trained on
+them from the SmolLM2 base with pa's default settings but 2 epochs; each condition drafts in its own copy
+of that profile and agent. `drafting.check_final` is off: it enforces the corpus's measured
+greeting and closing, which this user has changed (the benchmark measures learning from edits).
+
+Printed: each round's distance per condition, the cumulative distances after every round and
+the ratio to no learning; written: edit_loop.png (cumulative distance per round) and
+edit_loop.json (every final, sent text and distance) in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+BASE_PROFILE = "writer"
+CONDITIONS = ("none", "rules", "update")
+
+# (intent, recipient, subject): recurring kinds of message, as a working week brings them.
+INTENTS = [
+    ("- tell Sue the Monday call moved to 3pm", "sue.mara@enron.com", "Monday call"),
+    ("- ask Paul to send the draft filing by Thursday", "paul.kaufman@enron.com", "draft filing"),
+    ("- thank Karen for the meeting summary", "karen.denne@enron.com", "summary"),
+    ("- tell Jim the CPUC numbers are attached", "james.steffes@enron.com", "CPUC numbers"),
+    ("- ask Mona to move Friday's meeting to next week", "mona.petrochko@enron.com", "Friday meeting"),
+    ("- tell Susan the report slips to Wednesday", "susan.scott@enron.com", "report"),
+    ("- ask Sue for the notes from the regulatory call", "sue.mara@enron.com", "call notes"),
+    ("- thank Paul for reviewing the filing", "paul.kaufman@enron.com", "filing"),
+    ("- tell Karen the press release needs one more review", "karen.denne@enron.com", "press release"),
+    ("- ask Jim to approve the budget before Friday", "james.steffes@enron.com", "budget"),
+    ("- tell Mona the Tuesday call is cancelled", "mona.petrochko@enron.com", "Tuesday call"),
+    ("- ask Susan to send the contract draft", "susan.scott@enron.com", "contract"),
+    ("- thank Sue for covering the hearing", "sue.mara@enron.com", "hearing"),
+    ("- tell Paul the filing deadline moved to Monday", "paul.kaufman@enron.com", "deadline"),
+    ("- ask Karen to set up a call with the press office", "karen.denne@enron.com", "press call"),
+    ("- tell Jim the numbers in the report changed", "james.steffes@enron.com", "report numbers"),
+    ("- thank Mona for the quick turnaround on the memo", "mona.petrochko@enron.com", "memo"),
+    ("- ask Susan whether the meeting can start at 10", "susan.scott@enron.com", "meeting time"),
+    ("- tell Sue the draft comments are due tomorrow", "sue.mara@enron.com", "comments"),
+    ("- ask Paul to join the Thursday call", "paul.kaufman@enron.com", "Thursday call"),
+]
+
+# -- the simulated user ------------------------------------------------------------------------
+
+GREETING_LINE = re.compile(r"^\s*(hi|hello|hey|dear|good (morning|afternoon|evening)|greetings)\b[^\n]{0,40}$", re.I)
+CLOSING_LINE = re.compile(
+    r"^\s*(best|regards|best regards|kind regards|warm regards|warmly|sincerely|yours|thanks|thank you|"
+    r"many thanks|cheers|all the best|take care)\b[^.?!]{0,25}[,.]?\s*$",
+    re.I,
+)
+DROPPED_LINE = re.compile(r"^\s*(subject\s*:.*|\[[^\]]*\]|<[^>]*>)\s*$", re.I)
+SENTENCE_END = re.compile(r"(?<=[.?])\s+")
+FILLERS = ("Let me know if anything is unclear.", "Happy to talk it through.", "Thanks for your help with this.")
+
+
+@dataclass(frozen=True)
+class ScriptedUser:
+    """Hidden, deterministic preferences; `edit` turns any draft into what this person sends."""
+
+    name: str = "Jeff"
+    closing: str = "Cheers,\nJeff"
+    min_words: int = 25
+    max_words: int = 70
+    phrasings: tuple[tuple[str, str], ...] = (
+        (r"I hope (this|the) (e-?mail|message|note) finds you well[.,!]?\s*", ""),
+        (r"I hope you are (doing )?well[.,!]?\s*", ""),
+        (r"I am writing to\b", "I want to"),
+        (r"\bregarding\b", "about"),
+        (r"\bRegarding\b", "About"),
+        (r"\bThank you\b", "Thanks"),
+        (r"\bthank you\b", "thanks"),
+        (r"\bAdditionally\b", "Also"),
+        (r"\badditionally\b", "also"),
+        (r"\bHowever\b", "But"),
+        (r"\butilize\b", "use"),
+        (r"\bASAP\b", "soon"),
+        (r"\bkindly\b", "please"),
+        (r"\bPlease do not hesitate to\b", "Feel free to"),
+    )
+
+    def greeting(self, recipient: str | None) -> str:
+        first = (recipient or "").split("@")[0].split(".")[0]
+        return f"Hi {first.capitalize()}," if first else "Hi,"
+
+    def edit(self, draft: str, recipient: str | None) -> str:
+        """The text this person sends after editing `draft`."""
+        lines = [line.rstrip() for line in draft.strip().splitlines() if not DROPPED_LINE.match(line)]
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if lines and GREETING_LINE.match(lines[0]):
+            lines.pop(0)
+        tail = [i for i, line in enumerate(lines) if CLOSING_LINE.match(line)]
+        if tail and tail[-1] >= len(lines) - 4:  # a closing near the end: it and the name lines below go
+            lines = lines[: tail[-1]]
+        paragraphs = [" ".join(p.split()) for p in "\n".join(lines).split("\n\n")]
+        paragraphs = [self._rephrase(p) for p in paragraphs if p.strip()]
+        body = self._fit_length([p for p in paragraphs if p])
+        return f"{self.greeting(recipient)}\n\n" + "\n\n".join(body) + f"\n\n{self.closing}"
+
+    def _rephrase(self, text: str) -> str:
+        for pattern, preferred in self.phrasings:
+            text = re.sub(pattern, preferred, text)
+        text = text.replace("!", ".")
+        return " ".join(text.split())
+
+    def _fit_length(self, paragraphs: list[str]) -> list[str]:
+        sentences = [[s for s in SENTENCE_END.split(p) if s] for p in paragraphs]
+
+        def words() -> int:
+            return sum(len(s.split()) for para in sentences for s in para)
+
+        while words() > self.max_words and sum(len(p) for p in sentences) > 1:
+            last = max(i for i, p in enumerate(sentences) if p)
+            sentences[last].pop()
+        if words() > self.max_words:  # one long sentence: cut it
+            only = next(p for p in sentences if p)
+            only[0] = " ".join(only[0].split()[: self.max_words]).rstrip(",;:") + "."
+        fillers = iter(FILLERS)
+        while words() < self.min_words:
+            filler = next(fillers, None)
+            if filler is None:
+                break
+            if not sentences or not any(sentences):
+                sentences = [[]]
+            sentences[-1].append(filler)
+        return [" ".join(p) for p in sentences if p]
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Character edits (insert, delete, substitute) that turn `a` into `b`."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+# -- setup ---------------------------------------------------------------------------------------
+
+
+def setup_home(home: Path) -> None:
+    """The base profile and its first agent (SmolLM2 base, default settings), once per home."""
+    from core.agents import latest_agent
+    from core.config import Config, TrainConfig
+    from core.paths import resolve_paths
+    from core.store import Store
+    from finetune.runs import prepare_run
+    from finetune.train import train_run
+    from tests.tiny_agent import seed_store
+
+    paths = resolve_paths()
+    if latest_agent(paths, BASE_PROFILE) is not None:
+        return
+    started = time.monotonic()
+    with Store.open(paths.store_file) as store:
+        if store.find_profile(BASE_PROFILE) is None:
+            seed_store(store, BASE_PROFILE)
+        run = prepare_run(paths, store, Config(train=TrainConfig(verify_rules=False, epochs=2)), BASE_PROFILE)
+    if train_run(run, paths=paths) is None:
+        raise SystemExit("the first agent's training stopped before its export")
+    print(f"setup: first agent trained and exported in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def copy_profile(name: str) -> None:
+    """A fresh copy of the base profile (documents, distillations) and of its first agent."""
+    from core.agents import latest_agent, next_version_dir, read_agent
+    from core.paths import resolve_paths
+    from core.store import Store
+    from tests.tiny_agent import seed_store
+
+    paths = resolve_paths()
+    with Store.open(paths.store_file) as store:
+        if store.find_profile(name) is not None:
+            store.delete_profile(name)
+        shutil.rmtree(paths.profile_dir(name), ignore_errors=True)
+        seed_store(store, name)
+    agent = latest_agent(paths, BASE_PROFILE)
+    assert agent is not None
+    target = next_version_dir(paths, name, "agent")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(agent.folder, target)
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    manifest.update(profile=name)
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    assert read_agent(target, name, "agent") is not None
+
+
+# -- the loop ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Round:
+    number: int
+    intent: str
+    agent: str
+    final: str
+    sent: str
+    distance: int
+    edit_rules: int
+    seconds: float
+    learned: dict[str, Any] = field(default_factory=dict)
+    update: dict[str, Any] | None = None
+
+
+async def draft_final(workspace, profile: str, request) -> tuple[str, Any, str, int]:
+    from core.drafting import DraftTranscript
+
+    start = workspace.draft(profile, request)
+    transcript = DraftTranscript()
+    async for event in start.events:
+        transcript.apply(event)
+    final = transcript.text("final")
+    if not final:
+        raise SystemExit(f"no final for {request.intent!r}")
+    return final, transcript, start.agent.label, len(transcript.edit_rules)
+
+
+def train_update(workspace, profile: str) -> dict[str, Any]:
+    """`pa train --update` through the training process, as the CLI runs it."""
+    from core.errors import UsageError
+    from finetune.transcript import Failed, Finished, TrainingTranscript
+
+    started = time.monotonic()
+    try:
+        run, process = workspace.start_training(profile, update=True)
+    except UsageError as err:  # nothing learned since the last update: say so, go on
+        return {"skipped": str(err)}
+    transcript = TrainingTranscript(run=run.folder)
+    for _ in workspace.follow_training(run, process, transcript):
+        pass
+    process.wait()
+    final = transcript.terminal
+    if not isinstance(final, Finished):
+        message = final.message if isinstance(final, Failed) else f"exit {process.returncode}"
+        raise SystemExit(f"train --update failed: {message} (see {run.folder / 'train.log'})")
+    agent = workspace.current_agent(profile)
+    return {
+        "agent": agent.label if agent else None,
+        "seconds": round(time.monotonic() - started, 1),
+        "steps": (agent.manifest.get("training") or {}).get("steps") if agent else None,
+        "examples": (agent.manifest.get("dataset") or {}).get("train") if agent else None,
+    }
+
+
+async def run_condition(condition: str, rounds: int, update_every: int, user: ScriptedUser) -> list[Round]:
+    from core.config import load_config
+    from core.drafting import DraftRequest
+    from core.paths import resolve_paths
+    from core.workspace import Workspace
+
+    profile = f"loop-{condition}"
+    copy_profile(profile)
+    paths = resolve_paths()
+    config = load_config(paths)
+    drafting = {"check_final": False, "seed": 0, "learn_from_edits": False}  # learning is called below, timed
+    if condition == "none":
+        drafting["edit_rules_k"] = 0
+    config = config.model_copy(update={"drafting": config.drafting.model_copy(update=drafting)})
+    results: list[Round] = []
+    with Workspace.open(paths, config) as workspace:
+        for number, (intent, recipient, subject) in enumerate(INTENTS[:rounds], 1):
+            started = time.monotonic()
+            request = DraftRequest(intent, recipient=recipient, subject=subject)
+            final, transcript, agent, used = await draft_final(workspace, profile, request)
+            sent = user.edit(final, recipient)
+            item = Round(number, intent, agent, final, sent, levenshtein(final, sent), used, 0.0)
+            if condition != "none":
+                draft_id = workspace.save_draft(profile, request, transcript, agent=agent)
+                workspace.record_sent(profile, draft_id, sent, source="feedback")
+                learned = await workspace.learn_from_edits(profile)
+                item.learned = {"learned": learned.learned, "failed": learned.failed, "unchanged": learned.unchanged}
+            if condition == "update" and number % update_every == 0 and number < rounds:
+                item.update = train_update(workspace, profile)
+            item.seconds = round(time.monotonic() - started, 1)
+            results.append(item)
+            note = f" update: {item.update}" if item.update else ""
+            print(
+                f"{condition:6} round {number:2}: distance {item.distance:4} edit rules {used} "
+                f"learned {item.learned or '-'} {item.seconds:.0f} s{note}",
+                flush=True,
+            )
+    return results
+
+
+def report(results: dict[str, list[Round]], out: Path, load: tuple[list[str], list[str]], seconds: float) -> None:
+    names = list(results)
+    rounds = min(len(r) for r in results.values())
+    cumulative = {name: [] for name in names}
+    for name in names:
+        total = 0
+        for item in results[name][:rounds]:
+            total += item.distance
+            cumulative[name].append(total)
+    print(f"\ncharacter Levenshtein distance, pa's final -> the text the user sent; {rounds} rounds")
+    print("round | " + " | ".join(f"{n} (cum.)" for n in names))
+    for i in range(rounds):
+        print(f"{i + 1:5} | " + " | ".join(f"{results[n][i].distance:4} ({cumulative[n][i]:5})" for n in names))
+    base = cumulative.get("none", [0])[-1]
+    print("\ncumulative after the last round:")
+    for name in names:
+        ratio = f"{cumulative[name][-1] / base:.2f} of no learning" if base and name != "none" else ""
+        print(f"  {name:6} {cumulative[name][-1]:6}  {ratio}")
+    print(f"load {' '.join(load[0])} -> {' '.join(load[1])}; cpus {os.cpu_count()}; {seconds / 60:.1f} min")
+    out.mkdir(parents=True, exist_ok=True)
+    data = {
+        "metric": "character Levenshtein distance, final -> sent",
+        "cumulative": cumulative,
+        "rounds": {name: [item.__dict__ for item in items] for name, items in results.items()},
+        "load": load,
+        "seconds": round(seconds, 1),
+    }
+    (out / "edit_loop.json").write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = {"none": "no learning", "rules": "edit rules", "update": "edit rules + train --update"}
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for name in names:
+        axis.plot(range(1, rounds + 1), cumulative[name], marker="o", markersize=3, label=labels.get(name, name))
+    axis.set_xlabel("round")
+    axis.set_ylabel("cumulative edit distance (characters)")
+    axis.set_title("Simulated user: cost of editing pa's drafts")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out / "edit_loop.png", dpi=120)
+    print(f"wrote {out / 'edit_loop.png'} and {out / 'edit_loop.json'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--update-every", type=int, default=5)
+    parser.add_argument("--conditions", default=",".join(CONDITIONS))
+    parser.add_argument("--home", type=Path, default=None, help="PA_HOME to use (the first agent is kept for reruns)")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "pa-edit-loop")
+    args = parser.parse_args()
+    conditions = [c for c in args.conditions.split(",") if c]
+    unknown = set(conditions) - set(CONDITIONS)
+    if unknown or not 1 <= args.rounds <= len(INTENTS):
+        raise SystemExit(f"--conditions from {', '.join(CONDITIONS)}; --rounds 1..{len(INTENTS)}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ["PA_HOME"] = str(args.home or tempfile.mkdtemp(prefix="pa-edit-loop-"))
+    print(f"PA_HOME {os.environ['PA_HOME']}", flush=True)
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    started = time.monotonic()
+    setup_home(Path(os.environ["PA_HOME"]))
+    user = ScriptedUser()
+    results = {c: asyncio.run(run_condition(c, args.rounds, args.update_every, user)) for c in conditions}
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    report(results, args.out, (load_before, load_after), time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    main()
