@@ -10,10 +10,10 @@ The user is a script with hidden, deterministic preferences (`ScriptedUser`): th
 phrases replaced by preferred ones ("regarding" -> "about", "Thank you" -> "Thanks", "I hope
 this email finds you well." -> nothing, ...). pa never sees these preferences, only the edits.
 
-Each round pa drafts one intent (`Workspace.draft`: the agent's rules, merged with the rules
-learned from edits of similar intents, then M_L's final; the embedded SmolLM2-135M is both
-M_L and the base of the agent), the user edits the final into what they send, and the cost of
-the round is the character-level Levenshtein distance between pa's final and the sent text.
+Each round pa drafts one intent (`Workspace.draft` without the naive draft: the agent's rules,
+merged with the rules learned from edits of similar intents, then M_L's final; the embedded
+SmolLM2-135M is both M_L and the agent's base), the user edits the final into what they send,
+and the round costs the character-level Levenshtein distance from pa's final to the sent text.
 The same intents, in the same order, with the same sampling seed, for three conditions:
 
 * none:   no learning: nothing is recorded, no edit rules are retrieved;
@@ -21,12 +21,14 @@ The same intents, in the same order, with the same sampling seed, for three cond
           edit at once (`Workspace.learn_from_edits`), later drafts retrieve them;
 * update: as `rules`, and every `--update-every` rounds `pa train --update` continues the
           agent's adapter on the learned edits (`Workspace.start_training(update=True)`),
-          the new version drafting from the next round on.
+          the new version drafting from the next round on. Until its first update it is the
+          rules condition (same agent, seed, edits): it starts from a copy of that condition's
+          installation after round `--update-every` and shares those rounds' figures.
 
 Setup (once per --home): a profile of the tiny agent fixture's 8 distilled documents
 (tests/tiny_agent.py, a writer who signs "Jeff" with no greeting) and a first agent trained on
-them from the SmolLM2 base with pa's default settings but 2 epochs; each condition drafts in its own copy
-of that profile and agent. `drafting.check_final` is off: it enforces the corpus's measured
+them from the SmolLM2 base (pa's default settings, 2 epochs); each condition works in its own
+copy of that installation. `drafting.check_final` is off: it enforces the corpus's measured
 greeting and closing, which this user has changed (the benchmark measures learning from edits).
 
 Printed: each round's distance per condition, the cumulative distances after every round and
@@ -45,14 +47,14 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-BASE_PROFILE = "writer"
+PROFILE = "writer"
 CONDITIONS = ("none", "rules", "update")
 
 # (intent, recipient, subject): recurring kinds of message, as a working week brings them.
@@ -84,10 +86,15 @@ INTENTS = [
 GREETING_LINE = re.compile(r"^\s*(hi|hello|hey|dear|good (morning|afternoon|evening)|greetings)\b[^\n]{0,40}$", re.I)
 CLOSING_LINE = re.compile(
     r"^\s*(best|regards|best regards|kind regards|warm regards|warmly|sincerely|yours|thanks|thank you|"
-    r"many thanks|cheers|all the best|take care)\b[^.?!]{0,25}[,.]?\s*$",
+    r"many thanks|cheers|all the best|take care)\b[^.?!]{0,25},?\s*$",  # a sign-off, not a sentence
     re.I,
 )
-DROPPED_LINE = re.compile(r"^\s*(subject\s*:.*|\[[^\]]*\]|<[^>]*>)\s*$", re.I)
+DROPPED_LINE = re.compile(
+    r"^\s*(subject\s*:.*|\[[^\]]*\]|<[^>]*>|-{3,}|\*{3,}|p\.?s\..*|"
+    r"(here'?s|here is|this is) (a|an|the|my) [^\n]{0,40}(version|e-?mail|draft|message)[^\n]*:)\s*$",
+    re.I,
+)
+"""Lines nobody sends: a subject line, placeholders, separators, a P.S., "Here's a rewritten version:"."""
 SENTENCE_END = re.compile(r"(?<=[.?])\s+")
 FILLERS = ("Let me know if anything is unclear.", "Happy to talk it through.", "Thanks for your help with this.")
 
@@ -124,13 +131,10 @@ class ScriptedUser:
     def edit(self, draft: str, recipient: str | None) -> str:
         """The text this person sends after editing `draft`."""
         lines = [line.rstrip() for line in draft.strip().splitlines() if not DROPPED_LINE.match(line)]
-        while lines and not lines[0].strip():
-            lines.pop(0)
-        if lines and GREETING_LINE.match(lines[0]):
-            lines.pop(0)
+        lines = [line for line in lines if not GREETING_LINE.match(line)]  # their own greeting goes on top
         tail = [i for i, line in enumerate(lines) if CLOSING_LINE.match(line)]
-        if tail and tail[-1] >= len(lines) - 4:  # a closing near the end: it and the name lines below go
-            lines = lines[: tail[-1]]
+        if tail:  # the first closing: it and everything below it go (their own closing goes at the end)
+            lines = lines[: tail[0]]
         paragraphs = [" ".join(p.split()) for p in "\n".join(lines).split("\n\n")]
         paragraphs = [self._rephrase(p) for p in paragraphs if p.strip()]
         body = self._fit_length([p for p in paragraphs if p])
@@ -182,7 +186,7 @@ def levenshtein(a: str, b: str) -> int:
 
 
 def setup_home(home: Path) -> None:
-    """The base profile and its first agent (SmolLM2 base, default settings), once per home."""
+    """The base profile and its first agent (SmolLM2 base, pa's defaults but 2 epochs), once per home."""
     from core.agents import latest_agent
     from core.config import Config, TrainConfig
     from core.paths import resolve_paths
@@ -191,41 +195,27 @@ def setup_home(home: Path) -> None:
     from finetune.train import train_run
     from tests.tiny_agent import seed_store
 
+    os.environ["PA_HOME"] = str(home)
     paths = resolve_paths()
-    if latest_agent(paths, BASE_PROFILE) is not None:
+    if latest_agent(paths, PROFILE) is not None:
         return
     started = time.monotonic()
     with Store.open(paths.store_file) as store:
-        if store.find_profile(BASE_PROFILE) is None:
-            seed_store(store, BASE_PROFILE)
-        run = prepare_run(paths, store, Config(train=TrainConfig(verify_rules=False, epochs=2)), BASE_PROFILE)
+        if store.find_profile(PROFILE) is None:
+            seed_store(store, PROFILE)
+        run = prepare_run(paths, store, Config(train=TrainConfig(verify_rules=False, epochs=2)), PROFILE)
     if train_run(run, paths=paths) is None:
         raise SystemExit("the first agent's training stopped before its export")
     print(f"setup: first agent trained and exported in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def copy_profile(name: str) -> None:
-    """A fresh copy of the base profile (documents, distillations) and of its first agent."""
-    from core.agents import latest_agent, next_version_dir, read_agent
-    from core.paths import resolve_paths
-    from core.store import Store
-    from tests.tiny_agent import seed_store
-
-    paths = resolve_paths()
-    with Store.open(paths.store_file) as store:
-        if store.find_profile(name) is not None:
-            store.delete_profile(name)
-        shutil.rmtree(paths.profile_dir(name), ignore_errors=True)
-        seed_store(store, name)
-    agent = latest_agent(paths, BASE_PROFILE)
-    assert agent is not None
-    target = next_version_dir(paths, name, "agent")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(agent.folder, target)
-    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
-    manifest.update(profile=name)
-    (target / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    assert read_agent(target, name, "agent") is not None
+def copy_home(source: Path, target: Path) -> None:
+    """A condition's own installation: a copy of `source` (store, agents), sharing its models cache."""
+    shutil.rmtree(target, ignore_errors=True)
+    cache = Path("data") / "cache"
+    shutil.copytree(source, target, ignore=lambda folder, names: ["cache"] if Path(folder) == source / "data" else [])
+    if (source / cache).exists():
+        (target / cache).symlink_to((source / cache).resolve())
 
 
 # -- the loop ------------------------------------------------------------------------------------
@@ -243,12 +233,14 @@ class Round:
     seconds: float
     learned: dict[str, Any] = field(default_factory=dict)
     update: dict[str, Any] | None = None
+    shared_with: str | None = None
+    """Set when the round is another condition's very same round (identical until this one's first update)."""
 
 
-async def draft_final(workspace, profile: str, request) -> tuple[str, Any, str, int]:
+async def draft_final(workspace, request) -> tuple[str, Any, str, int]:
     from core.drafting import DraftTranscript
 
-    start = workspace.draft(profile, request)
+    start = workspace.draft(PROFILE, request, naive=False)
     transcript = DraftTranscript()
     async for event in start.events:
         transcript.apply(event)
@@ -258,14 +250,14 @@ async def draft_final(workspace, profile: str, request) -> tuple[str, Any, str, 
     return final, transcript, start.agent.label, len(transcript.edit_rules)
 
 
-def train_update(workspace, profile: str) -> dict[str, Any]:
+def train_update(workspace) -> dict[str, Any]:
     """`pa train --update` through the training process, as the CLI runs it."""
     from core.errors import UsageError
     from finetune.transcript import Failed, Finished, TrainingTranscript
 
     started = time.monotonic()
     try:
-        run, process = workspace.start_training(profile, update=True)
+        run, process = workspace.start_training(PROFILE, update=True)
     except UsageError as err:  # nothing learned since the last update: say so, go on
         return {"skipped": str(err)}
     transcript = TrainingTranscript(run=run.folder)
@@ -276,7 +268,7 @@ def train_update(workspace, profile: str) -> dict[str, Any]:
     if not isinstance(final, Finished):
         message = final.message if isinstance(final, Failed) else f"exit {process.returncode}"
         raise SystemExit(f"train --update failed: {message} (see {run.folder / 'train.log'})")
-    agent = workspace.current_agent(profile)
+    agent = workspace.current_agent(PROFILE)
     return {
         "agent": agent.label if agent else None,
         "seconds": round(time.monotonic() - started, 1),
@@ -285,35 +277,53 @@ def train_update(workspace, profile: str) -> dict[str, Any]:
     }
 
 
-async def run_condition(condition: str, rounds: int, update_every: int, user: ScriptedUser) -> list[Round]:
+def open_workspace(home: Path, condition: str):
     from core.config import load_config
-    from core.drafting import DraftRequest
     from core.paths import resolve_paths
     from core.workspace import Workspace
 
-    profile = f"loop-{condition}"
-    copy_profile(profile)
+    os.environ["PA_HOME"] = str(home)
     paths = resolve_paths()
     config = load_config(paths)
     drafting = {"check_final": False, "seed": 0, "learn_from_edits": False}  # learning is called below, timed
     if condition == "none":
         drafting["edit_rules_k"] = 0
     config = config.model_copy(update={"drafting": config.drafting.model_copy(update=drafting)})
+    return Workspace.open(paths, config)
+
+
+async def run_condition(
+    condition: str,
+    home: Path,
+    rounds: range,
+    update_every: int,
+    user: ScriptedUser,
+    snapshot: tuple[int, Path] | None = None,
+) -> list[Round]:
+    """Rounds `rounds` of one condition in the installation at `home`; with `snapshot` (round,
+    folder), a copy of the installation is taken after that round (the update condition's start)."""
+    from core.drafting import DraftRequest
+
     results: list[Round] = []
-    with Workspace.open(paths, config) as workspace:
-        for number, (intent, recipient, subject) in enumerate(INTENTS[:rounds], 1):
+    workspace = open_workspace(home, condition)
+    try:
+        if condition == "update" and rounds.start > 1 and (rounds.start - 1) % update_every == 0:
+            update = train_update(workspace)  # the update due after the shared rounds
+            print(f"update after round {rounds.start - 1}: {update}", flush=True)
+        for number in rounds:
+            intent, recipient, subject = INTENTS[number - 1]
             started = time.monotonic()
             request = DraftRequest(intent, recipient=recipient, subject=subject)
-            final, transcript, agent, used = await draft_final(workspace, profile, request)
+            final, transcript, agent, used = await draft_final(workspace, request)
             sent = user.edit(final, recipient)
             item = Round(number, intent, agent, final, sent, levenshtein(final, sent), used, 0.0)
             if condition != "none":
-                draft_id = workspace.save_draft(profile, request, transcript, agent=agent)
-                workspace.record_sent(profile, draft_id, sent, source="feedback")
-                learned = await workspace.learn_from_edits(profile)
+                draft_id = workspace.save_draft(PROFILE, request, transcript, agent=agent)
+                workspace.record_sent(PROFILE, draft_id, sent, source="feedback")
+                learned = await workspace.learn_from_edits(PROFILE)
                 item.learned = {"learned": learned.learned, "failed": learned.failed, "unchanged": learned.unchanged}
-            if condition == "update" and number % update_every == 0 and number < rounds:
-                item.update = train_update(workspace, profile)
+            if condition == "update" and number % update_every == 0 and number < rounds.stop - 1:
+                item.update = train_update(workspace)
             item.seconds = round(time.monotonic() - started, 1)
             results.append(item)
             note = f" update: {item.update}" if item.update else ""
@@ -322,6 +332,36 @@ async def run_condition(condition: str, rounds: int, update_every: int, user: Sc
                 f"learned {item.learned or '-'} {item.seconds:.0f} s{note}",
                 flush=True,
             )
+            if snapshot and number == snapshot[0]:
+                workspace.close()
+                copy_home(home, snapshot[1])
+                workspace = open_workspace(home, condition)
+    finally:
+        workspace.close()
+    return results
+
+
+async def run_all(conditions: list[str], root: Path, rounds: int, update_every: int) -> dict[str, list[Round]]:
+    """Each condition in its own copy of the base installation. The update condition is the rules
+    condition until its first update (same agent, seed and edits): it starts from a copy of the
+    rules condition's installation after round `update_every`, and shares those rounds' figures."""
+    user = ScriptedUser()
+    base = root / "base"
+    results: dict[str, list[Round]] = {}
+    fork = root / "fork"
+    shared = "rules" in conditions and "update" in conditions and update_every < rounds
+    for condition in conditions:
+        home = root / condition
+        if condition == "update" and shared:
+            copy_home(fork, home)
+            done = [replace(item, shared_with="rules", update=None) for item in results["rules"][:update_every]]
+            results[condition] = done + await run_condition(
+                condition, home, range(update_every + 1, rounds + 1), update_every, user
+            )
+            continue
+        copy_home(base, home)
+        snapshot = (update_every, fork) if condition == "rules" and shared else None
+        results[condition] = await run_condition(condition, home, range(1, rounds + 1), update_every, user, snapshot)
     return results
 
 
@@ -377,22 +417,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--update-every", type=int, default=5)
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
-    parser.add_argument("--home", type=Path, default=None, help="PA_HOME to use (the first agent is kept for reruns)")
+    parser.add_argument(
+        "--home", type=Path, default=None, help="folder for the installations (the first agent is kept for reruns)"
+    )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "pa-edit-loop")
     args = parser.parse_args()
-    conditions = [c for c in args.conditions.split(",") if c]
-    unknown = set(conditions) - set(CONDITIONS)
-    if unknown or not 1 <= args.rounds <= len(INTENTS):
+    conditions = [c for c in CONDITIONS if c in args.conditions.split(",")]
+    if set(args.conditions.split(",")) - set(CONDITIONS) or not 1 <= args.rounds <= len(INTENTS):
         raise SystemExit(f"--conditions from {', '.join(CONDITIONS)}; --rounds 1..{len(INTENTS)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ["PA_HOME"] = str(args.home or tempfile.mkdtemp(prefix="pa-edit-loop-"))
-    print(f"PA_HOME {os.environ['PA_HOME']}", flush=True)
+    root = args.home or Path(tempfile.mkdtemp(prefix="pa-edit-loop-"))
+    print(f"installations under {root}", flush=True)
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     started = time.monotonic()
-    setup_home(Path(os.environ["PA_HOME"]))
-    user = ScriptedUser()
-    results = {c: asyncio.run(run_condition(c, args.rounds, args.update_every, user)) for c in conditions}
+    setup_home(root / "base")
+    results = asyncio.run(run_all(conditions, root, args.rounds, args.update_every))
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     report(results, args.out, (load_before, load_after), time.monotonic() - started)
 

@@ -461,8 +461,9 @@ class Workspace:
             self._contexts[profile] = context
         return context
 
-    def draft(self, profile: str, request: DraftRequest) -> DraftStart:
-        """Naive draft and the agent's rules at once, then the final from the rules.
+    def draft(self, profile: str, request: DraftRequest, *, naive: bool = True) -> DraftStart:
+        """Naive draft and the agent's rules at once, then the final from the rules (`naive=False`:
+        no naive draft, for a caller that only wants the final, e.g. benchmarks/edit_loop.py).
 
         Raises NotTrainedError before any model loads when the profile has no usable agent.
         Models load lazily when the events are first awaited (a view runs them in a worker).
@@ -490,6 +491,7 @@ class Workspace:
                 rules_options=context.rules_options,
                 checker=checker,
                 edit_rules=learned,
+                naive=naive,
             )
             try:
                 async for event in source:
@@ -560,6 +562,12 @@ class Workspace:
 
         found = sent_edits(self.store, self.profile(profile))
         return [edit for edit in found if draft_id is None or edit.draft_id == draft_id]
+
+    def pending_edits(self, profile: str) -> int:
+        """Sent texts not learned from yet (`learn_from_edits` would ask M_L about them)."""
+        from core.edits import sent_edits
+
+        return len(sent_edits(self.store, self.profile(profile), undistilled=True))
 
     async def learn_from_edits(
         self, profile: str, *, progress: ProgressCallback | None = None, large: Backend | None = None

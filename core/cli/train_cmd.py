@@ -81,6 +81,8 @@ def train_cmd(
     from core.errors import PaError
     from finetune.transcript import Failed, Finished, Interrupted, TrainingTranscript
 
+    if update:
+        _learn_pending_edits(profile, as_json)
     with common.open_workspace() as workspace, workspace.writer(profile, "pa train"):  # one writer per profile
         run, process = workspace.start_training(
             profile, kind.value, resume=resume, quant=quant.value, epochs=epochs, update=update
@@ -109,6 +111,15 @@ def train_cmd(
         return
     assert isinstance(final, Finished)
     _print_result(run, final)
+
+
+def _learn_pending_edits(profile: str, quiet: bool) -> None:
+    """Before an update: learn rules from the sent texts not learned from yet (`drafting.learn_from_edits`)."""
+    from core.cli.feedback_cmd import learn_now
+
+    with common.open_workspace() as workspace:
+        if workspace.config.drafting.learn_from_edits and workspace.pending_edits(profile):
+            learn_now(workspace, profile, quiet)
 
 
 def agents_list(
