@@ -81,7 +81,7 @@ def train_cmd(
     from core.errors import PaError
     from finetune.transcript import Failed, Finished, Interrupted, TrainingTranscript
 
-    if update:
+    if update and not resume:  # the two together are refused below, before any model loads
         _learn_pending_edits(profile, as_json)
     with common.open_workspace() as workspace, workspace.writer(profile, "pa train"):  # one writer per profile
         run, process = workspace.start_training(
