@@ -30,6 +30,9 @@ Setup (once per --home): a profile of the tiny agent fixture's 8 distilled docum
 them from the SmolLM2 base (pa's default settings, 2 epochs); each condition works in its own
 copy of that installation. `drafting.check_final` is off: it enforces the corpus's measured
 greeting and closing, which this user has changed (the benchmark measures learning from edits).
+Drafts and rules get at most 200 tokens (`drafting.max_tokens`, `rules_max_tokens`). When pa
+shows no draft (its model only echoed the prompt, twice) the user writes the whole text: the
+round costs its length, and there is no edit to learn from.
 
 Printed: each round's distance per condition, the cumulative distances after every round and
 the ratio to no learning; written: edit_loop.png (cumulative distance per round) and
@@ -233,21 +236,24 @@ class Round:
     seconds: float
     learned: dict[str, Any] = field(default_factory=dict)
     update: dict[str, Any] | None = None
+    rejected: bool = False
+    """pa showed no draft (its model only echoed the prompt): the user wrote the whole text."""
     shared_with: str | None = None
     """Set when the round is another condition's very same round (identical until this one's first update)."""
 
 
-async def draft_final(workspace, request) -> tuple[str, Any, str, int]:
-    from core.drafting import DraftTranscript
+async def draft_final(workspace, request) -> tuple[str | None, Any, str, int]:
+    """pa's final (None when pa refused to show one: the model only echoed the prompt, twice)."""
+    from core.drafting import DraftRejected, DraftTranscript
 
     start = workspace.draft(PROFILE, request, naive=False)
     transcript = DraftTranscript()
-    async for event in start.events:
-        transcript.apply(event)
-    final = transcript.text("final")
-    if not final:
-        raise SystemExit(f"no final for {request.intent!r}")
-    return final, transcript, start.agent.label, len(transcript.edit_rules)
+    try:
+        async for event in start.events:
+            transcript.apply(event)
+    except DraftRejected:
+        return None, transcript, start.agent.label, len(transcript.edit_rules)
+    return transcript.text("final") or None, transcript, start.agent.label, len(transcript.edit_rules)
 
 
 def train_update(workspace) -> dict[str, Any]:
@@ -285,7 +291,8 @@ def open_workspace(home: Path, condition: str):
     os.environ["PA_HOME"] = str(home)
     paths = resolve_paths()
     config = load_config(paths)
-    drafting = {"check_final": False, "seed": 0, "learn_from_edits": False}  # learning is called below, timed
+    # Learning is called below, timed; texts of 25-70 words need far fewer tokens than the defaults.
+    drafting = {"check_final": False, "seed": 0, "learn_from_edits": False, "max_tokens": 200, "rules_max_tokens": 200}
     if condition == "none":
         drafting["edit_rules_k"] = 0
     config = config.model_copy(update={"drafting": config.drafting.model_copy(update=drafting)})
@@ -315,9 +322,10 @@ async def run_condition(
             started = time.monotonic()
             request = DraftRequest(intent, recipient=recipient, subject=subject)
             final, transcript, agent, used = await draft_final(workspace, request)
-            sent = user.edit(final, recipient)
-            item = Round(number, intent, agent, final, sent, levenshtein(final, sent), used, 0.0)
-            if condition != "none":
+            sent = user.edit(final or "", recipient)  # no draft: the user writes it all
+            item = Round(number, intent, agent, final or "", sent, levenshtein(final or "", sent), used, 0.0)
+            item.rejected = final is None
+            if condition != "none" and final is not None:
                 draft_id = workspace.save_draft(PROFILE, request, transcript, agent=agent)
                 workspace.record_sent(PROFILE, draft_id, sent, source="feedback")
                 learned = await workspace.learn_from_edits(PROFILE)
@@ -328,7 +336,8 @@ async def run_condition(
             results.append(item)
             note = f" update: {item.update}" if item.update else ""
             print(
-                f"{condition:6} round {number:2}: distance {item.distance:4} edit rules {used} "
+                f"{condition:6} round {number:2}: distance {item.distance:4}{' (no draft)' if item.rejected else ''} "
+                f"edit rules {used} "
                 f"learned {item.learned or '-'} {item.seconds:.0f} s{note}",
                 flush=True,
             )

@@ -162,3 +162,16 @@ def test_pa_train_update_with_nothing_new_says_so_before_starting_a_process(pa, 
     both = pa("train", "--profile", "tiny", "--update", "--resume")
     assert both.exit_code == 2 and "--resume and --update do not go together" in both.stderr
     assert not resolve_paths().runs_dir("tiny").exists()  # no run folder, no training process
+
+
+def test_an_agent_exported_before_trained_on_existed_is_read_from_its_run_folder(tiny_agent, tiny_trained_agent):
+    from dataclasses import replace
+
+    from finetune.update import trained_on
+
+    listed = set(tiny_agent.manifest["trained_on"])
+    older = replace(tiny_agent, manifest={**tiny_agent.manifest, "trained_on": None})
+    assert older.manifest["run"] == str(tiny_trained_agent.run_folder)
+    assert trained_on(older) == listed == {f"document:{n}" for n in range(1, 7)}
+    gone = replace(tiny_agent, manifest={**tiny_agent.manifest, "trained_on": None, "run": "/nonexistent/run"})
+    assert trained_on(gone) == set()  # nothing known: every example counts as new
