@@ -36,7 +36,7 @@ import json
 import random
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -284,6 +284,8 @@ class _Run:
     key_column = "document_id"
     """Where answers are journalled and what keys them: learning from edits (`core.edit_learning`)
     runs the same stage code with its own journal, keyed by the sent edit."""
+    stage_labels: Mapping[str, str] = STAGE_LABELS
+    """What progress calls each stage (learning from edits names its one stage its own way)."""
 
     def __init__(
         self,
@@ -362,7 +364,7 @@ class _Run:
         stats = self.stats[stage]
         self.on_progress(
             Progress(
-                stage=STAGE_LABELS[stage],
+                stage=self.stage_labels[stage],
                 done=stats.done,
                 total=stats.total,
                 tokens=stats.tokens,

@@ -23,7 +23,7 @@ from typing import Any
 from core.config import Config
 from core.distill import Failure, _Answer, _Row, _Run, first_part, stage_messages, template_id
 from core.edits import SentEdit, sent_edits
-from core.events import Progress, ProgressCallback, ignore_progress
+from core.events import ProgressCallback, ignore_progress
 from core.llm.base import Backend
 from core.locks import writes_profile
 from core.prompts import Template, load_template
@@ -88,6 +88,7 @@ class _EditRun(_Run):
     calls_table = "edit_calls"
     steps_table = "edit_steps"
     key_column = "sent_edit_id"
+    stage_labels = {STAGE: PROGRESS_STAGE}
 
     def load_edits(self, edits: list[SentEdit]) -> None:
         """What an interrupted call left in the journal for these edits (this model's answers only)."""
@@ -108,20 +109,6 @@ class _EditRun(_Run):
                 key = (row["sent_edit_id"], row["stage"], row["slot"], row["attempt"], row["step"])
                 self.steps[key] = row
         self.stats[STAGE].total = len(edits)
-
-    def report(self, stage: str, message: str = "") -> None:
-        stats = self.stats[stage]
-        self.on_progress(
-            Progress(
-                stage=PROGRESS_STAGE,
-                done=stats.done,
-                total=stats.total,
-                tokens=stats.tokens,
-                errors=stats.failed,
-                message=message,
-                cost=self.cost,
-            )
-        )
 
     async def learn(self, edit: SentEdit) -> None:
         template = load_template(template_id(self.profile.genre, STAGE, self.form))

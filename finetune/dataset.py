@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.agents import agent_messages, format_rules_target, split_agent_output, template_version, validate_kind
+from core.config import TrainConfig
 from core.context_window import AGENT_PREVIOUS_CHARS, previous_window
 from core.errors import PaError
 from core.store import Store
@@ -122,6 +123,19 @@ class Dataset:
             lines = (folder / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
             parts[name] = [Example(**json.loads(line)) for line in lines if line.strip()]
         return cls(meta["kind"], parts["train"], parts["eval"], DatasetReport(**meta["report"]), meta["rules_only"])
+
+
+def collect_for_training(store: Store, profile: str, kind: str, train: TrainConfig) -> Dataset:
+    """The examples a run with these training settings learns from (a full run and an update alike)."""
+    return collect_examples(
+        store,
+        profile,
+        kind,
+        rules_only=train.rules_only,
+        seed=train.seed,
+        verified=train.verify_rules,
+        edit_repeats=train.edit_repeats,
+    )
 
 
 def collect_examples(

@@ -42,7 +42,7 @@ from core.context_window import AgentBudget
 from core.errors import TrainingBusyError, UsageError
 from core.paths import Paths
 from core.store import Store
-from finetune.dataset import Dataset, collect_examples
+from finetune.dataset import Dataset, collect_for_training
 
 QUANTS = ("auto", "q8_0", "q4_k_m", "f16", "f32")
 RUN_FILE = "run.json"
@@ -205,15 +205,7 @@ def prepare_run(
     if train is None:
         train = config.train.model_copy(update={"epochs": epochs}) if epochs else config.train
     if dataset is None:
-        dataset = collect_examples(
-            store,
-            profile,
-            kind,
-            rules_only=train.rules_only,
-            seed=train.seed,
-            verified=train.verify_rules,
-            edit_repeats=train.edit_repeats,
-        )
+        dataset = collect_for_training(store, profile, kind, train)
     folder = paths.runs_dir(profile) / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     suffix = 1
     while folder.exists():

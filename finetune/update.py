@@ -31,7 +31,7 @@ from core.config import Config, TrainConfig
 from core.errors import PaError, UsageError
 from core.paths import Paths
 from core.store import Store
-from finetune.dataset import Dataset, DatasetReport, collect_examples
+from finetune.dataset import Dataset, DatasetReport, collect_for_training
 from finetune.runs import Run, prepare_run
 
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -87,15 +87,7 @@ def update_dataset(store: Store, train: TrainConfig, profile: str, kind: str, se
     edits oldest to newest, each `train.edit_repeats` times (one pass after another).
 
     Raises UsageError when there is nothing new (the message says how to get something)."""
-    collected = collect_examples(
-        store,
-        profile,
-        kind,
-        rules_only=train.rules_only,
-        seed=train.seed,
-        verified=train.verify_rules,
-        edit_repeats=train.edit_repeats,
-    )
+    collected = collect_for_training(store, profile, kind, train)
     examples = [e for e in collected.train if e.key not in seen]
     if not examples:
         raise UsageError(
