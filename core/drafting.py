@@ -627,7 +627,22 @@ async def stream_final(
     """M_L writes the text following `rules` (the agent's, or the user's edit), on stream "final", validated."""
     form = prompt_form(large)
     messages = final_messages(request, rules, genre, form)
-    async for event in stream_written(
+    async for event in _write_final(large, messages, form, genre=genre, options=options, clock=clock, method=method):
+        yield event
+
+
+def _write_final(
+    large: Backend,
+    messages: list[Message],
+    form: PromptForm,
+    *,
+    genre: str,
+    options: GenerationOptions,
+    clock: Clock | None,
+    method: str,
+) -> AsyncIterator[DraftEvent]:
+    """The final stream of `messages`, validated: the first text and a checked regeneration alike."""
+    return stream_written(
         large,
         messages,
         stream="final",
@@ -636,8 +651,7 @@ async def stream_final(
         template=_template("final", form),
         options=options,
         clock=clock,
-    ):
-        yield event
+    )
 
 
 async def stream_checked_final(
@@ -675,15 +689,8 @@ async def stream_checked_final(
         ]
         second: DraftEvent | None = None
         try:
-            async for event in stream_written(
-                large,
-                messages,
-                stream="final",
-                method=method,
-                genre=genre,
-                template=_template("final", form),
-                options=options,
-                clock=clock,
+            async for event in _write_final(
+                large, messages, form, genre=genre, options=options, clock=clock, method=method
             ):
                 if event.kind == "done":
                     second = event
