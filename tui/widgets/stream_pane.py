@@ -128,12 +128,15 @@ class StreamPane(Vertical):
         self, text: str | None = None, tokens: int = 0, seconds: float = 0.0, *, note: str | None = None
     ) -> None:
         """The stream ended: show the full text, record its speed (`note` goes in the title)."""
+        replaced = text is not None and text != self.text
         if text is not None:
             self.text = text
         self.tokens, self.seconds = tokens, seconds
         follow = self.following
         self.body.update(shown(self.text))
-        if follow:
+        if replaced:  # e.g. the agent's whole answer gives way to its parsed rules: read them from the top
+            self.scroller.scroll_home(animate=False)
+        elif follow:
             self.scroller.call_after_refresh(self.scroller.scroll_end, animate=False)
         self._set_state("done", note)
 
