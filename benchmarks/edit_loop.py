@@ -17,8 +17,9 @@ and the round costs the character-level Levenshtein distance from pa's final to 
 The same intents, in the same order, with the same sampling seed, for three conditions:
 
 * none:   no learning: nothing is recorded, no edit rules are retrieved;
-* rules:  the sent text is recorded (`Workspace.record_sent`), M_L distils rules from the
-          edit at once (`Workspace.learn_from_edits`), later drafts retrieve them;
+* rules:  the sent text is recorded (`Workspace.record_sent`: pa's facts count it), M_L
+          distils rules from the edit at once (`Workspace.learn_from_edits`), later drafts
+          retrieve them;
 * update: as `rules`, and every `--update-every` rounds `pa train --update` continues the
           agent's adapter on the learned edits (`Workspace.start_training(update=True)`),
           the new version drafting from the next round on. Until its first update it is the
@@ -28,9 +29,10 @@ The same intents, in the same order, with the same sampling seed, for three cond
 Setup (once per --home): a profile of the tiny agent fixture's 8 distilled documents
 (tests/tiny_agent.py, a writer who signs "Jeff" with no greeting) and a first agent trained on
 them from the SmolLM2 base (pa's default settings, 2 epochs); each condition works in its own
-copy of that installation. `drafting.check_final` is off: it enforces the corpus's measured
-greeting and closing, which this user has changed (the benchmark measures learning from edits).
-Drafts and rules get at most 200 tokens (`drafting.max_tokens`, `rules_max_tokens`). When pa
+copy of that installation. pa's final check (`drafting.check_final`) is on, as installed: it
+repairs the final to the habits pa measured, from the 8 imported texts in every condition and,
+where pa learns, from the texts the user sent too (their last 3 agreeing on a greeting or
+closing win over the older habit: `ProfileFacts.latest`). Drafts and rules get at most 200 tokens (`drafting.max_tokens`, `rules_max_tokens`). When pa
 shows no draft (its model only echoed the prompt, twice) the user writes the whole text: the
 round costs its length, and there is no edit to learn from.
 
@@ -292,7 +294,7 @@ def open_workspace(home: Path, condition: str):
     paths = resolve_paths()
     config = load_config(paths)
     # Learning is called below, timed; texts of 25-70 words need far fewer tokens than the defaults.
-    drafting = {"check_final": False, "seed": 0, "learn_from_edits": False, "max_tokens": 200, "rules_max_tokens": 200}
+    drafting = {"check_final": True, "seed": 0, "learn_from_edits": False, "max_tokens": 200, "rules_max_tokens": 200}
     if condition == "none":
         drafting["edit_rules_k"] = 0
     config = config.model_copy(update={"drafting": config.drafting.model_copy(update=drafting)})

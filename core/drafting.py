@@ -971,6 +971,10 @@ class DraftContext:
         """New rules were learned from edits: the next draft reads them again."""
         self._edit_rules = None
 
+    def forget_style_facts(self) -> None:
+        """The person sent a text: the next draft's checks measure it too."""
+        self._style_facts = None
+
     def checks_final(self, method: str) -> bool:
         """Whether `method`'s final is checked against the style facts: the agent-guided final,
         when `drafting.check_final` is on; never a paper baseline."""
@@ -985,7 +989,7 @@ class DraftContext:
         from core.style.final_check import FinalChecker
 
         if self._style_facts is None:  # measured once per context: an evaluation checks many finals
-            self._style_facts = load_profile_facts(self.store, self.profile)
+            self._style_facts = load_profile_facts(self.store, self.profile, with_sent=True)
         facts = self._style_facts
         checker = FinalChecker.for_request(facts, request.recipient, request.subject, request.previous)
         return checker if checker.active else None

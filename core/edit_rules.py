@@ -247,7 +247,12 @@ def checker_for(checker: FinalChecker | None, uses: Sequence[EditRuleUse]) -> Fi
     from core.style.final_check import FinalChecker
 
     aspects = {use.aspect for use in uses if use.aspect is not None}
-    changes: dict[str, Any] = {name: None for aspect in aspects for name in CHECKS_BY_ASPECT.get(aspect, ())}
+    changes: dict[str, Any] = {
+        name: None
+        for aspect in aspects
+        for name in CHECKS_BY_ASPECT.get(aspect, ())
+        if name not in checker.expected.latest  # measured on their last sent texts: as new as the rules
+    }
     if "exclamation" in aspects:
         changes["banned"] = tuple(habit for habit in checker.expected.banned if habit != "exclamations")
     if not changes:

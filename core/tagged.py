@@ -324,11 +324,12 @@ _CHATTER = re.compile(
     r"""^\s*(?:
         (?:sure|certainly|of\s+course|okay|ok|absolutely)[!.,]?
       | (?:sure|certainly|of\s+course|absolutely)[!,.]\s+(?:here|i'?ll|i\s+will|i\s+can|let\s+me)\b[^\n]{0,80}
-      | (?:here\s+(?:is|are|'s)|below\s+is|i\s+(?:have\s+)?(?:wrote|written|drafted))\b[^\n]{0,80}:
+      | (?:here(?:\s+(?:is|are)|['\u2019]s)|below\s+is|i\s+(?:have\s+)?(?:wrote|written|drafted))\b[^\n]{0,80}:
       | (?:i'?m|i\s+am)\s+(?:ready|happy|glad)\s+to\s+help\b[^\n]{0,80}
       | (?:how\s+can\s+i\s+(?:help|assist)|what\s+can\s+i\s+do\s+for\s+you)\b[^\n]{0,80}
       | [<\[(*"]*\s*task\s*:[^\n]{0,300}
       | (?:\*\*)?(?:draft|email|post|review|notes|intent)(?:\*\*)?\s*:(?:\*\*)?
+      | (?:\*\*)?subject(?:\*\*)?\s*:[^\n]{0,200}
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -634,6 +635,36 @@ class PromptEcho:
         return bool(key) and (key in self.lines or key in self.scaffold)
 
 
+_ANNOUNCES_VERSION = re.compile(
+    r"^\s*(?:here(?:\s+is|['\u2019]s)|this\s+is|below\s+is)\s+(?:a|an|the|my|your)\b[^\n]{0,60}"
+    r"\b(?:version|e-?mail|draft|message|rewrite)\b[^\n]{0,60}:\s*$",
+    re.IGNORECASE,
+)
+"""A line announcing (another) version of the text: never part of it, wherever it stands."""
+_TRAILING_GREETING = re.compile(r"^\s*(?:dear|hi|hello|hey)\b[^\n]{0,40},\s*$", re.IGNORECASE)
+
+
+def _without_repeats(lines: list[str]) -> tuple[list[str], int]:
+    """The lines without those that repeat an earlier line of at least `_ECHO_MIN_WORDS` words
+    or announce another version (a small model writing its email twice), and without the
+    greeting such a second copy leaves at the end; blank lines left doubled by a cut are merged."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for line in lines:
+        key = _line_key(line)
+        if (len(key.split()) >= _ECHO_MIN_WORDS and key in seen) or _ANNOUNCES_VERSION.match(line):
+            continue
+        seen.add(key)
+        kept.append(line)
+    cut = len(lines) - len(kept)
+    if cut:
+        kept = [line for i, line in enumerate(kept) if line.strip() or i == 0 or kept[i - 1].strip()]
+        filled = [i for i, line in enumerate(kept) if line.strip()]
+        if len(filled) > 1 and _TRAILING_GREETING.match(kept[filled[-1]]):  # the start of a second copy
+            kept, cut = kept[: filled[-1]], cut + 1
+    return kept, cut
+
+
 PLACEHOLDER_FIELD = re.compile(r"\{\{\s*\w+\s*\}\}")
 NO_TEXT_OF_ITS_OWN = "the answer only repeats the prompt"
 
@@ -643,7 +674,8 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
 
     Cut: the prompt's tagged blocks (`<details>`, `<intent>`, `<preference_rules>`…), the marked
     rules section, lines that repeat a prompt line or the template's own wording, chat-template
-    debris and leading chatter ("Sure! Here is the email:"). A text wrapped in <draft>/<email>
+    debris, leading chatter ("Sure! Here is the email:", a "Subject:" line) and lines that
+    repeat an earlier line of the answer (the text written twice). A text wrapped in <draft>/<email>
     tags is taken from inside them. Rejected when nothing of the model's own is left (an answer
     that is only an echo) or when the answer declines the task; each cut is noted.
     """
@@ -673,6 +705,9 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     lines = _clean("\n".join(lines)).splitlines()
     while lines and (not lines[0].strip() or _CHATTER.match(lines[0])):
         lines.pop(0)
+    lines, repeated = _without_repeats(lines)
+    if repeated:
+        notes.append(f"pa cut {repeated} line(s) of a second copy of the text (repeated or announcing a version)")
     content = "\n".join(lines).strip()
     if not re.search(r"[^\W\d_]{2,}", content) or is_placeholder(content):
         return Rejected(f"{NO_TEXT_OF_ITS_OWN}; it has no text of its own")

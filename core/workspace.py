@@ -224,7 +224,7 @@ class Workspace:
         """The style facts pa measured from the profile's texts (`core.style`), with their counts."""
         from core.style.facts_store import load_profile_facts
 
-        return load_profile_facts(self.store, self.profile(profile), split)
+        return load_profile_facts(self.store, self.profile(profile), split, with_sent=True)
 
     def documents(self, profile: str, split: str | None = None, limit: int | None = None) -> list[Document]:
         if split not in (None, "train", "test"):
@@ -554,7 +554,10 @@ class Workspace:
         """
         from core.edits import record_sent
 
-        return record_sent(self.store, self.profile(profile), draft_id, sent, source=source)
+        sent_id = record_sent(self.store, self.profile(profile), draft_id, sent, source=source)
+        if profile in self._contexts:
+            self._contexts[profile].forget_style_facts()  # the final's checks count the sent text
+        return sent_id
 
     def sent_edits(self, profile: str, draft_id: int | None = None) -> list[SentEdit]:
         """The texts the person sent for the profile's drafts (or one draft's), oldest first."""

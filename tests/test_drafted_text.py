@@ -49,6 +49,26 @@ def test_echoed_blocks_are_cut_and_the_email_kept_with_a_note():
     assert any("tagged blocks" in note for note in result.notes)
 
 
+def test_an_email_written_twice_keeps_one_copy_and_says_what_was_cut():
+    twice = (
+        "Here's a rewritten version of the email with improved style:\n\nDear Jonas,\n\n"
+        "Thanks for the oak boards. Could you send me the invoice?\n\n\n"
+        "This is a rewritten version of the email:\n\nDear Jonas,\n\n"
+        "Thanks for the oak boards. Could you send me the invoice?"
+    )
+    result = parse_written(twice)
+    assert isinstance(result, Parsed)
+    assert result.content == "Dear Jonas,\n\nThanks for the oak boards. Could you send me the invoice?"
+    assert any("second copy" in note for note in result.notes)
+
+
+def test_a_subject_line_above_the_email_is_cut_and_short_repeated_lines_stay():
+    result = parse_written("Subject: Oak boards\n\nHi Jonas,\nThanks!\nInvoice please.\nThanks!\nTheresa")
+    assert isinstance(result, Parsed)
+    assert result.content == "Hi Jonas,\nThanks!\nInvoice please.\nThanks!\nTheresa"
+    assert result.notes == ()
+
+
 def test_short_lines_the_prompt_shares_stay_in_the_text():
     request = DraftRequest("say yes", previous="Hi Theresa,\nCan you come?\nThanks,\nJonas")
     echo = PromptEcho.of("\n".join(m.content for m in zero_shot_messages(request)))

@@ -398,6 +398,26 @@ def test_pas_final_check_leaves_the_aspects_an_edit_corrected_to_the_edit():
     assert checker_for(measured, ()) is measured
 
 
+def test_the_persons_last_sent_texts_set_the_next_finals_greeting_and_closing(workspace):
+    workspace.create_profile("maya")
+    context = workspace.draft_context("maya")
+    assert context.final_checker(CALL_AT_4) is None  # no texts, no facts: nothing to check
+    for n in range(3):
+        draft_id = saved_draft(workspace, "maya", final=f"Dear Tom!\nItem {n} is late.\nBest regards,\n[Your Name]")
+        workspace.record_sent("maya", draft_id, f"Hi Tom,\n\nItem {n} is late.\n\nCheers,\nJeff", source="tui")
+    checker = context.final_checker(CALL_AT_4)  # the workspace measured the sent texts again
+    assert checker is not None
+    assert checker.expected.greeting == ("Hi NAME,", "your last 3 sent texts")
+    assert checker.expected.valediction == ("Cheers,", "your last 3 sent texts")
+    report = checker.check("Dear [Name],\n\nThe call moved to 4pm!\n\nBest regards,\n[Your Name]\n[Your Title]")
+    assert report.text == "Hi Sue,\n\nThe call moved to 4pm!\n\nCheers,\nJeff"  # too few texts to ban "!"
+    edit = EditRuleCandidate(("- Open with 'Sue -' on its own line",), 1, 1, "2026-12-02", 0.8, True)
+    _, uses = merge_rules("- Be brief", [edit])
+    assert checker_for(checker, uses) is not None
+    assert checker_for(checker, uses).expected.greeting == checker.expected.greeting  # as new as the edit rule
+    assert "sent_texts" in workspace.style_facts("maya").as_dict()
+
+
 @pytest.mark.slow
 def test_edits_on_similar_intents_are_retrieved_with_minilm_the_same_recipient_first():
     def row(sent_edit_id: int, intent: str, recipient: str) -> dict:

@@ -77,6 +77,28 @@ def test_a_wrong_closing_and_greeting_are_replaced_with_the_persons_own(theresa)
     assert report.passed and {c.name for c in report.checks if c.repaired} == {"greeting", "valediction", "signed_name"}
 
 
+def test_a_models_whole_sign_off_block_gives_way_to_the_persons_closing(theresa):
+    report = checker_for(theresa).check(
+        "Hi Sam,\n\nThe report is late now. Please check it soon.\n\nBest regards,\n[Your Name]\n[Your Position]\n[Company Name]"
+    )
+    assert report.text == "Hi Sam,\n\nThe report is late now. Please check it soon.\n\nThanks,\nTheresa"
+    assert {c.name for c in report.checks if c.repaired} == {"valediction", "signed_name"}
+    assert report.original is not None and "[Your Position]" in report.original  # what pa changed stays on record
+
+
+def test_a_sentence_after_the_valediction_is_not_taken_for_a_sign_off_block(theresa):
+    text = "Hi Sam,\n\nThe report is late.\n\nThanks,\nTheresa\n\nCould you also send me the figures for the second quarter?"
+    assert "second quarter?" in checker_for(theresa).check(text).text
+
+
+def test_a_placeholder_in_the_greeting_takes_the_recipients_name(theresa):
+    report = checker_for(theresa).check(
+        "Hi [Name],\n\nThe report is late now. Please check it soon.\n\nThanks,\nTheresa"
+    )
+    assert report.text.startswith("Hi Sam,\n\nThe report is late now.")
+    assert "[Name]" not in report.text
+
+
 def test_a_missing_greeting_takes_the_recipients_name_from_the_request(theresa):
     report = checker_for(theresa).check("The report is late now. Please check it soon.\n\nThanks,\nTheresa")
     assert report.text.startswith("Hi Sam,\n\nThe report is late now.")

@@ -10,6 +10,7 @@ import pytest
 from core.cli import run
 from core.store import Store
 from core.style.facts_store import document_facts, load_profile_facts, refresh_facts
+from core.style.final_check import expectations_for
 from core.style.profile_facts import ProfileFacts
 from core.style.text_facts import (
     body_of,
@@ -220,6 +221,30 @@ def test_a_habit_per_recipient_wins_over_the_overall_one():
     assert facts.usual("greeting", "ann@x.com")[0] == "Dear NAME,"
     assert facts.usual("greeting", "bo@x.com")[0] == "Hey NAME,"
     assert facts.usual("greeting", "nobody@x.com")[0] == "Hey NAME,"  # the overall habit
+
+
+def test_the_persons_last_sent_texts_agreeing_on_a_form_win_over_their_older_habit():
+    corpus = [measure(f"Item {i} is done.\n\nRegards,\nTheresa") for i in range(8)]
+    sent = [measure(f"Hi Bo,\nItem {i} is done.\n\nCheers,\nT", recipients="bo@x.com") for i in range(3)]
+    facts = ProfileFacts.of(corpus, sent=sent)
+    assert facts.count == 11 and facts.usual("greeting") == (None, 8, 11)  # the corpus majority
+    assert facts.latest("greeting") == ("Hi NAME,",) and facts.latest("valediction") == ("Cheers,",)
+    expected = expectations_for(facts, "ann@x.com")
+    assert expected.greeting == ("Hi NAME,", "your last 3 sent texts")
+    assert expected.signed_name == ("T", "your last 3 sent texts")
+    assert expected.latest == {"greeting", "valediction", "signed_name"}
+    assert facts.as_dict()["greeting"]["latest"] == {"form": "Hi NAME,", "last_sent_texts": 3}
+
+
+def test_fewer_or_disagreeing_sent_texts_leave_the_older_habit():
+    corpus = [measure(f"Item {i} is done.\n\nRegards,\nTheresa") for i in range(8)]
+    two = [measure(f"Hi Bo,\nItem {i} is done.\n\nCheers,\nT") for i in range(2)]
+    assert ProfileFacts.of(corpus, sent=two).latest("greeting") is None
+    mixed = [*two, measure("Item 3 is done.\n\nRegards,\nTheresa")]
+    facts = ProfileFacts.of(corpus, sent=mixed)
+    assert facts.latest("greeting") is None and facts.latest("signed_name") is None
+    assert facts.latest("valediction") is None
+    assert expectations_for(facts).greeting == (None, "9 of 11 texts")
 
 
 def test_the_length_band_spans_the_usual_word_counts():

@@ -33,6 +33,13 @@ def fact_rows(data: dict[str, Any], *, top: int = 5) -> list[FactRow]:
             for form, count, share in data[section][key][:top]:
                 rows.append(FactRow(label, str(form), str(count), f"{share:.0%}", quoted=form != "(none)"))
                 label = ""
+            singular = key[:-1]  # valediction, name
+            latest = data[section].get("latest" if key == "forms" else f"latest_{singular}")
+            if latest:  # what the person's last texts sent from pa's drafts agree on: it wins
+                form = "(none)" if latest["form"] is None else str(latest["form"])
+                label = section if key == "forms" else f"{section} {singular}"
+                texts = f"last {latest['last_sent_texts']} sent"
+                rows.append(FactRow(f"{label} now", form, texts, quoted=form != "(none)"))
     length = data["length"]
     for what in ("words", "sentences", "paragraphs"):
         dist = length[what]
@@ -97,8 +104,12 @@ def facts_summary(data: dict[str, Any]) -> str:
     """One line of the habits that matter most when drafting (usual greeting, closing, length)."""
     parts = []
     for section, what in (("greeting", "greets"), ("closing", "closes")):
+        latest = (data.get(section) or {}).get("latest")
         usual = (data.get(section) or {}).get("usual")
-        if usual:
+        if latest:
+            form = f"with {latest['form']!r}" if latest["form"] else f"without a {section}"
+            parts.append(f"{what} {form} (last {latest['last_sent_texts']} sent texts)")
+        elif usual:
             form = f"with {usual['form']!r}" if usual["form"] else f"without a {section}"
             parts.append(f"{what} {form} ({usual['texts']} of {usual['of']} texts)")
     band = data["length"].get("band")

@@ -4,6 +4,8 @@
 extractor version), so calling it after every import costs time for the new texts alone;
 `load_profile_facts` refreshes, then folds the rows into `ProfileFacts`. The training split
 is the default: facts that draft and evaluate against held-out texts must not have read them.
+Drafting and `pa style` also count the texts the person sent from pa's drafts (`with_sent`);
+evaluation and rule verification read the corpus alone.
 """
 
 from __future__ import annotations
@@ -77,7 +79,31 @@ def document_facts(store: Store, profile: Profile, split: str | None = "train") 
     }
 
 
-def load_profile_facts(store: Store, profile: Profile, split: str | None = "train") -> ProfileFacts:
-    """The profile's facts, measured up to date first; `split=None` reads every document."""
+def sent_facts(store: Store, profile: Profile) -> list[TextFacts]:
+    """The texts the person sent from pa's drafts, measured, oldest first (they are few and
+    change with every sent draft: measured when asked, never stored)."""
+    return [
+        measure(
+            str(row["sent"]),
+            subject=_text(row["subject"]),
+            recipients=_text(row["recipient"]),
+            previous=_text(row["previous"]),
+            genre=profile.genre,
+        )
+        for row in store.sent_edit_rows(profile.id)
+    ]
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def load_profile_facts(
+    store: Store, profile: Profile, split: str | None = "train", *, with_sent: bool = False
+) -> ProfileFacts:
+    """The profile's facts, measured up to date first; `split=None` reads every document;
+    `with_sent`: the texts the person sent from pa's drafts count too, their newest first
+    (`ProfileFacts.latest`)."""
     refresh_facts(store, profile)
-    return ProfileFacts.of(document_facts(store, profile, split).values(), profile.genre)
+    sent = sent_facts(store, profile) if with_sent else []
+    return ProfileFacts.of(document_facts(store, profile, split).values(), profile.genre, sent)

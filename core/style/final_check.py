@@ -16,12 +16,13 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.style.profile_facts import MIN_TEXTS, Band, ProfileFacts
+from core.style.profile_facts import MIN_TEXTS, RECENT_AGREE, Band, ProfileFacts
 from core.style.text_facts import (
     _EMOJI,
     count_words,
     find_closing,
     find_greeting,
+    find_signoff_block,
     first_recipient,
     kind_of,
     normalise,
@@ -127,6 +128,9 @@ class Expectations:
     """The person's names as they sign them, for spelling checks."""
     greet_name: str | None = None
     """The recipient's first name, when the request names one (to fill `NAME`)."""
+    latest: frozenset[str] = frozenset()
+    """The expectations set by the person's last sent texts (`ProfileFacts.latest`), not by
+    their older habit: rules learned from edits never override these (they say the same, newer)."""
 
 
 def expectations_for(
@@ -137,7 +141,13 @@ def expectations_for(
     address = first_recipient(recipient)
     kind = kind_of(subject, previous, facts.genre)
 
+    latest: set[str] = set()
+
     def usual(attribute: str) -> tuple[str | None, str] | None:
+        newest = facts.latest(attribute, address)
+        if newest is not None:
+            latest.add(attribute)
+            return newest[0], f"your last {RECENT_AGREE} sent texts"
         found = facts.usual(attribute, address)
         return None if found is None else (found[0], f"{found[1]} of {found[2]} texts")
 
@@ -156,6 +166,7 @@ def expectations_for(
         banned=banned,
         names=names,
         greet_name=_first_name(recipient),
+        latest=frozenset(latest),
     )
 
 
@@ -254,8 +265,9 @@ def repair(text: str, expected: Expectations) -> tuple[str, set[str]]:
     if expected.greeting is not None:
         form = expected.greeting[0]
         found = greeting.form if greeting else None
-        if found != form:
-            name = (greeting.name if greeting else None) or expected.greet_name
+        placeholder = bool(greeting and greeting.name and greeting.name.startswith("[") and expected.greet_name)
+        if found != form or placeholder:  # "Dear [Name],": a model's placeholder, filled from the request
+            name = (greeting.name if greeting and not placeholder else None) or expected.greet_name
             if form is None:
                 text, fixed = rest.lstrip("\n"), fixed | {"greeting"}
             elif "NAME" not in form or name:
@@ -268,7 +280,11 @@ def repair(text: str, expected: Expectations) -> tuple[str, set[str]]:
         valediction = expected.valediction[0] if expected.valediction else (closing.valediction if closing else None)
         name = expected.signed_name[0] if expected.signed_name else (closing.name if closing else None)
         now = (closing.valediction, closing.name) if closing else (None, None)
-        if (valediction, name) != now:
+        signoff_block = find_signoff_block(text)
+        whole_block = signoff_block is not None and len(signoff_block[0]) < len(body.rstrip())
+        if whole_block and signoff_block is not None:  # "Best regards,\n[Your Name]\n[Title]": it goes whole
+            body = signoff_block[0]
+        if (valediction, name) != now or whole_block:
             block = "\n".join(part for part in (valediction, name) if part)
             text = f"{body.rstrip()}\n\n{block}" if block else body.rstrip()
             fixed |= {

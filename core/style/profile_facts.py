@@ -20,6 +20,10 @@ USUAL_SHARE = 0.5
 """A form is the person's habit when more than this share of their texts uses it."""
 MIN_TEXTS = 5
 """Fewer texts than this (overall, or to one recipient) prove no habit."""
+RECENT_AGREE = 3
+"""When the person's last this-many sent texts (drafts they edited, or accepted, and sent)
+agree on a form, it is their habit whatever their older texts say: a correction of pa's
+draft is their newest word on the matter."""
 BAND_QUANTILES = (0.1, 0.9)
 """The length band: from the 10th to the 90th percentile of the person's word counts."""
 BAND_SLACK = (0.8, 1.25)
@@ -94,11 +98,15 @@ class Band:
 @dataclass
 class ProfileFacts:
     texts: list[TextFacts] = field(default_factory=list)
+    """Every text measured: the imported ones, then the sent ones (`sent`)."""
     genre: str = "email"
+    sent: list[TextFacts] = field(default_factory=list)
+    """The texts the person sent from pa's drafts, oldest first (also in `texts`)."""
 
     @classmethod
-    def of(cls, texts: Iterable[TextFacts], genre: str = "email") -> ProfileFacts:
-        return cls(list(texts), genre)
+    def of(cls, texts: Iterable[TextFacts], genre: str = "email", sent: Iterable[TextFacts] = ()) -> ProfileFacts:
+        sent = list(sent)
+        return cls([*texts, *sent], genre, sent)
 
     @property
     def count(self) -> int:
@@ -130,6 +138,19 @@ class ProfileFacts:
             if hits / len(pool) > USUAL_SHARE:
                 return form, hits, len(pool)
             return None
+        return None
+
+    def latest(self, attribute: str, recipient: str | None = None) -> tuple[str | None] | None:
+        """(form,) that the person's last `RECENT_AGREE` sent texts (to `recipient` when that
+        many went to them, else to anyone) all share, None included ("no greeting"); None when
+        they do not agree or there are fewer."""
+        pools = [[t for t in self.sent if t.recipient == recipient.lower()]] if recipient else []
+        pools.append(self.sent)
+        for pool in pools:
+            if len(pool) < RECENT_AGREE:
+                continue
+            forms = {getattr(t, attribute) for t in pool[-RECENT_AGREE:]}
+            return (forms.pop(),) if len(forms) == 1 else None
         return None
 
     def forms(self, attribute: str) -> Counter[str | None]:
@@ -173,12 +194,13 @@ class ProfileFacts:
     def as_dict(self) -> dict[str, Any]:
         n = self.count
         words = [t.words for t in self.texts]
-        out: dict[str, Any] = {"texts": n, "genre": self.genre}
+        out: dict[str, Any] = {"texts": n, "sent_texts": len(self.sent), "genre": self.genre}
         if self.genre == "email":
             out["greeting"] = {
                 "forms": _ranked(self.forms("greeting"), n),
                 "by_recipient": self._by_recipient("greeting"),
                 "usual": _usual(self.usual("greeting")),
+                "latest": _latest(self.latest("greeting")),
             }
             out["closing"] = {
                 "forms": _ranked(Counter(t.closing_form for t in self.texts), n),
@@ -187,6 +209,9 @@ class ProfileFacts:
                 "usual": _usual(self.usual("closing_form")),
                 "usual_valediction": _usual(self.usual("valediction")),
                 "usual_name": _usual(self.usual("signed_name")),
+                "latest": _latest(self.latest("closing_form")),
+                "latest_valediction": _latest(self.latest("valediction")),
+                "latest_name": _latest(self.latest("signed_name")),
             }
         band = self.length_band()
         out["length"] = {
@@ -283,6 +308,11 @@ def _ranked(counts: Counter[Any], total: int, minimum: int = 1) -> list[list[Any
         for form, count in counts.most_common(TOP)
         if count >= minimum
     ]
+
+
+def _latest(found: tuple[str | None] | None) -> dict[str, Any] | None:
+    """The form the last sent texts agree on, as `pa style --json` shows it."""
+    return None if found is None else {"form": found[0], "last_sent_texts": RECENT_AGREE}
 
 
 def _usual(found: tuple[str | None, int, int] | None) -> dict[str, Any] | None:

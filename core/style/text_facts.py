@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 """Bumped when an extractor changes; stored facts of an older version are measured again."""
 
 # -- greeting --------------------------------------------------------------------------------
@@ -23,7 +23,7 @@ _GREETING_WORDS = (
     r"hi|hello|hey|heya|hiya|howdy|dear|greetings|yo"
 )
 _GREETING = re.compile(
-    rf"^(?P<word>{_GREETING_WORDS})\b(?P<name>(?:[ \t]+(?!(?:i|we|just|thanks|thank|please)\b)[A-Za-z][\w.'&-]*){{0,3}}?)"
+    rf"^(?P<word>{_GREETING_WORDS})\b(?P<name>(?:[ \t]+(?:\[[^\]\n]{{1,30}}\]|(?!(?:i|we|just|thanks|thank|please)\b)[A-Za-z][\w.'&-]*)){{0,3}}?)"
     r"[ \t]*(?P<punct>[,:!.;\u2013\u2014-]+|$)",
     re.IGNORECASE,
 )
@@ -374,6 +374,26 @@ def find_closing(text: str, signoff: str | None = None) -> tuple[Closing | None,
         if at_start is not None:
             return at_start, text
     return None, text
+
+
+SIGNOFF_BLOCK_LINES = 4
+"""Lines a written sign-off block may have under its valediction (name, title, company...)."""
+
+
+def find_signoff_block(text: str) -> tuple[str, str] | None:
+    """(the text before, the block) when `text` ends with a valediction line followed by at
+    most `SIGNOFF_BLOCK_LINES` short lines: a model's "Best regards,\n[Your Name]\n[Your
+    Title]", which `find_closing` (made for the person's cleaned texts) does not take whole."""
+    lines = normalise(text).split("\n")
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    for i in reversed(filled[-(SIGNOFF_BLOCK_LINES + 1) :]):
+        line = lines[i].strip()
+        if _VALEDICTION_LINE.match(line) or _VALEDICTION_WITH_NAME.match(line):
+            under = [lines[j].strip() for j in filled if j > i]
+            if i == filled[0] or not all(len(u.split()) <= 8 and not u.endswith("?") for u in under):
+                return None
+            return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
+    return None
 
 
 def _closing_at_end(lines: list[str]) -> tuple[Closing, int] | None:
