@@ -140,6 +140,8 @@ class ScriptedUser:
         tail = [i for i, line in enumerate(lines) if CLOSING_LINE.match(line)]
         if tail:  # the first closing: it and everything below it go (their own closing goes at the end)
             lines = lines[: tail[0]]
+        while lines and (not lines[-1].strip() or lines[-1].strip(" -~") == self.name):  # a bare signature
+            lines.pop()
         paragraphs = [" ".join(p.split()) for p in "\n".join(lines).split("\n\n")]
         paragraphs = [self._rephrase(p) for p in paragraphs if p.strip()]
         body = self._fit_length([p for p in paragraphs if p])
