@@ -3,7 +3,8 @@
     python benchmarks/eval_summary.py docs/eval-example/*/eval.json [--markdown]
 
 Reads the eval.json files `pa eval` writes (see core/report.py); prints one table of
-win/tie/loss per profile and baseline, and one of mean BERTScore F1 per profile and method.
+win/tie/loss per profile and baseline, one of mean BERTScore F1 per profile and method, and
+one of pa's model-free measures (attribution, fact match, length error) pooled per method.
 """
 
 from __future__ import annotations
@@ -72,6 +73,44 @@ def summary_lines(reports: list[dict], markdown: bool = True) -> list[str]:
         for name in methods:
             row = report["methods"].get(name)
             cells.append(mean_ci((row or {}).get("similarity", {}).get("bertscore_f1")) if row else "–")
+        out.append(line(cells))
+    out += style_lines(reports, line, markdown)
+    return out
+
+
+def style_lines(reports: list[dict], line, markdown: bool) -> list[str]:
+    """pa's model-free measures pooled over the profiles: attribution and fact match as counts
+    with 95% Wilson intervals, length error as the mean of the profiles' means weighted by n."""
+    from core.intervals import wilson
+    from core.style.style_eval import FACTS
+
+    measured = [r["style_measures"] for r in reports if r.get("style_measures")]
+    if not measured:
+        return []
+    methods = list(dict.fromkeys(name for m in measured for name in m["methods"]))
+    out = [
+        "",
+        "pa's model-free measures, pooled over the profiles: right / n, share [95% Wilson]"
+        " (attribution: whose text a classifier trained on every profile's training texts says it is;"
+        " `real`: the held-out texts themselves)",
+        "",
+        line(["method", "attribution", *(f"{name.replace('_', ' ')} match" for name in FACTS), "length error"]),
+    ]
+    if markdown:
+        out.append("|---" * (len(FACTS) + 3) + "|")
+    for method in methods:
+        rows = [m["methods"][method] for m in measured if method in m["methods"]]
+        cells = [method]
+        right = sum(r["attribution"]["right"] for r in rows if "attribution" in r)
+        n = sum(r["attribution"]["n"] for r in rows if "attribution" in r)
+        cells.append(f"{right}/{n}, {percent(wilson(right, n).as_dict())}" if n else "–")
+        for name in FACTS:
+            matched = sum(r["fact_match"][name]["matched"] for r in rows)
+            total = sum(r["fact_match"][name]["n"] for r in rows)
+            cells.append(f"{matched}/{total}, {percent(wilson(matched, total).as_dict())}" if total else "–")
+        errors = [(r["length_error"]["estimate"], r["n"]) for r in rows if r.get("length_error")]
+        weight = sum(w for _, w in errors)
+        cells.append(f"{sum(e * w for e, w in errors) / weight:.2f}" if weight else "–")
         out.append(line(cells))
     return out
 
