@@ -870,7 +870,8 @@ class DraftContext:
         self.profile = profile
         self._backends: dict[str, Backend] = {}
         self._retriever: Retriever | None = None
-        self._style_facts: ProfileFacts | None = None
+        self._style_facts: dict[bool, ProfileFacts] = {}
+        """By `with_sent`: the corpus alone (compare, eval) or with the texts the person sent."""
         self._edit_rules: EditRuleIndex | None = None
 
     @classmethod
@@ -973,24 +974,25 @@ class DraftContext:
 
     def forget_style_facts(self) -> None:
         """The person sent a text: the next draft's checks measure it too."""
-        self._style_facts = None
+        self._style_facts.pop(True, None)
 
     def checks_final(self, method: str) -> bool:
         """Whether `method`'s final is checked against the style facts: the agent-guided final,
         when `drafting.check_final` is on; never a paper baseline."""
         return method == "agent" and self.config.drafting.check_final
 
-    def final_checker(self, request: DraftRequest) -> FinalChecker | None:
-        """A checker of finals for `request` from the profile's measured facts (training split),
-        or None when checking is off or the facts say nothing clearly enough to check."""
+    def final_checker(self, request: DraftRequest, *, with_sent: bool = False) -> FinalChecker | None:
+        """A checker of finals for `request` from the profile's measured facts (training split;
+        `with_sent`: and the texts the person sent from pa's drafts, for drafting them), or None
+        when checking is off or the facts say nothing clearly enough to check."""
         if not self.config.drafting.check_final:
             return None
         from core.style.facts_store import load_profile_facts
         from core.style.final_check import FinalChecker
 
-        if self._style_facts is None:  # measured once per context: an evaluation checks many finals
-            self._style_facts = load_profile_facts(self.store, self.profile, with_sent=True)
-        facts = self._style_facts
+        if with_sent not in self._style_facts:  # measured once per context: an evaluation checks many finals
+            self._style_facts[with_sent] = load_profile_facts(self.store, self.profile, with_sent=with_sent)
+        facts = self._style_facts[with_sent]
         checker = FinalChecker.for_request(facts, request.recipient, request.subject, request.previous)
         return checker if checker.active else None
 

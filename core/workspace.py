@@ -478,9 +478,8 @@ class Workspace:
 
             large = await asyncio.to_thread(context.large)
             agent = await asyncio.to_thread(context.agent, "agent")
-            checker = await asyncio.to_thread(
-                context.final_checker, request
-            )  # pa's checked final (drafting.check_final)
+            # pa's checked final (drafting.check_final), by the facts of the person's texts and of those they sent
+            checker = await asyncio.to_thread(context.final_checker, request, with_sent=True)
             learned = await asyncio.to_thread(context.edit_rule_candidates, request)  # from the person's edits
             source = draft(
                 large,

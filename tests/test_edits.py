@@ -398,15 +398,16 @@ def test_pas_final_check_leaves_the_aspects_an_edit_corrected_to_the_edit():
     assert checker_for(measured, ()) is measured
 
 
-def test_the_persons_last_sent_texts_set_the_next_finals_greeting_and_closing(workspace):
+def test_the_persons_last_sent_texts_set_the_next_drafts_greeting_and_closing(workspace):
     workspace.create_profile("maya")
     context = workspace.draft_context("maya")
-    assert context.final_checker(CALL_AT_4) is None  # no texts, no facts: nothing to check
+    assert context.final_checker(CALL_AT_4, with_sent=True) is None  # no texts, no facts: nothing to check
     for n in range(3):
         draft_id = saved_draft(workspace, "maya", final=f"Dear Tom!\nItem {n} is late.\nBest regards,\n[Your Name]")
         workspace.record_sent("maya", draft_id, f"Hi Tom,\n\nItem {n} is late.\n\nCheers,\nJeff", source="tui")
-    checker = context.final_checker(CALL_AT_4)  # the workspace measured the sent texts again
+    checker = context.final_checker(CALL_AT_4, with_sent=True)  # the workspace measured the sent texts again
     assert checker is not None
+    assert context.final_checker(CALL_AT_4) is None  # compare and eval: the agent on the corpus alone
     assert checker.expected.greeting == ("Hi NAME,", "your last 3 sent texts")
     assert checker.expected.valediction == ("Cheers,", "your last 3 sent texts")
     report = checker.check("Dear [Name],\n\nThe call moved to 4pm!\n\nBest regards,\n[Your Name]\n[Your Title]")
