@@ -419,6 +419,28 @@ def test_the_persons_last_sent_texts_set_the_next_drafts_greeting_and_closing(wo
     assert "sent_texts" in workspace.style_facts("maya").as_dict()
 
 
+async def test_a_draft_after_three_sent_texts_is_repaired_to_their_greeting_and_closing(pa_home, tiny_agent):
+    """Through `Workspace.draft`, as every view drafts: the tiny agent writes the rules, a
+    scripted M_L the final with a model's greeting and sign-off block, pa repairs both."""
+    config = Config.model_validate({"drafting": {"max_tokens": 24, "rules_max_tokens": 40, "temperature": 0.0}})
+    config.embedded.threads = 1
+    workspace = Workspace.open(config=config)
+    for n in range(3):
+        draft_id = saved_draft(workspace, "tiny", f"Item {n} is late.\nJeff", REPORT)
+        workspace.record_sent("tiny", draft_id, f"Hi Tom,\n\nItem {n} is late.\n\nCheers,\nJeff", source="tui")
+    large = ScriptedBackend("Dear [Name],\n\nThe call moved to 3pm.\n\nBest regards,\n[Your Name]\n[Your Title]")
+    workspace.draft_context("tiny")._backends[config.models.large] = large
+    started = workspace.draft("tiny", DraftRequest("- tell Sue the call moved to 3pm", recipient="sue.mara@enron.com"))
+    transcript = DraftTranscript()
+    async for event in started.events:
+        transcript.apply(event)
+    workspace.close()
+    assert transcript.text("final") == "Hi Sue,\n\nThe call moved to 3pm.\n\nCheers,\nJeff"
+    checks = {check.name: check for check in transcript.streams["final"].checks.checks}
+    assert checks["greeting"].repaired and checks["greeting"].evidence == "your last 3 sent texts"
+    assert checks["valediction"].repaired and checks["valediction"].expected == "'Cheers,'"
+
+
 @pytest.mark.slow
 def test_edits_on_similar_intents_are_retrieved_with_minilm_the_same_recipient_first():
     def row(sent_edit_id: int, intent: str, recipient: str) -> dict:
