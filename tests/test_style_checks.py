@@ -86,6 +86,15 @@ def test_a_models_whole_sign_off_block_gives_way_to_the_persons_closing(theresa)
     assert report.original is not None and "[Your Position]" in report.original  # what pa changed stays on record
 
 
+def test_what_a_model_writes_under_its_own_sign_off_goes_with_it(theresa):
+    model = (
+        "Hi Sam,\n\nThe report is late now. Please check it soon, and tell me what you think of it.\n\n"
+        "Best regards,\n\nSarah,\n\nP.S. Just let me know.\n\nEnd of the email."
+    )
+    report = checker_for(theresa).check(model)
+    assert report.text.endswith("tell me what you think of it.\n\nThanks,\nTheresa")
+
+
 def test_a_sentence_after_the_valediction_is_not_taken_for_a_sign_off_block(theresa):
     text = "Hi Sam,\n\nThe report is late.\n\nThanks,\nTheresa\n\nCould you also send me the figures for the second quarter?"
     assert "second quarter?" in checker_for(theresa).check(text).text

@@ -376,23 +376,25 @@ def find_closing(text: str, signoff: str | None = None) -> tuple[Closing | None,
     return None, text
 
 
-SIGNOFF_BLOCK_LINES = 4
-"""Lines a written sign-off block may have under its valediction (name, title, company...)."""
+SIGNOFF_BLOCK_LINES = 6
+"""Lines a written sign-off block may have under its valediction (name, title, company, a P.S.)."""
 
 
 def find_signoff_block(text: str) -> tuple[str, str] | None:
     """(the text before, the block) when `text` ends with a valediction line followed by at
-    most `SIGNOFF_BLOCK_LINES` short lines: a model's "Best regards,\n[Your Name]\n[Your
-    Title]", which `find_closing` (made for the person's cleaned texts) does not take whole."""
+    most `SIGNOFF_BLOCK_LINES` lines that are shorter, all together, than the text above it: a
+    model's "Best regards,\n[Your Name]\n[Your Title]\n\nP.S. ...", which `find_closing` (made
+    for the person's cleaned texts) does not take whole. The last such valediction counts."""
     lines = normalise(text).split("\n")
     filled = [i for i, line in enumerate(lines) if line.strip()]
     for i in reversed(filled[-(SIGNOFF_BLOCK_LINES + 1) :]):
         line = lines[i].strip()
         if _VALEDICTION_LINE.match(line) or _VALEDICTION_WITH_NAME.match(line):
-            under = [lines[j].strip() for j in filled if j > i]
-            if i == filled[0] or not all(len(u.split()) <= 8 and not u.endswith("?") for u in under):
+            above, block = "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
+            under = block[len(line) :].strip()
+            if i == filled[0] or len(under) >= len(above.strip()) or under.endswith("?"):
                 return None
-            return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
+            return above, block
     return None
 
 
