@@ -17,6 +17,8 @@ and the round costs the character-level Levenshtein distance from pa's final to 
 The same intents, in the same order, with the same sampling seed, for three conditions:
 
 * none:   no learning: nothing is recorded, no edit rules are retrieved;
+* facts:  the sent text is recorded (`Workspace.record_sent`: pa's facts count it) and nothing
+          else: no model learns from the edit, no edit rules (what pa measures by code alone);
 * rules:  the sent text is recorded (`Workspace.record_sent`: pa's facts count it), M_L
           distils rules from the edit at once (`Workspace.learn_from_edits`), later drafts
           retrieve them;
@@ -60,7 +62,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 PROFILE = "writer"
-CONDITIONS = ("none", "rules", "update")
+CONDITIONS = ("none", "facts", "rules", "update")
 
 # (intent, recipient, subject): recurring kinds of message, as a working week brings them.
 INTENTS = [
@@ -297,7 +299,7 @@ def open_workspace(home: Path, condition: str):
     config = load_config(paths)
     # Learning is called below, timed; texts of 25-70 words need far fewer tokens than the defaults.
     drafting = {"check_final": True, "seed": 0, "learn_from_edits": False, "max_tokens": 200, "rules_max_tokens": 200}
-    if condition == "none":
+    if condition in ("none", "facts"):
         drafting["edit_rules_k"] = 0
     config = config.model_copy(update={"drafting": config.drafting.model_copy(update=drafting)})
     return Workspace.open(paths, config)
@@ -332,8 +334,13 @@ async def run_condition(
             if condition != "none" and final is not None:
                 draft_id = workspace.save_draft(PROFILE, request, transcript, agent=agent)
                 workspace.record_sent(PROFILE, draft_id, sent, source="feedback")
-                learned = await workspace.learn_from_edits(PROFILE)
-                item.learned = {"learned": learned.learned, "failed": learned.failed, "unchanged": learned.unchanged}
+                if condition != "facts":
+                    learned = await workspace.learn_from_edits(PROFILE)
+                    item.learned = {
+                        "learned": learned.learned,
+                        "failed": learned.failed,
+                        "unchanged": learned.unchanged,
+                    }
             if condition == "update" and number % update_every == 0 and number < rounds.stop - 1:
                 item.update = train_update(workspace)
             item.seconds = round(time.monotonic() - started, 1)
@@ -411,7 +418,12 @@ def report(results: dict[str, list[Round]], out: Path, load: tuple[list[str], li
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = {"none": "no learning", "rules": "edit rules", "update": "edit rules + train --update"}
+    labels = {
+        "none": "no learning",
+        "facts": "sent texts in pa's facts",
+        "rules": "+ edit rules",
+        "update": "+ train --update",
+    }
     figure, axis = plt.subplots(figsize=(7, 4.2))
     for name in names:
         axis.plot(range(1, rounds + 1), cumulative[name], marker="o", markersize=3, label=labels.get(name, name))
