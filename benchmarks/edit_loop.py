@@ -1,7 +1,7 @@
 """A simulated user edits every draft into their own form (the PRELUDE protocol, offline): does
 pa get closer to what they send as it learns from their edits?
 
-    python benchmarks/edit_loop.py [--rounds 20] [--update-every 5] [--conditions none,rules,update]
+    python benchmarks/edit_loop.py [--rounds 20] [--update-every 5] [--conditions none,facts,rules,update]
                                    [--home DIR] [--out DIR]
 
 The user is a script with hidden, deterministic preferences (`ScriptedUser`): the greeting
