@@ -6,8 +6,8 @@ sides see the same machine load; the median of `--runs` is printed with the load
 - bare python: `python -c pass` (the floor)
 - pa --help, lazy: what `pa --help` does now (core.cli.COMMANDS lists the commands)
 - pa --help, eager: every command module imported first, as registration at import did
-- pa --help, lazy, no rich: with TYPER_USE_RICH=0 (plain click help), to show what typer's rich
-  help renderer costs on its own
+- pa --help, lazy, no rich: with TYPER_USE_RICH=0; since pa's app sets `rich_markup_mode=None`
+  (plain click help: the rich renderer alone doubled the time) it equals the lazy line
 - pa COMMAND --help for every command (lazy): the slowest one is shown
 
     python benchmarks/cli_startup.py [--runs 7]

@@ -53,11 +53,13 @@ def test_pa_help_lists_every_command_without_importing_any_command_module():
         "with contextlib.redirect_stdout(out):\n"
         "    code = core.cli.run(['--help'])\n"
         "print(json.dumps({'code': code, 'help': out.getvalue(),\n"
-        "    'loaded': sorted(m for m in sys.modules if m.startswith('core.') and m != 'core.errors')}))"
+        "    'loaded': sorted(m for m in sys.modules if m.startswith('core.') and m != 'core.errors'),\n"
+        "    'rich_help': 'typer.rich_utils' in sys.modules}))"
     )
     assert result["code"] == 0
     assert all(name in result["help"] for name in cli.COMMANDS)
     assert result["loaded"] == ["core.cli"]
+    assert not result["rich_help"]  # plain help: typer's rich renderer (rich.markdown, markdown_it...) stays out
 
 
 def test_no_command_help_imports_a_heavy_library():

@@ -108,6 +108,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: typer's rich renderer alone doubles `pa --help`'s time
 )
 
 
