@@ -108,7 +108,7 @@ def test_the_openai_client_gets_the_final_written_to_the_agents_rules(server, ag
 
 
 def test_streaming_sends_the_same_text_in_standard_chunks_then_done(server, agent_rules):
-    request = dict(model="pa:tiny", messages=draft_messages(), temperature=0.0, seed=3, max_tokens=16)
+    request = dict(model="pa:tiny", messages=draft_messages(), temperature=0.0, seed=3, max_tokens=48)
     whole = client(server).chat.completions.create(**request).choices[0].message.content
     chunks = list(
         client(server).chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
@@ -138,7 +138,7 @@ def test_saving_is_opt_in_through_metadata(server):
         model="pa:tiny@1",
         messages=[{"role": "user", "content": INTENT}],
         temperature=0.0,
-        max_tokens=8,
+        max_tokens=48,
         metadata={"save": "true", "to": "sue.mara@enron.com", "subject": "deadline"},
     )
     assert saved_drafts(server.home) == before + 1
@@ -181,7 +181,7 @@ def test_malformed_oversized_and_out_of_limit_requests_get_the_right_status(serv
 
 
 def test_the_request_log_holds_no_texts_by_default(server):
-    client(server).chat.completions.create(model="pa:tiny", messages=draft_messages(), temperature=0.0, max_tokens=8)
+    client(server).chat.completions.create(model="pa:tiny", messages=draft_messages(), temperature=0.0, max_tokens=48)
     log = "".join(server.log)
     assert '"status": 200' in log
     assert "filing deadline" not in log and "Sign off" not in log

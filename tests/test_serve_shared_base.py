@@ -209,7 +209,7 @@ def test_pa_serve_shared_base_serves_each_profile_from_one_base(tiny_trained_age
     home = tmp_path / "home"
     home.mkdir()
     (home / "config.toml").write_text(
-        "[drafting]\nmax_tokens = 16\nrules_max_tokens = 64\ntemperature = 0.0\n[embedded]\nthreads = 2\n"
+        "[drafting]\nmax_tokens = 48\nrules_max_tokens = 64\ntemperature = 0.0\n[embedded]\nthreads = 2\n"
     )
     paths = resolve_paths({"PA_HOME": str(home)})
     with Store.open(paths.store_file) as store:
@@ -237,7 +237,7 @@ def test_pa_serve_shared_base_serves_each_profile_from_one_base(tiny_trained_age
             {"role": "system", "content": "To: sue.mara@enron.com\nSubject: deadline"},
             {"role": "user", "content": "- remind Sue about the filing deadline"},
         ]
-        raw = client.chat.completions.with_raw_response.create(model="pa:alice", messages=messages, max_tokens=4)
+        raw = client.chat.completions.with_raw_response.create(model="pa:alice", messages=messages, max_tokens=48)
         assert unquote(raw.headers["x-pa-agent"]) == "alice/agent/v1"
         served_rules = raw.parse().model_extra["pa"]["rules"]
     finally:

@@ -2,13 +2,16 @@
 
 A chat request runs the profile's agent first (its rules decide the response headers, and an
 agent that fails turns into a proper HTTP error rather than a broken stream), then M_L's final,
-whole or streamed as server-sent `chat.completion.chunk` events ending in `data: [DONE]`.
+whole or streamed as server-sent `chat.completion.chunk` events ending in `data: [DONE]`. A
+streamed final is sent once pa has checked it (echo cuts, the style check), word by word: a
+client never receives text that pa would cut or refuse.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -193,10 +196,10 @@ def _streamed(
         try:
             yield sse(chunk_body(cid, created, chat_request.model, {"role": "assistant", "content": ""}, extra=extra))
             async for event in flow.final(info, rules.request, rules.text, _final_options(flow, chat_request)):
-                rules.transcript.apply(event)
-                if event.kind == "delta" and event.text:
-                    yield sse(chunk_body(cid, created, chat_request.model, {"content": event.text}))
+                rules.transcript.apply(event)  # the whole final first: a client never gets text pa would cut
             final = rules.transcript.streams["final"]
+            for piece in re.findall(r"\s*\S+", final.text or ""):
+                yield sse(chunk_body(cid, created, chat_request.model, {"content": piece}))
             if chat_request.save:
                 draft_id = flow.save(info, rules.request, rules.transcript)
                 yield sse(
