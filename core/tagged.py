@@ -644,6 +644,24 @@ _ANNOUNCES_VERSION = re.compile(
 _TRAILING_GREETING = re.compile(r"^\s*(?:dear|hi|hello|hey)\b[^\n]{0,40},\s*$", re.IGNORECASE)
 
 
+_CHANGE_NOTE = re.compile(
+    r"^\s*(?:i(?:'ve|\s+have)?\s+made|here\s+are|the|(?:changes|edits|revisions)\s+made)\b[^\n]{0,40}"
+    r"\b(?:changes|edits|revisions|improvements)\b[^\n]*\b(?:clarity|grammar|style|tone|readability)\b",
+    re.IGNORECASE,
+)
+"""A line opening a model's note on its own edits ("I made several changes to improve clarity,
+grammar, and style:"): it and what follows it are about the text, never part of it."""
+
+
+def _without_change_notes(lines: list[str]) -> tuple[list[str], int]:
+    """The lines up to a model's note on the changes it made, when some text comes before it."""
+    for i, line in enumerate(lines):
+        if _CHANGE_NOTE.match(line) and re.search(r"[^\W\d_]{2,}", "\n".join(lines[:i])):
+            cut = sum(1 for rest in lines[i:] if rest.strip())
+            return lines[:i], cut
+    return lines, 0
+
+
 def _without_repeats(lines: list[str]) -> tuple[list[str], int]:
     """The lines without those that repeat an earlier line of at least `_ECHO_MIN_WORDS` words
     or announce another version (a small model writing its email twice), and without the
@@ -674,8 +692,9 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
 
     Cut: the prompt's tagged blocks (`<details>`, `<intent>`, `<preference_rules>`…), the marked
     rules section, lines that repeat a prompt line or the template's own wording, chat-template
-    debris, leading chatter ("Sure! Here is the email:", a "Subject:" line) and lines that
-    repeat an earlier line of the answer (the text written twice). A text wrapped in <draft>/<email>
+    debris, leading chatter ("Sure! Here is the email:", a "Subject:" line), lines that
+    repeat an earlier line of the answer (the text written twice) and a trailing note on the
+    changes the model made ("I made several changes to improve clarity:"). A text wrapped in <draft>/<email>
     tags is taken from inside them. Rejected when nothing of the model's own is left (an answer
     that is only an echo) or when the answer declines the task; each cut is noted.
     """
@@ -708,6 +727,9 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     lines, repeated = _without_repeats(lines)
     if repeated:
         notes.append(f"pa cut {repeated} line(s) of a second copy of the text (repeated or announcing a version)")
+    lines, explained = _without_change_notes(lines)
+    if explained:
+        notes.append(f"pa cut the model's {explained}-line note on the changes it made, after the text")
     content = "\n".join(lines).strip()
     if not re.search(r"[^\W\d_]{2,}", content) or is_placeholder(content):
         return Rejected(f"{NO_TEXT_OF_ITS_OWN}; it has no text of its own")

@@ -69,6 +69,21 @@ def test_a_subject_line_above_the_email_is_cut_and_short_repeated_lines_stay():
     assert result.notes == ()
 
 
+def test_a_models_note_on_its_changes_after_the_text_is_cut_and_an_email_about_changes_kept():
+    noted = (
+        "Hi Sam,\n\nThe report slips to Friday.\n\nMaya\n\n"
+        "I made several changes to improve clarity, grammar, and style:\n- Changed the opening\n- Added a comma"
+    )
+    result = parse_written(noted)
+    assert isinstance(result, Parsed) and result.content == "Hi Sam,\n\nThe report slips to Friday.\n\nMaya"
+    assert any("changes it made" in note for note in result.notes)
+    for about in (
+        "Hi Sam,\n\nI made some changes to the contract; see the attached copy.\nThe rest is as agreed.\n\nMaya",
+        "Hi Sam,\n\nHere are the changes to the schedule:\n- Monday off\n- Friday at 9\n\nMaya",
+    ):
+        assert parse_written(about) == Parsed(about, None, ())
+
+
 def test_short_lines_the_prompt_shares_stay_in_the_text():
     request = DraftRequest("say yes", previous="Hi Theresa,\nCan you come?\nThanks,\nJonas")
     echo = PromptEcho.of("\n".join(m.content for m in zero_shot_messages(request)))
