@@ -105,13 +105,13 @@ def facts_summary(data: dict[str, Any]) -> str:
     parts = []
     for section, what in (("greeting", "greets"), ("closing", "closes")):
         latest = (data.get(section) or {}).get("latest")
-        usual = (data.get(section) or {}).get("usual")
-        if latest:
-            form = f"with {latest['form']!r}" if latest["form"] else f"without a {section}"
-            parts.append(f"{what} {form} (last {latest['last_sent_texts']} sent texts)")
-        elif usual:
-            form = f"with {usual['form']!r}" if usual["form"] else f"without a {section}"
-            parts.append(f"{what} {form} ({usual['texts']} of {usual['of']} texts)")
+        found = latest or (data.get(section) or {}).get("usual")
+        if found:  # the person's last sent texts, when they agree, else their usual habit
+            form = f"with {found['form']!r}" if found["form"] else f"without a {section}"
+            evidence = (
+                f"last {found['last_sent_texts']} sent texts" if latest else f"{found['texts']} of {found['of']} texts"
+            )
+            parts.append(f"{what} {form} ({evidence})")
     band = data["length"].get("band")
     words = data["length"]["words"]
     if words.get("n"):

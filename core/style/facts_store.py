@@ -82,20 +82,12 @@ def document_facts(store: Store, profile: Profile, split: str | None = "train") 
 def sent_facts(store: Store, profile: Profile) -> list[TextFacts]:
     """The texts the person sent from pa's drafts, measured, oldest first (they are few and
     change with every sent draft: measured when asked, never stored)."""
+    from core.edits import sent_edits
+
     return [
-        measure(
-            str(row["sent"]),
-            subject=_text(row["subject"]),
-            recipients=_text(row["recipient"]),
-            previous=_text(row["previous"]),
-            genre=profile.genre,
-        )
-        for row in store.sent_edit_rows(profile.id)
+        measure(edit.sent, subject=edit.subject, recipients=edit.recipient, previous=edit.previous, genre=profile.genre)
+        for edit in sent_edits(store, profile)
     ]
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def load_profile_facts(

@@ -22,10 +22,10 @@ from core.style.text_facts import (
     count_words,
     find_closing,
     find_greeting,
-    find_signoff_block,
     first_recipient,
     kind_of,
     normalise,
+    text_above_signoff_block,
 )
 
 NO_GREETING = "(no greeting)"
@@ -280,10 +280,9 @@ def repair(text: str, expected: Expectations) -> tuple[str, set[str]]:
         valediction = expected.valediction[0] if expected.valediction else (closing.valediction if closing else None)
         name = expected.signed_name[0] if expected.signed_name else (closing.name if closing else None)
         now = (closing.valediction, closing.name) if closing else (None, None)
-        signoff_block = find_signoff_block(text)
-        whole_block = signoff_block is not None and len(signoff_block[0]) < len(body.rstrip())
-        if whole_block and signoff_block is not None:  # "Best regards,\n[Your Name]\n[Title]": it goes whole
-            body = signoff_block[0]
+        above, whole_block = text_above_signoff_block(text), False
+        if above is not None and len(above) < len(body.rstrip()):  # "Best regards,\n[Your Name]\n[Title]": whole
+            body, whole_block = above, True
         if (valediction, name) != now or whole_block:
             block = "\n".join(part for part in (valediction, name) if part)
             text = f"{body.rstrip()}\n\n{block}" if block else body.rstrip()

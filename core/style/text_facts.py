@@ -380,21 +380,20 @@ SIGNOFF_BLOCK_LINES = 6
 """Lines a written sign-off block may have under its valediction (name, title, company, a P.S.)."""
 
 
-def find_signoff_block(text: str) -> tuple[str, str] | None:
-    """(the text before, the block) when `text` ends with a valediction line followed by at
-    most `SIGNOFF_BLOCK_LINES` lines that are shorter, all together, than the text above it: a
-    model's "Best regards,\n[Your Name]\n[Your Title]\n\nP.S. ...", which `find_closing` (made
-    for the person's cleaned texts) does not take whole. The last such valediction counts."""
+def text_above_signoff_block(text: str) -> str | None:
+    """The text above its sign-off block, when `text` ends with a valediction line followed by
+    at most `SIGNOFF_BLOCK_LINES` lines that are shorter, all together, than the text above it:
+    a model's "Best regards,\n[Your Name]\n[Your Title]\n\nP.S. ...", which `find_closing`
+    (made for the person's cleaned texts) does not take whole. The last such valediction counts."""
     lines = normalise(text).split("\n")
     filled = [i for i, line in enumerate(lines) if line.strip()]
     for i in reversed(filled[-(SIGNOFF_BLOCK_LINES + 1) :]):
         line = lines[i].strip()
         if _VALEDICTION_LINE.match(line) or _VALEDICTION_WITH_NAME.match(line):
-            above, block = "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
-            under = block[len(line) :].strip()
+            above, under = "\n".join(lines[:i]).rstrip(), "\n".join(lines[i + 1 :]).strip()
             if i == filled[0] or len(under) >= len(above.strip()) or under.endswith("?"):
                 return None
-            return above, block
+            return above
     return None
 
 
