@@ -119,14 +119,17 @@ async def wait_for_workers_to_end(seconds_per_token: float) -> None:
 
 async def test_cancelling_the_consumer_stops_generation_between_tokens(smollm):
     arrivals: list[float] = []
+    four_seen = asyncio.Event()
 
     async def consume() -> None:
         async for _ in smollm.stream(HELLO, GenerationOptions(temperature=0.0, max_tokens=400)):
             arrivals.append(time.monotonic())
+            if len(arrivals) == 4:
+                four_seen.set()
 
     task = asyncio.create_task(consume())
-    while len(arrivals) < 4:
-        await asyncio.sleep(0.005)
+    await four_seen.wait()  # wakes before the consumer's next token, so the stream is still open
+    assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -385,15 +385,21 @@ def test_config_gives_base_url_key_variable_retries_and_price():
 
 async def test_cancelling_the_consumer_closes_the_stream(llama_server):
     backend = backend_for(llama_server.base_url)
+    long_answer = [Message("user", "Write a long story about Bob and his dog.")]
     seen: list[str] = []
+    two_seen = asyncio.Event()
 
     async def consume() -> None:
-        async for chunk in backend.stream(HELLO, GenerationOptions(temperature=0.0, max_tokens=300)):
+        async for chunk in backend.stream(long_answer, GenerationOptions(temperature=0.0, max_tokens=300)):
             seen.append(chunk.text)
+            if len(seen) == 2:
+                two_seen.set()
 
     task = asyncio.create_task(consume())
-    while len(seen) < 2:
-        await asyncio.sleep(0.01)
+    # The event wakes this test before the consumer reads its next chunk, so the cancel lands
+    # while the stream is open (a short answer could otherwise end within one poll).
+    await two_seen.wait()
+    assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

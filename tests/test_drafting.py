@@ -378,13 +378,17 @@ async def test_cancelling_the_consumer_stops_every_stream(trained_agent, large):
     seen: list[DraftEvent] = []
     long = GenerationOptions(temperature=0.0, max_tokens=400)
 
+    first_delta = asyncio.Event()
+
     async def consume():
         async for event in draft(large, agent, AGENT_REQUEST, text_options=long, rules_options=long):
             seen.append(event)
+            if event.kind == "delta":
+                first_delta.set()
 
     task = asyncio.create_task(consume())
-    while not any(e.kind == "delta" for e in seen):
-        await asyncio.sleep(0.01)
+    await first_delta.wait()  # wakes before the consumer's next event, so the streams are still open
+    assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
