@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core.style.phrasings import Phrasing
+
 MEASURED_BY = "pa (code, no model)"
 """Who measured the facts: every view says it, they are never the model's."""
 
@@ -40,6 +42,11 @@ def fact_rows(data: dict[str, Any], *, top: int = 5) -> list[FactRow]:
                 label = section if key == "forms" else f"{section} {singular}"
                 texts = f"last {latest['last_sent_texts']} sent"
                 rows.append(FactRow(f"{label} now", form, texts, quoted=form != "(none)"))
+    label = "edited phrasing"
+    for phrasing in data.get("phrasings", [])[:top]:  # swaps the person makes in pa's finals, newest habit
+        form = Phrasing(phrasing["old"], phrasing["new"], phrasing["edits"]).describe()
+        rows.append(FactRow(label, form, f"{phrasing['edits']} edits", quoted=True))
+        label = ""
     length = data["length"]
     for what in ("words", "sentences", "paragraphs"):
         dist = length[what]

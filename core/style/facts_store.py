@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.store import Profile, Store
+from core.style.phrasings import Phrasing, learned_phrasings
 from core.style.profile_facts import ProfileFacts
 from core.style.text_facts import FACTS_VERSION, TextFacts, measure
 
@@ -79,15 +80,18 @@ def document_facts(store: Store, profile: Profile, split: str | None = "train") 
     }
 
 
-def sent_facts(store: Store, profile: Profile) -> list[TextFacts]:
-    """The texts the person sent from pa's drafts, measured, oldest first (they are few and
-    change with every sent draft: measured when asked, never stored)."""
+def sent_facts(store: Store, profile: Profile) -> tuple[list[TextFacts], list[Phrasing]]:
+    """The texts the person sent from pa's drafts, measured, oldest first, and the phrasings
+    their edits of pa's finals show (they are few and change with every sent draft: measured
+    when asked, never stored)."""
     from core.edits import sent_edits
 
-    return [
+    edits = sent_edits(store, profile)
+    measured = [
         measure(edit.sent, subject=edit.subject, recipients=edit.recipient, previous=edit.previous, genre=profile.genre)
-        for edit in sent_edits(store, profile)
+        for edit in edits
     ]
+    return measured, learned_phrasings((edit.final or "", edit.sent) for edit in edits)
 
 
 def load_profile_facts(
@@ -97,5 +101,5 @@ def load_profile_facts(
     `with_sent`: the texts the person sent from pa's drafts count too, their newest first
     (`ProfileFacts.latest`)."""
     refresh_facts(store, profile)
-    sent = sent_facts(store, profile) if with_sent else []
-    return ProfileFacts.of(document_facts(store, profile, split).values(), profile.genre, sent)
+    sent, phrasings = sent_facts(store, profile) if with_sent else ([], [])
+    return ProfileFacts.of(document_facts(store, profile, split).values(), profile.genre, sent, phrasings)

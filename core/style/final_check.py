@@ -3,9 +3,10 @@
 After M_L writes the final, pa checks what the facts say clearly (a habit of more than half of
 enough texts, see `ProfileFacts.usual`): the greeting form, the closing (valediction and the
 name as the person signs it), the name's spelling anywhere in the text, habits the person
-never shows (exclamation marks, emoji), and the length band of their texts of this kind or to
-this recipient. What can be fixed without a model is fixed here (greeting, closing, name
-spelling, a banned mark); a length outside the band needs a model, so `feedback()` names
+never shows (exclamation marks, emoji), the phrasings they correct when they edit pa's finals
+(`core.style.phrasings`), and the length band of their texts of this kind or to this
+recipient. What can be fixed without a model is fixed here (greeting, closing, name
+spelling, a banned mark, a phrasing); a length outside the band needs a model, so `feedback()` names
 the failed checks for one regeneration. Every check is pa's, reported as data
 (`FinalReport.as_dict`) for the views. Pure: no model, no store.
 """
@@ -16,6 +17,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from core.style import phrasings as phrasing_edits
+from core.style.phrasings import Phrasing
 from core.style.profile_facts import MIN_TEXTS, RECENT_AGREE, Band, ProfileFacts
 from core.style.text_facts import (
     _EMOJI,
@@ -38,7 +41,7 @@ class Check:
     """One check of one text: what the facts expect, what the text has, whether it holds."""
 
     name: str
-    """greeting | valediction | signed_name | name_spelling | exclamations | emoji | length"""
+    """greeting | valediction | signed_name | name_spelling | exclamations | emoji | phrasing | length"""
     passed: bool
     expected: str
     found: str
@@ -131,6 +134,8 @@ class Expectations:
     latest: frozenset[str] = frozenset()
     """The expectations set by the person's last sent texts (`ProfileFacts.latest`), not by
     their older habit: rules learned from edits never override these (they say the same, newer)."""
+    phrasings: tuple[Phrasing, ...] = ()
+    """Swaps the person makes when they edit pa's finals."""
 
 
 def expectations_for(
@@ -167,6 +172,7 @@ def expectations_for(
         names=names,
         greet_name=_first_name(recipient),
         latest=frozenset(latest),
+        phrasings=tuple(facts.phrasings),
     )
 
 
@@ -220,6 +226,17 @@ def check_text(text: str, expected: Expectations, signoff: str | None = None) ->
     for habit in expected.banned:
         count = text.count("!") if habit == "exclamations" else len(_EMOJI.findall(text))
         checks.append(Check(habit, count == 0, f"no {BANNED[habit]}", f"{count}", "none in any of their texts"))
+    if expected.phrasings:
+        kept = phrasing_edits.found_in(text, expected.phrasings)
+        checks.append(
+            Check(
+                "phrasing",
+                not kept,
+                "; ".join(p.describe() for p in expected.phrasings),
+                "; ".join(repr(p.old) for p in kept) or "none of the old forms",
+                f"each made in {phrasing_edits.MIN_EDITS} or more of your edits of pa's finals",
+            )
+        )
     if expected.band is not None:
         words = count_words(body)
         checks.append(
@@ -306,6 +323,10 @@ def repair(text: str, expected: Expectations) -> tuple[str, set[str]]:
     if "emoji" in expected.banned and _EMOJI.search(text):
         text = re.sub(r"[ \t]*" + _EMOJI.pattern, "", text)
         fixed.add("emoji")
+    kept = phrasing_edits.found_in(text, expected.phrasings)
+    if kept:
+        text = phrasing_edits.apply(text, kept)
+        fixed.add("phrasing")
     return text.strip(), fixed
 
 
@@ -326,7 +347,7 @@ class FinalChecker:
         """Whether the facts say anything clearly enough to check."""
         e = self.expected
         return any(x is not None for x in (e.greeting, e.valediction, e.signed_name, e.band)) or bool(
-            e.banned or e.names
+            e.banned or e.names or e.phrasings
         )
 
     def check(self, text: str, *, regenerated: bool = False, original: str | None = None) -> FinalReport:

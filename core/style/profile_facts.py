@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.style.phrasings import Phrasing
 from core.style.text_facts import TextFacts
 
 USUAL_SHARE = 0.5
@@ -102,11 +103,19 @@ class ProfileFacts:
     genre: str = "email"
     sent: list[TextFacts] = field(default_factory=list)
     """The texts the person sent from pa's drafts, oldest first (also in `texts`)."""
+    phrasings: list[Phrasing] = field(default_factory=list)
+    """Swaps the person makes when they edit pa's finals (`core.style.phrasings`)."""
 
     @classmethod
-    def of(cls, texts: Iterable[TextFacts], genre: str = "email", sent: Iterable[TextFacts] = ()) -> ProfileFacts:
+    def of(
+        cls,
+        texts: Iterable[TextFacts],
+        genre: str = "email",
+        sent: Iterable[TextFacts] = (),
+        phrasings: Iterable[Phrasing] = (),
+    ) -> ProfileFacts:
         sent = list(sent)
-        return cls([*texts, *sent], genre, sent)
+        return cls([*texts, *sent], genre, sent, list(phrasings))
 
     @property
     def count(self) -> int:
@@ -195,6 +204,7 @@ class ProfileFacts:
         n = self.count
         words = [t.words for t in self.texts]
         out: dict[str, Any] = {"texts": n, "sent_texts": len(self.sent), "genre": self.genre}
+        out["phrasings"] = [{"old": p.old, "new": p.new, "edits": p.edits} for p in self.phrasings]
         if self.genre == "email":
             out["greeting"] = {
                 "forms": _ranked(self.forms("greeting"), n),
