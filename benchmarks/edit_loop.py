@@ -2,7 +2,7 @@
 pa get closer to what they send as it learns from their edits?
 
     python benchmarks/edit_loop.py [--rounds 20] [--update-every 5] [--conditions none,facts,rules,update]
-                                   [--home DIR] [--out DIR]
+                                   [--seeds 1] [--home DIR] [--out DIR]
 
 The user is a script with hidden, deterministic preferences (`ScriptedUser`): the greeting
 "Hi <first name>,", the closing "Cheers,\\nJeff", no exclamation marks, a body of 25-70 words
@@ -37,6 +37,10 @@ where pa learns, from the texts the user sent too (their last 3 agreeing on a gr
 closing win over the older habit: `ProfileFacts.latest`). Drafts and rules get at most 200 tokens (`drafting.max_tokens`, `rules_max_tokens`). When pa
 shows no draft (its model only echoed the prompt, twice) the user writes the whole text: the
 round costs its length, and there is no edit to learn from.
+
+With `--seeds N` the whole protocol runs N times, with the sampling seeds 0..N-1 (one 135M
+model's texts swing by hundreds of characters from one round to the next, so one seed's ratio
+says little); the ratio is then the one of the distances summed over the seeds.
 
 Printed: each round's distance per condition, the cumulative distances after every round and
 the ratio to no learning; written: edit_loop.png (cumulative distance per round) and
@@ -289,7 +293,7 @@ def train_update(workspace) -> dict[str, Any]:
     }
 
 
-def open_workspace(home: Path, condition: str):
+def open_workspace(home: Path, condition: str, seed: int = 0):
     from core.config import load_config
     from core.paths import resolve_paths
     from core.workspace import Workspace
@@ -298,7 +302,13 @@ def open_workspace(home: Path, condition: str):
     paths = resolve_paths()
     config = load_config(paths)
     # Learning is called below, timed; texts of 25-70 words need far fewer tokens than the defaults.
-    drafting = {"check_final": True, "seed": 0, "learn_from_edits": False, "max_tokens": 200, "rules_max_tokens": 200}
+    drafting = {
+        "check_final": True,
+        "seed": seed,
+        "learn_from_edits": False,
+        "max_tokens": 200,
+        "rules_max_tokens": 200,
+    }
     if condition in ("none", "facts"):
         drafting["edit_rules_k"] = 0
     config = config.model_copy(update={"drafting": config.drafting.model_copy(update=drafting)})
@@ -312,13 +322,14 @@ async def run_condition(
     update_every: int,
     user: ScriptedUser,
     snapshot: tuple[int, Path] | None = None,
+    seed: int = 0,
 ) -> list[Round]:
     """Rounds `rounds` of one condition in the installation at `home`; with `snapshot` (round,
     folder), a copy of the installation is taken after that round (the update condition's start)."""
     from core.drafting import DraftRequest
 
     results: list[Round] = []
-    workspace = open_workspace(home, condition)
+    workspace = open_workspace(home, condition, seed)
     try:
         if condition == "update" and rounds.start > 1 and (rounds.start - 1) % update_every == 0:
             update = train_update(workspace)  # the update due after the shared rounds
@@ -355,13 +366,15 @@ async def run_condition(
             if snapshot and number == snapshot[0]:
                 workspace.close()
                 copy_home(home, snapshot[1])
-                workspace = open_workspace(home, condition)
+                workspace = open_workspace(home, condition, seed)
     finally:
         workspace.close()
     return results
 
 
-async def run_all(conditions: list[str], root: Path, rounds: int, update_every: int) -> dict[str, list[Round]]:
+async def run_all(
+    conditions: list[str], root: Path, rounds: int, update_every: int, seed: int = 0
+) -> dict[str, list[Round]]:
     """Each condition in its own copy of the base installation. The update condition is the rules
     condition until its first update (same agent, seed and edits): it starts from a copy of the
     rules condition's installation after round `update_every`, and shares those rounds' figures."""
@@ -376,39 +389,61 @@ async def run_all(conditions: list[str], root: Path, rounds: int, update_every: 
             copy_home(fork, home)
             done = [replace(item, shared_with="rules", update=None) for item in results["rules"][:update_every]]
             results[condition] = done + await run_condition(
-                condition, home, range(update_every + 1, rounds + 1), update_every, user
+                condition, home, range(update_every + 1, rounds + 1), update_every, user, seed=seed
             )
             continue
         copy_home(base, home)
         snapshot = (update_every, fork) if condition == "rules" and shared else None
-        results[condition] = await run_condition(condition, home, range(1, rounds + 1), update_every, user, snapshot)
+        results[condition] = await run_condition(
+            condition, home, range(1, rounds + 1), update_every, user, snapshot, seed
+        )
     return results
 
 
-def report(results: dict[str, list[Round]], out: Path, load: tuple[list[str], list[str]], seconds: float) -> None:
-    names = list(results)
+def cumulative_of(results: dict[str, list[Round]]) -> dict[str, list[int]]:
     rounds = min(len(r) for r in results.values())
-    cumulative = {name: [] for name in names}
-    for name in names:
+    cumulative: dict[str, list[int]] = {}
+    for name, items in results.items():
         total = 0
-        for item in results[name][:rounds]:
+        cumulative[name] = []
+        for item in items[:rounds]:
             total += item.distance
             cumulative[name].append(total)
-    print(f"\ncharacter Levenshtein distance, pa's final -> the text the user sent; {rounds} rounds")
-    print("round | " + " | ".join(f"{n} (cum.)" for n in names))
-    for i in range(rounds):
-        print(f"{i + 1:5} | " + " | ".join(f"{results[n][i].distance:4} ({cumulative[n][i]:5})" for n in names))
+    return cumulative
+
+
+def report(
+    by_seed: dict[int, dict[str, list[Round]]], out: Path, load: tuple[list[str], list[str]], seconds: float
+) -> None:
+    per_seed = {seed: cumulative_of(results) for seed, results in by_seed.items()}
+    names = list(next(iter(by_seed.values())))
+    rounds = min(len(c) for cumulative in per_seed.values() for c in cumulative.values())
+    for seed, results in by_seed.items():
+        cumulative = per_seed[seed]
+        print(f"\nseed {seed}: character Levenshtein distance, pa's final -> the text the user sent; {rounds} rounds")
+        print("round | " + " | ".join(f"{n} (cum.)" for n in names))
+        for i in range(rounds):
+            print(f"{i + 1:5} | " + " | ".join(f"{results[n][i].distance:4} ({cumulative[n][i]:5})" for n in names))
+    cumulative = {name: [sum(per_seed[s][name][i] for s in per_seed) for i in range(rounds)] for name in names}
     base = cumulative.get("none", [0])[-1]
-    print("\ncumulative after the last round:")
+    seeds = ", ".join(str(s) for s in per_seed)
+    print(f"\ncumulative after the last round, summed over seeds {seeds} (each seed's in brackets):")
     for name in names:
         ratio = f"{cumulative[name][-1] / base:.2f} of no learning" if base and name != "none" else ""
-        print(f"  {name:6} {cumulative[name][-1]:6}  {ratio}")
+        each = " ".join(str(per_seed[s][name][-1]) for s in per_seed)
+        print(f"  {name:6} {cumulative[name][-1]:6} ({each})  {ratio}")
     print(f"load {' '.join(load[0])} -> {' '.join(load[1])}; cpus {os.cpu_count()}; {seconds / 60:.1f} min")
     out.mkdir(parents=True, exist_ok=True)
     data = {
         "metric": "character Levenshtein distance, final -> sent",
         "cumulative": cumulative,
-        "rounds": {name: [item.__dict__ for item in items] for name, items in results.items()},
+        "seeds": {
+            str(seed): {
+                "cumulative": per_seed[seed],
+                "rounds": {name: [item.__dict__ for item in items] for name, items in results.items()},
+            }
+            for seed, results in by_seed.items()
+        },
         "load": load,
         "seconds": round(seconds, 1),
     }
@@ -428,7 +463,7 @@ def report(results: dict[str, list[Round]], out: Path, load: tuple[list[str], li
     for name in names:
         axis.plot(range(1, rounds + 1), cumulative[name], marker="o", markersize=3, label=labels.get(name, name))
     axis.set_xlabel("round")
-    axis.set_ylabel("cumulative edit distance (characters)")
+    axis.set_ylabel(f"cumulative edit distance (characters, {len(per_seed)} seed(s))")
     axis.set_title("Simulated user: cost of editing pa's drafts")
     axis.grid(alpha=0.3)
     axis.legend()
@@ -446,6 +481,7 @@ def main() -> None:
         "--home", type=Path, default=None, help="folder for the installations (the first agent is kept for reruns)"
     )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "pa-edit-loop")
+    parser.add_argument("--seeds", type=int, default=1, help="run the protocol with sampling seeds 0..N-1")
     args = parser.parse_args()
     conditions = [c for c in CONDITIONS if c in args.conditions.split(",")]
     if set(args.conditions.split(",")) - set(CONDITIONS) or not 1 <= args.rounds <= len(INTENTS):
@@ -457,9 +493,12 @@ def main() -> None:
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     started = time.monotonic()
     setup_home(root / "base")
-    results = asyncio.run(run_all(conditions, root, args.rounds, args.update_every))
+    by_seed = {}
+    for seed in range(args.seeds):
+        print(f"seed {seed}", flush=True)
+        by_seed[seed] = asyncio.run(run_all(conditions, root, args.rounds, args.update_every, seed))
     load_after = Path("/proc/loadavg").read_text().split()[:3]
-    report(results, args.out, (load_before, load_after), time.monotonic() - started)
+    report(by_seed, args.out, (load_before, load_after), time.monotonic() - started)
 
 
 if __name__ == "__main__":

@@ -445,9 +445,12 @@ RETRY_ANSWER_CHARS = 1500
 
 
 def prompt_echo(messages: list[Message], template: Template | None = None) -> PromptEcho:
-    """What a written answer must not repeat: the prompt's lines and the template's own wording."""
+    """What a written answer must not repeat: the prompt's lines, the template's own wording and
+    what pa said after the model's answer (a check's feedback, a retry note: all pa's words)."""
     scaffold = (template.system, template.user) if template is not None else ()
-    return PromptEcho.of("\n".join(message.content for message in messages), scaffold)
+    answered = next((i for i, message in enumerate(messages) if message.role == "assistant"), len(messages))
+    follow_ups = tuple(message.content for message in messages[answered:] if message.role == "user")
+    return PromptEcho.of("\n".join(message.content for message in messages), (*scaffold, *follow_ups))
 
 
 def retry_options(options: GenerationOptions) -> GenerationOptions:
@@ -669,7 +672,8 @@ async def stream_checked_final(
     safe fixes (greeting, closing, name spelling, banned marks) are made by pa; when a check still
     fails, M_L writes the text once more with the failed checks named (a second "started" on the
     final stream), validated like every written text. A regeneration that is only an echo of the
-    prompt leaves the first text (noted). The `done` event carries the checked text and `checks`."""
+    prompt, or that is further from the checks than the first text (more failed, or further
+    outside the length band), leaves the first text (noted). The `done` event carries the checked text and `checks`."""
     clock = clock or Clock()
     first: DraftEvent | None = None
     async for event in stream_final(large, request, rules, genre=genre, options=options, clock=clock, method=method):
@@ -699,8 +703,12 @@ async def stream_checked_final(
         except DraftRejected as err:
             notes = (*notes, f"pa's regeneration for the failed checks gave no text ({err}); the first text is kept")
         if second is not None:
-            report = checker.check(second.text, regenerated=True, original=first.text)
-            done, usage, notes = second, _sum_usage(first.usage, second.usage), (*first.notes, *second.notes)
+            again = checker.check(second.text, regenerated=True, original=first.text)
+            usage = _sum_usage(first.usage, second.usage)
+            if checker.shortfall(again) > checker.shortfall(report):  # the regeneration is further off
+                notes = (*notes, "pa's regeneration was further from the checks than the first text, which is kept")
+            else:
+                report, done, notes = again, second, (*first.notes, *second.notes)
     yield replace(done, text=report.text, usage=usage, notes=notes, checks=report)
 
 

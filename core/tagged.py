@@ -15,6 +15,8 @@ import html
 import re
 from dataclasses import dataclass, replace
 
+from core.style.text_facts import body_of
+
 # Every tag the distillation prompts ask for; text is split on these (and only these).
 ANSWER_TAGS = ("scratchpad", "thinking", "intent", "draft", "rules")
 
@@ -616,10 +618,14 @@ def _line_key(line: str) -> str:
 
 @dataclass(frozen=True)
 class PromptEcho:
-    """What of a prompt a written answer must not repeat: its long lines and its fixed wording."""
+    """What of a prompt a written answer must not repeat: its long lines and pa's own wording
+    (the template's, and what pa wrote to the model: a check's feedback, a retry note)."""
 
     lines: frozenset[str]
     scaffold: frozenset[str]
+    scaffold_runs: frozenset[tuple[str, ...]] = frozenset()
+    """Every run of `_ECHO_RUN_WORDS` words of pa's wording: a line with one echoes it even
+    when the model changed the rest ("expected 0-68 words (1st percentile of 9 texts)")."""
 
     @classmethod
     def of(cls, prompt: str, scaffold: tuple[str, ...] = ()) -> PromptEcho:
@@ -628,11 +634,22 @@ class PromptEcho:
         return cls(
             frozenset(key for key in keys if len(key.split()) >= _ECHO_MIN_WORDS),
             frozenset(key for key in fixed if key and len(key.split()) >= 2),
+            frozenset(run for key in fixed for run in _runs(key.split())),
         )
 
     def repeats(self, line: str) -> bool:
         key = _line_key(line)
-        return bool(key) and (key in self.lines or key in self.scaffold)
+        if not key:
+            return False
+        return key in self.lines or key in self.scaffold or any(run in self.scaffold_runs for run in _runs(key.split()))
+
+
+_ECHO_RUN_WORDS = 5
+"""Words in a row shared with pa's own wording that make a line an echo of it."""
+
+
+def _runs(words: list[str]) -> list[tuple[str, ...]]:
+    return [tuple(words[i : i + _ECHO_RUN_WORDS]) for i in range(len(words) - _ECHO_RUN_WORDS + 1)]
 
 
 _ANNOUNCES_VERSION = re.compile(
@@ -651,6 +668,43 @@ _CHANGE_NOTE = re.compile(
 )
 """A line opening a model's note on its own edits ("I made several changes to improve clarity,
 grammar, and style:"): it and what follows it are about the text, never part of it."""
+
+
+_SUBJECT_LINE = re.compile(r"^\s*(?:\*\*)?subject(?:\*\*)?\s*:", re.IGNORECASE)
+_NOTE_ABOUT_TEXT = re.compile(
+    r"^\s*\[[^\[\]]*\b(?:e-?mail|message|text|draft|tags?|version|answer)\b[^\[\]]*\]\s*$", re.IGNORECASE
+)
+_HTML_TAG = re.compile(r"</?(?:p|br|div|span)\s*/?>", re.IGNORECASE)
+_DEBRIS_HEAD = 3
+"""Non-empty lines from the top in which a subject line or a second greeting is debris."""
+
+
+def _without_debris(lines: list[str]) -> tuple[list[str], int]:
+    """The lines without a model's debris inside the text: a "Subject:" line near the top, a
+    second greeting right under the first ("Hi Sue,\n\nDear Sarah,"), a note about the text in
+    brackets ("[Here is the complete email without the tags.]") and paragraph HTML tags."""
+    kept: list[str] = []
+    cut = 0
+    seen = 0
+    for line in lines:
+        if line.strip():
+            seen += 1
+            near_top = seen <= _DEBRIS_HEAD
+            greeted = [k for k in kept if k.strip()]
+            second_greeting = (
+                len(greeted) == 1 and _TRAILING_GREETING.match(greeted[0]) and _TRAILING_GREETING.match(line)
+            )
+            if (near_top and _SUBJECT_LINE.match(line)) or second_greeting or _NOTE_ABOUT_TEXT.match(line):
+                cut += 1
+                continue
+            without_html = _HTML_TAG.sub("", line)
+            if without_html != line:
+                cut += 1
+                line = without_html
+        kept.append(line)
+    if cut:  # blank lines a cut left doubled are merged
+        kept = [line for i, line in enumerate(kept) if line.strip() or i == 0 or kept[i - 1].strip()]
+    return kept, cut
 
 
 def _without_change_notes(lines: list[str]) -> tuple[list[str], int]:
@@ -685,6 +739,12 @@ def _without_repeats(lines: list[str]) -> tuple[list[str], int]:
 
 PLACEHOLDER_FIELD = re.compile(r"\{\{\s*\w+\s*\}\}")
 NO_TEXT_OF_ITS_OWN = "the answer only repeats the prompt"
+_NOTE_LINE = re.compile(r"^(?:\[[^\[\]]*\]|<[^<>\n]{1,40}>|\(\s*[^()]{0,40}\)|\.{2,}|…)$")
+"""A line that stands for text without being any: "[Your message here]", "<report>", "(body)", "..."."""
+
+
+def _only_notes(body: str) -> bool:
+    return all(_NOTE_LINE.match(line.strip().lstrip("-*• ").strip()) for line in body.splitlines() if line.strip())
 
 
 def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptEcho | None = None) -> ParseResult:
@@ -724,6 +784,11 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     lines = _clean("\n".join(lines)).splitlines()
     while lines and (not lines[0].strip() or _CHATTER.match(lines[0])):
         lines.pop(0)
+    lines, debris = _without_debris(lines)
+    if debris:
+        notes.append(
+            f"pa cut {debris} piece(s) of model debris (a subject line, a second greeting, a note in brackets, HTML tags)"
+        )
     lines, repeated = _without_repeats(lines)
     if repeated:
         notes.append(f"pa cut {repeated} line(s) of a second copy of the text (repeated or announcing a version)")
@@ -733,6 +798,8 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     content = "\n".join(lines).strip()
     if not re.search(r"[^\W\d_]{2,}", content) or is_placeholder(content):
         return Rejected(f"{NO_TEXT_OF_ITS_OWN}; it has no text of its own")
+    if _only_notes(body_of(content)):
+        return Rejected("between its greeting and closing the answer has no text, only a placeholder or a note")
     if _REFUSAL.match(content):
         return Rejected("the answer declines the task")
     if finish_reason == "length":

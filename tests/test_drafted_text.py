@@ -145,3 +145,55 @@ def test_pa_draft_prints_a_real_email_not_the_prompt(pa, trained_agent, pa_home:
         assert not TAG.search(text), f"{stream} shows the prompt: {text!r}"
         assert "(none given)" not in text and "must say" not in text
         assert len(re.findall(r"[A-Za-z]{2,}", text)) >= 8, f"{stream} is no email: {text!r}"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Hi James,\n<report>\n\nCheers,\nJeff",
+        "Hi Susan,\n[Your email is now complete, and I'll be happy to help with your report.]\n\nCheers,\nJeff",
+        "Hi Sue,\n\nCheers,\nJeff",
+        "Dear Jonas,\n\n...\n\nBest regards,\nTheresa",
+    ],
+)
+def test_a_placeholder_or_nothing_between_greeting_and_closing_is_no_draft(answer):
+    result = parse_written(answer)
+    assert isinstance(result, Rejected) and "only a placeholder or a note" in result.reason
+
+
+def test_a_bracketed_aside_inside_a_sentence_is_text():
+    text = "Hi Sue,\n\nThe call moved [again] to 4pm (sorry).\n\nCheers,\nJeff"
+    assert parse_written(text) == Parsed(text, None, ())
+
+
+async def test_a_regeneration_that_rewords_pas_feedback_has_that_line_cut():
+    from core.drafting import stream_checked_final
+    from core.style.final_check import Expectations, FinalChecker
+    from core.style.profile_facts import Band
+
+    long = "Hi Jonas,\n\n" + "The oak boards came and they are very fine boards indeed. " * 6 + "\n\nTheresa"
+    reworded = (
+        "Hi Jonas,\n- Length: expected 5-20 words (1st percentile of 9 texts); the text has 66 words, a bit long.\n"
+        "Thanks for the oak boards. Could you send me the invoice?\n\nTheresa"
+    )
+    backend = ScriptedBackend([long, reworded], spec="large")
+    checker = FinalChecker(Expectations(band=Band(5, 20, 9)))
+    transcript = DraftTranscript()
+    async for event in stream_checked_final(backend, JONAS, "- Be brief", checker):
+        transcript.apply(event)
+    assert "expected 5-20 words" in backend.calls[1][0][-1].content  # pa's feedback, as the model read it
+    assert transcript.text("final") == EMAIL.replace("\n\n", "\n", 1)
+    assert any("repeat the prompt" in note for note in transcript.streams["final"].notes)
+
+
+def test_a_models_debris_inside_the_text_is_cut_and_noted():
+    answer = (
+        "Hi Sue,\n\nDear Sarah,\n\nSubject: Filing\n\nThanks for the notes.\n<p>I reviewed the filing.</p>\n"
+        "[Here is the complete email without all of the tags.]\n\nCheers,\nJeff"
+    )
+    result = parse_written(answer)
+    assert isinstance(result, Parsed)
+    assert result.content == "Hi Sue,\n\nThanks for the notes.\nI reviewed the filing.\n\nCheers,\nJeff"
+    assert any("4 piece(s) of model debris" in note for note in result.notes)
+    kept = "Hi Sue,\n\nThe subject: filing costs. [Attached: the notes]\n\nCheers,\nJeff"
+    assert parse_written(kept) == Parsed(kept, None, ())

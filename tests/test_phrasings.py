@@ -103,7 +103,7 @@ def test_two_sent_edits_make_the_next_drafts_check_apply_the_swap_and_pa_style_l
     )
     rows = [row for row in fact_rows(workspace.style_facts("maya").as_dict()) if row.texts.endswith("edits")]
     assert [(row.form, row.texts, row.quoted) for row in rows][:1] == [
-        ("deletes 'I hope this email finds you well.'", "2 edits", True)
+        ("deletes 'I hope this email finds you well.'", "2 edits", False)
     ]
     assert {row.form for row in rows} >= {"'thanks' for 'thank you'", "'About' for 'Regarding'"}
     assert Phrasing("regarding", "about", 2).describe() == "'about' for 'regarding'"

@@ -297,3 +297,14 @@ async def test_a_regeneration_that_only_echoes_the_prompt_keeps_the_first_text_a
     assert done.text == too_long and not done.checks.regenerated
     assert [c.name for c in done.checks.failed] == ["length"]  # shown as failed, not hidden
     assert any("the first text is kept" in note for note in done.notes)
+
+
+async def test_a_regeneration_further_outside_the_length_band_keeps_the_first_text_and_says_so(theresa):
+    too_long = "Hi Sam,\n\n" + ("The report slips to Friday. " * 30).strip() + "\n\nThanks,\nTheresa"
+    longer = "Hi Sam,\n\n" + ("The report slips to Friday. " * 40).strip() + "\n\nThanks,\nTheresa"
+    large = ScriptedBackend([too_long, longer])
+    events = [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker_for(theresa))]
+    done = events[-1]
+    assert len(large.calls) == 2 and done.text == too_long and not done.checks.regenerated
+    assert [c.name for c in done.checks.failed] == ["length"]
+    assert any("further from the checks" in note for note in done.notes)

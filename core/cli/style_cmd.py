@@ -49,5 +49,5 @@ def _print_facts(data: dict[str, Any]) -> None:
         return
     table = Table("fact", "form", "texts", "share", show_edge=False)
     for row in fact_rows(data):
-        table.add_row(row.fact, shown(repr(row.form)) if row.quoted else row.form, row.texts, row.share)
+        table.add_row(row.fact, shown(repr(row.form) if row.quoted else row.form), row.texts, row.share)
     console.print(table)

@@ -45,7 +45,7 @@ def fact_rows(data: dict[str, Any], *, top: int = 5) -> list[FactRow]:
     label = "edited phrasing"
     for phrasing in data.get("phrasings", [])[:top]:  # swaps the person makes in pa's finals, newest habit
         form = Phrasing(phrasing["old"], phrasing["new"], phrasing["edits"]).describe()
-        rows.append(FactRow(label, form, f"{phrasing['edits']} edits", quoted=True))
+        rows.append(FactRow(label, form, f"{phrasing['edits']} edits"))  # the person's words quoted inside
         label = ""
     length = data["length"]
     for what in ("words", "sentences", "paragraphs"):

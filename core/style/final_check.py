@@ -22,6 +22,7 @@ from core.style.phrasings import Phrasing
 from core.style.profile_facts import MIN_TEXTS, RECENT_AGREE, Band, ProfileFacts
 from core.style.text_facts import (
     _EMOJI,
+    body_of,
     count_words,
     find_closing,
     find_greeting,
@@ -349,6 +350,12 @@ class FinalChecker:
         return any(x is not None for x in (e.greeting, e.valediction, e.signed_name, e.band)) or bool(
             e.banned or e.names or e.phrasings
         )
+
+    def shortfall(self, report: FinalReport) -> tuple[int, int]:
+        """How far a checked text is from the facts: (failed checks, words outside the length band)."""
+        band = self.expected.band
+        outside = band.distance(count_words(body_of(report.text))) if band is not None else 0
+        return len(report.failed), outside
 
     def check(self, text: str, *, regenerated: bool = False, original: str | None = None) -> FinalReport:
         """Check `text`, repair what is safe, and check again: the report on the repaired text."""

@@ -92,6 +92,10 @@ class Band:
     def holds(self, words: int) -> bool:
         return self.low <= words <= self.high
 
+    def distance(self, words: int) -> int:
+        """Words outside the band (0 inside it)."""
+        return max(self.low - words, words - self.high, 0)
+
     def describe(self) -> str:
         return f"{self.low}-{self.high} words"
 
