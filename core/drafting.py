@@ -526,6 +526,7 @@ async def stream_written(
             Message("assistant", done.text[:RETRY_ANSWER_CHARS]),
             Message("user", RETRY_NOTE.format(reason=reason, genre=genre)),
         ]
+        echo = prompt_echo(conversation, template)  # the retry note is pa's wording too
         options = retry_options(options)
     raise DraftRejected(
         f"{backend.spec} ({method}): no {stream} text: {reason}, twice; pa shows no draft rather than the prompt. "

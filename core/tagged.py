@@ -15,7 +15,7 @@ import html
 import re
 from dataclasses import dataclass, replace
 
-from core.style.text_facts import body_of
+from core.style.text_facts import find_closing, find_greeting
 
 # Every tag the distillation prompts ask for; text is split on these (and only these).
 ANSWER_TAGS = ("scratchpad", "thinking", "intent", "draft", "rules")
@@ -624,6 +624,8 @@ class PromptEcho:
     lines: frozenset[str]
     scaffold: frozenset[str]
     scaffold_runs: frozenset[tuple[str, ...]] = frozenset()
+    every_line: frozenset[str] = frozenset()
+    """Every prompt line, short ones too: an answer made only of them is an echo ("- No greeting.")."""
     """Every run of `_ECHO_RUN_WORDS` words of pa's wording: a line with one echoes it even
     when the model changed the rest ("expected 0-68 words (1st percentile of 9 texts)")."""
 
@@ -635,15 +637,28 @@ class PromptEcho:
             frozenset(key for key in keys if len(key.split()) >= _ECHO_MIN_WORDS),
             frozenset(key for key in fixed if key and len(key.split()) >= 2),
             frozenset(run for key in fixed for run in _runs(key.split())),
+            frozenset(key for key in keys if key),
         )
 
     def repeats(self, line: str) -> bool:
         key = _line_key(line)
         if not key:
             return False
+        if _BULLET_LINE.match(line) and key in self.every_line:  # a copied rule: "- No greeting."
+            return True
         return key in self.lines or key in self.scaffold or any(run in self.scaffold_runs for run in _runs(key.split()))
 
+    def starts_a_line(self, line: str) -> bool:
+        """`line` is the start of a prompt line (an echo cut off by max_tokens: "- Sign")."""
+        key = _line_key(line)
+        return bool(key) and any(full.startswith(key) and full != key for full in self.every_line)
 
+    def only_prompt_lines(self, text: str) -> bool:
+        keys = [_line_key(line) for line in text.splitlines()]
+        return all(key in self.every_line for key in keys if key)
+
+
+_BULLET_LINE = re.compile(r"^\s*[-*•]\s")
 _ECHO_RUN_WORDS = 5
 """Words in a row shared with pa's own wording that make a line an echo of it."""
 
@@ -674,6 +689,12 @@ _SUBJECT_LINE = re.compile(r"^\s*(?:\*\*)?subject(?:\*\*)?\s*:", re.IGNORECASE)
 _NOTE_ABOUT_TEXT = re.compile(
     r"^\s*\[[^\[\]]*\b(?:e-?mail|message|text|draft|tags?|version|answer)\b[^\[\]]*\]\s*$", re.IGNORECASE
 )
+_ABOUT_ITSELF = re.compile(
+    r"^\s*(?:the|this|your|my)\s+(?:e-?mail|message|text|draft|answer|response)\s+(?:is|has\s+been)\s+"
+    r"(?:now\s+)?(?:complete|completed|ready|done|finished|written)\b[^\n]{0,80}$",
+    re.IGNORECASE,
+)
+"""A model's sentence about its own text ("The email is now complete.")."""
 _HTML_TAG = re.compile(r"</?(?:p|br|div|span)\s*/?>", re.IGNORECASE)
 _DEBRIS_HEAD = 3
 """Non-empty lines from the top in which a subject line or a second greeting is debris."""
@@ -682,7 +703,8 @@ _DEBRIS_HEAD = 3
 def _without_debris(lines: list[str]) -> tuple[list[str], int]:
     """The lines without a model's debris inside the text: a "Subject:" line near the top, a
     second greeting right under the first ("Hi Sue,\n\nDear Sarah,"), a note about the text in
-    brackets ("[Here is the complete email without the tags.]") and paragraph HTML tags."""
+    brackets ("[Here is the complete email without the tags.]"), a sentence about the text itself
+    ("The email is now complete.") and paragraph HTML tags."""
     kept: list[str] = []
     cut = 0
     seen = 0
@@ -694,7 +716,12 @@ def _without_debris(lines: list[str]) -> tuple[list[str], int]:
             second_greeting = (
                 len(greeted) == 1 and _TRAILING_GREETING.match(greeted[0]) and _TRAILING_GREETING.match(line)
             )
-            if (near_top and _SUBJECT_LINE.match(line)) or second_greeting or _NOTE_ABOUT_TEXT.match(line):
+            if (
+                (near_top and _SUBJECT_LINE.match(line))
+                or second_greeting
+                or _NOTE_ABOUT_TEXT.match(line)
+                or _ABOUT_ITSELF.match(line)
+            ):
                 cut += 1
                 continue
             without_html = _HTML_TAG.sub("", line)
@@ -743,8 +770,15 @@ _NOTE_LINE = re.compile(r"^(?:\[[^\[\]]*\]|<[^<>\n]{1,40}>|\(\s*[^()]{0,40}\)|\.
 """A line that stands for text without being any: "[Your message here]", "<report>", "(body)", "..."."""
 
 
-def _only_notes(body: str) -> bool:
-    return all(_NOTE_LINE.match(line.strip().lstrip("-*• ").strip()) for line in body.splitlines() if line.strip())
+def _only_notes(text: str) -> bool:
+    """Whether `text` says nothing between its greeting and its closing: only placeholder or
+    note lines there, or nothing at all where it has both (a lone "Hi" or "Thanks, Sam" is text)."""
+    greeting, rest = find_greeting(text)
+    closing, body = find_closing(rest)
+    lines = [line.strip().lstrip("-*• ").strip() for line in body.splitlines() if line.strip()]
+    if not lines:
+        return greeting is not None and closing is not None
+    return all(_NOTE_LINE.match(line) for line in lines)
 
 
 def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptEcho | None = None) -> ParseResult:
@@ -782,6 +816,9 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
             )
         lines = kept
     lines = _clean("\n".join(lines)).splitlines()
+    if echo is not None and finish_reason == "length" and lines and echo.starts_a_line(lines[-1]):
+        lines.pop()  # an echo that max_tokens cut off
+        notes.append("pa cut the last line, the start of a prompt line cut off at max_tokens")
     while lines and (not lines[0].strip() or _CHATTER.match(lines[0])):
         lines.pop(0)
     lines, debris = _without_debris(lines)
@@ -798,7 +835,9 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     content = "\n".join(lines).strip()
     if not re.search(r"[^\W\d_]{2,}", content) or is_placeholder(content):
         return Rejected(f"{NO_TEXT_OF_ITS_OWN}; it has no text of its own")
-    if _only_notes(body_of(content)):
+    if echo is not None and echo.only_prompt_lines(content):
+        return Rejected(f"{NO_TEXT_OF_ITS_OWN}; each of its lines is a line of the prompt")
+    if _only_notes(content):
         return Rejected("between its greeting and closing the answer has no text, only a placeholder or a note")
     if _REFUSAL.match(content):
         return Rejected("the answer declines the task")

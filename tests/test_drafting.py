@@ -48,11 +48,11 @@ RULES_SHORT = GenerationOptions(temperature=0.0, max_tokens=48)
 REQUEST = DraftRequest(
     "ask Bob to move the budget meeting to Friday", recipient="bob@enron.com", subject="budget meeting"
 )
-AGENT_REQUEST = DraftRequest(
-    "- remind Sue about the filing deadline", recipient="sue.mara@enron.com", subject="deadline"
-)
-"""Like what the tiny agent was trained on (tests/tiny_agent.py), so it answers in its trained form."""
-DRAFT_CONFIG = '[drafting]\nmax_tokens = 24\nrules_max_tokens = 48\nretriever = "bm25"\nfew_shot_k = 2\ntemperature = 0.0\nseed = 0\n'
+AGENT_REQUEST = DraftRequest("- ask Karen to review the memo", recipient="karen.denne@enron.com", subject="memo")
+"""Like what the tiny agent was trained on (tests/tiny_agent.py), so it answers in its trained form,
+and one the embedded M_L writes an email for from the agent's rules, greedy (for most requests
+it only echoes the rules, which pa rejects)."""
+DRAFT_CONFIG = '[drafting]\nmax_tokens = 48\nrules_max_tokens = 48\nretriever = "bm25"\nfew_shot_k = 2\ntemperature = 0.0\nseed = 0\n'
 
 
 def kinds_in_order(events: list[DraftEvent], stream: str) -> list[str]:
@@ -334,7 +334,7 @@ async def test_untrained_method_raises_before_any_event(store, profile, config_f
 async def test_few_shot_prompt_holds_the_nearest_examples(store, profile, config_file, large):
     context = DraftContext.open("jeff")
     result = await generate("few-shot", REQUEST, context)
-    assert result.text and result.usage.completion_tokens <= 24
+    assert result.text and result.usage.completion_tokens <= 48
     examples = context.retriever().top_k(REQUEST.intent, 2)
     assert examples[0].intent == "move the budget review to Friday"
 
@@ -344,7 +344,7 @@ async def test_small_and_large_baselines_stream_on_the_real_model(store, profile
     for name in ("small", "large"):
         events = [e async for e in stream_method(name, REQUEST, context)]
         assert kinds_in_order(events, "final")[0] == "started" and events[-1].kind == "done"
-        assert events[-1].method == name and events[-1].text and events[-1].usage.completion_tokens <= 24
+        assert events[-1].method == name and events[-1].text and events[-1].usage.completion_tokens <= 48
 
 
 # -- the real pipeline: embedded M_L and a trained tiny agent --------------------------------
@@ -354,7 +354,8 @@ async def test_three_streams_run_and_final_follows_the_rules(trained_agent, larg
     from core.llm.specs import open_backend
 
     agent = open_backend(f"gguf:{trained_agent.gguf}", Config())
-    events = [e async for e in draft(large, agent, AGENT_REQUEST, text_options=SHORT, rules_options=RULES_SHORT)]
+    text = GenerationOptions(temperature=0.0, max_tokens=48)  # room for an email after "Dear Sue,"
+    events = [e async for e in draft(large, agent, AGENT_REQUEST, text_options=text, rules_options=RULES_SHORT)]
     transcript = DraftTranscript()
     for event in events:
         transcript.apply(event)
@@ -439,9 +440,9 @@ def test_pa_draft_json_saves_history_and_edit_rules(pa, trained_agent, config_fi
         "--profile",
         "jeff",
         "--to",
-        "sue.mara@enron.com",
+        AGENT_REQUEST.recipient,
         "--subject",
-        "deadline",
+        AGENT_REQUEST.subject,
         "--json",
         "--edit-rules",
         "--keep",
@@ -461,7 +462,7 @@ def test_pa_draft_json_saves_history_and_edit_rules(pa, trained_agent, config_fi
     assert (
         rows[0]["chosen"] == "final"
         and rows[1]["rules"] == data["rules"]
-        and rows[1]["recipient"] == "sue.mara@enron.com"
+        and rows[1]["recipient"] == AGENT_REQUEST.recipient
     )
     table = pa("history", "--profile", "jeff")
     assert table.exit_code == 0 and "Drafts of jeff" in table.stdout

@@ -19,8 +19,8 @@ import pytest
 
 from tests.serve_process import REPO, start_serve
 
-INTENT = "- remind Sue about the filing deadline"
-DETAILS = "To: sue.mara@enron.com\nSubject: deadline"
+INTENT = "- ask Karen to review the memo"
+DETAILS = "To: karen.denne@enron.com\nSubject: memo"
 """Like what the tiny agent was trained on, and a request the embedded M_L writes a draft for (greedy)."""
 CONFIG = """
 [drafting]
@@ -57,7 +57,7 @@ def agent_rules(tiny_trained_agent) -> str:
 
     async def rules() -> str:
         agent = EmbeddedBackend(tiny_trained_agent.gguf, threads=2)
-        request = DraftRequest(INTENT, recipient="sue.mara@enron.com", subject="deadline")
+        request = DraftRequest(INTENT, recipient="karen.denne@enron.com", subject="memo")
         options = GenerationOptions(temperature=0.0, max_tokens=64)
         return [e async for e in stream_rules(agent, request, options=options) if e.kind == "done"][0].text
 
@@ -139,7 +139,7 @@ def test_saving_is_opt_in_through_metadata(server):
         messages=[{"role": "user", "content": INTENT}],
         temperature=0.0,
         max_tokens=48,
-        metadata={"save": "true", "to": "sue.mara@enron.com", "subject": "deadline"},
+        metadata={"save": "true", "to": "karen.denne@enron.com", "subject": "memo"},
     )
     assert saved_drafts(server.home) == before + 1
     assert isinstance(completion.model_extra["pa"]["draft_id"], int)
@@ -184,7 +184,7 @@ def test_the_request_log_holds_no_texts_by_default(server):
     client(server).chat.completions.create(model="pa:tiny", messages=draft_messages(), temperature=0.0, max_tokens=48)
     log = "".join(server.log)
     assert '"status": 200' in log
-    assert "filing deadline" not in log and "Sign off" not in log
+    assert "review the memo" not in log and "karen" not in log.lower() and "Sign off" not in log
 
 
 def test_a_full_server_answers_429_at_once(server):

@@ -134,7 +134,7 @@ def panes_show(lines: list[str], saved: dict) -> bool:
     shown = [words(pane_text(lines, columns)) for columns in pane_columns(lines)]
     stored = [words(saved[stream]) for stream in ("naive", "rules", "final")]
     return all(
-        len(text) >= 3 and (contains(on_screen, text[:3]) or contains(on_screen, text[-3:]))
+        bool(text) and (contains(on_screen, text[:3]) or contains(on_screen, text[-3:]))
         for on_screen, text in zip(shown, stored)
     )
 
