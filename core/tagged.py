@@ -729,9 +729,12 @@ def _without_debris(lines: list[str]) -> tuple[list[str], int]:
                 cut += 1
                 line = without_html
         kept.append(line)
-    if cut:  # blank lines a cut left doubled are merged
-        kept = [line for i, line in enumerate(kept) if line.strip() or i == 0 or kept[i - 1].strip()]
-    return kept, cut
+    return (_merged_blanks(kept) if cut else kept), cut
+
+
+def _merged_blanks(lines: list[str]) -> list[str]:
+    """Blank lines a cut left doubled, merged."""
+    return [line for i, line in enumerate(lines) if line.strip() or i == 0 or lines[i - 1].strip()]
 
 
 def _without_change_notes(lines: list[str]) -> tuple[list[str], int]:
@@ -770,14 +773,20 @@ _NOTE_LINE = re.compile(r"^(?:\[[^\[\]]*\]|<[^<>\n]{1,40}>|\(\s*[^()]{0,40}\)|\.
 """A line that stands for text without being any: "[Your message here]", "<report>", "(body)", "..."."""
 
 
-def _only_notes(text: str) -> bool:
-    """Whether `text` says nothing between its greeting and its closing: only placeholder or
-    note lines there, or nothing at all where it has both (a lone "Hi" or "Thanks, Sam" is text)."""
-    greeting, rest = find_greeting(text)
-    closing, body = find_closing(rest)
-    lines = [line.strip().lstrip("-*• ").strip() for line in body.splitlines() if line.strip()]
+def _body_lines(text: str) -> list[str]:
+    """The non-empty lines between the greeting and the closing."""
+    _, rest = find_greeting(text)
+    _, body = find_closing(rest)
+    return [line.strip().lstrip("-*• ").strip() for line in body.splitlines() if line.strip()]
+
+
+def _says_nothing(answer: str, content: str) -> bool:
+    """Whether the text has only placeholder or note lines between its greeting and closing, or
+    nothing left there after pa's cuts (with nothing there in the answer either it is text:
+    "Hi Sam,\nThanks!\nJeff" reads as greeting and closing)."""
+    lines = _body_lines(content)
     if not lines:
-        return greeting is not None and closing is not None
+        return bool(_body_lines(answer))
     return all(_NOTE_LINE.match(line) for line in lines)
 
 
@@ -814,6 +823,7 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
             notes.append(
                 f"pa cut {sum(1 for line in lines if line.strip()) - sum(1 for line in kept if line.strip())} line(s) that repeat the prompt"
             )
+            kept = _merged_blanks(kept)
         lines = kept
     lines = _clean("\n".join(lines)).splitlines()
     if echo is not None and finish_reason == "length" and lines and echo.starts_a_line(lines[-1]):
@@ -837,7 +847,7 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
         return Rejected(f"{NO_TEXT_OF_ITS_OWN}; it has no text of its own")
     if echo is not None and echo.only_prompt_lines(content):
         return Rejected(f"{NO_TEXT_OF_ITS_OWN}; each of its lines is a line of the prompt")
-    if _only_notes(content):
+    if _says_nothing(body, content):
         return Rejected("between its greeting and closing the answer has no text, only a placeholder or a note")
     if _REFUSAL.match(content):
         return Rejected("the answer declines the task")

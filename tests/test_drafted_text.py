@@ -18,6 +18,9 @@ from core.drafting import (
     DraftRejected,
     DraftRequest,
     DraftTranscript,
+    _template,
+    final_messages,
+    prompt_echo,
     prompt_form,
     stream_final,
     stream_naive,
@@ -152,11 +155,10 @@ def test_pa_draft_prints_a_real_email_not_the_prompt(pa, trained_agent, pa_home:
     [
         "Hi James,\n<report>\n\nCheers,\nJeff",
         "Hi Susan,\n[Your email is now complete, and I'll be happy to help with your report.]\n\nCheers,\nJeff",
-        "Hi Sue,\n\nCheers,\nJeff",
         "Dear Jonas,\n\n...\n\nBest regards,\nTheresa",
     ],
 )
-def test_a_placeholder_or_nothing_between_greeting_and_closing_is_no_draft(answer):
+def test_a_placeholder_between_greeting_and_closing_is_no_draft(answer):
     result = parse_written(answer)
     assert isinstance(result, Rejected) and "only a placeholder or a note" in result.reason
 
@@ -197,3 +199,22 @@ def test_a_models_debris_inside_the_text_is_cut_and_noted():
     assert any("4 piece(s) of model debris" in note for note in result.notes)
     kept = "Hi Sue,\n\nThe subject: filing costs. [Attached: the notes]\n\nCheers,\nJeff"
     assert parse_written(kept) == Parsed(kept, None, ())
+
+
+def test_a_copied_rules_list_is_an_echo_alone_or_inside_an_email():
+    request = DraftRequest("- ask Paul for the draft filing", recipient="paul.kaufman@enron.com", subject="filing")
+    messages = final_messages(request, "- One line.\n- No greeting.\n- Sign off: Jeff", "email", "plain")
+    echo = prompt_echo(messages, _template("final", "plain"))
+    alone = parse_written("- One line.\n- No greeting.\n- Sign off: Jeff", echo=echo)
+    assert isinstance(alone, Rejected) and "repeats the prompt" in alone.reason
+    inside = parse_written("Dear Paul,\n\n- One line.\n- No greeting.\n\nThe draft is attached.", echo=echo)
+    assert inside == Parsed("Dear Paul,\n\nThe draft is attached.", None, ("pa cut 2 line(s) that repeat the prompt",))
+    cut_off = parse_written("Dear Paul,\n\nThe draft is attached.\n- Sign", "length", echo=echo)
+    assert isinstance(cut_off, Parsed) and cut_off.content == "Dear Paul,\n\nThe draft is attached."
+    template = parse_written("Hi Paul,\n\nHow this person writes (follow it\nThe draft is attached.", echo=echo)
+    assert isinstance(template, Parsed) and template.content == "Hi Paul,\n\nThe draft is attached."
+
+
+def test_a_models_sentence_about_its_own_text_is_cut():
+    result = parse_written("Hi Sue,\n\nThe call moved.\n\nThe email is now complete.\n\nJeff")
+    assert isinstance(result, Parsed) and result.content == "Hi Sue,\n\nThe call moved.\n\nJeff"

@@ -234,8 +234,8 @@ def test_pa_serve_shared_base_serves_each_profile_from_one_base(tiny_trained_age
         client = openai.OpenAI(base_url=served.base_url, api_key="unused", max_retries=0, timeout=120)
         assert sorted(m.id for m in client.models.list()) == ["pa:alice", "pa:bob"]
         messages = [
-            {"role": "system", "content": "To: sue.mara@enron.com\nSubject: deadline"},
-            {"role": "user", "content": "- remind Sue about the filing deadline"},
+            {"role": "system", "content": "To: karen.denne@enron.com\nSubject: memo"},
+            {"role": "user", "content": "- ask Karen to review the memo"},  # the embedded M_L writes an email for it
         ]
         raw = client.chat.completions.with_raw_response.create(model="pa:alice", messages=messages, max_tokens=48)
         assert unquote(raw.headers["x-pa-agent"]) == "alice/agent/v1"
@@ -247,9 +247,7 @@ def test_pa_serve_shared_base_serves_each_profile_from_one_base(tiny_trained_age
 
     async def merged_rules() -> str:
         merged = EmbeddedBackend(tiny_trained_agent.float_gguf, threads=2)
-        request = DraftRequest(
-            "- remind Sue about the filing deadline", recipient="sue.mara@enron.com", subject="deadline"
-        )
+        request = DraftRequest("- ask Karen to review the memo", recipient="karen.denne@enron.com", subject="memo")
         options = GenerationOptions(temperature=0.0, max_tokens=64)
         return [e async for e in stream_rules(merged, request, options=options) if e.kind == "done"][0].text
 
