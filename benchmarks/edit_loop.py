@@ -455,7 +455,7 @@ def report(
 
     labels = {
         "none": "no learning",
-        "facts": "sent texts in pa's facts",
+        "facts": "sent texts and edited phrasings in pa's facts",
         "rules": "+ edit rules",
         "update": "+ train --update",
     }
