@@ -3,13 +3,10 @@ code, applied to the next final at once and shown as pa's."""
 
 from __future__ import annotations
 
-import pytest
-
 from core.style.fact_rows import fact_rows
 from core.style.final_check import Expectations, FinalChecker
 from core.style.phrasings import Phrasing, apply, found_in, learned_phrasings, swaps
-from core.workspace import Workspace
-from tests.test_edits import CALL_AT_4, saved_draft
+from tests.test_edits import CALL_AT_4, saved_draft, workspace  # noqa: F401  (fixture)
 
 FINAL_1 = (
     "Dear Sue,\n\nI hope this email finds you well. Thank you for the summary regarding the call! "
@@ -85,14 +82,7 @@ def test_the_final_check_repairs_a_learned_phrasing_and_says_it_is_pas():
     assert "repaired by pa: phrasing" in report.summary()
 
 
-@pytest.fixture
-def workspace(pa_home):
-    opened = Workspace.open()
-    yield opened
-    opened.close()
-
-
-def test_two_sent_edits_make_the_next_drafts_check_apply_the_swap_and_pa_style_lists_it(workspace):
+def test_two_sent_edits_make_the_next_drafts_check_apply_the_swap_and_pa_style_lists_it(workspace):  # noqa: F811
     workspace.create_profile("maya")
     for final, sent in ((FINAL_1, SENT_1), (FINAL_2, SENT_2)):
         workspace.record_sent("maya", saved_draft(workspace, "maya", final=final), sent, source="tui")
