@@ -10,6 +10,9 @@ row labelled -100 like a prompt). Variants, side by side in one run:
 - labelled head: finetune.step.training_loss (the LM head only where labels count)
 - checkpointing: gradient checkpointing, logits everywhere
 - both: labelled head + gradient checkpointing
+- with `pa train`'s malloc: glibc's mmap threshold fixed and huge pages for its mappings
+  (finetune.memory.training_environment), so freed activations leave the process instead of
+  staying resident in the heap; with the labelled head (`pa train`'s default) and with both
 
     python benchmarks/train_memory.py [--batch 4] [--length 512] [--steps 2] [--threads 1] [--quick]
 """
@@ -28,11 +31,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-VARIANTS = {
-    "release": (False, False),
-    "labelled head": (True, False),
-    "checkpointing": (False, True),
-    "labelled head + checkpointing": (True, True),
+VARIANTS = {  # (labelled head, checkpointing, pa train's malloc)
+    "release": (False, False, False),
+    "labelled head": (True, False, False),
+    "checkpointing": (False, True, False),
+    "labelled head + checkpointing": (True, True, False),
+    "head + pa's malloc": (True, False, True),
+    "head + ckpt + pa's malloc": (True, True, True),
 }
 
 
@@ -55,6 +60,7 @@ def worker(
     folder: str,
     labelled: bool,
     checkpointing: bool,
+    fixed_threshold: bool,
     batch: int,
     length: int,
     steps: int,
@@ -67,9 +73,12 @@ def worker(
     import transformers  # noqa: F401
 
     from core.config import TrainConfig
+    from finetune.memory import return_freed_blocks_to_the_system
     from finetune.step import enable_gradient_checkpointing, training_loss
     from finetune.train import add_lora, load_base_for_training
 
+    if fixed_threshold and not return_freed_blocks_to_the_system():  # as finetune.train does, too
+        raise SystemExit("this C library has no mallopt (not glibc): pa's malloc variants cannot run")
     torch.set_num_threads(threads)
     phases["torch, transformers, peft"] = peak_mb()
     model = load_base_for_training(folder, "cpu")
@@ -106,17 +115,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--prompt-share", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="release vs both fixes only, one step")
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--quick", action="store_true", help="release vs pa train's settings with and without checkpointing, one step"
+    )
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        folder, labelled, checkpointing = args.worker[0], args.worker[1] == "1", args.worker[2] == "1"
+        folder, labelled, checkpointing, fixed = args.worker[0], *(flag == "1" for flag in args.worker[1:])
         print(
             json.dumps(
                 worker(
                     folder,
                     labelled,
                     checkpointing,
+                    fixed,
                     args.batch,
                     args.length,
                     args.steps,
@@ -129,15 +141,18 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from core.paths import resolve_paths
     from finetune.base_model import resolve_base_model
+    from finetune.memory import training_environment
 
     base = resolve_base_model("embedded", resolve_paths())  # converts the GGUF once, cached under PA_HOME
     variants = dict(VARIANTS)
     if args.quick:
         args.steps = 1
-        variants = {k: v for k, v in VARIANTS.items() if k in ("release", "labelled head + checkpointing")}
+        variants = {
+            k: v for k, v in VARIANTS.items() if k in ("release", "head + pa's malloc", "head + ckpt + pa's malloc")
+        }
     load_before = os.getloadavg()[0]
     results = {}
-    for name, (labelled, checkpointing) in variants.items():
+    for name, (labelled, checkpointing, fixed) in variants.items():
         command = [
             sys.executable,
             __file__,
@@ -145,6 +160,7 @@ def main() -> None:
             base.folder,
             str(int(labelled)),
             str(int(checkpointing)),
+            str(int(fixed)),
             "--batch",
             str(args.batch),
             "--length",
@@ -157,7 +173,11 @@ def main() -> None:
             str(args.threads),
         ]
         done = subprocess.run(
-            command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+            command,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**(training_environment(os.environ) if fixed else os.environ), "PYTHONPATH": str(REPO)},
         )
         if done.returncode != 0:
             raise SystemExit(f"{name} failed: {done.stderr.strip()[-500:]}")

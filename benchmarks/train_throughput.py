@@ -6,7 +6,8 @@ Part 1 runs the same number of steps over the same real Enron examples twice, on
 finetune.train's length-grouped batches and once with shuffled batches padded to the longest
 example, and prints real (non-padding) tokens per second side by side.
 Part 2 (--full) trains the real `pa train` path (train_run: train + export) on 100 examples x
-3 epochs and prints the wall time (target: <= 10 minutes on 2 cores).
+3 epochs and prints the wall time (target: <= 10 minutes on 2 cores) and the peak RSS of that run
+(target: <= 2 GB).
 
 Examples come from the Enron mails imported with pa's own importer. When no distilled rules
 exist (this script does not run distillation) the naive kind is used: input = a stand-in intent
@@ -158,6 +159,7 @@ def part_two(args) -> None:
                 )
         run = prepare_run(paths, store, config, "bench", "naive", quant="q8_0")
     dataset = Dataset.load(run.folder / "data")
+    reset_peak_rss()  # part one's training is not this run's
     print(f"\nfull run: {len(dataset.train)} train + {len(dataset.eval)} eval examples (naive kind, stand-in intents)")
     start = time.monotonic()
     agent = train_run(
@@ -180,6 +182,19 @@ def part_two(args) -> None:
         f"{training['tokens_per_s']} tok/s; eval loss {training['eval_losses']}; agent {agent.gguf.name} "
         f"{agent.gguf.stat().st_size / 2**20:.0f} MiB"
     )
+    print(f"peak RSS of the train + export run: {peak_rss_mb():.0f} MB (target <= 2 GB)")
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak RSS (VmHWM) from its current RSS (Linux >= 4.0)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("no VmHWM in /proc/self/status: peak RSS needs Linux")
 
 
 def main() -> None:

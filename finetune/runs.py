@@ -43,6 +43,7 @@ from core.errors import TrainingBusyError, UsageError
 from core.paths import Paths
 from core.store import Store
 from finetune.dataset import Dataset, collect_for_training
+from finetune.memory import training_environment
 
 QUANTS = ("auto", "q8_0", "q4_k_m", "f16", "f32")
 RUN_FILE = "run.json"
@@ -270,13 +271,14 @@ def start_training(run: Run, *, resume: bool = False) -> subprocess.Popen:
     Refused when another process trains this run. The child watches this process and stops at
     a checkpoint when it goes away, and never exports after it is gone (finetune.train), so no
     trainer outlives the view that started it unseen and no agent appears that nobody asked for.
+    Its malloc returns freed activations to the system (finetune.memory).
     """
     run.refuse_if_alive()
     command = [sys.executable, "-m", "finetune.train", str(run.folder), "--parent", str(os.getpid())]
     if resume:
         command.append("--resume")
     with (run.folder / "train.log").open("ab") as log:  # the child keeps its own handle
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=training_environment(os.environ))
 
 
 def watch(run: Run, process: subprocess.Popen, poll_seconds: float = 0.3) -> Iterator[dict[str, Any]]:

@@ -35,6 +35,7 @@ from core.context_window import AgentBudget
 from core.errors import PaError, TrainingBusyError
 from core.paths import Paths, resolve_paths
 from finetune.dataset import Dataset, Encoded, encode_examples
+from finetune.memory import return_freed_blocks_to_the_system
 from finetune.runs import (
     HEARTBEAT_FILE,
     HEARTBEAT_SECONDS,
@@ -363,6 +364,7 @@ class TrainingLoop:
         from finetune.base_model import resolve_base_model
 
         hp = self.hp
+        return_freed_blocks_to_the_system()
         torch.set_num_threads(self.threads)
         torch.manual_seed(hp.seed)
         self.log.emit(Preparing(message=f"loading base model {hp.base_model}"))

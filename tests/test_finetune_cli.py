@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from pathlib import Path
 
 from core.config import Config
 from core.paths import resolve_paths
@@ -63,6 +64,8 @@ def test_ctrl_c_checkpoints_and_resume_continues(pa_home, tiny_trained_agent):
         run = prepare_run(paths, store, config, "tiny", "no-baseline", quant="q8_0")
     process = start_training(run)
     _wait_for(run, lambda e: e["event"] == "step" and e["step"] >= 2, process)
+    environ = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
+    assert any(b"glibc.malloc.mmap_threshold=" in line for line in environ)  # finetune.memory's settings
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=120) == 130
     stopped = run.events()[-1]
