@@ -209,6 +209,11 @@ def main() -> None:
         "--home", type=Path, help="PA_HOME to use (default: a temporary one; the fp32 base is cached there)"
     )
     args = parser.parse_args()
+    from finetune.memory import training_environment
+
+    tuned = training_environment(os.environ)
+    if tuned != dict(os.environ):  # run as `pa train`'s process runs: its malloc settings are read at start
+        os.execve(sys.executable, [sys.executable, *sys.argv], tuned)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as scratch:
         home = args.home or Path(scratch)

@@ -150,8 +150,8 @@ class TrainConfig(Section):
     """torch threads for training; empty means all cores (on a busy shared CPU, 1 can be faster)."""
     gradient_checkpointing: bool = True
     """Recompute each decoder layer in backward: a step at batch 4 x 512 tokens peaks at 1.3 GB
-    instead of 3.5 GB, and takes about a third longer (benchmarks/train_memory.py prints both);
-    false trains faster where memory is plenty."""
+    instead of 3.5 GB, and steps take about half as long again (benchmarks/train_memory.py prints
+    both); false trains faster where memory is plenty."""
     update_epochs: int = Field(1, ge=1)
     """Passes over the new examples in `pa train --update` (the current adapter continues on them;
     each edit is already there `edit_repeats` times)."""
