@@ -678,7 +678,7 @@ _TRAILING_GREETING = re.compile(r"^\s*(?:dear|hi|hello|hey)\b[^\n]{0,40},\s*$", 
 
 _CHANGE_NOTE = re.compile(
     r"^\s*(?:i(?:'ve|\s+have)?\s+made|here\s+are|the|(?:changes|edits|revisions)\s+made)\b[^\n]{0,40}"
-    r"\b(?:changes|edits|revisions|improvements)\b[^\n]*\b(?:clarity|grammar|style|tone|readability)\b",
+    r"\b(?:changes|edits|revisions|improvements|adjustments)\b[^\n]*\b(?:clarity|grammar|style|tone|readability)\b",
     re.IGNORECASE,
 )
 """A line opening a model's note on its own edits ("I made several changes to improve clarity,
@@ -695,6 +695,15 @@ _ABOUT_ITSELF = re.compile(
     re.IGNORECASE,
 )
 """A model's sentence about its own text ("The email is now complete.")."""
+_COMMENTS_ON_ITSELF = re.compile(
+    r"^\s*this\s+(?:(?:revised|rewritten|updated|improved|edited|new|final)\s+(?:e-?mail|message|text|draft|version)\s+"
+    r"(?:includes|uses|follows|keeps|maintains|reflects|incorporates|addresses|adheres|sounds|is\s+more)\b"
+    r"|(?:e-?mail|message|text|draft|version)\s+(?:has\s+been|was)\s+(?:edited|revised|rewritten|updated|modified)\b)",
+    re.IGNORECASE,
+)
+"""A model's comment on how its rewrite is written ("This revised email includes a clear
+call-to-action, ...", "This version has been edited to ..."): about the text, never part of it.
+Only a rewrite counts, so a person's "This email includes the figures" stays."""
 _HTML_TAG = re.compile(r"</?(?:p|br|div|span)\s*/?>", re.IGNORECASE)
 _DEBRIS_HEAD = 3
 """Non-empty lines from the top in which a subject line or a second greeting is debris."""
@@ -704,7 +713,7 @@ def _without_debris(lines: list[str]) -> tuple[list[str], int]:
     """The lines without a model's debris inside the text: a "Subject:" line near the top, a
     second greeting right under the first ("Hi Sue,\n\nDear Sarah,"), a note about the text in
     brackets ("[Here is the complete email without the tags.]"), a sentence about the text itself
-    ("The email is now complete.") and paragraph HTML tags."""
+    ("The email is now complete.") or a comment on its rewrite, and paragraph HTML tags."""
     kept: list[str] = []
     cut = 0
     seen = 0
@@ -721,6 +730,7 @@ def _without_debris(lines: list[str]) -> tuple[list[str], int]:
                 or second_greeting
                 or _NOTE_ABOUT_TEXT.match(line)
                 or _ABOUT_ITSELF.match(line)
+                or _COMMENTS_ON_ITSELF.match(line)
             ):
                 cut += 1
                 continue
@@ -738,9 +748,10 @@ def _merged_blanks(lines: list[str]) -> list[str]:
 
 
 def _without_change_notes(lines: list[str]) -> tuple[list[str], int]:
-    """The lines up to a model's note on the changes it made, when some text comes before it."""
+    """The lines up to a model's note on the changes it made (all of them when the note opens
+    the answer: then there is no text, see `parse_written`)."""
     for i, line in enumerate(lines):
-        if _CHANGE_NOTE.match(line) and re.search(r"[^\W\d_]{2,}", "\n".join(lines[:i])):
+        if _CHANGE_NOTE.match(line):
             cut = sum(1 for rest in lines[i:] if rest.strip())
             return lines[:i], cut
     return lines, 0
@@ -843,6 +854,8 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     if explained:
         notes.append(f"pa cut the model's {explained}-line note on the changes it made, after the text")
     content = "\n".join(lines).strip()
+    if explained and not re.search(r"[^\W\d_]{2,}", content):
+        return Rejected("the answer is only a note on changes the model made, with no text")
     if not re.search(r"[^\W\d_]{2,}", content) or is_placeholder(content):
         return Rejected(f"{NO_TEXT_OF_ITS_OWN}; it has no text of its own")
     if echo is not None and echo.only_prompt_lines(content):

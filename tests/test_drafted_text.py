@@ -80,6 +80,10 @@ def test_a_models_note_on_its_changes_after_the_text_is_cut_and_an_email_about_c
     result = parse_written(noted)
     assert isinstance(result, Parsed) and result.content == "Hi Sam,\n\nThe report slips to Friday.\n\nMaya"
     assert any("changes it made" in note for note in result.notes)
+    only_a_note = (
+        "I've made some minor adjustments to improve clarity and grammar. I broke the sentence in two.\n\nMaya"
+    )
+    assert parse_written(only_a_note) == Rejected("the answer is only a note on changes the model made, with no text")
     for about in (
         "Hi Sam,\n\nI made some changes to the contract; see the attached copy.\nThe rest is as agreed.\n\nMaya",
         "Hi Sam,\n\nHere are the changes to the schedule:\n- Monday off\n- Friday at 9\n\nMaya",
@@ -218,3 +222,20 @@ def test_a_copied_rules_list_is_an_echo_alone_or_inside_an_email():
 def test_a_models_sentence_about_its_own_text_is_cut():
     result = parse_written("Hi Sue,\n\nThe call moved.\n\nThe email is now complete.\n\nJeff")
     assert isinstance(result, Parsed) and result.content == "Hi Sue,\n\nThe call moved.\n\nJeff"
+
+
+def test_a_models_comment_on_its_rewrite_is_cut_and_a_persons_sentence_about_their_mail_stays():
+    comment = (
+        'This revised email includes a clear call-to-action, using the phrase "please ensure", '
+        "which encourages Sam to share the report."
+    )
+    result = parse_written(f"Sam, the report is ready for your review.\n\n{comment}\n\nMaya")
+    assert isinstance(result, Parsed) and result.content == "Sam, the report is ready for your review.\n\nMaya"
+    edited = "This version has been edited to remove any typos, keeping the rest of the text intact."
+    assert (
+        parse_written(f"Sam, the report is ready.\n\n{edited}\n\nMaya").content == "Sam, the report is ready.\n\nMaya"
+    )
+    persons = parse_written("Sam,\n\nThis email includes the figures for Monday.\n\nMaya")
+    assert (
+        isinstance(persons, Parsed) and persons.content == "Sam,\n\nThis email includes the figures for Monday.\n\nMaya"
+    )

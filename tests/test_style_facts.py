@@ -76,6 +76,7 @@ def test_a_text_that_starts_with_its_message_has_no_greeting(text):
         ("Sounds good.\nthanks\nphil", "thanks", "phil"),
         ("Please call.\n\nCheers!", "Cheers!", None),
         ("Please call me by Friday.\n-Phil", None, "-Phil"),
+        ('Please call. He said "no more delays."\n\nMaya', None, "Maya"),
     ],
 )
 def test_a_closing_is_read_from_the_end_of_the_text(text, valediction, name):

@@ -448,7 +448,7 @@ def _looks_signed(line: str, previous: str) -> bool:
     words = line.strip().lstrip("-~\u2013\u2014 ").split()
     if not 1 <= len(words) <= 2 or not all(w[:1].isupper() or len(w) <= 3 for w in words):
         return False
-    return previous.rstrip().endswith((".", "!", "?", ")", ":"))
+    return previous.rstrip().rstrip('"\u201d').endswith((".", "!", "?", ")", ":"))  # a quoted last sentence too
 
 
 def words_of(text: str) -> list[str]:
