@@ -73,12 +73,11 @@ def worker(
     import transformers  # noqa: F401
 
     from core.config import TrainConfig
-    from finetune.memory import return_freed_blocks_to_the_system
     from finetune.step import enable_gradient_checkpointing, training_loss
     from finetune.train import add_lora, load_base_for_training
 
-    if fixed_threshold and not return_freed_blocks_to_the_system():  # as finetune.train does, too
-        raise SystemExit("this C library has no mallopt (not glibc): pa's malloc variants cannot run")
+    if fixed_threshold and "glibc.malloc." not in os.environ.get("GLIBC_TUNABLES", ""):
+        raise SystemExit("pa's malloc variants need the training environment (finetune.memory)")
     torch.set_num_threads(threads)
     phases["torch, transformers, peft"] = peak_mb()
     model = load_base_for_training(folder, "cpu")

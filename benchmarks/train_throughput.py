@@ -135,6 +135,7 @@ def part_one(args) -> None:
 
 def part_two(args) -> None:
     """100 examples x 3 epochs through the real training + export path."""
+    from benchmarks.train_memory import peak_mb
     from core.config import Config, TrainConfig
     from core.paths import resolve_paths
     from core.store import Store
@@ -182,19 +183,12 @@ def part_two(args) -> None:
         f"{training['tokens_per_s']} tok/s; eval loss {training['eval_losses']}; agent {agent.gguf.name} "
         f"{agent.gguf.stat().st_size / 2**20:.0f} MiB"
     )
-    print(f"peak RSS of the train + export run: {peak_rss_mb():.0f} MB (target <= 2 GB)")
+    print(f"peak RSS of the train + export run: {peak_mb():.0f} MB (target <= 2 GB)")
 
 
 def reset_peak_rss() -> None:
     """Start this process's peak RSS (VmHWM) from its current RSS (Linux >= 4.0)."""
     Path("/proc/self/clear_refs").write_text("5")
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise SystemExit("no VmHWM in /proc/self/status: peak RSS needs Linux")
 
 
 def main() -> None:

@@ -698,12 +698,13 @@ _ABOUT_ITSELF = re.compile(
 _COMMENTS_ON_ITSELF = re.compile(
     r"^\s*this\s+(?:(?:revised|rewritten|updated|improved|edited|new|final)\s+(?:e-?mail|message|text|draft|version)\s+"
     r"(?:includes|uses|follows|keeps|maintains|reflects|incorporates|addresses|adheres|sounds|is\s+more)\b"
-    r"|(?:e-?mail|message|text|draft|version)\s+(?:has\s+been|was)\s+(?:edited|revised|rewritten|updated|modified)\b)",
+    r"|(?:e-?mail|message|version)\s+(?:has\s+been|was)\s+(?:edited|revised|rewritten|updated|modified)\b)",
     re.IGNORECASE,
 )
 """A model's comment on how its rewrite is written ("This revised email includes a clear
 call-to-action, ...", "This version has been edited to ..."): about the text, never part of it.
-Only a rewrite counts, so a person's "This email includes the figures" stays."""
+Only a rewrite counts, so a person's "This email includes the figures" or "This draft was
+updated with Sara's numbers" stays."""
 _HTML_TAG = re.compile(r"</?(?:p|br|div|span)\s*/?>", re.IGNORECASE)
 _DEBRIS_HEAD = 3
 """Non-empty lines from the top in which a subject line or a second greeting is debris."""
@@ -854,9 +855,10 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     if explained:
         notes.append(f"pa cut the model's {explained}-line note on the changes it made, after the text")
     content = "\n".join(lines).strip()
-    if explained and not re.search(r"[^\W\d_]{2,}", content):
+    has_words = re.search(r"[^\W\d_]{2,}", content) is not None
+    if explained and not has_words:
         return Rejected("the answer is only a note on changes the model made, with no text")
-    if not re.search(r"[^\W\d_]{2,}", content) or is_placeholder(content):
+    if not has_words or is_placeholder(content):
         return Rejected(f"{NO_TEXT_OF_ITS_OWN}; it has no text of its own")
     if echo is not None and echo.only_prompt_lines(content):
         return Rejected(f"{NO_TEXT_OF_ITS_OWN}; each of its lines is a line of the prompt")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 from collections.abc import Mapping
 
@@ -29,16 +30,21 @@ def training_environment(environ: Mapping[str, str]) -> dict[str, str]:
     Tunables the person set for glibc's malloc are theirs to keep; other C libraries ignore these.
     """
     env = dict(environ)
-    if "glibc.malloc." not in env.get("GLIBC_TUNABLES", ""):
+    if not _tunes_malloc(env):
         ours = f"glibc.malloc.mmap_threshold={MMAP_THRESHOLD}:glibc.malloc.hugetlb=1"
         env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), ours]))
     return env
 
 
+def _tunes_malloc(environ: Mapping[str, str]) -> bool:
+    return "glibc.malloc." in environ.get("GLIBC_TUNABLES", "")
+
+
 def return_freed_blocks_to_the_system(threshold: int = MMAP_THRESHOLD) -> bool:
     """Fix glibc's mmap threshold in this running process (no huge pages: those need
-    `training_environment` at start); False where the C library is not glibc."""
-    if not sys.platform.startswith("linux"):
+    `training_environment` at start). False where the C library is not glibc, and where the
+    process started with malloc tunables (pa's own or the person's), which stay as they are."""
+    if not sys.platform.startswith("linux") or _tunes_malloc(os.environ):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

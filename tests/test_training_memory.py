@@ -35,9 +35,9 @@ print(json.dumps({"fixed": fixed, "kept_mb": rss_mb() - before, "alive_mb": 4 * 
 """
 
 
-def run(mode: str) -> dict:
+def run(mode: str, env: dict[str, str] | None = None) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", PROGRAM, mode], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", PROGRAM, mode], cwd=REPO, capture_output=True, text=True, timeout=60, check=True, env=env
     )
     return json.loads(done.stdout)
 
@@ -67,14 +67,12 @@ def test_a_training_process_starts_with_pas_malloc_settings_and_keeps_the_person
 def test_the_tunables_do_what_the_runtime_setting_does():
     from finetune.memory import training_environment
 
-    done = subprocess.run(
-        [sys.executable, "-c", PROGRAM.replace("return_freed_blocks_to_the_system()", "None"), "fixed"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env=training_environment({"PATH": "/usr/bin:/bin"}),
-    )
-    started_tuned = json.loads(done.stdout)
+    started_tuned = run("dynamic", env=training_environment({"PATH": "/usr/bin:/bin"}))
     assert started_tuned["kept_mb"] < started_tuned["alive_mb"] + 8
+
+
+def test_a_process_started_with_malloc_tunables_keeps_them(monkeypatch):
+    from finetune.memory import return_freed_blocks_to_the_system
+
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+    assert return_freed_blocks_to_the_system() is False
