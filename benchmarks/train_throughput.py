@@ -133,6 +133,66 @@ def part_one(args) -> None:
     )
 
 
+def part_precision(args) -> None:
+    """pa's step (labelled head, checkpointing) in fp32 vs bf16 autocast: speed, and what it learns."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from core.config import TrainConfig
+    from core.paths import resolve_paths
+    from finetune.base_model import resolve_base_model
+    from finetune.dataset import DatasetReport, encode_examples
+    from finetune.step import computing_in, cpu_has_native_bf16, enable_gradient_checkpointing, training_loss
+    from finetune.train import add_lora, collate, evaluate_loss, length_grouped_batches, load_base_for_training
+
+    torch.set_num_threads(args.threads)
+    hp = TrainConfig(lora_dropout=0.0, max_length=args.max_length)
+    base = resolve_base_model("embedded", resolve_paths())
+    tokenizer = AutoTokenizer.from_pretrained(base.folder)
+    train = encode_examples(tokenizer, "naive", stand_in_examples(args.examples), hp.max_length, DatasetReport("naive"))
+    held_out = encode_examples(tokenizer, "naive", stand_in_examples(10, "test"), hp.max_length, DatasetReport("naive"))
+    batches = length_grouped_batches([e.length for e in train], hp.batch_size, 0)[: args.precision_steps]
+    print(
+        f"\nprecision: pa's step (labelled head, checkpointing) on {len(batches)} length-grouped batches, "
+        f"then the loss on {len(held_out)} held-out examples; native bf16 on this CPU: {cpu_has_native_bf16()}"
+    )
+    results = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(hp.seed)
+        model = add_lora(load_base_for_training(base.folder, "cpu"), hp)
+        enable_gradient_checkpointing(model)
+        model.train()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, weight_decay=0.0)
+        before = evaluate_loss(model, held_out, hp.batch_size, tokenizer.pad_token_id, "cpu", precision)
+        tokens, losses, start = 0, [], time.monotonic()
+        for members in batches:
+            batch = collate([train[i] for i in members], tokenizer.pad_token_id)
+            tokens += int(batch["attention_mask"].sum())
+            with computing_in(precision, "cpu"):
+                loss = training_loss(model, batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+        seconds = time.monotonic() - start
+        after = evaluate_loss(model, held_out, hp.batch_size, tokenizer.pad_token_id, "cpu", precision)
+        fp32_after = evaluate_loss(model, held_out, hp.batch_size, tokenizer.pad_token_id, "cpu", "fp32")
+        results[precision] = (seconds, tokens / seconds, losses, before, after, fp32_after)
+        del model, optimizer
+    print(
+        f"{'precision':<10}{'seconds':>9}{'tok/s':>8}{'first loss':>12}{'last loss':>11}{'held-out before':>17}"
+        f"{'after':>8}{'after, read in fp32':>21}"
+    )
+    for name, (seconds, rate, losses, before, after, fp32_after) in results.items():
+        print(
+            f"{name:<10}{seconds:>9.1f}{rate:>8.1f}{losses[0]:>12.4f}{losses[-1]:>11.4f}{before:>17.4f}"
+            f"{after:>8.4f}{fp32_after:>21.4f}"
+        )
+    print(f"bf16 vs fp32: {results['bf16'][1] / results['fp32'][1]:.2f}x tok/s")
+
+
 def part_two(args) -> None:
     """100 examples x 3 epochs through the real training + export path."""
     from benchmarks.train_memory import peak_mb
@@ -200,6 +260,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--full", action="store_true", help="also time 100 examples x 3 epochs (train + export)")
     parser.add_argument(
+        "--precision-steps", type=int, default=25, help="steps of the fp32 vs bf16 comparison (0 skips it)"
+    )
+    parser.add_argument(
         "--home", type=Path, help="PA_HOME to use (default: a temporary one; the fp32 base is cached there)"
     )
     args = parser.parse_args()
@@ -214,6 +277,8 @@ def main() -> None:
         import_profile(home, args.sender)
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the CPU)\n")
         part_one(args)
+        if args.precision_steps:
+            part_precision(args)
         if args.full:
             part_two(args)
         print(f"\nload average after: {os.getloadavg()[0]:.1f}")

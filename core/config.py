@@ -152,6 +152,11 @@ class TrainConfig(Section):
     """Recompute each decoder layer in backward: a step at batch 4 x 512 tokens peaks at 1.3 GB
     instead of 3.5 GB, and steps take about half as long again (benchmarks/train_memory.py prints
     both); false trains faster where memory is plenty."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """How a CPU step computes: `bf16` runs the matrix products in bfloat16 under autocast (the
+    weights, LoRA and optimizer stay fp32), about 1.5x faster per step where the CPU multiplies
+    bf16 in hardware (AVX512-BF16, AMX); `fp32` everywhere else, where bf16 is emulated and far
+    slower. `auto` picks by the CPU. benchmarks/train_throughput.py prints both side by side."""
     update_epochs: int = Field(1, ge=1)
     """Passes over the new examples in `pa train --update` (the current adapter continues on them;
     each edit is already there `edit_repeats` times)."""

@@ -13,11 +13,43 @@ and the head's compute shrink to the labelled share.
 `enable_gradient_checkpointing` trades compute for activation memory: each decoder layer's
 activations are recomputed in backward instead of kept (about 30% more step time, and the
 activations of 30 layers at batch x length shrink to one layer's).
+
+`computing_in` sets a step's precision (`train.precision`): on a CPU that multiplies bf16 in
+hardware, the matrix products run in bfloat16 under autocast while the weights, the LoRA
+parameters, the optimizer and the loss stay fp32, so only the products' rounding changes.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX); elsewhere oneDNN
+    emulates it and a bf16 step is slower than fp32."""
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_precision(requested: str, device: str) -> str:
+    """The precision a run computes in: `auto` is bf16 on a CPU with native bf16, fp32 on other
+    CPUs; on CUDA the QLoRA path sets its own compute type, reported as `nf4`."""
+    if device == "cuda":
+        return "nf4"
+    if requested == "auto":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return requested
+
+
+def computing_in(precision: str, device: str) -> AbstractContextManager[Any]:
+    """The context a CPU forward pass runs in: bf16 autocast for `bf16`, plain fp32 otherwise."""
+    if precision != "bf16" or device != "cpu":
+        return nullcontext()
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def decoder_and_head(model: Any) -> tuple[Any, Any]:

@@ -1,6 +1,7 @@
 """LoRA training of M_S on one run folder, in its own process: `python -m finetune.train RUN [--resume]`.
 
-CPU: fp32 LoRA (bf16 is ~30x slower on CPUs without native bf16). CUDA: QLoRA, the base in
+CPU: LoRA on the fp32 base, its matrix products in bf16 where the CPU has native bf16
+(`train.precision`, finetune.step.computing_in), fp32 elsewhere. CUDA: QLoRA, the base in
 4-bit NF4 through bitsandbytes. Loss is taken on the target tokens only (the prompt is
 masked). Batches group examples of similar length so little compute goes to padding.
 Progress goes to the run folder as JSON lines; a checkpoint is written every few minutes and
@@ -46,7 +47,7 @@ from finetune.runs import (
     STATUS_FILE,
     Run,
 )
-from finetune.step import enable_gradient_checkpointing, training_loss
+from finetune.step import computing_in, enable_gradient_checkpointing, resolve_precision, training_loss
 from finetune.transcript import (
     Checkpointed,
     Evaluated,
@@ -215,8 +216,10 @@ def ordered_batches(count: int, batch_size: int) -> list[list[int]]:
     return [list(range(i, min(i + batch_size, count))) for i in range(0, count, batch_size)]
 
 
-def evaluate_loss(model, examples: list[Encoded], batch_size: int, pad_id: int, device: str) -> float | None:
-    """Token-weighted mean loss on the held-out examples."""
+def evaluate_loss(
+    model, examples: list[Encoded], batch_size: int, pad_id: int, device: str, precision: str = "fp32"
+) -> float | None:
+    """Token-weighted mean loss on the held-out examples, in the precision the run trains in."""
     import torch
 
     if not examples:
@@ -224,7 +227,7 @@ def evaluate_loss(model, examples: list[Encoded], batch_size: int, pad_id: int, 
     model.eval()
     total, tokens = 0.0, 0
     order = sorted(range(len(examples)), key=lambda i: examples[i].length)
-    with torch.no_grad():
+    with torch.no_grad(), computing_in(precision, device):
         for start in range(0, len(order), batch_size):
             batch = collate([examples[i] for i in order[start : start + batch_size]], pad_id)
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -383,6 +386,7 @@ class TrainingLoop:
             )
 
         self.device = pick_device()
+        self.precision = resolve_precision(hp.precision, self.device)
         base = load_base_for_training(self.base.folder, self.device)
         self.model = continue_lora(base, self.update_from["adapter"]) if self.update_from else add_lora(base, hp)
         if self.device == "cpu":
@@ -411,7 +415,7 @@ class TrainingLoop:
                 step=self.position["step"],
                 epochs=hp.epochs,
                 device=self.device,
-                mode="qlora-4bit" if self.device == "cuda" else "lora-fp32",
+                mode="qlora-4bit" if self.device == "cuda" else f"lora-{self.precision}",
                 threads=self.threads,
                 train_examples=len(self.train_set),
                 eval_examples=len(self.eval_set),
@@ -452,7 +456,8 @@ class TrainingLoop:
         batch = collate([self.train_set[i] for i in members], self.pad_id)
         tokens = int(batch["attention_mask"].sum())
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        loss = training_loss(self.model, batch)  # the LM head only where labels count (finetune.step)
+        with computing_in(self.precision, self.device):
+            loss = training_loss(self.model, batch)  # the LM head only where labels count (finetune.step)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
         self.optimizer.step()
@@ -490,7 +495,9 @@ class TrainingLoop:
 
     def evaluate(self, epoch: int) -> None:
         """Held-out loss at the end of an epoch."""
-        self.eval_loss = evaluate_loss(self.model, self.eval_set, self.hp.batch_size, self.pad_id, self.device)
+        self.eval_loss = evaluate_loss(
+            self.model, self.eval_set, self.hp.batch_size, self.pad_id, self.device, self.precision
+        )
         self.position["eval_losses"].append(self.eval_loss)
         self.position.update(epoch=epoch + 1, batch=0)
         self.log.emit(
@@ -537,6 +544,7 @@ class TrainingLoop:
             "train_seconds": round(self.position["train_seconds"], 1),
             "tokens_per_s": self.tokens_per_s,
             "device": self.device,
+            "precision": self.precision,
         }
         self.log.emit(Trained(**summary))
         del self.model, self.optimizer

@@ -106,6 +106,8 @@ class Trained(TrainingEvent):
     train_seconds: float = 0.0
     tokens_per_s: float = 0.0
     device: str = ""
+    precision: str = ""
+    """What the steps computed in (finetune.step.resolve_precision): fp32, bf16 or nf4."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ from core.config import Config, TrainConfig
 from core.paths import resolve_paths
 from core.store import Store
 from finetune.runs import prepare_run
+from finetune.step import cpu_has_native_bf16
 from finetune.train import train_run
 from tests.tiny_agent import seed_store
 
@@ -50,6 +51,8 @@ def test_smollm2_train_export_quantize_parity(pa_home):
 
     assert agent.quant == "q8_0"  # SmolLM2's 576-wide rows do not fit k-quants
     manifest = agent.manifest
+    # bf16 products where this CPU has native bf16 (train.precision = auto), fp32 elsewhere; said in the manifest
+    assert manifest["training"]["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")
     assert manifest["base_model"]["spec"] == "embedded" and manifest["base_model"]["sha256"]
     float_gguf = agent.folder / manifest["float_gguf"]
     assert float_gguf.name == "agent-f16.gguf"

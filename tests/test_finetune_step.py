@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.config import TrainConfig
-from finetune.step import enable_gradient_checkpointing, training_loss
+from finetune.step import computing_in, enable_gradient_checkpointing, resolve_precision, training_loss
 from finetune.train import add_lora
 
 
@@ -84,3 +84,44 @@ def test_a_batch_without_labelled_tokens_gives_a_zero_loss_that_backpropagates()
     loss = training_loss(model, data)
     loss.backward()
     assert float(loss) == 0.0
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_cpu_multiplies_bf16_in_hardware(monkeypatch, native):
+    """Emulated bf16 is slower than fp32, so `auto` must not pick it on such CPUs; a choice by hand stands."""
+    monkeypatch.setattr("finetune.step.cpu_has_native_bf16", lambda: native)
+    assert resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    assert resolve_precision("fp32", "cpu") == "fp32"
+    assert resolve_precision("bf16", "cpu") == "bf16"
+    assert resolve_precision("auto", "cuda") == "nf4"
+
+
+def test_a_bf16_step_rounds_the_products_but_keeps_fp32_parameters_and_loss():
+    """bf16 changes the loss by rounding only; the trainable parameters and their gradients stay fp32."""
+    model = tiny_lora_model()
+    model.train()
+    fp32_loss, fp32_grads = loss_and_grads(model, training_loss)
+    bf16_loss, bf16_grads = loss_and_grads(model, lambda m, b: _in_bf16(m, b))
+    assert bf16_loss != fp32_loss  # the products really ran in bf16
+    assert bf16_loss == pytest.approx(fp32_loss, rel=2e-2)
+    for name, grad in bf16_grads.items():
+        assert grad.dtype == torch.float32, name
+        cosine = torch.nn.functional.cosine_similarity(grad.flatten(), fp32_grads[name].flatten(), dim=0)
+        assert cosine > 0.95, name
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_fp32_precision_computes_exactly_as_without_a_context():
+    model = tiny_lora_model()
+    model.train()
+    plain, _ = loss_and_grads(model, training_loss)
+    with computing_in("fp32", "cpu"):
+        inside, _ = loss_and_grads(model, training_loss)
+    assert inside == plain
+
+
+def _in_bf16(model, data):
+    with computing_in("bf16", "cpu"):
+        loss = training_loss(model, data)
+    assert loss.dtype == torch.float32
+    return loss
