@@ -142,7 +142,13 @@ def part_precision(args) -> None:
     from core.paths import resolve_paths
     from finetune.base_model import resolve_base_model
     from finetune.dataset import DatasetReport, encode_examples
-    from finetune.step import computing_in, cpu_has_native_bf16, enable_gradient_checkpointing, training_loss
+    from finetune.step import (
+        batch_width,
+        computing_in,
+        cpu_has_native_bf16,
+        enable_gradient_checkpointing,
+        training_loss,
+    )
     from finetune.train import add_lora, collate, evaluate_loss, length_grouped_batches, load_base_for_training
 
     torch.set_num_threads(args.threads)
@@ -167,7 +173,9 @@ def part_precision(args) -> None:
         before = evaluate_loss(model, held_out, hp.batch_size, tokenizer.pad_token_id, "cpu", precision)
         tokens, losses, start = 0, [], time.monotonic()
         for members in batches:
-            batch = collate([train[i] for i in members], tokenizer.pad_token_id)
+            examples = [train[i] for i in members]
+            width = batch_width([e.length for e in examples], precision)
+            batch = collate(examples, tokenizer.pad_token_id, pad_to=width)
             tokens += int(batch["attention_mask"].sum())
             with computing_in(precision, "cpu"):
                 loss = training_loss(model, batch)
@@ -223,18 +231,21 @@ def part_two(args) -> None:
     reset_peak_rss()  # part one's training is not this run's
     print(f"\nfull run: {len(dataset.train)} train + {len(dataset.eval)} eval examples (naive kind, stand-in intents)")
     start = time.monotonic()
-    agent = train_run(
-        run,
-        paths=paths,
-        echo=lambda e: (
+    peaks: dict[str, float] = {}  # peak RSS when each phase ended
+
+    def echo(e: dict) -> None:
+        if e["event"] == "start":
+            peaks["model loaded"] = peak_mb()
+        elif e["event"] == "trained":
+            peaks["training steps"] = peak_mb()
+        elif e["event"] == "step" and e["step"] % 10 == 0:
             print(
                 f"  step {e['step']}/{e['total']} loss {e['loss']:.3f} {e['tokens_per_s']:.0f} tok/s eta {e['eta']:.0f}s",
                 flush=True,
             )
-            if e["event"] == "step" and e["step"] % 10 == 0
-            else None
-        ),
-    )
+
+    agent = train_run(run, paths=paths, echo=echo)
+    peaks["export"] = peak_mb()
     wall = time.monotonic() - start
     training = agent.manifest["training"]
     print(
@@ -243,7 +254,11 @@ def part_two(args) -> None:
         f"{training['tokens_per_s']} tok/s; eval loss {training['eval_losses']}; agent {agent.gguf.name} "
         f"{agent.gguf.stat().st_size / 2**20:.0f} MiB"
     )
-    print(f"peak RSS of the train + export run: {peak_mb():.0f} MB (target <= 2 GB)")
+    print(
+        f"peak RSS of the train + export run: {peak_mb():.0f} MB (target <= 2 GB); "
+        f"{training.get('precision', 'fp32')} products; peak when each phase ended: "
+        + ", ".join(f"{phase} {mb:.0f} MB" for phase, mb in peaks.items())
+    )
 
 
 def reset_peak_rss() -> None:

@@ -43,6 +43,21 @@ def resolve_precision(requested: str, device: str) -> str:
     return requested
 
 
+BF16_WIDTH_STEP = 64
+"""bf16 batches are padded to a multiple of this many tokens. oneDNN keeps the kernels it builds
+for each matrix shape, so every new batch length cost memory that stayed: over one epoch of
+length-grouped batches the resident memory grew from 1.07 to 1.64 GB (and peaked at 1.93 GB);
+padded, it stays at 1.28 GB (peak 1.61 GB) for about 5% more step time."""
+
+
+def batch_width(lengths: list[int], precision: str) -> int:
+    """Columns of a batch of examples of these lengths: the longest, rounded up in bf16 (see BF16_WIDTH_STEP)."""
+    longest = max(lengths)
+    if precision != "bf16":
+        return longest
+    return -(-longest // BF16_WIDTH_STEP) * BF16_WIDTH_STEP
+
+
 def computing_in(precision: str, device: str) -> AbstractContextManager[Any]:
     """The context a CPU forward pass runs in: bf16 autocast for `bf16`, plain fp32 otherwise."""
     if precision != "bf16" or device != "cpu":

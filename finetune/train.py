@@ -47,7 +47,13 @@ from finetune.runs import (
     STATUS_FILE,
     Run,
 )
-from finetune.step import computing_in, enable_gradient_checkpointing, resolve_precision, training_loss
+from finetune.step import (
+    batch_width,
+    computing_in,
+    enable_gradient_checkpointing,
+    resolve_precision,
+    training_loss,
+)
 from finetune.transcript import (
     Checkpointed,
     Evaluated,
@@ -229,7 +235,8 @@ def evaluate_loss(
     order = sorted(range(len(examples)), key=lambda i: examples[i].length)
     with torch.no_grad(), computing_in(precision, device):
         for start in range(0, len(order), batch_size):
-            batch = collate([examples[i] for i in order[start : start + batch_size]], pad_id)
+            members = [examples[i] for i in order[start : start + batch_size]]
+            batch = collate(members, pad_id, pad_to=batch_width([e.length for e in members], precision))
             batch = {k: v.to(device) for k, v in batch.items()}
             count = int((batch["labels"][:, 1:] != -100).sum())
             total += float(training_loss(model, batch)) * count
@@ -453,7 +460,8 @@ class TrainingLoop:
 
         position, total = self.position, self.total
         step_start = time.monotonic()
-        batch = collate([self.train_set[i] for i in members], self.pad_id)
+        examples = [self.train_set[i] for i in members]
+        batch = collate(examples, self.pad_id, pad_to=batch_width([e.length for e in examples], self.precision))
         tokens = int(batch["attention_mask"].sum())
         batch = {k: v.to(self.device) for k, v in batch.items()}
         with computing_in(self.precision, self.device):

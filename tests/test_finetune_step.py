@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.config import TrainConfig
-from finetune.step import computing_in, enable_gradient_checkpointing, resolve_precision, training_loss
+from finetune.step import batch_width, computing_in, enable_gradient_checkpointing, resolve_precision, training_loss
 from finetune.train import add_lora
 
 
@@ -125,3 +125,28 @@ def _in_bf16(model, data):
         loss = training_loss(model, data)
     assert loss.dtype == torch.float32
     return loss
+
+
+def test_bf16_batches_come_in_few_widths_and_fp32_batches_are_not_padded():
+    """oneDNN keeps kernels per shape: bf16 widths are rounded up so an epoch sees few of them."""
+    assert batch_width([70, 120, 100], "fp32") == 120
+    assert batch_width([70, 120, 100], "bf16") == 128
+    assert batch_width([128], "bf16") == 128
+    assert {batch_width([n], "bf16") for n in range(1, 513)} == {64 * k for k in range(1, 9)}
+
+
+def test_padding_a_batch_wider_does_not_change_its_loss():
+    from finetune.dataset import Encoded
+    from finetune.train import collate
+
+    model = tiny_lora_model()
+    model.eval()
+    data = batch()
+    examples = [
+        Encoded(input_ids=row[mask == 1].tolist(), labels=labels[mask == 1].tolist())
+        for row, labels, mask in zip(data["input_ids"], data["labels"], data["attention_mask"])
+    ]
+    with torch.no_grad():
+        tight = float(training_loss(model, collate(examples, 0)))
+        padded = float(training_loss(model, collate(examples, 0, pad_to=64)))
+    assert padded == pytest.approx(tight, rel=1e-5)
