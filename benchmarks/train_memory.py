@@ -13,6 +13,8 @@ row labelled -100 like a prompt). Variants, side by side in one run:
 - with `pa train`'s malloc: glibc's mmap threshold fixed and huge pages for its mappings
   (finetune.memory.training_environment), so freed activations leave the process instead of
   staying resident in the heap; with the labelled head (`pa train`'s default) and with both
+- the same in bf16 (`train.precision = "auto"` on a CPU with native bf16): the products under
+  bf16 autocast, weights and optimizer fp32
 
     python benchmarks/train_memory.py [--batch 4] [--length 512] [--steps 2] [--threads 1] [--quick]
 """
@@ -31,13 +33,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-VARIANTS = {  # (labelled head, checkpointing, pa train's malloc)
-    "release": (False, False, False),
-    "labelled head": (True, False, False),
-    "checkpointing": (False, True, False),
-    "labelled head + checkpointing": (True, True, False),
-    "head + pa's malloc": (True, False, True),
-    "head + ckpt + pa's malloc": (True, True, True),
+VARIANTS = {  # (labelled head, checkpointing, pa train's malloc, bf16 products)
+    "release": (False, False, False, False),
+    "labelled head": (True, False, False, False),
+    "checkpointing": (False, True, False, False),
+    "labelled head + checkpointing": (True, True, False, False),
+    "head + pa's malloc": (True, False, True, False),
+    "head + ckpt + pa's malloc": (True, True, True, False),
+    "head + ckpt + malloc + bf16": (True, True, True, True),
 }
 
 
@@ -61,6 +64,7 @@ def worker(
     labelled: bool,
     checkpointing: bool,
     fixed_threshold: bool,
+    bf16: bool,
     batch: int,
     length: int,
     steps: int,
@@ -73,7 +77,7 @@ def worker(
     import transformers  # noqa: F401
 
     from core.config import TrainConfig
-    from finetune.step import enable_gradient_checkpointing, training_loss
+    from finetune.step import computing_in, enable_gradient_checkpointing, training_loss
     from finetune.train import add_lora, load_base_for_training
 
     if fixed_threshold and "glibc.malloc." not in os.environ.get("GLIBC_TUNABLES", ""):
@@ -96,7 +100,8 @@ def worker(
     data = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
     losses, started = [], time.perf_counter()
     for _ in range(steps):
-        loss = training_loss(model, data) if labelled else model(**data).loss
+        with computing_in("bf16" if bf16 else "fp32", "cpu"):
+            loss = training_loss(model, data) if labelled else model(**data).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -117,10 +122,10 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="release vs pa train's settings with and without checkpointing, one step"
     )
-    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        folder, labelled, checkpointing, fixed = args.worker[0], *(flag == "1" for flag in args.worker[1:])
+        folder, labelled, checkpointing, fixed, bf16 = args.worker[0], *(flag == "1" for flag in args.worker[1:])
         print(
             json.dumps(
                 worker(
@@ -128,6 +133,7 @@ def main() -> None:
                     labelled,
                     checkpointing,
                     fixed,
+                    bf16,
                     args.batch,
                     args.length,
                     args.steps,
@@ -147,11 +153,17 @@ def main() -> None:
     if args.quick:
         args.steps = 1
         variants = {
-            k: v for k, v in VARIANTS.items() if k in ("release", "head + pa's malloc", "head + ckpt + pa's malloc")
+            k: v
+            for k, v in VARIANTS.items()
+            if k in ("release", "head + pa's malloc", "head + ckpt + pa's malloc", "head + ckpt + malloc + bf16")
         }
+    from finetune.step import cpu_has_native_bf16
+
+    if not cpu_has_native_bf16():  # pa trains in fp32 there (bf16 would be emulated): the last column is pa's
+        variants = {k: v for k, v in variants.items() if not v[3]}
     load_before = os.getloadavg()[0]
     results = {}
-    for name, (labelled, checkpointing, fixed) in variants.items():
+    for name, (labelled, checkpointing, fixed, bf16) in variants.items():
         command = [
             sys.executable,
             __file__,
@@ -160,6 +172,7 @@ def main() -> None:
             str(int(labelled)),
             str(int(checkpointing)),
             str(int(fixed)),
+            str(int(bf16)),
             "--batch",
             str(args.batch),
             "--length",
@@ -182,7 +195,7 @@ def main() -> None:
             raise SystemExit(f"{name} failed: {done.stderr.strip()[-500:]}")
         results[name] = json.loads(done.stdout.strip().splitlines()[-1])
     print(
-        f"LoRA step memory, SmolLM2-135M fp32, batch {args.batch} x {args.length} tokens "
+        f"LoRA step memory, SmolLM2-135M (fp32 weights), batch {args.batch} x {args.length} tokens "
         f"({args.prompt_share:.0%} prompt), {args.steps} step(s), {args.threads} thread(s); "
         f"load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}"
     )

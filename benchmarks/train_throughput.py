@@ -1,11 +1,13 @@
 """Training throughput of M_S (SmolLM2-135M, LoRA fp32 on CPU): length-grouped batches vs padding to max.
 
-    python benchmarks/train_throughput.py [--sender allen-p] [--steps 6] [--full]
+    python benchmarks/train_throughput.py [--sender allen-p] [--steps 6] [--precision-steps 25] [--full | --full-only]
 
 Part 1 runs the same number of steps over the same real Enron examples twice, once with
 finetune.train's length-grouped batches and once with shuffled batches padded to the longest
 example, and prints real (non-padding) tokens per second side by side.
-Part 2 (--full) trains the real `pa train` path (train_run: train + export) on 100 examples x
+Then pa's step (labelled head, checkpointing) in fp32 vs bf16 autocast on the same batches:
+tokens/s, and the held-out loss after those steps (what each precision learned).
+Part 2 (--full; --full-only runs it alone, so its peak is the run's own) trains the real `pa train` path (train_run: train + export) on 100 examples x
 3 epochs and prints the wall time (target: <= 10 minutes on 2 cores) and the peak RSS of that run
 (target: <= 2 GB).
 
@@ -147,6 +149,7 @@ def part_precision(args) -> None:
         computing_in,
         cpu_has_native_bf16,
         enable_gradient_checkpointing,
+        resolve_precision,
         training_loss,
     )
     from finetune.train import add_lora, collate, evaluate_loss, length_grouped_batches, load_base_for_training
@@ -199,6 +202,8 @@ def part_precision(args) -> None:
             f"{after:>8.4f}{fp32_after:>21.4f}"
         )
     print(f"bf16 vs fp32: {results['bf16'][1] / results['fp32'][1]:.2f}x tok/s")
+    chosen = resolve_precision("auto", "cpu")
+    print(f"pa's step (train.precision = auto: {chosen} here): {results[chosen][1]:.1f} tok/s")
 
 
 def part_two(args) -> None:
@@ -275,6 +280,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--full", action="store_true", help="also time 100 examples x 3 epochs (train + export)")
     parser.add_argument(
+        "--full-only", action="store_true", help="only the full run, in a fresh process (its peak RSS is the run's own)"
+    )
+    parser.add_argument(
         "--precision-steps", type=int, default=25, help="steps of the fp32 vs bf16 comparison (0 skips it)"
     )
     parser.add_argument(
@@ -291,10 +299,11 @@ def main() -> None:
         home = args.home or Path(scratch)
         import_profile(home, args.sender)
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the CPU)\n")
-        part_one(args)
-        if args.precision_steps:
+        if not args.full_only:
+            part_one(args)
+        if args.precision_steps and not args.full_only:
             part_precision(args)
-        if args.full:
+        if args.full or args.full_only:
             part_two(args)
         print(f"\nload average after: {os.getloadavg()[0]:.1f}")
 
