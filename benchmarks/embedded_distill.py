@@ -4,15 +4,18 @@ Two comparisons, each side by side in one run with the load average:
 
 - calls: the same N chat calls (greedy, the same max_tokens) to the embedded SmolLM2 GGUF,
   awaited one after another with `embedded.parallel = 1`, then all at once with
-  `embedded.parallel = P`. Prints seconds, calls/s, completion tokens/s, forward passes, and
-  whether every batched answer equals its one-at-a-time answer (the yield contract).
+  `embedded.parallel = P` (one engine, P sequences per forward pass), then all at once with
+  `embedded.workers = W` (W engines, one sequence each, threads split between them). Prints
+  seconds, calls/s, completion tokens/s, forward passes, and how many answers equal their
+  one-at-a-time answer (the yield contract).
 - distill: `distill_profile` on the first D real Enron mails of one sender (the README
   quickstart's work: 3 intent candidates, draft, rules, no-baseline rules, guided), with
-  concurrency 1 / parallel 1, then concurrency P / parallel P. Prints seconds per email,
-  model calls, tokens/s and the yield (stages ok) of both.
+  concurrency 1, then concurrency P with parallel P, then concurrency P with W workers.
+  Prints seconds per email, model calls, tokens/s and the yield (stages ok) of each.
+All paths use the same threads in all (`--threads`, default all cores).
 
     python benchmarks/embedded_distill.py [--part calls distill] [--calls 8] [--max-tokens 64]
-                                          [--documents 3] [--parallel 4] [--threads 1] [--quick]
+                                          [--documents 3] [--parallel 4] [--workers 2] [--threads 2] [--quick]
 """
 
 from __future__ import annotations
@@ -63,14 +66,14 @@ async def _answer(backend: EmbeddedBackend, question: str, max_tokens: int) -> t
     return text, tokens
 
 
-def measure_calls(calls: int, max_tokens: int, parallel: int, threads: int) -> dict:
+def measure_calls(calls: int, max_tokens: int, parallel: int, threads: int, workers: int = 1) -> dict:
     questions = [QUESTIONS[i % len(QUESTIONS)] + ("" if i < len(QUESTIONS) else f" (take {i})") for i in range(calls)]
-    backend = EmbeddedBackend(embedded_model_path(), n_ctx=1024, threads=threads, parallel=parallel)
+    backend = EmbeddedBackend(embedded_model_path(), n_ctx=1024, threads=threads, parallel=parallel, workers=workers)
     backend.load()
     asyncio.run(_answer(backend, "Hi", 2))  # warm up (and start the batching engine)
 
     async def run() -> list[tuple[str, int]]:
-        if parallel == 1:
+        if parallel == 1 and workers == 1:
             return [await _answer(backend, q, max_tokens) for q in questions]
         return list(await asyncio.gather(*(_answer(backend, q, max_tokens) for q in questions)))
 
@@ -79,7 +82,7 @@ def measure_calls(calls: int, max_tokens: int, parallel: int, threads: int) -> d
     answers = asyncio.run(run())
     seconds = time.perf_counter() - started
     tokens = sum(t for _, t in answers)
-    passes = _engine_steps(backend) - engine_steps if parallel > 1 else tokens
+    passes = _engine_steps(backend) - engine_steps if parallel > 1 or workers > 1 else tokens
     return {"seconds": seconds, "answers": [a for a, _ in answers], "tokens": tokens, "passes": passes}
 
 
@@ -90,7 +93,9 @@ def _engine_steps(backend: EmbeddedBackend) -> int:
     return engine.steps if engine else 0
 
 
-def measure_distill(documents: int, parallel: int, threads: int, max_tokens: int | None) -> dict:
+def measure_distill(
+    documents: int, concurrency: int, parallel: int, threads: int, max_tokens: int | None, workers: int = 1
+) -> dict:
     from core.corpus.pipeline import ImportOptions, import_corpus
     from core.distill import distill_profile
     from core.llm.specs import open_backend
@@ -99,6 +104,7 @@ def measure_distill(documents: int, parallel: int, threads: int, max_tokens: int
     config = Config()
     config.embedded.threads = threads
     config.embedded.parallel = parallel
+    config.embedded.workers = workers
     if max_tokens:
         config.distill.max_tokens = max_tokens
     with tempfile.TemporaryDirectory() as folder:
@@ -115,7 +121,7 @@ def measure_distill(documents: int, parallel: int, threads: int, max_tokens: int
             backend.load()
             started = time.perf_counter()
             summary = asyncio.run(
-                distill_profile(store, profile, backend, config, limit=documents, concurrency=parallel)
+                distill_profile(store, profile, backend, config, limit=documents, concurrency=concurrency)
             )
             seconds = time.perf_counter() - started
     ok = sum(stats.ok for stats in summary.stages.values())
@@ -139,7 +145,8 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=3)
     parser.add_argument("--distill-max-tokens", type=int, default=None, help="distill.max_tokens (default: config's)")
     parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 on a shared machine)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="engines of the workers path")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="llama.cpp threads in all")
     parser.add_argument("--quick", action="store_true", help="calls part only, 4 calls x 32 tokens")
     args = parser.parse_args()
     if args.quick:
@@ -152,32 +159,45 @@ def main() -> None:
         clear_model_cache()
         many = measure_calls(args.calls, args.max_tokens, args.parallel, args.threads)
         clear_model_cache()
-        same = sum(a == b for a, b in zip(one["answers"], many["answers"]))
+        split = measure_calls(args.calls, args.max_tokens, 1, args.threads, workers=args.workers)
+        clear_model_cache()
         print(f"\ncalls: {args.calls} greedy calls x max {args.max_tokens} tokens (load {load_mid} -> {load()})")
-        print(f"{'path':<22} {'seconds':>8} {'calls/s':>8} {'tok/s':>8} {'passes':>7} {'same tokens':>12}")
-        for name, result in (("one at a time", one), (f"together (parallel {args.parallel})", many)):
+        print(f"{'path':<34} {'seconds':>8} {'calls/s':>8} {'tok/s':>8} {'passes':>7} {'same tokens':>12}")
+        for name, result in (
+            (f"one at a time ({args.threads} threads)", one),
+            (f"together (parallel {args.parallel})", many),
+            (f"{args.workers} workers x {max(1, args.threads // args.workers)} thread(s)", split),
+        ):
+            same = sum(a == b for a, b in zip(one["answers"], result["answers"]))
             print(
-                f"{name:<22} {result['seconds']:>8.2f} {args.calls / result['seconds']:>8.2f} "
+                f"{name:<34} {result['seconds']:>8.2f} {args.calls / result['seconds']:>8.2f} "
                 f"{result['tokens'] / result['seconds']:>8.1f} {result['passes']:>7} {same:>7}/{args.calls}"
             )
-        print(f"speed-up {one['seconds'] / many['seconds']:.2f}x")
+        print(f"speed-up {one['seconds'] / split['seconds']:.2f}x ({args.workers} workers)")
+        print(f"together (parallel {args.parallel}): {one['seconds'] / many['seconds']:.2f}x")
     if "distill" in args.part:
-        one = measure_distill(args.documents, 1, args.threads, args.distill_max_tokens)
+        one = measure_distill(args.documents, 1, 1, args.threads, args.distill_max_tokens)
         load_mid = load()
         clear_model_cache()
-        many = measure_distill(args.documents, args.parallel, args.threads, args.distill_max_tokens)
+        many = measure_distill(args.documents, args.parallel, args.parallel, args.threads, args.distill_max_tokens)
+        clear_model_cache()
+        split = measure_distill(
+            args.documents, args.parallel, 1, args.threads, args.distill_max_tokens, workers=args.workers
+        )
         clear_model_cache()
         print(f"\ndistill: {args.documents} Enron mails of {SENDER}, all stages (load {load_mid} -> {load()})")
         print(f"{'path':<34} {'seconds':>8} {'s/email':>8} {'calls':>6} {'out tok/s':>9} {'stages ok':>10}")
         for name, result in (
             ("concurrency 1, parallel 1", one),
             (f"concurrency {args.parallel}, parallel {args.parallel}", many),
+            (f"concurrency {args.parallel}, {args.workers} workers", split),
         ):
             print(
                 f"{name:<34} {result['seconds']:>8.1f} {result['seconds'] / result['documents']:>8.1f} {result['calls']:>6} "
                 f"{result['tokens'] / result['seconds']:>9.1f} {result['ok']:>5}/{result['total']}"
             )
-        print(f"speed-up {one['seconds'] / many['seconds']:.2f}x")
+        print(f"speed-up {one['seconds'] / split['seconds']:.2f}x ({args.workers} workers)")
+        print(f"together (parallel {args.parallel}): {one['seconds'] / many['seconds']:.2f}x")
 
 
 if __name__ == "__main__":

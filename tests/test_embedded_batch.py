@@ -108,7 +108,7 @@ async def test_a_cancelled_call_stops_without_disturbing_the_others():
 
     _, kept = await asyncio.gather(cancel_early(), answer(model, PROMPTS[1], options))
     assert kept == (await one_at_a_time([(PROMPTS[1], options)]))[0]
-    assert not any(slot.busy for slot in engine()._slots)
+    assert not engine().busy
 
 
 async def test_calls_one_after_another_never_start_the_engine_and_overlapping_ones_do():
@@ -121,3 +121,16 @@ async def test_calls_one_after_another_never_start_the_engine_and_overlapping_on
     assert existing_engine(llama) is None
     await asyncio.gather(*(answer(model, messages, options) for messages in PROMPTS))
     assert existing_engine(llama) is not None
+
+
+async def test_two_workers_answer_overlapping_calls_with_the_one_at_a_time_tokens():
+    """Separate engines on one core each: the calls run at once, each with the tokens it gets alone."""
+    calls = [(messages, GenerationOptions(temperature=0.0, max_tokens=24)) for messages in PROMPTS]
+    model = EmbeddedBackend(embedded_model_path(), n_ctx=640, threads=2, parallel=1, workers=2)
+    results = await asyncio.gather(*(answer(model, messages, options) for messages, options in calls))
+    pool = existing_engine(load_model(embedded_model_path(), n_ctx=640, threads=2).llama)
+    assert pool is not None and len(pool.engines) == 2
+    assert all(engine.steps > 0 for engine in pool.engines), "one worker did all the work"
+    assert all(engine._context.ctx is not None for engine in pool.engines)
+    alone = EmbeddedBackend(embedded_model_path(), n_ctx=640, threads=2)
+    assert results == [await answer(alone, messages, options) for messages, options in calls]

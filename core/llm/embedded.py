@@ -217,10 +217,14 @@ class EmbeddedBackend:
         lora_path: Path | None = None,
         spec: str | None = None,
         parallel: int = 1,
+        workers: int = 1,
     ):
         self.model_path = Path(model_path)
         self.parallel = parallel
-        """Calls decoded together (core.llm.embedded_batch); 1 runs them one at a time."""
+        """Calls decoded together in one forward pass of an engine (core.llm.embedded_batch)."""
+        self.workers = workers
+        """Engines decoding at once, each on its share of the threads; with parallel, 1 and 1
+        run calls one at a time on the model's own context."""
         self.n_ctx = n_ctx
         self.threads = threads
         self.lora_path = Path(lora_path) if lora_path else None
@@ -242,6 +246,7 @@ class EmbeddedBackend:
             lora_path=Path(lora) if lora is not None else None,
             spec=str(spec),
             parallel=config.embedded.parallel,
+            workers=config.embedded.workers,
         )
 
     def __repr__(self) -> str:
@@ -317,19 +322,25 @@ class EmbeddedBackend:
             emit("error", BackendError(f"{self.spec}: generation failed ({exc.__class__.__name__}: {exc})"))
 
     def _batching_engine(self, model: LoadedModel) -> Any:
-        """The model's batching engine: started when a call arrives while another one runs.
-
-        Until then calls run one at a time on the model's own context, so a user who never
-        overlaps calls (drafting) never pays for the engine's KV cache (parallel x n_ctx cells).
+        """The model's engines. With `parallel` alone they start when a call arrives while another
+        one runs; until then calls run one at a time on the model's own context, so a user who
+        never overlaps calls (drafting) never pays for the engine's KV cache (parallel x n_ctx
+        cells). With `workers` they take every call: a lone call gets all the threads anyway.
         """
-        if self.parallel <= 1:
+        if self.parallel <= 1 and self.workers <= 1:
             return None
         from core.llm.embedded_batch import engine_for, existing_engine
 
         engine = existing_engine(model.llama)
-        if engine is None and model.lock.locked():
+        # Workers share the cores by thread count, so every call goes to them (a call on the
+        # model's own context would take all threads beside them); batching alone waits for overlap.
+        if engine is None and (model.lock.locked() or self.workers > 1):
             engine = engine_for(
-                model.llama, parallel=self.parallel, n_ctx=self.n_ctx, threads=self.threads or default_threads()
+                model.llama,
+                parallel=self.parallel,
+                n_ctx=self.n_ctx,
+                threads=self.threads or default_threads(),
+                workers=self.workers,
             )
         return engine
 

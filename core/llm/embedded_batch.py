@@ -5,7 +5,8 @@ memory bandwidth, not arithmetic. A forward pass over several sequences (one tok
 reads the weights once for all of them and costs little more than one. `pa distill
 --concurrency N` keeps N calls in flight; here they decode together.
 
-How (llama.cpp's low-level API, one worker thread per loaded model):
+How (llama.cpp's low-level API, one worker thread per engine; `EnginePool` runs `embedded.workers`
+engines on one loaded model, each on its share of the cores):
 - The engine starts the first time a call arrives while another runs on the model (see
   `EmbeddedBackend._batching_engine`); calls made one after another never pay for its cache.
 - One llama.cpp context with `parallel` sequence slots, each its own KV stream. Each call
@@ -35,7 +36,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.errors import BackendError
@@ -138,6 +139,10 @@ class BatchEngine:
         params.n_threads = threads
         params.n_threads_batch = threads
         self.n_batch = params.n_batch
+        self.threads = threads
+        self.thread_share: Callable[[], int] | None = None
+        """Set by a pool: the threads this engine may use now (all of them while it decodes alone)."""
+        self._threads_set = threads
         self._context: Any = self._internals.LlamaContext(model=llama._model, params=params, verbose=False)
         if lora_adapter:
             adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(lora_adapter)
@@ -325,6 +330,11 @@ class BatchEngine:
                 n += 1
             entries.append((slot, len(take)))
         batch.n_tokens = n
+        if self.thread_share is not None:
+            share = self.thread_share()
+            if share != self._threads_set:
+                self._lib.llama_set_n_threads(self._context.ctx, share, share)
+                self._threads_set = share
         code = self._lib.llama_decode(self._context.ctx, batch)
         if code != 0:
             raise RuntimeError(f"llama_decode returned {code}")
@@ -382,37 +392,125 @@ class BatchEngine:
         request.emit("done", (reason, len(request.prompt), len(slot.completion)))
 
 
-_engines: dict[int, BatchEngine] = {}
+class EnginePool:
+    """Up to `workers` engines on one loaded model, each with its own context, sharing the threads.
+
+    Why: on a small model one token's forward pass does not get faster with more threads (the
+    SmolLM2-135M decodes ~120 tok/s on one core and on two), so two calls decoded at once on one
+    core each finish in about the time of one (benchmarks/embedded_distill.py prints both). The
+    weights are the model's, loaded once; each engine adds its own KV cache, made when a call
+    first needs it. A call goes to the engine with the fewest calls in flight, ties to the one
+    whose cache holds the longest start of its prompt. Before each forward pass an engine takes
+    its share of the threads: all of them while it works alone (a prompt is read at full speed),
+    threads / busy engines otherwise. An engine's tokens do not depend on its thread count
+    (llama.cpp splits a product's rows across threads, never one dot product), so they are the
+    tokens the one-engine path gives.
+    """
+
+    def __init__(self, llama: Any, *, workers: int, parallel: int, n_ctx: int, threads: int, lora_scale: float = 1.0):
+        self.llama = llama
+        self.workers = workers
+        self.threads = threads
+        self._settings = {"parallel": parallel, "n_ctx": n_ctx, "lora_scale": lora_scale}
+        self.engines: list[BatchEngine] = []
+        self._in_flight: list[int] = []
+        self._lock = threading.Lock()
+        self._add_engine()
+
+    def _add_engine(self) -> None:
+        engine = BatchEngine(
+            self.llama,
+            parallel=self._settings["parallel"],
+            n_ctx=self._settings["n_ctx"],
+            threads=self.threads,
+            lora_adapter=getattr(self.llama, "_lora_adapter", None),
+            lora_scale=self._settings["lora_scale"],
+        )
+        engine.thread_share = self._thread_share
+        self.engines.append(engine)
+        self._in_flight.append(0)
+
+    def _thread_share(self) -> int:
+        with self._lock:
+            busy = sum(1 for count in self._in_flight if count)
+        return max(1, self.threads // max(1, busy))
+
+    @property
+    def closed(self) -> bool:
+        return any(engine._closed for engine in self.engines)
+
+    @property
+    def steps(self) -> int:
+        return sum(engine.steps for engine in self.engines)
+
+    @property
+    def prompt_tokens_read(self) -> int:
+        return sum(engine.prompt_tokens_read for engine in self.engines)
+
+    @property
+    def busy(self) -> bool:
+        return any(slot.busy for engine in self.engines for slot in engine._slots)
+
+    def submit(self, request: BatchRequest) -> None:
+        with self._lock:
+            if all(self._in_flight) and len(self.engines) < self.workers:
+                self._add_engine()
+            index = min(
+                range(len(self.engines)),
+                key=lambda i: (
+                    self._in_flight[i],
+                    -max((common_prefix(slot.cached, request.prompt) for slot in self.engines[i]._slots), default=0),
+                ),
+            )
+            self._in_flight[index] += 1
+        emit = request.emit
+
+        def counted(kind: str, payload: Any) -> None:
+            if kind in ("done", "error"):
+                with self._lock:
+                    self._in_flight[index] -= 1
+            emit(kind, payload)
+
+        try:
+            self.engines[index].submit(replace(request, emit=counted))
+        except BackendError:
+            with self._lock:
+                self._in_flight[index] -= 1
+            raise
+
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.close()
+
+
+_engines: dict[int, EnginePool] = {}
 _engines_lock = threading.Lock()
 
 
-def engine_for(llama: Any, *, parallel: int, n_ctx: int, threads: int, lora_scale: float = 1.0) -> BatchEngine:
-    """The batching engine of a loaded llama (made on first use, kept while the model is loaded)."""
+def engine_for(
+    llama: Any, *, parallel: int, n_ctx: int, threads: int, workers: int = 1, lora_scale: float = 1.0
+) -> EnginePool:
+    """The engines of a loaded llama (made on first use, kept while the model is loaded)."""
     with _engines_lock:
-        engine = _engines.get(id(llama))
-        if engine is None or engine._closed or engine._llama is not llama:
-            engine = BatchEngine(
-                llama,
-                parallel=parallel,
-                n_ctx=n_ctx,
-                threads=threads,
-                lora_adapter=getattr(llama, "_lora_adapter", None),
-                lora_scale=lora_scale,
+        pool = _engines.get(id(llama))
+        if pool is None or pool.closed or pool.llama is not llama:
+            pool = EnginePool(
+                llama, workers=workers, parallel=parallel, n_ctx=n_ctx, threads=threads, lora_scale=lora_scale
             )
-            _engines[id(llama)] = engine
-        return engine
+            _engines[id(llama)] = pool
+        return pool
 
 
-def existing_engine(llama: Any) -> BatchEngine | None:
-    """The running engine of `llama`, if one was started."""
+def existing_engine(llama: Any) -> EnginePool | None:
+    """The running engines of `llama`, if they were started."""
     with _engines_lock:
-        engine = _engines.get(id(llama))
-    return engine if engine is not None and not engine._closed and engine._llama is llama else None
+        pool = _engines.get(id(llama))
+    return pool if pool is not None and not pool.closed and pool.llama is llama else None
 
 
 def close_engine(llama: Any) -> None:
-    """Stop and free the engine of `llama`, if it has one; call before closing the model."""
+    """Stop and free the engines of `llama`, if it has them; call before closing the model."""
     with _engines_lock:
-        engine = _engines.pop(id(llama), None)
-    if engine is not None:
-        engine.close()
+        pool = _engines.pop(id(llama), None)
+    if pool is not None:
+        pool.close()
