@@ -83,13 +83,13 @@ class EmbeddedConfig(Section):
     Each parallel slot holds its own n_ctx of KV cache in memory. Off by default: on this
     Q4_1 model it measured no speed-up (benchmarks/embedded_distill.py), and sampled (not
     greedy) answers differ from the one-at-a-time path's."""
-    workers: int = Field(2, ge=1, le=16)
+    workers: int = Field(1, ge=1, le=16)
     """Concurrent calls decoded at once by separate engines on the one loaded model, each with
     its own KV cache (n_ctx x parallel cells), the threads shared between the busy ones. A small
     model's token does not decode faster on more threads, so 2 workers on 2 cores answer two
     calls in about the time of one, with the same tokens: the README quickstart's distillation
-    took 116 s instead of 179 s, same yield (benchmarks/embedded_distill.py). 1 = off: calls
-    run one at a time on the model's own context."""
+    took 116 s instead of 179 s, same yield (benchmarks/embedded_distill.py). 1 = off (the
+    default for now): calls run one at a time on the model's own context."""
 
 
 class CorpusConfig(Section):
