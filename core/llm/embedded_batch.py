@@ -411,7 +411,7 @@ class EnginePool:
         self.llama = llama
         self.workers = workers
         self.threads = threads
-        self._settings = {"parallel": parallel, "n_ctx": n_ctx, "lora_scale": lora_scale}
+        self.parallel, self.n_ctx, self.lora_scale = parallel, n_ctx, lora_scale
         self.engines: list[BatchEngine] = []
         self._in_flight: list[int] = []
         self._lock = threading.Lock()
@@ -420,11 +420,11 @@ class EnginePool:
     def _add_engine(self) -> None:
         engine = BatchEngine(
             self.llama,
-            parallel=self._settings["parallel"],
-            n_ctx=self._settings["n_ctx"],
+            parallel=self.parallel,
+            n_ctx=self.n_ctx,
             threads=self.threads,
             lora_adapter=getattr(self.llama, "_lora_adapter", None),
-            lora_scale=self._settings["lora_scale"],
+            lora_scale=self.lora_scale,
         )
         engine.thread_share = self._thread_share
         self.engines.append(engine)
