@@ -1,9 +1,11 @@
 """Batched decoding for the embedded model: concurrent calls share llama.cpp's forward passes.
 
-Why: decoding one token reads every weight of the model once, so on a CPU it is bound by
-memory bandwidth, not arithmetic. A forward pass over several sequences (one token each)
-reads the weights once for all of them and costs little more than one. `pa distill
---concurrency N` keeps N calls in flight; here they decode together.
+Why: decoding one token reads every weight of the model once, so for a model large enough
+it is bound by memory bandwidth, and a forward pass over several sequences (one token each)
+costs little more than one. `pa distill --concurrency N` keeps N calls in flight; here they
+decode together. On a model as small as the embedded SmolLM2 with Q4_1 weights the passes are
+bound by arithmetic instead (4 sequences per pass measured 1.2x), and separate engines, one per
+core, help more (`EnginePool`, `embedded.workers`: 1.5x).
 
 How (llama.cpp's low-level API, one worker thread per engine; `EnginePool` runs `embedded.workers`
 engines on one loaded model, each on its share of the cores):
