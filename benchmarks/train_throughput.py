@@ -144,15 +144,14 @@ def part_precision(args) -> None:
     from core.paths import resolve_paths
     from finetune.base_model import resolve_base_model
     from finetune.dataset import DatasetReport, encode_examples
-    from finetune.step import (
-        batch_width,
-        computing_in,
-        cpu_has_native_bf16,
-        enable_gradient_checkpointing,
-        resolve_precision,
-        training_loss,
+    from finetune.step import cpu_has_native_bf16, enable_gradient_checkpointing, resolve_precision
+    from finetune.train import (
+        add_lora,
+        evaluate_loss,
+        forward_backward,
+        length_grouped_batches,
+        load_base_for_training,
     )
-    from finetune.train import add_lora, collate, evaluate_loss, length_grouped_batches, load_base_for_training
 
     torch.set_num_threads(args.threads)
     hp = TrainConfig(lora_dropout=0.0, max_length=args.max_length)
@@ -176,13 +175,8 @@ def part_precision(args) -> None:
         before = evaluate_loss(model, held_out, hp.batch_size, tokenizer.pad_token_id, "cpu", precision)
         tokens, losses, start = 0, [], time.monotonic()
         for members in batches:
-            examples = [train[i] for i in members]
-            width = batch_width([e.length for e in examples], precision)
-            batch = collate(examples, tokenizer.pad_token_id, pad_to=width)
-            tokens += int(batch["attention_mask"].sum())
-            with computing_in(precision, "cpu"):
-                loss = training_loss(model, batch)
-            loss.backward()
+            loss, count = forward_backward(model, [train[i] for i in members], tokenizer.pad_token_id, "cpu", precision)
+            tokens += count
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

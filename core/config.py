@@ -161,7 +161,7 @@ class TrainConfig(Section):
     both); false trains faster where memory is plenty."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """How a CPU step computes: `bf16` runs the matrix products in bfloat16 under autocast (the
-    weights, LoRA and optimizer stay fp32), about 1.5x faster per step where the CPU multiplies
+    weights, LoRA and optimizer stay fp32), about 2x the tokens per second where the CPU multiplies
     bf16 in hardware (AVX512-BF16, AMX); `fp32` everywhere else, where bf16 is emulated and far
     slower. `auto` picks by the CPU. benchmarks/train_throughput.py prints both side by side."""
     update_epochs: int = Field(1, ge=1)

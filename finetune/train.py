@@ -222,6 +222,22 @@ def ordered_batches(count: int, batch_size: int) -> list[list[int]]:
     return [list(range(i, min(i + batch_size, count))) for i in range(0, count, batch_size)]
 
 
+def padded_batch(examples: list[Encoded], pad_id: int, precision: str):
+    """The batch tensors of these examples, as wide as a step in `precision` wants them (finetune.step.batch_width)."""
+    return collate(examples, pad_id, pad_to=batch_width([e.length for e in examples], precision))
+
+
+def forward_backward(model, examples: list[Encoded], pad_id: int, device: str, precision: str) -> tuple[Any, int]:
+    """One batch's loss, with its gradients accumulated; and its real (non-padding) tokens."""
+    batch = padded_batch(examples, pad_id, precision)
+    tokens = int(batch["attention_mask"].sum())
+    batch = {k: v.to(device) for k, v in batch.items()}
+    with computing_in(precision, device):
+        loss = training_loss(model, batch)  # the LM head only where labels count (finetune.step)
+    loss.backward()
+    return loss, tokens
+
+
 def evaluate_loss(
     model, examples: list[Encoded], batch_size: int, pad_id: int, device: str, precision: str = "fp32"
 ) -> float | None:
@@ -235,8 +251,7 @@ def evaluate_loss(
     order = sorted(range(len(examples)), key=lambda i: examples[i].length)
     with torch.no_grad(), computing_in(precision, device):
         for start in range(0, len(order), batch_size):
-            members = [examples[i] for i in order[start : start + batch_size]]
-            batch = collate(members, pad_id, pad_to=batch_width([e.length for e in members], precision))
+            batch = padded_batch([examples[i] for i in order[start : start + batch_size]], pad_id, precision)
             batch = {k: v.to(device) for k, v in batch.items()}
             count = int((batch["labels"][:, 1:] != -100).sum())
             total += float(training_loss(model, batch)) * count
@@ -461,12 +476,7 @@ class TrainingLoop:
         position, total = self.position, self.total
         step_start = time.monotonic()
         examples = [self.train_set[i] for i in members]
-        batch = collate(examples, self.pad_id, pad_to=batch_width([e.length for e in examples], self.precision))
-        tokens = int(batch["attention_mask"].sum())
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        with computing_in(self.precision, self.device):
-            loss = training_loss(self.model, batch)  # the LM head only where labels count (finetune.step)
-        loss.backward()
+        loss, tokens = forward_backward(self.model, examples, self.pad_id, self.device, self.precision)
         torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
         self.optimizer.step()
         self.scheduler.step()

@@ -141,7 +141,6 @@ class BatchEngine:
         params.n_threads = threads
         params.n_threads_batch = threads
         self.n_batch = params.n_batch
-        self.threads = threads
         self.thread_share: Callable[[], int] | None = None
         """Set by a pool: the threads this engine may use now (all of them while it decodes alone)."""
         self._threads_set = threads
