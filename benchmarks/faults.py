@@ -317,6 +317,22 @@ DISTILL_KEYS = "SELECT document_id, stage FROM distillations"
 """Not the status: a server's sampling may differ between runs (a stage ok once, failed the next)."""
 
 
+def blocked_by_a_failed_stage(home: Path) -> set[tuple[int, str]]:
+    """(document, stage) keys distillation does not run because a stage they need is stored as
+    failed: a model outcome (a server's sampling differs from run to run), not a loss."""
+    from core.distill import REQUIRES
+
+    with sqlite3.connect(home / "data" / "pa.sqlite3") as db:
+        failed = set(db.execute("SELECT document_id, stage FROM distillations WHERE status = 'failed'"))
+    documents = {document for document, _ in failed}
+    return {
+        (document, stage)
+        for document in documents
+        for stage, needs in REQUIRES.items()
+        if any((document, needed) in failed for needed in needs)
+    }
+
+
 def ended_normally(home: Path, code: int) -> bool:
     """Exit 0, or 1 because every stage that ran failed (an outcome of the model, not of the kill)."""
     if code == 0:
@@ -382,7 +398,7 @@ def fill(argv: list[str], home: Path) -> list[str]:
     return [part.replace("{home}", str(home)) for part in argv]
 
 
-def measure(scenario: Scenario, n: int, rng: random.Random, work: Path) -> Row:
+def measure(scenario: Scenario, n: int, rng: random.Random, work: Path, keep_lost: Path | None = None) -> Row:
     row = Row(scenario.name)
     template = work / ("template-" + "".join(ch if ch.isalnum() else "-" for ch in scenario.name))
     scenario.prepare(template)  # type: ignore[operator]
@@ -421,7 +437,19 @@ def measure(scenario: Scenario, n: int, rng: random.Random, work: Path) -> Row:
         row.integrity_failures += not integrity_ok(home)
         if scenario.keys_sql:
             got = keyed(home, scenario.keys_sql)
-            row.rows_lost += len(set(expected) - set(got))
+            blocked = blocked_by_a_failed_stage(home) if scenario.keys_sql == DISTILL_KEYS else set()
+            lost = sorted(set(expected) - set(got) - blocked)
+            if set(expected) - set(got) - set(lost):
+                row.notes.append(
+                    f"not run after the kill at {delay:.1f} s because an earlier stage failed on the model's answer "
+                    f"(stored as failed, not lost): {sorted(set(expected) - set(got) - set(lost))[:6]}"
+                )
+            row.rows_lost += len(lost)
+            if lost:
+                row.notes.append(f"lost after the kill at {delay:.1f} s: {lost[:6]}")
+                if keep_lost is not None:
+                    shutil.copytree(home, keep_lost / home.name)
+                    row.notes.append(f"its installation is kept in {keep_lost / home.name}")
             row.rows_duplicated += len(got) - len(set(got))
         else:
             row.rows_lost += max(0, expected_agents - agent_count(home))
@@ -457,6 +485,7 @@ def main() -> None:
         "--only", default="", help="comma-separated scenario names (prefixes): import,distill,train,eval"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--keep-lost", type=Path, default=None, help="copy each installation that lost rows here")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.child is not None:
@@ -474,7 +503,7 @@ def main() -> None:
             if wanted and not any(scenario.name.startswith(w) or w in scenario.name for w in wanted):
                 continue
             started = time.monotonic()
-            row = measure(scenario, args.n, rng, work)
+            row = measure(scenario, args.n, rng, work, args.keep_lost)
             row.notes.append(f"{time.monotonic() - started:.0f} s for the scenario")
             rows.append(row)
             print(f"... {row.scenario}: done", file=sys.stderr, flush=True)

@@ -217,6 +217,19 @@ def continue_lora(model, adapter: str):
     return PeftModel.from_pretrained(model, adapter, is_trainable=True)
 
 
+def warmup_steps(steps: int) -> int:
+    """The first 5% of the steps warm up (at most 10). None under 20 steps: a warm-up step runs at
+    a learning rate of 0, and a short run (`pa train --update` on a few edits) would learn nothing."""
+    return min(10, steps // 20)
+
+
+def learning_rate_schedule(optimizer, steps: int):
+    """Linear warm-up (`warmup_steps`), then linear decay to 0 at the last step."""
+    from transformers import get_linear_schedule_with_warmup
+
+    return get_linear_schedule_with_warmup(optimizer, warmup_steps(steps), steps)
+
+
 def ordered_batches(count: int, batch_size: int) -> list[list[int]]:
     """Batches in the dataset's own order (an update's: oldest to newest, the newest edit last)."""
     return [list(range(i, min(i + batch_size, count))) for i in range(0, count, batch_size)]
@@ -295,6 +308,7 @@ def save_checkpoint(run: Run, model, optimizer, scheduler, position: dict[str, A
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "position": position,
         },
         partial / "state.pt",
@@ -322,6 +336,8 @@ def load_checkpoint(run: Run, model, optimizer, scheduler) -> dict[str, Any]:
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():  # LoRA dropout on the GPU draws from these
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return state["position"]
 
 
@@ -384,7 +400,7 @@ class TrainingLoop:
 
     def prepare(self) -> None:
         import torch
-        from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+        from transformers import AutoTokenizer
 
         from finetune.base_model import resolve_base_model
 
@@ -420,7 +436,7 @@ class TrainingLoop:
         self.optimizer = torch.optim.AdamW(self.trainable, lr=hp.learning_rate, weight_decay=0.0)
         steps = math.ceil(len(self.train_set) / hp.batch_size) * hp.epochs
         self.total = self.first_step + steps
-        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, min(10, max(1, steps // 20)), steps)
+        self.scheduler = learning_rate_schedule(self.optimizer, steps)
         restarted = self.resume and checkpoint_folder(self.run_folder) is None
         if restarted:
             # Killed (kill -9, power loss) before its first checkpoint: the same run trains again

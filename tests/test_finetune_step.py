@@ -150,3 +150,27 @@ def test_padding_a_batch_wider_does_not_change_its_loss():
         tight = float(training_loss(model, collate(examples, 0)))
         padded = float(training_loss(model, collate(examples, 0, pad_to=64)))
     assert padded == pytest.approx(tight, rel=1e-5)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5, 19])
+def test_a_short_run_learns_from_its_first_step(steps):
+    from finetune.train import learning_rate_schedule
+
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([parameter], lr=1e-3)
+    schedule = learning_rate_schedule(optimizer, steps)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)  # no warm-up step at a rate of 0
+    for _ in range(steps - 1):
+        optimizer.step()
+        schedule.step()
+        assert optimizer.param_groups[0]["lr"] > 0  # every step of the run learns
+
+
+def test_a_long_run_warms_up_over_its_first_steps():
+    from finetune.train import learning_rate_schedule, warmup_steps
+
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([parameter], lr=1e-3)
+    learning_rate_schedule(optimizer, 300)
+    assert warmup_steps(300) == 10 and warmup_steps(40) == 2
+    assert optimizer.param_groups[0]["lr"] == 0.0
