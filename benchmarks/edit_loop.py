@@ -293,7 +293,7 @@ def train_update(workspace) -> dict[str, Any]:
     }
 
 
-def open_workspace(home: Path, condition: str, seed: int = 0):
+def open_workspace(home: Path, condition: str, seed: int = 0, regenerations: int | None = None):
     from core.config import load_config
     from core.paths import resolve_paths
     from core.workspace import Workspace
@@ -311,6 +311,8 @@ def open_workspace(home: Path, condition: str, seed: int = 0):
     }
     if condition in ("none", "facts"):
         drafting["edit_rules_k"] = 0
+    if regenerations is not None:
+        drafting["check_regenerations"] = regenerations
     config = config.model_copy(update={"drafting": config.drafting.model_copy(update=drafting)})
     return Workspace.open(paths, config)
 
@@ -323,13 +325,14 @@ async def run_condition(
     user: ScriptedUser,
     snapshot: tuple[int, Path] | None = None,
     seed: int = 0,
+    regenerations: int | None = None,
 ) -> list[Round]:
     """Rounds `rounds` of one condition in the installation at `home`; with `snapshot` (round,
     folder), a copy of the installation is taken after that round (the update condition's start)."""
     from core.drafting import DraftRequest
 
     results: list[Round] = []
-    workspace = open_workspace(home, condition, seed)
+    workspace = open_workspace(home, condition, seed, regenerations)
     try:
         if condition == "update" and rounds.start > 1 and (rounds.start - 1) % update_every == 0:
             update = train_update(workspace)  # the update due after the shared rounds
@@ -366,14 +369,14 @@ async def run_condition(
             if snapshot and number == snapshot[0]:
                 workspace.close()
                 copy_home(home, snapshot[1])
-                workspace = open_workspace(home, condition, seed)
+                workspace = open_workspace(home, condition, seed, regenerations)
     finally:
         workspace.close()
     return results
 
 
 async def run_all(
-    conditions: list[str], root: Path, rounds: int, update_every: int, seed: int = 0
+    conditions: list[str], root: Path, rounds: int, update_every: int, seed: int = 0, regenerations: int | None = None
 ) -> dict[str, list[Round]]:
     """Each condition in its own copy of the base installation. The update condition is the rules
     condition until its first update (same agent, seed and edits): it starts from a copy of the
@@ -389,13 +392,19 @@ async def run_all(
             copy_home(fork, home)
             done = [replace(item, shared_with="rules", update=None) for item in results["rules"][:update_every]]
             results[condition] = done + await run_condition(
-                condition, home, range(update_every + 1, rounds + 1), update_every, user, seed=seed
+                condition,
+                home,
+                range(update_every + 1, rounds + 1),
+                update_every,
+                user,
+                seed=seed,
+                regenerations=regenerations,
             )
             continue
         copy_home(base, home)
         snapshot = (update_every, fork) if condition == "rules" and shared else None
         results[condition] = await run_condition(
-            condition, home, range(1, rounds + 1), update_every, user, snapshot, seed
+            condition, home, range(1, rounds + 1), update_every, user, snapshot, seed, regenerations
         )
     return results
 
@@ -482,6 +491,9 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "pa-edit-loop")
     parser.add_argument("--seeds", type=int, default=1, help="run the protocol with sampling seeds 0..N-1")
+    parser.add_argument(
+        "--regenerations", type=int, default=None, help="drafting.check_regenerations (default: pa's default)"
+    )
     args = parser.parse_args()
     conditions = [c for c in CONDITIONS if c in args.conditions.split(",")]
     if set(args.conditions.split(",")) - set(CONDITIONS) or not 1 <= args.rounds <= len(INTENTS):
@@ -496,7 +508,7 @@ def main() -> None:
     by_seed = {}
     for seed in range(args.seeds):
         print(f"seed {seed}", flush=True)
-        by_seed[seed] = asyncio.run(run_all(conditions, root, args.rounds, args.update_every, seed))
+        by_seed[seed] = asyncio.run(run_all(conditions, root, args.rounds, args.update_every, seed, args.regenerations))
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     report(by_seed, args.out, (load_before, load_after), time.monotonic() - started)
 

@@ -189,8 +189,13 @@ class DraftingConfig(Section):
     """Sampling seed for drafting; empty means a fresh draft each time."""
     check_final: bool = True
     """Check the agent-guided final against the person's measured style facts (greeting, closing,
-    name, banned marks, length band), repair what is safe and regenerate once otherwise. The
+    name, banned marks, length band), repair what is safe and regenerate otherwise. The
     paper's baselines are never checked."""
+    check_regenerations: int = Field(3, ge=0, le=5)
+    """How many times M_L may write the checked final again while a check still fails after pa's
+    repairs; the text closest to the checks is kept. Each costs one more M_L call, made only while
+    a check fails. With the embedded SmolLM2, 3 brought the simulated user's edit cost with
+    learning to about half of no learning (1 left it at 0.88x; docs/eval-example/edit-loop)."""
     learn_from_edits: bool = True
     """After a sent text is recorded (`pa draft --edit`, `pa feedback`, the TUI), M_L distils rules
     from pa's final against it at once (`Workspace.learn_from_edits`); off: only on `pa feedback --learn`."""

@@ -670,11 +670,14 @@ async def stream_checked_final(
     method: str = "agent",
 ) -> AsyncIterator[DraftEvent]:
     """`stream_final`, then pa's check against the person's style facts (`core.style.final_check`):
-    safe fixes (greeting, closing, name spelling, banned marks) are made by pa; when a check still
-    fails, M_L writes the text once more with the failed checks named (a second "started" on the
-    final stream), validated like every written text. A regeneration that is only an echo of the
-    prompt, or that is further from the checks than the first text (more failed, or further
-    outside the length band), leaves the first text (noted). The `done` event carries the checked text and `checks`."""
+    safe fixes (greeting, closing, name spelling, banned marks) are made by pa; while a check still
+    fails, M_L writes the text again (each a new "started" on the final stream), at most
+    `checker.regenerations` times: told the failed checks, each later try with the next seed; a
+    small model (the plain prompt form) answered that feedback instead of writing the text ("The
+    message passes these checks."), so it is asked the same prompt again with the next seed. The
+    text closest to the checks is kept: a regeneration that is only an echo of the prompt, or that
+    is further from them than the kept text (more failed, or further outside the length band),
+    leaves the kept text (noted). The `done` event carries the checked text and `checks`."""
     clock = clock or Clock()
     first: DraftEvent | None = None
     async for event in stream_final(large, request, rules, genre=genre, options=options, clock=clock, method=method):
@@ -684,33 +687,37 @@ async def stream_checked_final(
             yield event
     assert first is not None  # stream_written raises rather than end without its done
     report = checker.check(first.text)
-    done, usage, notes = first, first.usage, first.notes
-    if report.needs_model:
-        form = prompt_form(large)
-        messages = [
-            *final_messages(request, rules, genre, form),
-            Message("assistant", first.text),
-            Message("user", report.feedback()),
-        ]
-        second: DraftEvent | None = None
+    kept, usage, notes = first, first.usage, first.notes
+    written, attempt_options = 1, options
+    form = prompt_form(large)
+    while report.needs_model and written <= checker.regenerations:
+        if written > 1 or form == "plain":  # the same request again: only another seed can give another text
+            attempt_options = retry_options(attempt_options)
+        written += 1
+        messages = final_messages(request, rules, genre, form)
+        if form == "tagged":  # a small model answers pa's feedback instead of writing: it only samples again
+            messages = [*messages, Message("assistant", kept.text), Message("user", report.feedback())]
+        again: DraftEvent | None = None
         try:
             async for event in _write_final(
-                large, messages, form, genre=genre, options=options, clock=clock, method=method
+                large, messages, form, genre=genre, options=attempt_options, clock=clock, method=method
             ):
                 if event.kind == "done":
-                    second = event
+                    again = event
                 else:
                     yield event
         except DraftRejected as err:
-            notes = (*notes, f"pa's regeneration for the failed checks gave no text ({err}); the first text is kept")
-        if second is not None:
-            again = checker.check(second.text, regenerated=True, original=first.text)
-            usage = _sum_usage(first.usage, second.usage)
-            if checker.shortfall(again) > checker.shortfall(report):  # the regeneration is further off
-                notes = (*notes, "pa's regeneration was further from the checks than the first text, which is kept")
-            else:
-                report, done, notes = again, second, (*first.notes, *second.notes)
-    yield replace(done, text=report.text, usage=usage, notes=notes, checks=report)
+            notes = (*notes, f"pa's regeneration for the failed checks gave no text ({err}); the kept text stays")
+        if again is None:
+            continue
+        usage = _sum_usage(usage, again.usage)
+        checked = checker.check(again.text, regenerated=True, original=first.text)
+        if checker.shortfall(checked) > checker.shortfall(report):
+            notes = (*notes, "pa's regeneration was further from the checks than the kept text, which stays")
+        else:
+            report, kept, notes = checked, again, (*notes, *again.notes)
+    report = replace(report, written=written)
+    yield replace(kept, text=report.text, usage=usage, notes=notes, checks=report)
 
 
 def _sum_usage(a: Usage | None, b: Usage | None) -> Usage | None:
@@ -1002,7 +1009,13 @@ class DraftContext:
         if with_sent not in self._style_facts:  # measured once per context: an evaluation checks many finals
             self._style_facts[with_sent] = load_profile_facts(self.store, self.profile, with_sent=with_sent)
         facts = self._style_facts[with_sent]
-        checker = FinalChecker.for_request(facts, request.recipient, request.subject, request.previous)
+        checker = FinalChecker.for_request(
+            facts,
+            request.recipient,
+            request.subject,
+            request.previous,
+            regenerations=self.config.drafting.check_regenerations,
+        )
         return checker if checker.active else None
 
     def unavailable(self, method: str) -> str | None:

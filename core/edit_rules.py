@@ -257,5 +257,5 @@ def checker_for(checker: FinalChecker | None, uses: Sequence[EditRuleUse]) -> Fi
         changes["banned"] = tuple(habit for habit in checker.expected.banned if habit != "exclamations")
     if not changes:
         return checker
-    narrowed = FinalChecker(replace(checker.expected, **changes))
+    narrowed = FinalChecker(replace(checker.expected, **changes), checker.regenerations)
     return narrowed if narrowed.active else None

@@ -296,7 +296,7 @@ async def test_a_regeneration_that_only_echoes_the_prompt_keeps_the_first_text_a
     done = events[-1]
     assert done.text == too_long and not done.checks.regenerated
     assert [c.name for c in done.checks.failed] == ["length"]  # shown as failed, not hidden
-    assert any("the first text is kept" in note for note in done.notes)
+    assert any("the kept text stays" in note for note in done.notes)
 
 
 async def test_a_regeneration_further_outside_the_length_band_keeps_the_first_text_and_says_so(theresa):
@@ -308,3 +308,31 @@ async def test_a_regeneration_further_outside_the_length_band_keeps_the_first_te
     assert len(large.calls) == 2 and done.text == too_long and not done.checks.regenerated
     assert [c.name for c in done.checks.failed] == ["length"]
     assert any("further from the checks" in note for note in done.notes)
+
+
+async def test_more_regenerations_keep_the_text_closest_to_the_checks_each_with_the_next_seed(theresa):
+    too_long = "Hi Sam,\n\n" + ("The report slips to Friday. " * 30).strip() + "\n\nThanks,\nTheresa"
+    closer = "Hi Sam,\n\n" + ("The report slips to Friday. " * 12).strip() + "\n\nThanks,\nTheresa"
+    longer = "Hi Sam,\n\n" + ("The report slips to Friday. " * 40).strip() + "\n\nThanks,\nTheresa"
+    large = ScriptedBackend([too_long, closer, longer])
+    checker = checker_for(theresa)
+    checker.regenerations = 2
+    options = GenerationOptions(seed=7)
+    events = [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker, options=options)]
+    done = events[-1]
+    assert len(large.calls) == 3
+    assert [call[1].seed for call in large.calls] == [7, 7, 8]  # the same request twice needs another seed
+    assert large.calls[2][0][-2].content == closer.strip()  # the next try starts from the closest text so far
+    assert done.text == closer and done.checks.regenerated and done.checks.written == 3
+    assert "the closest of 3 texts kept" in done.checks.summary()
+    assert any("further from the checks" in note for note in done.notes)
+
+
+async def test_no_regeneration_is_asked_for_when_none_is_allowed(theresa):
+    too_long = "Hi Sam,\n\n" + ("The report slips to Friday. " * 30).strip() + "\n\nThanks,\nTheresa"
+    large = ScriptedBackend([too_long])
+    checker = checker_for(theresa)
+    checker.regenerations = 0
+    done = [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker)][-1]
+    assert len(large.calls) == 1 and done.checks.written == 1
+    assert [c.name for c in done.checks.failed] == ["length"]

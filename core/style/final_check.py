@@ -64,13 +64,15 @@ class Check:
 
 @dataclass(frozen=True)
 class FinalReport:
-    """The checks of a final, after pa's repairs (and the one regeneration, if there was one)."""
+    """The checks of a final, after pa's repairs (and its regenerations, if there were any)."""
 
     text: str
     checks: tuple[Check, ...]
     regenerated: bool = False
     original: str | None = None
     """The model's text before pa changed it, when pa changed it."""
+    written: int = 1
+    """How many texts M_L wrote for this final (the first and each regeneration); pa kept the closest."""
 
     @property
     def failed(self) -> list[Check]:
@@ -93,7 +95,9 @@ class FinalReport:
         if repaired:
             parts.append(f"repaired by pa: {', '.join(repaired)}")
         if self.regenerated:
-            parts.append("regenerated once")
+            parts.append("regenerated once" if self.written == 2 else f"the closest of {self.written} texts kept")
+        elif self.written > 1:
+            parts.append(f"the first of {self.written} texts kept")
         if self.failed:
             parts.append(
                 "failed: " + ", ".join(f"{c.name} (expected {c.expected}, found {c.found})" for c in self.failed)
@@ -113,6 +117,7 @@ class FinalReport:
             "by": "pa",
             "passed": self.passed,
             "regenerated": self.regenerated,
+            "written": self.written,
             "summary": self.summary(),
             "checks": [c.as_dict() for c in self.checks],
         }
@@ -334,14 +339,22 @@ def repair(text: str, expected: Expectations) -> tuple[str, set[str]]:
 class FinalChecker:
     """Checks and repairs finals against one profile's facts, for one request."""
 
-    def __init__(self, expected: Expectations):
+    def __init__(self, expected: Expectations, regenerations: int = 1):
         self.expected = expected
+        self.regenerations = regenerations
+        """How many more texts M_L may write while a check still fails (drafting.check_regenerations)."""
 
     @classmethod
     def for_request(
-        cls, facts: ProfileFacts, recipient: str | None = None, subject: str | None = None, previous: str | None = None
+        cls,
+        facts: ProfileFacts,
+        recipient: str | None = None,
+        subject: str | None = None,
+        previous: str | None = None,
+        *,
+        regenerations: int = 1,
     ) -> FinalChecker:
-        return cls(expectations_for(facts, recipient, subject, previous))
+        return cls(expectations_for(facts, recipient, subject, previous), regenerations)
 
     @property
     def active(self) -> bool:
@@ -357,7 +370,9 @@ class FinalChecker:
         outside = band.distance(count_words(body_of(report.text))) if band is not None else 0
         return len(report.failed), outside
 
-    def check(self, text: str, *, regenerated: bool = False, original: str | None = None) -> FinalReport:
+    def check(
+        self, text: str, *, regenerated: bool = False, original: str | None = None, written: int = 1
+    ) -> FinalReport:
         """Check `text`, repair what is safe, and check again: the report on the repaired text."""
         before = {c.name: c for c in check_text(text, self.expected)}
         repaired, fixed = repair(text, self.expected)
@@ -365,5 +380,5 @@ class FinalChecker:
         checks = tuple(replace(c, repaired=c.passed and not before[c.name].passed and c.name in fixed) for c in after)
         changed = repaired != normalise(text).strip()
         return FinalReport(
-            repaired, checks, regenerated, original if original is not None else (text if changed else None)
+            repaired, checks, regenerated, original if original is not None else (text if changed else None), written
         )
