@@ -336,3 +336,18 @@ async def test_no_regeneration_is_asked_for_when_none_is_allowed(theresa):
     done = [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker)][-1]
     assert len(large.calls) == 1 and done.checks.written == 1
     assert [c.name for c in done.checks.failed] == ["length"]
+
+
+async def test_a_small_model_is_asked_the_same_prompt_again_with_the_next_seed_not_told_the_checks(theresa):
+    too_long = "Hi Sam,\n\n" + ("The report slips to Friday. " * 30).strip() + "\n\nThanks,\nTheresa"
+    right = "Hi Sam,\n\nThe report slips to Friday. Please warn the board.\n\nThanks,\nTheresa"
+    large = ScriptedBackend([too_long, right])
+    large.prompt_form = "plain"  # what a small local GGUF gets (core.drafting.prompt_form)
+    options = GenerationOptions(seed=7)
+    events = [
+        e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker_for(theresa), options=options)
+    ]
+    (first, first_options), (again, again_options) = large.calls
+    assert again == first  # no feedback turn that it would answer instead of writing the text
+    assert (first_options.seed, again_options.seed) == (7, 8)
+    assert events[-1].text == right and events[-1].checks.regenerated

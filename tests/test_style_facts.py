@@ -256,6 +256,19 @@ def test_the_length_band_spans_the_usual_word_counts():
     assert _profile(texts[:3]).length_band() is None
 
 
+def test_the_persons_last_sent_texts_set_the_length_band_once_there_are_enough():
+    corpus = [measure(f"Item {i} is done.\n\nTheresa") for i in range(8)]  # 3-word notes
+    longer = " ".join(["word"] * 40)
+    sent = [measure(f"Hi Bo,\n\n{longer} {i}.\n\nCheers,\nT") for i in range(5)]
+    assert not ProfileFacts.of(corpus, sent=sent[:4]).length_band().sent  # 4 sent texts prove no habit
+    facts = ProfileFacts.of(corpus, sent=sent)
+    band = facts.length_band(recipient="ann@x.com")
+    assert band.sent and band.texts == 5 and band.holds(41) and not band.holds(3)
+    expected = expectations_for(facts, "ann@x.com")
+    assert "band" in expected.latest  # as new as an edit rule on length: the check stays
+    assert facts.as_dict()["length"]["band"]["sent"] is True
+
+
 def test_never_means_no_text_of_enough_shows_the_habit():
     calm = _profile([f"Item {i} is done." for i in range(6)])
     assert calm.never("exclamations") and calm.never("questions") is not False

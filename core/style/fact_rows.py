@@ -124,5 +124,6 @@ def facts_summary(data: dict[str, Any]) -> str:
     if words.get("n"):
         parts.append(f"median {words['median']:g} words")
     if band:
-        parts.append(f"usual length {band['low']}-{band['high']} words")
+        source = f" (last {band['texts']} sent texts)" if band.get("sent") else ""
+        parts.append(f"usual length {band['low']}-{band['high']} words{source}")
     return "; ".join(parts)

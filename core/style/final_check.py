@@ -169,11 +169,14 @@ def expectations_for(
         if facts.count >= MIN_TEXTS
         else ()
     )
+    band = facts.length_band(kind=kind, recipient=address)
+    if band is not None and band.sent:
+        latest.add("band")
     return Expectations(
         greeting=usual("greeting") if email else None,
         valediction=usual("valediction") if email else None,
         signed_name=usual("signed_name") if email else None,
-        band=facts.length_band(kind=kind, recipient=address),
+        band=band,
         banned=banned,
         names=names,
         greet_name=_first_name(recipient),
@@ -251,7 +254,8 @@ def check_text(text: str, expected: Expectations, signoff: str | None = None) ->
                 expected.band.holds(words),
                 expected.band.describe(),
                 f"{words} words",
-                f"10th-90th percentile of {expected.band.texts} texts",
+                f"10th-90th percentile of {'your last ' if expected.band.sent else ''}{expected.band.texts}"
+                f" {'sent ' if expected.band.sent else ''}texts",
             )
         )
     return checks

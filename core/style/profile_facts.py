@@ -25,6 +25,10 @@ RECENT_AGREE = 3
 """When the person's last this-many sent texts (drafts they edited, or accepted, and sent)
 agree on a form, it is their habit whatever their older texts say: a correction of pa's
 draft is their newest word on the matter."""
+RECENT_LENGTHS = 10
+"""Once the person has sent `MIN_TEXTS` texts from pa's drafts, the length band comes from the
+last this-many of them: like a form their last sent texts agree on, their edits of pa's finals
+are their newest word on length, whatever their older texts say."""
 BAND_QUANTILES = (0.1, 0.9)
 """The length band: from the 10th to the 90th percentile of the person's word counts."""
 BAND_SLACK = (0.8, 1.25)
@@ -88,6 +92,8 @@ class Band:
     high: int
     texts: int
     """How many texts it was measured on."""
+    sent: bool = False
+    """Measured on the person's last sent texts (`RECENT_LENGTHS`), not on their corpus."""
 
     def holds(self, words: int) -> bool:
         return self.low <= words <= self.high
@@ -170,13 +176,16 @@ class ProfileFacts:
         return Counter(getattr(t, attribute) for t in self.texts)
 
     def length_band(self, kind: str | None = None, recipient: str | None = None) -> Band | None:
-        """The 10th-90th percentile band of body words, widened by `BAND_SLACK`, for this kind/recipient when they have
-        enough texts, else overall; None below `MIN_TEXTS` texts."""
-        for pool in (
+        """The 10th-90th percentile band of body words, widened by `BAND_SLACK`: from the person's
+        last sent texts when there are enough (`RECENT_LENGTHS`), else for this recipient or kind
+        when they have enough texts, else overall; None below `MIN_TEXTS` texts."""
+        pools = (
+            self.sent[-RECENT_LENGTHS:],
             self._subset(recipient=recipient.lower()) if recipient else [],
             self._subset(kind=kind) if kind else [],
             self.texts,
-        ):
+        )
+        for number, pool in enumerate(pools):
             if len(pool) >= MIN_TEXTS:
                 values = [t.words for t in pool]
                 low, high = quantile(values, BAND_QUANTILES[0]), quantile(values, BAND_QUANTILES[1])
@@ -184,6 +193,7 @@ class ProfileFacts:
                     max(0, min(math.floor(low * BAND_SLACK[0]), math.floor(low) - 5)),
                     max(math.ceil(high * BAND_SLACK[1]), math.ceil(high) + 5),
                     len(pool),
+                    sent=number == 0,
                 )
         return None
 
@@ -233,7 +243,7 @@ class ProfileFacts:
             "sentences": distribution([t.sentences for t in self.texts]),
             "paragraphs": distribution([t.paragraphs for t in self.texts]),
             "paragraph_words": distribution([w for t in self.texts for w in t.paragraph_words]),
-            "band": {"low": band.low, "high": band.high, "texts": band.texts} if band else None,
+            "band": {"low": band.low, "high": band.high, "texts": band.texts, "sent": band.sent} if band else None,
             "by_kind": {
                 kind: distribution([t.words for t in self.texts if t.kind == kind])
                 for kind in sorted({t.kind for t in self.texts})
