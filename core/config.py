@@ -194,8 +194,8 @@ class DraftingConfig(Section):
     check_regenerations: int = Field(3, ge=0, le=5)
     """How many times M_L may write the checked final again while a check still fails after pa's
     repairs; the text closest to the checks is kept. Each costs one more M_L call, made only while
-    a check fails. With the embedded SmolLM2, 3 brought the simulated user's edit cost with
-    learning to about half of no learning (1 left it at 0.88x; docs/eval-example/edit-loop)."""
+    a check fails. With the embedded SmolLM2, the simulated user's edit cost with learning fell
+    from 0.88x to 0.68x of no learning with 3 (docs/eval-example/edit-loop)."""
     learn_from_edits: bool = True
     """After a sent text is recorded (`pa draft --edit`, `pa feedback`, the TUI), M_L distils rules
     from pa's final against it at once (`Workspace.learn_from_edits`); off: only on `pa feedback --learn`."""
