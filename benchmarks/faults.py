@@ -437,12 +437,13 @@ def measure(scenario: Scenario, n: int, rng: random.Random, work: Path, keep_los
         row.integrity_failures += not integrity_ok(home)
         if scenario.keys_sql:
             got = keyed(home, scenario.keys_sql)
-            blocked = blocked_by_a_failed_stage(home) if scenario.keys_sql == DISTILL_KEYS else set()
-            lost = sorted(set(expected) - set(got) - blocked)
-            if set(expected) - set(got) - set(lost):
+            missing = set(expected) - set(got)
+            blocked = missing & blocked_by_a_failed_stage(home) if scenario.keys_sql == DISTILL_KEYS else set()
+            lost = sorted(missing - blocked)
+            if blocked:
                 row.notes.append(
                     f"not run after the kill at {delay:.1f} s because an earlier stage failed on the model's answer "
-                    f"(stored as failed, not lost): {sorted(set(expected) - set(got) - set(lost))[:6]}"
+                    f"(stored as failed, not lost): {sorted(blocked)[:6]}"
                 )
             row.rows_lost += len(lost)
             if lost:

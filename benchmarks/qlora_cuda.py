@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks.train_memory import peak_mb  # noqa: E402  (one reader of the peak RSS)
 
 SMOLLM2_135M = dict(hidden_size=576, intermediate_size=1536, num_attention_heads=9, num_key_value_heads=3)
 SMOLLM2_135M.update(vocab_size=49152, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, rms_norm_eps=1e-5)
@@ -142,7 +143,7 @@ def train_side(device, base: Path, train_set, pad_id: int, hp, steps: int, preci
     out["tokens_per_s"] = round(sum(tokens[timed]) / sum(seconds[timed]), 1)
     if cuda:
         out["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20)
-    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out["peak_rss_mib"] = round(peak_mb())
     return model, optimizer, scheduler
 
 

@@ -695,7 +695,7 @@ async def stream_checked_final(
             attempt_options = retry_options(attempt_options)
         written += 1
         messages = final_messages(request, rules, genre, form)
-        if form == "tagged":  # a small model answers pa's feedback instead of writing: it only samples again
+        if form == "tagged":  # told the failed checks; a small model would answer them instead of writing
             messages = [*messages, Message("assistant", kept.text), Message("user", report.feedback())]
         again: DraftEvent | None = None
         try:

@@ -374,9 +374,7 @@ class FinalChecker:
         outside = band.distance(count_words(body_of(report.text))) if band is not None else 0
         return len(report.failed), outside
 
-    def check(
-        self, text: str, *, regenerated: bool = False, original: str | None = None, written: int = 1
-    ) -> FinalReport:
+    def check(self, text: str, *, regenerated: bool = False, original: str | None = None) -> FinalReport:
         """Check `text`, repair what is safe, and check again: the report on the repaired text."""
         before = {c.name: c for c in check_text(text, self.expected)}
         repaired, fixed = repair(text, self.expected)
@@ -384,5 +382,5 @@ class FinalChecker:
         checks = tuple(replace(c, repaired=c.passed and not before[c.name].passed and c.name in fixed) for c in after)
         changed = repaired != normalise(text).strip()
         return FinalReport(
-            repaired, checks, regenerated, original if original is not None else (text if changed else None), written
+            repaired, checks, regenerated, original if original is not None else (text if changed else None)
         )
