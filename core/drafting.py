@@ -677,25 +677,23 @@ async def stream_checked_final(
     message passes these checks."), so it is asked the same prompt again with the next seed. The
     text closest to the checks is kept: a regeneration that is only an echo of the prompt, or that
     is further from them than the kept text (more failed, or further outside the length band),
-    leaves the kept text (noted). The `done` event carries the checked text and `checks`."""
+    leaves the kept text (noted). A first write that gave no text (only echoes) is written again
+    with the next seed while regenerations are left; DraftRejected only when no write gave a text.
+    The `done` event carries the checked text and `checks`."""
     clock = clock or Clock()
-    first: DraftEvent | None = None
-    async for event in stream_final(large, request, rules, genre=genre, options=options, clock=clock, method=method):
-        if event.kind == "done":
-            first = event
-        else:
-            yield event
-    assert first is not None  # stream_written raises rather than end without its done
-    report = checker.check(first.text)
-    kept, usage, notes = first, first.usage, first.notes
-    written, attempt_options = 1, options
     form = prompt_form(large)
-    while report.needs_model and written <= checker.regenerations:
-        if written > 1 or form == "plain":  # the same request again: only another seed can give another text
+    first: DraftEvent | None = None  # the first text M_L wrote (the model's words before any repair)
+    kept: DraftEvent | None = None
+    report: FinalReport | None = None
+    usage: Usage | None = None
+    notes: tuple[str, ...] = ()
+    written, attempt_options = 0, options
+    while written <= checker.regenerations and (report is None or report.needs_model):
+        if written and (kept is None or written > 1 or form == "plain"):  # only another seed gives another text
             attempt_options = retry_options(attempt_options)
         written += 1
         messages = final_messages(request, rules, genre, form)
-        if form == "tagged":  # told the failed checks; a small model would answer them instead of writing
+        if kept is not None and report is not None and form == "tagged":  # told the failed checks
             messages = [*messages, Message("assistant", kept.text), Message("user", report.feedback())]
         again: DraftEvent | None = None
         try:
@@ -707,15 +705,20 @@ async def stream_checked_final(
                 else:
                     yield event
         except DraftRejected as err:
-            notes = (*notes, f"pa's regeneration for the failed checks gave no text ({err}); the kept text stays")
+            if kept is None and written > checker.regenerations:
+                raise  # no text at all: a failure is shown as one
+            stays = "; the kept text stays" if kept is not None else "; pa wrote again"
+            notes = (*notes, f"pa's write {written} gave no text ({err}){stays}")
         if again is None:
             continue
         usage = _sum_usage(usage, again.usage)
-        checked = checker.check(again.text, regenerated=True, original=first.text)
-        if checker.shortfall(checked) > checker.shortfall(report):
+        first = first or again
+        checked = checker.check(again.text, regenerated=written > 1, original=first.text)
+        if report is not None and checker.shortfall(checked) > checker.shortfall(report):
             notes = (*notes, "pa's regeneration was further from the checks than the kept text, which stays")
         else:
             report, kept, notes = checked, again, (*notes, *again.notes)
+    assert kept is not None and report is not None  # the loop raises rather than end without a text
     report = replace(report, written=written)
     yield replace(kept, text=report.text, usage=usage, notes=notes, checks=report)
 

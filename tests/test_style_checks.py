@@ -351,3 +351,28 @@ async def test_a_small_model_is_asked_the_same_prompt_again_with_the_next_seed_n
     assert again == first  # no feedback turn that it would answer instead of writing the text
     assert (first_options.seed, again_options.seed) == (7, 8)
     assert events[-1].text == right and events[-1].checks.regenerated
+
+
+async def test_a_first_write_that_only_echoes_the_prompt_is_written_again_with_the_next_seed(theresa):
+    fits = "Hi Sam,\n\nThe report slips to Friday; I will send it then.\n\nThanks,\nTheresa"
+    large = ScriptedBackend(lambda messages, options: messages[-1].content if options.seed in (3, 4) else fits)
+    checker = checker_for(theresa)
+    events = [
+        e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker, options=GenerationOptions(seed=3))
+    ]
+    done = events[-1]
+    # write 1: seed 3 and its retry (seed 4) echo; write 2: the first prompt again, seed 4 echoes, its retry writes
+    assert [call[1].seed for call in large.calls] == [3, 4, 4, 5]
+    assert done.text == fits and done.checks.written == 2 and "regenerated once" in done.checks.summary()
+    assert any("pa's write 1 gave no text" in note and "pa wrote again" in note for note in done.notes)
+
+
+async def test_without_regenerations_a_first_write_that_only_echoes_is_no_draft(theresa):
+    from core.drafting import DraftRejected
+
+    large = ScriptedBackend(lambda messages, options: messages[-1].content)
+    checker = checker_for(theresa)
+    checker.regenerations = 0
+    with pytest.raises(DraftRejected):
+        [e async for e in stream_checked_final(large, REQUEST, "- Be brief.", checker)]
+    assert len(large.calls) == 2  # the write and its one retry, nothing more
