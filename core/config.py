@@ -191,11 +191,12 @@ class DraftingConfig(Section):
     """Check the agent-guided final against the person's measured style facts (greeting, closing,
     name, banned marks, length band), repair what is safe and regenerate otherwise. The
     paper's baselines are never checked."""
-    check_regenerations: int = Field(3, ge=0, le=5)
+    check_regenerations: int = Field(5, ge=0, le=8)
     """How many times M_L may write the checked final again while a check still fails after pa's
-    repairs; the text closest to the checks is kept. Each costs one more M_L call, made only while
-    a check fails. With the embedded SmolLM2, the simulated user's edit cost with learning fell
-    from 0.88x to 0.68x of no learning with 3 (docs/eval-example/edit-loop)."""
+    repairs (or while it gave no text); the text closest to the checks is kept. Each costs one
+    more M_L call, made only while a check fails. With the embedded SmolLM2, the simulated user's
+    edit cost with learning was 0.61x of no learning with 3 and 0.53x with 5
+    (docs/eval-example/edit-loop)."""
     learn_from_edits: bool = True
     """After a sent text is recorded (`pa draft --edit`, `pa feedback`, the TUI), M_L distils rules
     from pa's final against it at once (`Workspace.learn_from_edits`); off: only on `pa feedback --learn`."""

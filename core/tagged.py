@@ -689,6 +689,9 @@ _SUBJECT_LINE = re.compile(r"^\s*(?:\*\*)?subject(?:\*\*)?\s*:", re.IGNORECASE)
 _NOTE_ABOUT_TEXT = re.compile(
     r"^\s*\[[^\[\]]*\b(?:e-?mail|message|text|draft|tags?|version|answer)\b[^\[\]]*\]\s*$", re.IGNORECASE
 )
+_BRACKETED_LINE = re.compile(r"^\s*\[[^\[\]\n]{1,60}\]\s*$")
+"""A line that is only a bracketed placeholder or note ("[Template]", "[Your response here]"):
+template filler a model leaves, never a line a person sends."""
 _ABOUT_ITSELF = re.compile(
     r"^\s*(?:the|this|your|my)\s+(?:e-?mail|message|text|draft|answer|response)\s+(?:is|has\s+been)\s+"
     r"(?:now\s+)?(?:complete|completed|ready|done|finished|written)\b[^\n]{0,80}$",
@@ -712,8 +715,9 @@ _DEBRIS_HEAD = 3
 
 def _without_debris(lines: list[str]) -> tuple[list[str], int]:
     """The lines without a model's debris inside the text: a "Subject:" line near the top, a
-    second greeting right under the first ("Hi Sue,\n\nDear Sarah,"), a note about the text in
-    brackets ("[Here is the complete email without the tags.]"), a sentence about the text itself
+    second greeting right under the first ("Hi Sue,\n\nDear Sarah,"), a line that is only a note or
+    placeholder in brackets ("[Here is the complete email without the tags.]", "[Template]"), a
+    sentence about the text itself
     ("The email is now complete.") or a comment on its rewrite, and paragraph HTML tags."""
     kept: list[str] = []
     cut = 0
@@ -730,6 +734,7 @@ def _without_debris(lines: list[str]) -> tuple[list[str], int]:
                 (near_top and _SUBJECT_LINE.match(line))
                 or second_greeting
                 or _NOTE_ABOUT_TEXT.match(line)
+                or _BRACKETED_LINE.match(line)
                 or _ABOUT_ITSELF.match(line)
                 or _COMMENTS_ON_ITSELF.match(line)
             ):
@@ -846,7 +851,7 @@ def parse_written(raw: str, finish_reason: str | None = "stop", *, echo: PromptE
     lines, debris = _without_debris(lines)
     if debris:
         notes.append(
-            f"pa cut {debris} piece(s) of model debris (a subject line, a second greeting, a note in brackets, HTML tags)"
+            f"pa cut {debris} piece(s) of model debris (a subject line, a second greeting, a note or placeholder in brackets, HTML tags)"
         )
     lines, repeated = _without_repeats(lines)
     if repeated:

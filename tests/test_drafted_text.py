@@ -205,6 +205,14 @@ def test_a_models_debris_inside_the_text_is_cut_and_noted():
     assert parse_written(kept) == Parsed(kept, None, ())
 
 
+def test_a_line_that_is_only_a_bracketed_placeholder_is_cut_as_debris():
+    answer = "Hi Sue,\n\nPlease find the contract template below.\n[Template]\n\n[Your response here]\n\nCheers,\nJeff"
+    result = parse_written(answer)
+    assert isinstance(result, Parsed)
+    assert result.content == "Hi Sue,\n\nPlease find the contract template below.\n\nCheers,\nJeff"
+    assert any("2 piece(s) of model debris" in note and "placeholder in brackets" in note for note in result.notes)
+
+
 def test_a_copied_rules_list_is_an_echo_alone_or_inside_an_email():
     request = DraftRequest("- ask Paul for the draft filing", recipient="paul.kaufman@enron.com", subject="filing")
     messages = final_messages(request, "- One line.\n- No greeting.\n- Sign off: Jeff", "email", "plain")

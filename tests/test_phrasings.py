@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core.style.fact_rows import fact_rows
 from core.style.final_check import Expectations, FinalChecker
-from core.style.phrasings import Phrasing, apply, found_in, learned_phrasings, swaps
+from core.style.phrasings import LINE_BREAK, Phrasing, apply, found_in, learned_phrasings, swaps
 from tests.test_edits import CALL_AT_4, saved_draft, workspace  # noqa: F401  (fixture)
 
 FINAL_1 = (
@@ -80,6 +80,29 @@ def test_the_final_check_repairs_a_learned_phrasing_and_says_it_is_pas():
     assert "'thanks' for 'thank you'" in check.expected and "edits of pa's finals" in check.evidence
     assert report.original == "Hi Karen,\n\nThank you for the memo regarding Friday.\n\nJeff"
     assert "repaired by pa: phrasing" in report.summary()
+
+
+BROKEN_1 = "Hi Sue,\n\nThe call moved to 3pm.\nThe room is the same.\n\nCheers,\nJeff"
+JOINED_1 = "Hi Sue,\n\nThe call moved to 3pm. The room is the same.\n\nCheers,\nJeff"
+BROKEN_2 = "Hi Paul,\n\n- the filing is due Thursday\n- send the draft first\n\nCheers,\nJeff"
+JOINED_2 = "Hi Paul,\n\n- the filing is due Thursday - send the draft first\n\nCheers,\nJeff"
+
+
+def test_lines_of_a_paragraph_joined_in_two_edits_are_learned_and_joined_in_the_next_final():
+    (joins,) = learned_phrasings([(BROKEN_1, JOINED_1), (BROKEN_2, JOINED_2)])
+    assert (joins.old, joins.new, joins.edits) == (LINE_BREAK, " ", 2)
+    assert learned_phrasings([(BROKEN_1, JOINED_1)]) == []  # one edit could be about that text alone
+    final = "Hi Karen,\n\nThe memo is done.\nIt goes out today.\n\nThe budget is next.\n\nCheers,\nJeff"
+    report = FinalChecker(Expectations(phrasings=(joins,))).check(final)
+    assert report.text == "Hi Karen,\n\nThe memo is done. It goes out today.\n\nThe budget is next.\n\nCheers,\nJeff"
+    (check,) = report.checks
+    assert check.repaired and "joins the lines of a paragraph" in check.expected
+    assert Phrasing(LINE_BREAK, " ", 2).describe() == "joins the lines of a paragraph into one"  # as pa style lists it
+
+
+def test_a_later_sent_text_with_lines_inside_a_paragraph_unlearns_the_joining():
+    kept = ("Hi Sue,\n\nDone.\n\nJeff", "Hi Sue,\n\nDone.\nSee you at 3.\n\nJeff")
+    assert learned_phrasings([(BROKEN_1, JOINED_1), (BROKEN_2, JOINED_2), kept]) == []
 
 
 def test_two_sent_edits_make_the_next_drafts_check_apply_the_swap_and_pa_style_lists_it(workspace):  # noqa: F811

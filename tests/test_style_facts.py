@@ -233,7 +233,7 @@ def test_the_persons_last_sent_texts_agreeing_on_a_form_win_over_their_older_hab
     expected = expectations_for(facts, "ann@x.com")
     assert expected.greeting == ("Hi NAME,", "your last 3 sent texts")
     assert expected.signed_name == ("T", "your last 3 sent texts")
-    assert expected.latest == {"greeting", "valediction", "signed_name"}
+    assert expected.latest == {"greeting", "valediction", "signed_name", "band"}  # the band from those 3 too
     assert facts.as_dict()["greeting"]["latest"] == {"form": "Hi NAME,", "last_sent_texts": 3}
 
 
@@ -259,11 +259,11 @@ def test_the_length_band_spans_the_usual_word_counts():
 def test_the_persons_last_sent_texts_set_the_length_band_once_there_are_enough():
     corpus = [measure(f"Item {i} is done.\n\nTheresa") for i in range(8)]  # 3-word notes
     longer = " ".join(["word"] * 40)
-    sent = [measure(f"Hi Bo,\n\n{longer} {i}.\n\nCheers,\nT") for i in range(5)]
-    assert not ProfileFacts.of(corpus, sent=sent[:4]).length_band().sent  # 4 sent texts prove no habit
-    facts = ProfileFacts.of(corpus, sent=sent)
+    sent = [measure(f"Hi Bo,\n\n{longer} {i}.\n\nCheers,\nT") for i in range(3)]
+    assert not ProfileFacts.of(corpus, sent=sent[:2]).length_band().sent  # 2 sent texts are no habit yet
+    facts = ProfileFacts.of(corpus, sent=sent)  # as many as agree on a greeting or closing
     band = facts.length_band(recipient="ann@x.com")
-    assert band.sent and band.texts == 5 and band.holds(41) and not band.holds(3)
+    assert band.sent and band.texts == 3 and band.holds(41) and not band.holds(3)
     expected = expectations_for(facts, "ann@x.com")
     assert "band" in expected.latest  # as new as an edit rule on length: the check stays
     assert facts.as_dict()["length"]["band"]["sent"] is True

@@ -242,7 +242,7 @@ def check_text(text: str, expected: Expectations, signoff: str | None = None) ->
                 "phrasing",
                 not kept,
                 "; ".join(p.describe() for p in expected.phrasings),
-                "; ".join(repr(p.old) for p in kept) or "none of the old forms",
+                "; ".join(p.shown() for p in kept) or "none of the old forms",
                 f"each made in {phrasing_edits.MIN_EDITS} or more of your edits of pa's finals",
             )
         )

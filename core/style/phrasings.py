@@ -3,7 +3,8 @@
 Each sent edit pairs the final pa wrote with the text the person sent. Diffing their bodies
 word by word (greeting and closing aside: the final check has its own facts for those) shows
 the small swaps a person makes out of habit: "Thank you" -> "Thanks", "regarding" -> "about",
-a stock sentence deleted ("I hope this email finds you well."). A swap made in at least
+a stock sentence deleted ("I hope this email finds you well."), the lines of a paragraph joined
+into one (`LINE_BREAK`). A swap made in at least
 `MIN_EDITS` edits, and not undone since (no later sent text keeps the old form), is a phrasing
 pa has learned by code: the final check applies it to every new final, at once, without a model.
 Pure: no store, no model.
@@ -29,6 +30,11 @@ _TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 _SENTENCE_ENDS = {".", "!", "?"}
 
 
+LINE_BREAK = "\n"
+"""The `old` of the one layout swap: a line break inside a paragraph, which the person joins
+into one line (`new` is a space). It is learned and undone like a word swap."""
+
+
 @dataclass(frozen=True)
 class Phrasing:
     """The person writes `new` where pa wrote `old` (`new` empty: they delete `old`)."""
@@ -39,7 +45,13 @@ class Phrasing:
     """Sent edits that made this swap."""
 
     def describe(self) -> str:
+        if self.old == LINE_BREAK:
+            return "joins the lines of a paragraph into one"
         return f"{self.new!r} for {self.old!r}" if self.new else f"deletes {self.old!r}"
+
+    def shown(self) -> str:
+        """The old form as a check shows it."""
+        return "a line break inside a paragraph" if self.old == LINE_BREAK else repr(self.old)
 
 
 def _tokens(text: str) -> list[str]:
@@ -118,14 +130,28 @@ def _aligned(old: Sequence[str], new: Sequence[str]) -> list[tuple[Sequence[str]
     return [([a], [b]) for a, b in zip(old, new) if a.lower() != b.lower()]
 
 
+def inner_line_breaks(text: str) -> int:
+    """Line breaks inside the paragraphs of `text`'s body (not the blank lines between them)."""
+    return sum(paragraph.strip().count("\n") for paragraph in re.split(r"\n\s*\n", body_of(normalise(text))))
+
+
+def _joins_lines(final: str, sent: str) -> bool:
+    """pa's final broke a paragraph into lines; the text the person sent has none broken."""
+    return inner_line_breaks(final) > 0 and inner_line_breaks(sent) == 0
+
+
 def learned_phrasings(pairs: Iterable[tuple[str, str]]) -> list[Phrasing]:
     """Phrasings from (final, sent) pairs, oldest first: swaps made in at least `MIN_EDITS`
-    edits whose old form no later sent text keeps; most edits first."""
+    edits whose old form no later sent text keeps (a line break inside a paragraph, joined,
+    counts as the swap `LINE_BREAK` -> " "); most edits first."""
     pairs = [(final, sent) for final, sent in pairs if final and final.strip() != sent.strip()]
     made: dict[tuple[str, str], list[int]] = {}
     written: Swaps = {}
     for index, (final, sent) in enumerate(pairs):
-        for swap, as_written in swaps(final, sent).items():
+        found = swaps(final, sent)
+        if _joins_lines(final, sent):
+            found[(LINE_BREAK, " ")] = (LINE_BREAK, " ")
+        for swap, as_written in found.items():
             made.setdefault(swap, []).append(index)
             written[swap] = as_written  # the latest edit's
     learned = []
@@ -133,7 +159,7 @@ def learned_phrasings(pairs: Iterable[tuple[str, str]]) -> list[Phrasing]:
         if len(where) < MIN_EDITS:
             continue
         later = [sent for _, sent in pairs[where[-1] + 1 :]]
-        if any(_pattern(old).search(body_of(sent)) for sent in later):  # kept since: no longer their habit
+        if any(_kept(old, sent) for sent in later):  # kept since: no longer their habit
             continue
         learned.append(Phrasing(*written[(old, new)], len(where)))
     # Longer swaps first, so a sentence goes whole before a swap inside it could change it.
@@ -154,10 +180,16 @@ def _is_sentence(tokens: Sequence[str]) -> bool:
     return tokens[-1] in _SENTENCE_ENDS and _has_word(tokens)
 
 
+def _kept(old: str, text: str) -> bool:
+    """Whether `text`'s body has `old`."""
+    if old == LINE_BREAK:
+        return inner_line_breaks(text) > 0
+    return _pattern(old).search(body_of(text)) is not None
+
+
 def found_in(text: str, phrasings: Sequence[Phrasing]) -> list[Phrasing]:
     """The phrasings whose old form `text`'s body still has."""
-    body = body_of(text)
-    return [p for p in phrasings if _pattern(p.old).search(body)]
+    return [p for p in phrasings if _kept(p.old, text)]
 
 
 def apply(text: str, phrasings: Sequence[Phrasing]) -> str:
@@ -170,6 +202,10 @@ def apply(text: str, phrasings: Sequence[Phrasing]) -> str:
         return text
     new_body = body
     for phrasing in phrasings:
+        if phrasing.old == LINE_BREAK:
+            paragraphs = re.split(r"\n\s*\n", new_body)
+            new_body = "\n\n".join(" ".join(paragraph.split("\n")) for paragraph in paragraphs)
+            continue
         new_body = _pattern(phrasing.old).sub(partial(_cased, phrasing.new), new_body)
     new_body = "\n".join(" ".join(line.split()) for line in new_body.split("\n"))  # no doubled spaces left
     new_body = re.sub(r"\n{3,}", "\n\n", new_body).strip("\n")

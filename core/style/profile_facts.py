@@ -26,9 +26,9 @@ RECENT_AGREE = 3
 agree on a form, it is their habit whatever their older texts say: a correction of pa's
 draft is their newest word on the matter."""
 RECENT_LENGTHS = 10
-"""Once the person has sent `MIN_TEXTS` texts from pa's drafts, the length band comes from the
-last this-many of them: like a form their last sent texts agree on, their edits of pa's finals
-are their newest word on length, whatever their older texts say."""
+"""Once the person has sent `RECENT_AGREE` texts from pa's drafts, the length band comes from the
+last this-many of them (at most): like a form their last sent texts agree on, their edits of
+pa's finals are their newest word on length, whatever their older texts say."""
 BAND_QUANTILES = (0.1, 0.9)
 """The length band: from the 10th to the 90th percentile of the person's word counts."""
 BAND_SLACK = (0.8, 1.25)
@@ -178,7 +178,8 @@ class ProfileFacts:
     def length_band(self, kind: str | None = None, recipient: str | None = None) -> Band | None:
         """The 10th-90th percentile band of body words, widened by `BAND_SLACK`: from the person's
         last sent texts when there are enough (`RECENT_LENGTHS`), else for this recipient or kind
-        when they have enough texts, else overall; None below `MIN_TEXTS` texts."""
+        when they have enough texts, else overall; None below `MIN_TEXTS` texts. Sent texts count
+        from `RECENT_AGREE` on, as for the forms their last sent texts agree on."""
         pools = (
             self.sent[-RECENT_LENGTHS:],
             self._subset(recipient=recipient.lower()) if recipient else [],
@@ -186,7 +187,7 @@ class ProfileFacts:
             self.texts,
         )
         for number, pool in enumerate(pools):
-            if len(pool) >= MIN_TEXTS:
+            if len(pool) >= (RECENT_AGREE if number == 0 else MIN_TEXTS):
                 values = [t.words for t in pool]
                 low, high = quantile(values, BAND_QUANTILES[0]), quantile(values, BAND_QUANTILES[1])
                 return Band(
