@@ -195,8 +195,8 @@ class DraftingConfig(Section):
     """How many times M_L may write the checked final again while a check still fails after pa's
     repairs (or while it gave no text); the text closest to the checks is kept. Each costs one
     more M_L call, made only while a check fails. With the embedded SmolLM2, the simulated user's
-    edit cost with learning was 0.61x of no learning with 3 and 0.53x with 5
-    (docs/eval-example/edit-loop)."""
+    edit cost with learning was 0.61x of no learning with 3 and 0.53x with 5; with 5 and the
+    band from the last 3 sent texts, 0.48x (docs/eval-example/edit-loop)."""
     learn_from_edits: bool = True
     """After a sent text is recorded (`pa draft --edit`, `pa feedback`, the TUI), M_L distils rules
     from pa's final against it at once (`Workspace.learn_from_edits`); off: only on `pa feedback --learn`."""
