@@ -717,8 +717,8 @@ def _without_debris(lines: list[str]) -> tuple[list[str], int]:
     """The lines without a model's debris inside the text: a "Subject:" line near the top, a
     second greeting right under the first ("Hi Sue,\n\nDear Sarah,"), a line that is only a note or
     placeholder in brackets ("[Here is the complete email without the tags.]", "[Template]"), a
-    sentence about the text itself
-    ("The email is now complete.") or a comment on its rewrite, and paragraph HTML tags."""
+    sentence about the text itself ("The email is now complete.") or a comment on its rewrite,
+    and paragraph HTML tags."""
     kept: list[str] = []
     cut = 0
     seen = 0

@@ -174,7 +174,7 @@ async def test_rules_learned_from_an_edit_reach_the_final_prompt_marked_as_from_
     large = CountingBackend(open_backend("embedded", config))
     workspace.draft_context("tiny")._backends[config.models.large] = large  # M_L, with every prompt it gets kept
     request = DraftRequest("- tell Sue the call moved to 3pm", recipient="sue.mara@enron.com", subject="call")
-    started = workspace.draft("tiny", request)
+    started = workspace.draft("tiny", request, naive=False)  # the final's prompt is what this is about
     transcript = DraftTranscript()
     async for event in started.events:
         transcript.apply(event)
@@ -286,8 +286,10 @@ def test_pa_draft_edit_without_an_editor_says_so_before_any_model_loads(pa, monk
 
 @pytest.mark.slow
 def test_pa_draft_edit_records_what_the_person_kept_and_learns_from_it(pa, pa_home, tiny_agent, tmp_path, monkeypatch):
+    # seed 1: at seed 0, SmolLM2's 24-token naive draft and its retry are only "[Your Name]"-style
+    # placeholder lines, which pa refuses to show (and a refused naive draft stops `pa draft`)
     (pa_home / "config.toml").write_text(
-        "[drafting]\nmax_tokens = 24\nrules_max_tokens = 40\ntemperature = 0.0\nseed = 0\ncheck_final = false\n"
+        "[drafting]\nmax_tokens = 24\nrules_max_tokens = 40\ntemperature = 0.0\nseed = 1\ncheck_final = false\n"
         "[distill]\nmax_tokens = 32\nmax_attempts = 1\n[embedded]\nthreads = 1\n",
         encoding="utf-8",
     )

@@ -4,9 +4,9 @@ Each sent edit pairs the final pa wrote with the text the person sent. Diffing t
 word by word (greeting and closing aside: the final check has its own facts for those) shows
 the small swaps a person makes out of habit: "Thank you" -> "Thanks", "regarding" -> "about",
 a stock sentence deleted ("I hope this email finds you well."), the lines of a paragraph joined
-into one (`LINE_BREAK`). A swap made in at least
-`MIN_EDITS` edits, and not undone since (no later sent text keeps the old form), is a phrasing
-pa has learned by code: the final check applies it to every new final, at once, without a model.
+into one (`LINE_BREAK`). A swap made in at least `MIN_EDITS` edits, and not undone since (no
+later sent text keeps the old form), is a phrasing pa has learned by code: the final check
+applies it to every new final, at once, without a model.
 Pure: no store, no model.
 """
 
