@@ -677,12 +677,14 @@ _TRAILING_GREETING = re.compile(r"^\s*(?:dear|hi|hello|hey)\b[^\n]{0,40},\s*$", 
 
 
 _CHANGE_NOTE = re.compile(
-    r"^\s*(?:i(?:'ve|\s+have)?\s+made|here\s+are|the|(?:changes|edits|revisions)\s+made)\b[^\n]{0,40}"
-    r"\b(?:changes|edits|revisions|improvements|adjustments)\b[^\n]*\b(?:clarity|grammar|style|tone|readability)\b",
+    r"^\s*(?:(?:i(?:'ve|\s+have)?\s+made|here\s+are|the|(?:changes|edits|revisions)\s+made)\b[^\n]{0,40}"
+    r"\b(?:changes|edits|revisions|improvements|adjustments)\b[^\n]*\b(?:clarity|grammar|style|tone|readability)\b"
+    r"|in\s+this\s+(?:(?:revised|rewritten|updated|new|final)\s+)?(?:version|draft|rewrite),\s+i(?:'ve|\s+have)?\s+\w+)",
     re.IGNORECASE,
 )
 """A line opening a model's note on its own edits ("I made several changes to improve clarity,
-grammar, and style:"): it and what follows it are about the text, never part of it."""
+grammar, and style:", "In this version, I've used a friendly tone ..."): it and what follows
+it are about the text, never part of it."""
 
 
 _SUBJECT_LINE = re.compile(r"^\s*(?:\*\*)?subject(?:\*\*)?\s*:", re.IGNORECASE)

@@ -205,6 +205,19 @@ def test_a_models_debris_inside_the_text_is_cut_and_noted():
     assert parse_written(kept) == Parsed(kept, None, ())
 
 
+def test_a_models_note_on_how_it_wrote_this_version_is_cut_with_what_follows():
+    answer = (
+        "Sam, the report will be ready on Friday. Please let the board know.\n\n"
+        "In this version, I've used a friendly tone while still maintaining professional language.\n\nMaya"
+    )
+    result = parse_written(answer)
+    assert isinstance(result, Parsed)
+    assert result.content == "Sam, the report will be ready on Friday. Please let the board know."
+    assert any("note on the changes it made" in note for note in result.notes)
+    kept = "Hi Sam,\n\nIn this version, the totals include March.\n\nMaya"  # a person's sentence: no "I"
+    assert parse_written(kept) == Parsed(kept, None, ())
+
+
 def test_a_line_that_is_only_a_bracketed_placeholder_is_cut_as_debris():
     answer = "Hi Sue,\n\nPlease find the contract template below.\n[Template]\n\n[Your response here]\n\nCheers,\nJeff"
     result = parse_written(answer)
