@@ -192,29 +192,32 @@ async def test_a_regeneration_that_rewords_pas_feedback_has_that_line_cut():
     assert any("repeat the prompt" in note for note in transcript.streams["final"].notes)
 
 
-def test_a_models_debris_inside_the_text_is_cut_and_noted():
-    answer = (
-        "Hi Sue,\n\nDear Sarah,\n\nSubject: Filing\n\nThanks for the notes.\n<p>I reviewed the filing.</p>\n"
-        "[Here is the complete email without all of the tags.]\n\nCheers,\nJeff"
-    )
+@pytest.mark.parametrize(
+    ("answer", "content", "note", "kept"),
+    [
+        pytest.param(
+            "Hi Sue,\n\nDear Sarah,\n\nSubject: Filing\n\nThanks for the notes.\n<p>I reviewed the filing.</p>\n"
+            "[Here is the complete email without all of the tags.]\n\nCheers,\nJeff",
+            "Hi Sue,\n\nThanks for the notes.\nI reviewed the filing.\n\nCheers,\nJeff",
+            "4 piece(s) of model debris",
+            "Hi Sue,\n\nThe subject: filing costs. [Attached: the notes]\n\nCheers,\nJeff",
+            id="debris inside the text",
+        ),
+        pytest.param(
+            "Sam, the report will be ready on Friday. Please let the board know.\n\n"
+            "In this version, I've used a friendly tone while still maintaining professional language.\n\nMaya",
+            "Sam, the report will be ready on Friday. Please let the board know.",
+            "note on the changes it made",  # the note and what follows it
+            "Hi Sam,\n\nIn this version, the totals include March.\n\nMaya",  # a person's sentence: no "I"
+            id="a note on how it wrote this version",
+        ),
+    ],
+)
+def test_a_models_words_about_its_text_are_cut_and_noted_and_a_persons_like_line_stays(answer, content, note, kept):
     result = parse_written(answer)
     assert isinstance(result, Parsed)
-    assert result.content == "Hi Sue,\n\nThanks for the notes.\nI reviewed the filing.\n\nCheers,\nJeff"
-    assert any("4 piece(s) of model debris" in note for note in result.notes)
-    kept = "Hi Sue,\n\nThe subject: filing costs. [Attached: the notes]\n\nCheers,\nJeff"
-    assert parse_written(kept) == Parsed(kept, None, ())
-
-
-def test_a_models_note_on_how_it_wrote_this_version_is_cut_with_what_follows():
-    answer = (
-        "Sam, the report will be ready on Friday. Please let the board know.\n\n"
-        "In this version, I've used a friendly tone while still maintaining professional language.\n\nMaya"
-    )
-    result = parse_written(answer)
-    assert isinstance(result, Parsed)
-    assert result.content == "Sam, the report will be ready on Friday. Please let the board know."
-    assert any("note on the changes it made" in note for note in result.notes)
-    kept = "Hi Sam,\n\nIn this version, the totals include March.\n\nMaya"  # a person's sentence: no "I"
+    assert result.content == content
+    assert any(note in n for n in result.notes)
     assert parse_written(kept) == Parsed(kept, None, ())
 
 
