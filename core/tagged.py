@@ -688,12 +688,13 @@ it are about the text, never part of it."""
 
 
 _SUBJECT_LINE = re.compile(r"^\s*(?:\*\*)?subject(?:\*\*)?\s*:", re.IGNORECASE)
-_NOTE_ABOUT_TEXT = re.compile(
-    r"^\s*\[[^\[\]]*\b(?:e-?mail|message|text|draft|tags?|version|answer)\b[^\[\]]*\]\s*$", re.IGNORECASE
+_BRACKETED_LINE = re.compile(
+    r"^\s*\[(?:[^\[\]\n]{1,60}|[^\[\]]*\b(?:e-?mail|message|text|draft|tags?|version|answer)\b[^\[\]]*)\]\s*$",
+    re.IGNORECASE,
 )
-_BRACKETED_LINE = re.compile(r"^\s*\[[^\[\]\n]{1,60}\]\s*$")
-"""A line that is only a bracketed placeholder or note ("[Template]", "[Your response here]"):
-template filler a model leaves, never a line a person sends."""
+"""A line that is only a bracketed placeholder ("[Template]", "[Your response here]") or a note
+about the text, however long ("[Here is the complete email without the tags.]"): a model's
+filler, never a line a person sends."""
 _ABOUT_ITSELF = re.compile(
     r"^\s*(?:the|this|your|my)\s+(?:e-?mail|message|text|draft|answer|response)\s+(?:is|has\s+been)\s+"
     r"(?:now\s+)?(?:complete|completed|ready|done|finished|written)\b[^\n]{0,80}$",
@@ -735,7 +736,6 @@ def _without_debris(lines: list[str]) -> tuple[list[str], int]:
             if (
                 (near_top and _SUBJECT_LINE.match(line))
                 or second_greeting
-                or _NOTE_ABOUT_TEXT.match(line)
                 or _BRACKETED_LINE.match(line)
                 or _ABOUT_ITSELF.match(line)
                 or _COMMENTS_ON_ITSELF.match(line)

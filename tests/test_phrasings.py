@@ -6,6 +6,8 @@ from __future__ import annotations
 from core.style.fact_rows import fact_rows
 from core.style.final_check import Expectations, FinalChecker
 from core.style.phrasings import LINE_BREAK, Phrasing, apply, found_in, learned_phrasings, swaps
+from core.style.profile_facts import ProfileFacts
+from core.style.text_facts import measure
 from tests.test_edits import CALL_AT_4, saved_draft, workspace  # noqa: F401  (fixture)
 
 FINAL_1 = (
@@ -97,7 +99,8 @@ def test_lines_of_a_paragraph_joined_in_two_edits_are_learned_and_joined_in_the_
     assert report.text == "Hi Karen,\n\nThe memo is done. It goes out today.\n\nThe budget is next.\n\nCheers,\nJeff"
     (check,) = report.checks
     assert check.repaired and "joins the lines of a paragraph" in check.expected
-    assert Phrasing(LINE_BREAK, " ", 2).describe() == "joins the lines of a paragraph into one"  # as pa style lists it
+    listed = [row.form for row in fact_rows(ProfileFacts.of([measure(final)], phrasings=[joins]).as_dict())]
+    assert "joins the lines of a paragraph into one" in listed  # as pa style lists it
 
 
 def test_a_later_sent_text_with_lines_inside_a_paragraph_unlearns_the_joining():

@@ -130,9 +130,13 @@ def _aligned(old: Sequence[str], new: Sequence[str]) -> list[tuple[Sequence[str]
     return [([a], [b]) for a, b in zip(old, new) if a.lower() != b.lower()]
 
 
+def _paragraphs(body: str) -> list[str]:
+    return re.split(r"\n\s*\n", body)
+
+
 def inner_line_breaks(text: str) -> int:
     """Line breaks inside the paragraphs of `text`'s body (not the blank lines between them)."""
-    return sum(paragraph.strip().count("\n") for paragraph in re.split(r"\n\s*\n", body_of(normalise(text))))
+    return sum(paragraph.strip().count("\n") for paragraph in _paragraphs(body_of(normalise(text))))
 
 
 def _joins_lines(final: str, sent: str) -> bool:
@@ -203,8 +207,7 @@ def apply(text: str, phrasings: Sequence[Phrasing]) -> str:
     new_body = body
     for phrasing in phrasings:
         if phrasing.old == LINE_BREAK:
-            paragraphs = re.split(r"\n\s*\n", new_body)
-            new_body = "\n\n".join(" ".join(paragraph.split("\n")) for paragraph in paragraphs)
+            new_body = "\n\n".join(" ".join(paragraph.split("\n")) for paragraph in _paragraphs(new_body))
             continue
         new_body = _pattern(phrasing.old).sub(partial(_cased, phrasing.new), new_body)
     new_body = "\n".join(" ".join(line.split()) for line in new_body.split("\n"))  # no doubled spaces left
