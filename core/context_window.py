@@ -60,20 +60,34 @@ RULES_STAGES = ("rules", "nobaseline_rules")
 """Distillation stages whose answer (thinking + rules) is what the agent learns to write."""
 DISTILL_MAX_TOKENS = 768
 """The other distillation stages' longest answer (the intent), when distill.max_tokens is empty."""
+INTENT_ROOM_TOKENS = 128
+"""An intent's room beyond its text's own length: the tags, a preamble, "I" before each note."""
 LAST_STEP_SHARE = 1 / 3
 """Of a guided answer's budget, the share kept for its last step (the rules): the thinking before
 it is cut at the rest, so a long scratchpad never leaves the rules without room."""
 
 
-def distill_max_tokens(config: object, stage: str) -> int:
+def distill_max_tokens(config: object, stage: str, text: str = "") -> int:
     """Longest answer of one distillation stage: distill.max_tokens when set by hand; otherwise
-    the agent's answer budget for the rules stages (so a distilled answer always fits it) and
-    DISTILL_MAX_TOKENS for the others. Counted in M_L's tokens: with another tokenizer than
-    the agent's it is close, not exact, and training still fits (and reports) what does not."""
+    the agent's answer budget for the rules stages (so a distilled answer always fits it),
+    `intent_max_tokens` for the intent of `text`, and DISTILL_MAX_TOKENS for the others.
+    Counted in M_L's tokens: with another tokenizer than the agent's it is close, not exact,
+    and training still fits (and reports) what does not."""
     given = config.distill.max_tokens  # type: ignore[attr-defined]
     if given is not None:
         return int(given)
-    return AgentBudget.of(config).answer if stage in RULES_STAGES else DISTILL_MAX_TOKENS
+    if stage in RULES_STAGES:
+        return AgentBudget.of(config).answer
+    return intent_max_tokens(text) if stage == "intent" else DISTILL_MAX_TOKENS
+
+
+def intent_max_tokens(text: str) -> int:
+    """Notes of what a text says are shorter than the text, so an intent gets the text's length
+    plus INTENT_ROOM_TOKENS, at most DISTILL_MAX_TOKENS. An answer that runs past it is a
+    runaway (an echo, a loop) and is cut there rather than at 768 tokens: with the embedded
+    model those took ~30% of distillation's output. The text's length is its UTF-8 bytes / 3,
+    more than its tokens in English (~4 bytes each) and about its tokens in CJK scripts."""
+    return min(DISTILL_MAX_TOKENS, INTENT_ROOM_TOKENS + len(text.encode("utf-8")) // 3)
 
 
 def step_max_tokens(budget: int, used: int, last: bool) -> int:

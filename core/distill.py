@@ -492,7 +492,9 @@ class _Run:
             else:
                 options = GenerationOptions(
                     temperature=self.drafting.temperature if stage == "draft" else temperature,
-                    max_tokens=self.drafting.max_tokens if stage == "draft" else distill_max_tokens(self.config, stage),
+                    max_tokens=self.drafting.max_tokens
+                    if stage == "draft"
+                    else distill_max_tokens(self.config, stage, document.text),
                     seed=call_seed(self.settings.seed, document.id, stage, slot, attempt),
                 )
                 raw, finish, usage = await self.answer(

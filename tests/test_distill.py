@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from core.config import Config
+from core.context_window import intent_max_tokens
 from core.distill import (
     STAGES,
     call_seed,
@@ -311,7 +312,13 @@ def test_rules_answers_are_asked_for_within_the_agents_answer_budget_unless_set_
     backend = ScriptedBackend(by_stage())
     run(store, profile, backend, config)
     asked = {(stage_of(messages), options.max_tokens) for messages, options in backend.calls}
-    assert asked == {("intent", 768), ("draft", config.drafting.max_tokens), ("rules", 192), ("nobaseline_rules", 192)}
+    # The intent's: the 73-byte email's length (73 // 3) plus the room for tags and preamble.
+    assert asked == {
+        ("intent", 24 + 128),
+        ("draft", config.drafting.max_tokens),
+        ("rules", 192),
+        ("nobaseline_rules", 192),
+    }
 
     by_hand = Config()
     by_hand.distill.max_tokens = 300  # set by hand: every distillation stage's (the draft is drafting's)
@@ -323,6 +330,12 @@ def test_rules_answers_are_asked_for_within_the_agents_answer_budget_unless_set_
         ("rules", 300),
         ("nobaseline_rules", 300),
     }
+
+
+def test_an_intent_may_be_as_long_as_its_text_plus_room_for_tags_and_at_most_768_tokens():
+    assert intent_max_tokens("Thanks, see you Monday.") == 128 + 7
+    assert intent_max_tokens("word " * 3000) == 768  # a long report: the old fixed budget
+    assert intent_max_tokens("会议改到周五下午三点。") == 128 + 11  # 3 bytes a character: about one token each
 
 
 def test_a_guided_answer_fits_the_budget_whole_and_says_where_its_thinking_was_cut(store):

@@ -21,12 +21,13 @@ import atexit
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import BackendError
 from core.llm.base import Chunk, GenerationOptions, Message, Probe, StreamTimer
+from core.llm.prefix_states import PrefixStates
 
 if TYPE_CHECKING:
     from core.config import Config
@@ -42,12 +43,14 @@ ModelKey = tuple[str, str | None, int, int]
 
 @dataclass
 class LoadedModel:
-    """A llama.cpp model with its chat formatter and the lock that serialises its use."""
+    """A llama.cpp model with its chat formatter, the lock that serialises its use, and the KV
+    states of its earlier calls (`core.llm.prefix_states`)."""
 
     llama: Any  # llama_cpp.Llama, typed loosely so this module imports without llama_cpp
     formatter: Any  # llama_cpp.llama_chat_format.Jinja2ChatFormatter
     lock: threading.Lock
     load_seconds: float
+    prefixes: PrefixStates = field(default_factory=PrefixStates)
 
 
 _models: dict[ModelKey, LoadedModel] = {}
@@ -400,6 +403,7 @@ class EmbeddedBackend:
         max_tokens = options.max_tokens
         if max_tokens is not None:
             max_tokens = min(max_tokens, self.n_ctx - len(prompt))
+        model.prefixes.restore(model.llama, prompt)
         pieces = model.llama.create_completion(
             prompt=prompt,
             stream=True,
@@ -424,6 +428,7 @@ class EmbeddedBackend:
                     finish = choice["finish_reason"]
         finally:
             pieces.close()
+        model.prefixes.keep(model.llama)
         if cancelled.is_set():
             finish = "cancelled"
         return finish, counter.prompt_tokens or len(prompt), counter.sampled

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.errors import BackendError
+from core.llm.prefix_states import common_prefix
 
 Emit = Callable[[str, Any], None]
 
@@ -89,14 +90,6 @@ class _Slot:
     @property
     def busy(self) -> bool:
         return self.request is not None
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def _complete_utf8(data: bytes, end: int) -> int:

@@ -7,8 +7,9 @@ copies of the weights; here the base is loaded once and each adapter (a few MB) 
 then switched on the llama.cpp context per request (`llama_set_adapters_lora`), under the
 model's lock, so generations of different profiles never mix.
 
-Switching adapters invalidates llama-cpp-python's prompt-prefix cache (the KV cache was made
-with the other adapter), so the context is reset whenever the adapter changes.
+Switching adapters invalidates llama-cpp-python's prompt-prefix cache and the kept states of
+earlier calls (their KV cells were made with the other adapter), so both are reset whenever the
+adapter changes.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class _SharedBase:
         if code != 0:
             raise BackendError(f"llama.cpp could not switch to the LoRA adapter {path} (code {code})")
         llama.reset()  # the cached prompt's KV entries were computed with the previous adapter
+        self.model.prefixes.clear()
         self.current = key
 
     def close(self) -> None:
