@@ -119,7 +119,9 @@ class DistillConfig(Section):
     """Longest answer per model call. Empty means derived: the rules stages (thinking + rules) get
     the agent's answer budget (`core.context_window.AgentBudget`, 3/8 of train.max_length, or
     drafting.rules_max_tokens), so every distilled answer fits what the agent is trained to
-    write; the intent stage gets 768. Set by hand, it is every stage's."""
+    write; the intent stage gets its text's length plus 128 tokens, at most 768 (notes are
+    shorter than the text; `core.context_window.intent_max_tokens`). Set by hand, it is every
+    stage's: do so for a model that reasons at length before it answers."""
     max_document_chars: int = Field(6000, ge=200)
     """Longer documents are shown to the model cut to their first part (at a paragraph), noted on each stage."""
     guided: bool = True

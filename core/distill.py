@@ -266,6 +266,8 @@ class _Answer:
     """The number of the last attempt made (it continues across retry rounds)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    gave_up: bool = False
+    """Refused, and not asked again: another candidate is the one kept (`_Run.intent`)."""
 
 
 @dataclass
@@ -418,19 +420,45 @@ class _Run:
         self, document: Document, template: Template, messages: list[Message], row: _Row | None
     ) -> str | None:
         temperatures = self.settings.intent_temperatures
-        answers = await _all(
-            [
-                self.ask(document, "intent", slot, template, messages, temperature, _round_start(row, slot))
-                for slot, temperature in enumerate(temperatures)
-            ]
-        )
+        # The seeded pick is kept whenever it is usable; only then do the others matter, so a
+        # refused other candidate is asked again only once the pick has failed (the same kept
+        # intent as asking every candidate to the end, for fewer calls).
+        pick = choose_candidate(self.settings.seed, document.id, len(temperatures), range(len(temperatures)))
+        pick_done = asyncio.Event()
+        pick_usable = False
+
+        async def pick_is_kept() -> bool:
+            await pick_done.wait()
+            return pick_usable
+
+        async def candidate(slot: int, temperature: float) -> _Answer:
+            nonlocal pick_usable
+            if slot != pick:
+                return await self.ask(
+                    document, "intent", slot, template, messages, temperature, _round_start(row, slot), pick_is_kept
+                )
+            try:
+                answer = await self.ask(
+                    document, "intent", slot, template, messages, temperature, _round_start(row, slot)
+                )
+                pick_usable = isinstance(answer.result, Parsed)
+                return answer
+            finally:
+                pick_done.set()
+
+        answers = await _all([candidate(slot, temperature) for slot, temperature in enumerate(temperatures)])
         candidates = [
             {
                 "temperature": temperature,
                 "status": "ok" if isinstance(answer.result, Parsed) else "failed",
                 "content": answer.result.content if isinstance(answer.result, Parsed) else None,
                 "scratchpad": answer.result.thinking if isinstance(answer.result, Parsed) else None,
-                "error": answer.result.reason if isinstance(answer.result, Rejected) else None,
+                "error": (
+                    answer.result.reason
+                    + ("; not asked again: the kept candidate was usable" if answer.gave_up else "")
+                    if isinstance(answer.result, Rejected)
+                    else None
+                ),
                 "attempts": answer.attempts,
             }
             for temperature, answer in zip(temperatures, answers)
@@ -462,10 +490,13 @@ class _Run:
         messages: list[Message],
         temperature: float | None,
         first_attempt: int,
+        give_up: Callable[[], Awaitable[bool]] | None = None,
         length_of: str | None = None,
     ) -> _Answer:
         """Up to max_attempts answers for one slot, re-read from the journal where it has them.
 
+        `give_up`: asked before the model is asked again after a refused answer; True ends the
+        slot there (an intent candidate that will not be kept).
         `length_of`: the whole real text, when the model was shown only its first part (rules
         still state the whole text's counted length).
         """
@@ -477,9 +508,14 @@ class _Run:
         result: ParseResult = Rejected("no attempt was made")
         raw = ""
         attempt = first_attempt
+        made, gave_up = first_attempt, False
         for attempt in range(first_attempt, first_attempt + self.settings.max_attempts):
-            CURRENT_CALL.set(CallKey(document.id, stage, slot, attempt, template.id, template.version, temperature))
             logged = journal.get(attempt)
+            if attempt > first_attempt and logged is None and give_up is not None and await give_up():
+                gave_up = True
+                break
+            made = attempt
+            CURRENT_CALL.set(CallKey(document.id, stage, slot, attempt, template.id, template.version, temperature))
             if logged is not None and (logged["template_id"], logged["template_version"]) == (
                 template.id,
                 template.version,
@@ -518,7 +554,7 @@ class _Run:
                     f"That answer cannot be used: {result.reason}. Do the task again from the start, in exactly the format asked for.",
                 ),
             ]
-        return _Answer(result, raw, attempt, prompt_tokens, completion_tokens)
+        return _Answer(result, raw, made, prompt_tokens, completion_tokens, gave_up)
 
     async def answer(
         self,

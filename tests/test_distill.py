@@ -701,6 +701,43 @@ def test_a_model_that_obeys_injected_text_is_caught_by_validation(store):
     assert not any(r["content"] == "X" for r in rows(store).values())
 
 
+def refusing_at(temperatures: set[float]):
+    """Good answers, except a refused intent at these temperatures."""
+    good = by_stage()
+    return lambda messages, options: "- ..." if options.temperature in temperatures else good(messages, options)
+
+
+def test_a_refused_candidate_is_not_asked_again_once_the_kept_one_is_usable(store):
+    profile = add_documents(store, train=1, test=0)
+    (document,) = store.documents(profile.id)
+    temperatures = Config().distill.intent_temperatures
+    pick = choose_candidate(0, document.id, 3, range(3))
+    other = temperatures[(pick + 1) % 3]
+    backend = ScriptedBackend(refusing_at({other}))
+    run(store, profile, backend, stages=["intent"])
+    asked = [options.temperature for _, options in backend.calls]
+    assert asked.count(other) == 1 and asked.count(temperatures[pick]) == 1  # not 3 tries of the refused one
+    row = rows(store)[(document.id, "intent")]
+    candidates = json.loads(row["candidates"])
+    assert row["status"] == "ok" and candidates[pick]["chosen"]
+    refused = candidates[(pick + 1) % 3]
+    assert refused["status"] == "failed" and refused["error"].endswith("not asked again: the kept candidate was usable")
+
+
+def test_when_the_kept_candidate_fails_the_others_are_asked_to_the_end(store):
+    profile = add_documents(store, train=1, test=0)
+    (document,) = store.documents(profile.id)
+    temperatures = Config().distill.intent_temperatures
+    pick = choose_candidate(0, document.id, 3, range(3))
+    refused = {temperatures[pick], temperatures[(pick + 1) % 3]}
+    backend = ScriptedBackend(refusing_at(refused))
+    run(store, profile, backend, stages=["intent"])
+    asked = [options.temperature for _, options in backend.calls]
+    assert all(asked.count(t) == 3 for t in refused)  # max_attempts each, the pick's failure known
+    row = rows(store)[(document.id, "intent")]
+    assert row["status"] == "ok" and json.loads(row["candidates"])[(pick + 2) % 3]["chosen"]
+
+
 def test_a_failed_intent_retry_starts_a_new_round_for_each_candidate(store):
     profile = add_documents(store, train=1, test=0)
     config = Config()
