@@ -12,18 +12,26 @@ Two comparisons, each side by side in one run with the load average:
   quickstart's work: 3 intent candidates, draft, rules, no-baseline rules, guided), with
   concurrency 1, then concurrency P with parallel P, then concurrency P with W workers.
   Prints seconds per email, model calls, tokens/s and the yield (stages ok) of each.
+- quickstart: the README quickstart's distillation (`examples/sample-corpus`, limit 8, the
+  default config) by this checkout's code and by another commit's (`--against`, default the
+  release of issue 18's table, 552a1e7, unpacked with `git archive`), each in a fresh process
+  on the same installed packages. Prints seconds, model calls, prompt tokens llama.cpp read,
+  tokens it decoded, and stages ok (the yield).
 All paths use the same threads in all (`--threads`, default all cores).
 
-    python benchmarks/embedded_distill.py [--part calls distill] [--calls 8] [--max-tokens 64]
-                                          [--documents 3] [--parallel 4] [--workers 2] [--threads 2] [--quick]
+    python benchmarks/embedded_distill.py [--part calls distill quickstart] [--calls 8] [--max-tokens 64]
+                                          [--documents 3] [--parallel 4] [--workers 2] [--threads 2]
+                                          [--against COMMIT] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -137,9 +145,75 @@ def measure_distill(
     }
 
 
+RELEASE = "552a1e7"
+QUICKSTART = """
+import asyncio, json, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import llama_cpp
+from core.config import Config
+from core.corpus.pipeline import ImportOptions, import_corpus
+from core.distill import distill_profile
+from core.llm.embedded import _models
+from core.llm.specs import open_backend
+from core.store import Store
+
+config = Config()
+config.embedded.threads = int(sys.argv[3])
+with tempfile.TemporaryDirectory() as folder:
+    store = Store.open(Path(folder) / "pa.sqlite3")
+    with store:
+        import_corpus(store, Path(sys.argv[2]), ImportOptions(profile="sample"))
+        backend = open_backend("embedded", config)
+        backend.load()
+        started = time.perf_counter()
+        summary = asyncio.run(distill_profile(store, store.find_profile("sample"), backend, config, limit=8))
+        seconds = time.perf_counter() - started
+(model,) = _models.values()
+perf = llama_cpp.llama_perf_context(model.llama._ctx.ctx)
+print(json.dumps({
+    "seconds": seconds, "calls": summary.calls, "read": perf.n_p_eval, "decoded": perf.n_eval,
+    "ok": sum(s.ok for s in summary.stages.values()), "total": sum(s.total for s in summary.stages.values()),
+}))
+"""
+
+
+def measure_quickstart(root: Path, threads: int) -> dict:
+    """The quickstart's distillation by the code under `root`, in a process of its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", QUICKSTART, str(root), str(REPO / "examples" / "sample-corpus"), str(threads)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the quickstart distillation under {root} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def quickstart(against: str, threads: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", against], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+        load_before = load()
+        old = measure_quickstart(Path(folder), threads)
+        load_mid = load()
+        new = measure_quickstart(REPO, threads)
+    print(f"\nquickstart: distil 8 sample emails, default config (load {load_before} -> {load_mid} -> {load()})")
+    print(f"{'code':<22} {'seconds':>8} {'calls':>6} {'prompt read':>12} {'decoded':>8} {'stages ok':>10}")
+    for name, result in ((against, old), ("this checkout", new)):
+        print(
+            f"{name:<22} {result['seconds']:>8.1f} {result['calls']:>6} {result['read']:>12} {result['decoded']:>8} "
+            f"{result['ok']:>5}/{result['total']}"
+        )
+    print(f"quickstart speed-up {old['seconds'] / new['seconds']:.2f}x vs {against}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", nargs="+", choices=("calls", "distill"), default=["calls", "distill"])
+    parser.add_argument(
+        "--part", nargs="+", choices=("calls", "distill", "quickstart"), default=["calls", "distill", "quickstart"]
+    )
     parser.add_argument("--calls", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=64, help="per call in the calls part")
     parser.add_argument("--documents", type=int, default=3)
@@ -147,6 +221,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="engines of the workers path")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="llama.cpp threads in all")
+    parser.add_argument("--against", default=RELEASE, help="the commit the quickstart part compares with")
     parser.add_argument("--quick", action="store_true", help="calls part only, 4 calls x 32 tokens")
     args = parser.parse_args()
     if args.quick:
@@ -198,6 +273,8 @@ def main() -> None:
             )
         print(f"speed-up {one['seconds'] / split['seconds']:.2f}x ({args.workers} workers)")
         print(f"together (parallel {args.parallel}): {one['seconds'] / many['seconds']:.2f}x")
+    if "quickstart" in args.part:
+        quickstart(args.against, args.threads)
 
 
 if __name__ == "__main__":

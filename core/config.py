@@ -85,11 +85,12 @@ class EmbeddedConfig(Section):
     greedy) answers differ from the one-at-a-time path's."""
     workers: int = Field(1, ge=1, le=16)
     """Concurrent calls decoded at once by separate engines on the one loaded model, each with
-    its own KV cache (n_ctx x parallel cells), the threads shared between the busy ones. A small
-    model's token does not decode faster on more threads, so 2 workers on 2 cores answer two
-    calls in about the time of one, with the same tokens: the README quickstart's distillation
-    took 116 s instead of 179 s, same yield (benchmarks/embedded_distill.py). 1 = off (the
-    default for now): calls run one at a time on the model's own context."""
+    its own KV cache (n_ctx x parallel cells), the threads shared between the busy ones. Where a
+    small model's token does not decode faster on two threads than on one, 2 workers answer two
+    calls in about the time of one (session 7: the quickstart's distillation 116 s instead of
+    179 s). 1 = off, the default: calls run one at a time on the model's own context, which
+    keeps the KV states of earlier calls (`core.llm.prefix_states`) and was faster on the
+    quickstart since (137.3 s vs 164.0 s with 2 workers, whose engines keep one sequence each)."""
 
 
 class CorpusConfig(Section):
