@@ -267,7 +267,46 @@ class _Answer:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     gave_up: bool = False
-    """Refused, and not asked again: another candidate is the one kept (`_Run.intent`)."""
+    """Refused, and not asked again: another candidate was usable (`_CandidateRounds`)."""
+
+
+class _CandidateRounds:
+    """The intent candidates of one text, asked in rounds: each refused candidate is asked again
+    only when the round ended with none usable. The kept one is `choose_candidate`'s (the seeded
+    pick when usable, else a seeded choice among the usable), so asking a refused one again
+    while another is usable buys an intent that is seldom kept, for a whole call each."""
+
+    def __init__(self, count: int):
+        self.active = count
+        """Candidates still being asked."""
+        self.waiting = 0
+        """Refused in this round, waiting for the others' answers."""
+        self.round = 0
+        self.usable = False
+        self.changed = asyncio.Condition()
+
+    async def done(self) -> bool:
+        """Asked for a refused candidate: True (give up) once any candidate is usable."""
+        async with self.changed:
+            this_round = self.round
+            self.waiting += 1
+            self._end_round_if_all_wait()
+            await self.changed.wait_for(lambda: self.usable or self.round != this_round)
+            return self.round == this_round  # a round that ended with none usable: all ask again
+
+    async def leave(self, usable: bool) -> None:
+        """A candidate's last answer: usable, or refused with no attempt left (or given up)."""
+        async with self.changed:
+            self.active -= 1
+            self.usable = self.usable or usable
+            self._end_round_if_all_wait()
+            self.changed.notify_all()
+
+    def _end_round_if_all_wait(self) -> None:
+        if self.active and self.waiting == self.active and not self.usable:
+            self.round += 1
+            self.waiting = 0
+            self.changed.notify_all()
 
 
 @dataclass
@@ -420,31 +459,18 @@ class _Run:
         self, document: Document, template: Template, messages: list[Message], row: _Row | None
     ) -> str | None:
         temperatures = self.settings.intent_temperatures
-        # The seeded pick is kept whenever it is usable; only then do the others matter, so a
-        # refused other candidate is asked again only once the pick has failed (the same kept
-        # intent as asking every candidate to the end, for fewer calls).
-        pick = choose_candidate(self.settings.seed, document.id, len(temperatures), range(len(temperatures)))
-        pick_done = asyncio.Event()
-        pick_usable = False
-
-        async def pick_is_kept() -> bool:
-            await pick_done.wait()
-            return pick_usable
+        rounds = _CandidateRounds(len(temperatures))
 
         async def candidate(slot: int, temperature: float) -> _Answer:
-            nonlocal pick_usable
-            if slot != pick:
-                return await self.ask(
-                    document, "intent", slot, template, messages, temperature, _round_start(row, slot), pick_is_kept
-                )
+            usable = False
             try:
                 answer = await self.ask(
-                    document, "intent", slot, template, messages, temperature, _round_start(row, slot)
+                    document, "intent", slot, template, messages, temperature, _round_start(row, slot), rounds.done
                 )
-                pick_usable = isinstance(answer.result, Parsed)
+                usable = isinstance(answer.result, Parsed)
                 return answer
             finally:
-                pick_done.set()
+                await rounds.leave(usable)
 
         answers = await _all([candidate(slot, temperature) for slot, temperature in enumerate(temperatures)])
         candidates = [
@@ -454,8 +480,7 @@ class _Run:
                 "content": answer.result.content if isinstance(answer.result, Parsed) else None,
                 "scratchpad": answer.result.thinking if isinstance(answer.result, Parsed) else None,
                 "error": (
-                    answer.result.reason
-                    + ("; not asked again: the kept candidate was usable" if answer.gave_up else "")
+                    answer.result.reason + ("; not asked again: another candidate was usable" if answer.gave_up else "")
                     if isinstance(answer.result, Rejected)
                     else None
                 ),
@@ -495,8 +520,8 @@ class _Run:
     ) -> _Answer:
         """Up to max_attempts answers for one slot, re-read from the journal where it has them.
 
-        `give_up`: asked before the model is asked again after a refused answer; True ends the
-        slot there (an intent candidate that will not be kept).
+        `give_up`: asked before each retry after a refused answer (journalled or not, so a resumed
+        run stops where the first one did); True ends the slot there (`_CandidateRounds`).
         `length_of`: the whole real text, when the model was shown only its first part (rules
         still state the whole text's counted length).
         """
@@ -510,10 +535,10 @@ class _Run:
         attempt = first_attempt
         made, gave_up = first_attempt, False
         for attempt in range(first_attempt, first_attempt + self.settings.max_attempts):
-            logged = journal.get(attempt)
-            if attempt > first_attempt and logged is None and give_up is not None and await give_up():
+            if attempt > first_attempt and give_up is not None and await give_up():
                 gave_up = True
                 break
+            logged = journal.get(attempt)
             made = attempt
             CURRENT_CALL.set(CallKey(document.id, stage, slot, attempt, template.id, template.version, temperature))
             if logged is not None and (logged["template_id"], logged["template_version"]) == (

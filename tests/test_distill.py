@@ -707,7 +707,7 @@ def refusing_at(temperatures: set[float]):
     return lambda messages, options: "- ..." if options.temperature in temperatures else good(messages, options)
 
 
-def test_a_refused_candidate_is_not_asked_again_once_the_kept_one_is_usable(store):
+def test_a_refused_candidate_is_not_asked_again_once_another_is_usable(store):
     profile = add_documents(store, train=1, test=0)
     (document,) = store.documents(profile.id)
     temperatures = Config().distill.intent_temperatures
@@ -716,26 +716,40 @@ def test_a_refused_candidate_is_not_asked_again_once_the_kept_one_is_usable(stor
     backend = ScriptedBackend(refusing_at({other}))
     run(store, profile, backend, stages=["intent"])
     asked = [options.temperature for _, options in backend.calls]
-    assert asked.count(other) == 1 and asked.count(temperatures[pick]) == 1  # not 3 tries of the refused one
+    assert sorted(asked) == sorted(temperatures)  # one round: not 3 tries of the refused one
     row = rows(store)[(document.id, "intent")]
     candidates = json.loads(row["candidates"])
     assert row["status"] == "ok" and candidates[pick]["chosen"]
     refused = candidates[(pick + 1) % 3]
-    assert refused["status"] == "failed" and refused["error"].endswith("not asked again: the kept candidate was usable")
+    assert refused["status"] == "failed" and refused["error"].endswith("not asked again: another candidate was usable")
 
 
-def test_when_the_kept_candidate_fails_the_others_are_asked_to_the_end(store):
+def test_a_refused_pick_gives_way_to_a_usable_candidate_of_the_same_round(store):
     profile = add_documents(store, train=1, test=0)
     (document,) = store.documents(profile.id)
     temperatures = Config().distill.intent_temperatures
     pick = choose_candidate(0, document.id, 3, range(3))
-    refused = {temperatures[pick], temperatures[(pick + 1) % 3]}
-    backend = ScriptedBackend(refusing_at(refused))
+    backend = ScriptedBackend(refusing_at({temperatures[pick], temperatures[(pick + 1) % 3]}))
     run(store, profile, backend, stages=["intent"])
-    asked = [options.temperature for _, options in backend.calls]
-    assert all(asked.count(t) == 3 for t in refused)  # max_attempts each, the pick's failure known
+    assert sorted(options.temperature for _, options in backend.calls) == sorted(temperatures)
     row = rows(store)[(document.id, "intent")]
     assert row["status"] == "ok" and json.loads(row["candidates"])[(pick + 2) % 3]["chosen"]
+
+
+def test_when_a_round_has_no_usable_candidate_every_candidate_is_asked_again(store):
+    profile = add_documents(store, train=1, test=0)
+    good = by_stage()
+
+    def refuse_first_answers(messages, options):
+        retried = any("cannot be used" in message.content for message in messages)
+        return good(messages, options) if retried or stage_of(messages) != "intent" else "- ..."
+
+    backend = ScriptedBackend(refuse_first_answers)
+    run(store, profile, backend, stages=["intent"])
+    assert len(backend.calls) == 6  # two rounds of three
+    (document,) = store.documents(profile.id)
+    candidates = json.loads(rows(store)[(document.id, "intent")]["candidates"])
+    assert [c["status"] for c in candidates] == ["ok", "ok", "ok"] and [c["attempts"] for c in candidates] == [2, 2, 2]
 
 
 def test_a_failed_intent_retry_starts_a_new_round_for_each_candidate(store):
