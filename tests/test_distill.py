@@ -46,7 +46,7 @@ def stage_of(messages: Sequence[Message]) -> str:
         return "intent"
     if "on behalf of a person" in system or "for a person. Reply with" in system:
         return "draft"  # drafting's zero-shot prompt (tagged or plain form)
-    if "<draft>" in system:
+    if "A draft written from the same notes" in messages[1].content:
         return "rules"
     return "nobaseline_rules"
 
@@ -660,6 +660,16 @@ def test_read_distillations(store):
     other = add_documents(store, name="other", train=1, test=0)
     with pytest.raises(UsageError, match="another profile"):
         read_distillations(store, other, items[0].document.id)
+
+
+@pytest.mark.parametrize("genre", ["email", "post", "review"])
+def test_the_rules_prompt_starts_with_the_no_baseline_prompt_up_to_the_real_text(store, genre):
+    """So a backend that keeps earlier prompts' KV cache reads that shared part once per text."""
+    (document,) = store.documents(add_documents(store, train=1, test=0).id)
+    _, rules = stage_messages("rules", document, genre, intent="- I sent it", draft="Dear Ruth")
+    _, nobaseline = stage_messages("nobaseline_rules", document, genre, intent="- I sent it")
+    shared = nobaseline[1].content.split("\n\nTask:")[0]
+    assert rules[0] == nobaseline[0] and rules[1].content.startswith(shared) and document.text.strip() in shared
 
 
 # -- untrusted corpus text -------------------------------------------------------------------
