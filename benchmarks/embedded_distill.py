@@ -200,11 +200,14 @@ def quickstart(against: str, threads: int) -> None:
         load_mid = load()
         new = measure_quickstart(REPO, threads)
     print(f"\nquickstart: distil 8 sample emails, default config (load {load_before} -> {load_mid} -> {load()})")
-    print(f"{'code':<22} {'seconds':>8} {'calls':>6} {'prompt read':>12} {'decoded':>8} {'stages ok':>10}")
+    print(
+        f"{'code':<22} {'seconds':>8} {'calls':>6} {'prompt read':>12} {'decoded':>8} {'stages ok':>10} "
+        f"{'s per stage ok':>15}"
+    )
     for name, result in ((against, old), ("this checkout", new)):
         print(
             f"{name:<22} {result['seconds']:>8.1f} {result['calls']:>6} {result['read']:>12} {result['decoded']:>8} "
-            f"{result['ok']:>5}/{result['total']}"
+            f"{result['ok']:>5}/{result['total']} {result['seconds'] / max(1, result['ok']):>15.1f}"
         )
     print(f"quickstart speed-up {old['seconds'] / new['seconds']:.2f}x vs {against}")
 
