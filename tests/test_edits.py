@@ -126,7 +126,8 @@ def test_an_edit_is_distilled_into_rules_and_a_killed_call_resumes_without_askin
     assert (summary.edits, summary.unchanged, summary.learned + summary.failed) == (2, 1, 1)
     # The model saw pa's final as the draft and the sent text as the person's email.
     (user,) = [message.content for message in second.prompts[0] if message.role == "user"]
-    assert user.index("Hi Tom, the report is late. Jeff") < user.index("The report will be late.")
+    person, draft = user.split("A draft written from the same notes:")
+    assert "The report will be late." in person and "Hi Tom, the report is late. Jeff" in draft
     (call,) = workspace.store.query("SELECT * FROM edit_calls")
     assert call["raw"].startswith("<thinking>\n" + step["text"]) and call["sent_edit_id"] == sent_id
     assert workspace.store.query("SELECT COUNT(*) AS n FROM edit_steps")[0]["n"] == 0
