@@ -9,8 +9,11 @@ read, 43% of the run's time. Here each call's sequence state (only its KV cells,
 `llama_state_seq_get_data`: ~23 KB a token for SmolLM2-135M) is kept, newest first, within a
 byte budget; a new prompt that shares more with a kept state than with the context restores it.
 
-The restored cells are the ones the context computed for those tokens, at the same positions,
-so the rest of the prompt is read exactly as in llama-cpp-python's own prefix reuse.
+A restored call reads the rest of its prompt as it would right after the kept call (a retry
+or a guided step reuses the answer's cells, as llama-cpp-python's own reuse does), and always
+reads at least its last SUFFIX_TOKENS again, in one batch: so a prompt the kept one starts with,
+or the very same prompt, gives the tokens it gives on a fresh context (tests/test_prefix_states.py).
+Without that, the last token would be read alone, and the one-token kernels round differently.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ BUDGET_BYTES = 256 * 1024 * 1024
 """Memory for kept states: a dozen 1,000-token prompts of SmolLM2-135M, two of an 8B model."""
 MIN_GAIN_TOKENS = 32
 """A restore copies the whole state back; below this gain reading the tokens is as cheap."""
+SUFFIX_TOKENS = 2
+"""Prompt tokens always left to read after a restore. Measured with SmolLM2 (2 threads): a
+prompt read as two batches gives the logits of one read, bit for bit, when the second batch has
+2 or more tokens; a single token goes through the one-token kernels and may not (0.48 apart)."""
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -52,7 +59,7 @@ class PrefixStates:
         current = common_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt)
         best, shared = None, current
         for tokens in self._states:
-            length = common_prefix(tokens, prompt)
+            length = min(common_prefix(tokens, prompt), len(prompt) - SUFFIX_TOKENS)
             if length > shared:
                 best, shared = tokens, length
         if best is None or shared - current < MIN_GAIN_TOKENS:
@@ -66,8 +73,10 @@ class PrefixStates:
             llama.reset()  # the cells are in an unknown state: read the whole prompt
             llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), 0, -1, -1)
             return 0
-        llama.input_ids[: len(best)] = best
-        llama.n_tokens = len(best)
+        # Only the shared part stays: the rest, and always SUFFIX_TOKENS, is read as one batch.
+        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), 0, shared, -1)
+        llama.input_ids[:shared] = best[:shared]
+        llama.n_tokens = shared
         llama._requires_eval = True  # the logits are not the restored tokens': read one again
         self.restored_tokens += shared - current
         return shared
