@@ -68,7 +68,7 @@ def bench_llama_cpp(threads: int, new_tokens: int, repeats: int) -> tuple[float,
     started = time.perf_counter()
     backend.load()
     load_s = time.perf_counter() - started
-    llama = backend.load().llama
+    model = backend.load()
 
     async def once(max_tokens: int) -> Run:
         usage = None
@@ -80,7 +80,9 @@ def bench_llama_cpp(threads: int, new_tokens: int, repeats: int) -> tuple[float,
     asyncio.run(once(4))  # warm-up
     runs = []
     for _ in range(repeats):
-        llama.reset()  # no prompt-cache reuse between runs: both sides prefill the whole prompt
+        # No prompt-cache reuse between runs (the context's, nor a kept state): both sides read the whole prompt.
+        model.llama.reset()
+        model.prefixes.clear()
         runs.append(asyncio.run(once(new_tokens)))
     return load_s, runs
 
