@@ -532,7 +532,6 @@ class _Run:
         prompt_tokens = completion_tokens = 0
         result: ParseResult = Rejected("no attempt was made")
         raw = ""
-        attempt = first_attempt
         made, gave_up = first_attempt, False
         for attempt in range(first_attempt, first_attempt + self.settings.max_attempts):
             if attempt > first_attempt and give_up is not None and await give_up():

@@ -48,12 +48,10 @@ class PrefixStates:
         self.budget_bytes = budget_bytes
         self._states: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
         self._bytes = 0
-        self.restored_tokens = 0
-        """Prompt tokens not read again because a kept state held them (what a benchmark shows)."""
 
-    def restore(self, llama: Any, prompt: Sequence[int]) -> int:
+    def restore(self, llama: Any, prompt: Sequence[int]) -> None:
         """Put the kept state that shares the most with `prompt` on the context, when it shares
-        MIN_GAIN_TOKENS more than the context does; the tokens it holds that the prompt starts with."""
+        MIN_GAIN_TOKENS more than the context does, cut to the part they share."""
         import llama_cpp
 
         current = common_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt)
@@ -63,7 +61,7 @@ class PrefixStates:
             if length > shared:
                 best, shared = tokens, length
         if best is None or shared - current < MIN_GAIN_TOKENS:
-            return current
+            return
         data = self._states.pop(best)
         self._states[best] = data  # now the newest
         ctx = llama._ctx.ctx
@@ -72,14 +70,11 @@ class PrefixStates:
         if llama_cpp.llama_state_seq_set_data(ctx, buffer, len(data), 0) != len(data):
             llama.reset()  # the cells are in an unknown state: read the whole prompt
             llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), 0, -1, -1)
-            return 0
+            return
         # Only the shared part stays: the rest, and always SUFFIX_TOKENS, is read as one batch.
         llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), 0, shared, -1)
         llama.input_ids[:shared] = best[:shared]
         llama.n_tokens = shared
-        llama._requires_eval = True  # the logits are not the restored tokens': read one again
-        self.restored_tokens += shared - current
-        return shared
 
     def keep(self, llama: Any) -> None:
         """Keep the context's sequence (the last call's prompt and answer)."""
